@@ -1,1 +1,73 @@
-fn main() {}
+//! Baseline: a plain tokio echo server, written the way a typical tokio user
+//! would write one. It is the reference point for `bench/run.sh`, so it
+//! deliberately has no tricks in either direction: one task per connection,
+//! a 4 KiB buffer, `read` then `write_all`.
+
+use anyhow::Context;
+use clap::Parser;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+#[derive(Debug, Parser)]
+#[command(about = "Plain tokio echo server (benchmark baseline)")]
+struct Args {
+    /// Address to bind.
+    #[arg(long, default_value = "0.0.0.0")]
+    bind: String,
+    /// Port to listen on.
+    #[arg(long, default_value_t = 7777)]
+    port: u16,
+    /// Runtime worker threads (default: number of CPUs).
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    // Equivalent to `#[tokio::main]` (multi-thread flavor), except that the
+    // worker count comes from `--threads`.
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.enable_all();
+    if let Some(n) = args.threads {
+        builder.worker_threads(n.max(1));
+    }
+    builder.build()?.block_on(serve(args))
+}
+
+async fn serve(args: Args) -> anyhow::Result<()> {
+    let addr = format!("{}:{}", args.bind, args.port);
+    // `TcpListener::bind` uses tokio's default backlog (1024), which is what
+    // a typical user gets; bursts of 1,000 connects on loopback succeed.
+    let listener = TcpListener::bind(&addr)
+        .await
+        .with_context(|| format!("bind {addr}"))?;
+    eprintln!("tokio_echo listening on {}", listener.local_addr()?);
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(conn) => conn,
+            Err(e) => {
+                // EMFILE and friends: report and keep serving.
+                eprintln!("accept error: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        tokio::spawn(async move {
+            if let Err(e) = echo(stream).await {
+                eprintln!("{peer}: {e}");
+            }
+        });
+    }
+}
+
+async fn echo(mut stream: TcpStream) -> std::io::Result<()> {
+    stream.set_nodelay(true)?;
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = stream.read(&mut buf).await?;
+        if n == 0 {
+            return Ok(());
+        }
+        stream.write_all(&buf[..n]).await?;
+    }
+}

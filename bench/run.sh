@@ -1,0 +1,263 @@
+#!/usr/bin/env bash
+# Echo benchmark: gameserver (one run per I/O model) vs. a plain tokio echo
+# server, driven by dummyclient. Server pinned to one CPU, client to the other;
+# the headline number is server CPU time per echoed message.
+#
+# Usage: bench/run.sh            (see bench/README.md)
+# Environment knobs:
+#   MODELS="epoll uring"   gameserver I/O models to run (default: epoll)
+#   SERVERS="..."          override the server list entirely, e.g. "tokio_echo"
+#                          (names: gameserver-<model>, tokio_echo)
+#   CASES="closed open"    run only these cases (default: all)
+#   REPEAT=3               runs per (case, server); medians are reported
+#   DURATION=10            seconds per client run
+#   SERVER_CPU=0 CLIENT_CPU=1
+#   DUMMYCLIENT=path       use another client binary (same CLI and --json output)
+#   SKIP_BUILD=1           do not run cargo build
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+
+MODELS=${MODELS:-epoll}
+REPEAT=${REPEAT:-3}
+DURATION=${DURATION:-10}
+SERVER_CPU=${SERVER_CPU:-0}
+CLIENT_CPU=${CLIENT_CPU:-1}
+BIN_DIR=${CARGO_TARGET_DIR:-$ROOT/target}/release
+DUMMYCLIENT=${DUMMYCLIENT:-$BIN_DIR/dummyclient}
+REFERENCE=tokio_echo
+
+# Cases: name, then the dummyclient arguments (--addr, --threads, --duration
+# and --json are added by the script). Add a case by adding two lines.
+CASE_NAMES=(
+    closed
+    open
+)
+CASE_ARGS=(
+    "--clients 100 --size 64 --inflight 1"
+    "--clients 1000 --size 64 --rate 150000"
+)
+
+if [[ -z ${SERVERS:-} ]]; then
+    SERVERS=""
+    for m in $MODELS; do
+        SERVERS+="gameserver-$m "
+    done
+    SERVERS+=$REFERENCE
+fi
+read -r -a SERVER_LIST <<<"$SERVERS"
+
+die() {
+    echo "run.sh: $*" >&2
+    exit 1
+}
+
+for tool in taskset python3 getconf; do
+    command -v "$tool" >/dev/null || die "$tool not found"
+done
+CLK_TCK=$(getconf CLK_TCK)
+# 1,000 clients need 1,000+ descriptors on each side.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+if [[ -z ${SKIP_BUILD:-} ]]; then
+    cargo build --release -p gameserver -p dummyclient -p baselines
+fi
+[[ -x $DUMMYCLIENT ]] || die "client binary $DUMMYCLIENT not found"
+
+RUN_ID=$(date +%Y%m%d-%H%M%S)
+RESULTS_DIR=$ROOT/bench/results
+LOG_DIR=$RESULTS_DIR/$RUN_ID.logs
+RESULTS=$RESULTS_DIR/$RUN_ID.jsonl
+mkdir -p "$LOG_DIR"
+COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+if [[ -n $(git status --porcelain --untracked-files=no 2>/dev/null) ]]; then
+    COMMIT+="-dirty"
+fi
+
+SERVER_PID=""
+
+stop_server() {
+    [[ -n $SERVER_PID ]] || return 0
+    kill -TERM "$SERVER_PID" 2>/dev/null || true
+    for _ in $(seq 20); do
+        kill -0 "$SERVER_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+    SERVER_PID=""
+}
+trap stop_server EXIT
+trap 'exit 130' INT TERM
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# Prints the server's command line for a server name.
+server_cmd() {
+    case $1 in
+    gameserver-*) echo "$BIN_DIR/gameserver --model ${1#gameserver-}" ;;
+    tokio_echo) echo "$BIN_DIR/tokio_echo" ;;
+    *) die "unknown server '$1'" ;;
+    esac
+}
+
+# start_server NAME PORT LOG: starts the server pinned to SERVER_CPU and
+# waits until it accepts a TCP connection.
+start_server() {
+    local cmd
+    read -r -a cmd <<<"$(server_cmd "$1")"
+    [[ -x ${cmd[0]} ]] || die "server binary ${cmd[0]} not found"
+    taskset -c "$SERVER_CPU" "${cmd[@]}" --bind 127.0.0.1 --port "$2" --threads 1 >>"$3" 2>&1 &
+    SERVER_PID=$!
+    for _ in $(seq 100); do
+        kill -0 "$SERVER_PID" 2>/dev/null || die "$1 exited during startup (see $3)"
+        if (exec 3<>"/dev/tcp/127.0.0.1/$2") 2>/dev/null; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    die "$1 did not accept on port $2 within 10 s (see $3)"
+}
+
+# Server CPU time (utime + stime, all threads) in clock ticks; fails if the
+# server is gone (or a zombie).
+cpu_ticks() {
+    local stat fields
+    stat=$(<"/proc/$1/stat") || return 1
+    # Fields after "(comm) ": state is index 0, utime index 11, stime index 12.
+    read -r -a fields <<<"${stat##*) }"
+    [[ ${fields[0]} != Z ]] || return 1
+    echo $((fields[11] + fields[12]))
+}
+
+# run_one CASE_INDEX SERVER REP: one client run against a fresh server;
+# appends one JSON line to $RESULTS.
+run_one() {
+    local name=${CASE_NAMES[$1]} server=$2 rep=$3
+    local port log out before after client_args rc=0 died=false
+    read -r -a client_args <<<"${CASE_ARGS[$1]}"
+    port=$(free_port)
+    log=$LOG_DIR/$name-$server-$rep
+    start_server "$server" "$port" "$log.server.log"
+    before=$(cpu_ticks "$SERVER_PID")
+    taskset -c "$CLIENT_CPU" timeout --kill-after=5 $((DURATION + 60)) \
+        "$DUMMYCLIENT" --addr "127.0.0.1:$port" "${client_args[@]}" \
+        --duration "$DURATION" --threads 1 --json \
+        >"$log.client.out" 2>"$log.client.err" || rc=$?
+    after=$(cpu_ticks "$SERVER_PID" 2>/dev/null) || after=""
+    stop_server
+    out=$(grep '^{' "$log.client.out" | tail -n 1 || true)
+    if [[ -z $after ]]; then
+        echo "  $name/$server/$rep: server died during the run (see $log.server.log)" >&2
+        died=true
+        after=$before
+        out='{}'
+    elif [[ $rc -ne 0 || -z $out ]]; then
+        echo "  $name/$server/$rep: client failed (exit $rc, see $log.client.err)" >&2
+        out='{}'
+    fi
+    CLIENT_JSON=$out python3 - "$RESULTS" <<EOF
+import json, os, sys
+client = json.loads(os.environ["CLIENT_JSON"])
+ticks = $after - $before
+cpu_us = ticks * 1e6 / $CLK_TCK
+msgs = client.get("messages") or 0
+rec = {
+    "type": "run", "run_id": "$RUN_ID", "commit": "$COMMIT",
+    "case": "$name", "server": "$server", "rep": $rep,
+    "client_args": "${CASE_ARGS[$1]} --duration $DURATION --threads 1",
+    "client_exit": $rc, "server_died": "$died" == "true", "clk_tck": $CLK_TCK, "server_cpu_ticks": ticks,
+    "server_cpu_us": cpu_us,
+    "server_cpu_us_per_msg": cpu_us / msgs if msgs else None,
+    "client": client,
+}
+with open(sys.argv[1], "a") as f:
+    f.write(json.dumps(rec) + "\n")
+def num(key):
+    v = client.get(key)
+    return "n/a" if v is None else f"{v:,.0f}"
+print(f"  {rec['case']:<8} {rec['server']:<18} rep {rec['rep']}: "
+      f"{num('msgs_per_sec')} msgs/s, p99 {num('p99_us')} us, "
+      f"server cpu {cpu_us / 1e6:.2f} s, errors {num('errors')}, "
+      f"connect_failures {num('connect_failures')}")
+EOF
+}
+
+echo "run $RUN_ID ($COMMIT): servers [${SERVER_LIST[*]}], repeat $REPEAT, ${DURATION}s per run," \
+    "server on CPU $SERVER_CPU, client on CPU $CLIENT_CPU"
+for i in "${!CASE_NAMES[@]}"; do
+    if [[ -n ${CASES:-} && " $CASES " != *" ${CASE_NAMES[$i]} "* ]]; then
+        continue
+    fi
+    echo "case ${CASE_NAMES[$i]}: ${CASE_ARGS[$i]}"
+    for rep in $(seq "$REPEAT"); do
+        for server in "${SERVER_LIST[@]}"; do
+            run_one "$i" "$server" "$rep"
+        done
+    done
+done
+
+python3 - "$RESULTS" "$REFERENCE" <<'EOF'
+import json, statistics, sys
+
+path, reference = sys.argv[1], sys.argv[2]
+runs = [json.loads(line) for line in open(path)]
+runs = [r for r in runs if r.get("type") == "run"]
+
+def median(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+groups = {}
+for r in runs:
+    groups.setdefault((r["case"], r["server"]), []).append(r)
+
+summaries = []
+for (case, server), rs in groups.items():
+    c = [r["client"] for r in rs]
+    summaries.append({
+        "type": "summary", "run_id": rs[0]["run_id"], "commit": rs[0]["commit"],
+        "case": case, "server": server, "runs": len(rs),
+        "msgs_per_sec": median([x.get("msgs_per_sec") for x in c]),
+        "p99_us": median([x.get("p99_us") for x in c]),
+        "server_cpu_us_per_msg": median([r["server_cpu_us_per_msg"] for r in rs]),
+        "errors": sum((x.get("errors") or 0) + (x.get("connect_failures") or 0) for x in c),
+        "failed_runs": sum(1 for r in rs
+                           if r["client_exit"] != 0 or r["server_died"] or not r["client"]),
+    })
+
+ref = {s["case"]: s for s in summaries if s["server"] == reference}
+for s in summaries:
+    base = ref.get(s["case"])
+    for key, out in (("msgs_per_sec", "msgs_ratio"), ("server_cpu_us_per_msg", "cpu_ratio")):
+        mine = s[key]
+        theirs = base[key] if base else None
+        s[out] = mine / theirs if mine is not None and theirs else None
+
+with open(path, "a") as f:
+    for s in summaries:
+        f.write(json.dumps(s) + "\n")
+
+def fmt(v, spec):
+    return "n/a" if v is None else format(v, spec)
+
+header = (f"{'case':<8} {'server':<18} {'msgs/s':>11} {'p99 us':>9} {'cpu us/msg':>11}"
+          f" {'cpu vs tokio':>12} {'msgs/s vs tokio':>15} {'err':>5} {'fail':>5}")
+print()
+print(header)
+print("-" * len(header))
+for s in summaries:
+    print(f"{s['case']:<8} {s['server']:<18} {fmt(s['msgs_per_sec'], ',.0f'):>11}"
+          f" {fmt(s['p99_us'], ',.0f'):>9} {fmt(s['server_cpu_us_per_msg'], '.3f'):>11}"
+          f" {fmt(s['cpu_ratio'], '.2f'):>12} {fmt(s['msgs_ratio'], '.2f'):>15}"
+          f" {s['errors']:>5} {s['failed_runs']:>5}")
+print()
+print(f"results: {path}")
+bad = [f"{s['case']}/{s['server']}" for s in summaries if s["failed_runs"] or s["errors"]]
+if bad:
+    print(f"run.sh: failed runs or client-reported errors in: {', '.join(bad)}", file=sys.stderr)
+    sys.exit(2)
+EOF

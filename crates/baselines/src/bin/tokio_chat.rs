@@ -1,0 +1,234 @@
+//! Baseline: a chat-room server written the way tokio's own `chat.rs` example
+//! does it (one task per client, `Arc<Mutex<Shared>>` holding an unbounded
+//! `mpsc` sender per member, and each client task `select!`ing between its
+//! receiver and its socket), but speaking servercore's binary packet protocol
+//! instead of lines.
+//!
+//! Wire format: every packet is a 4-byte little-endian header
+//! `{ size: u16 (whole packet, header included), id: u16 }` followed by
+//! `size - 4` body bytes. Packets with `size < 4` or `size > 4096`, malformed
+//! bodies or unknown ids close the connection.
+//!
+//! The packet ids below must match the gameserver's (see `docs/protocol.md`).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use clap::Parser;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, Mutex};
+
+/// Client -> server: sent straight back unchanged.
+const PKT_ECHO: u16 = 1;
+/// Client -> server: body = u32 LE room id. Leaves the current room first.
+const PKT_ENTER_ROOM: u16 = 2;
+/// Client -> server: empty body.
+const PKT_LEAVE_ROOM: u16 = 3;
+/// Client -> server: arbitrary body, broadcast to the sender's room.
+const PKT_CHAT: u16 = 4;
+/// Server -> client: body = the CHAT body unchanged; also sent to the sender.
+const PKT_CHAT_BROADCAST: u16 = 5;
+
+const HEADER_LEN: usize = 4;
+const MAX_PACKET: usize = 4096;
+
+/// Shorthand for the channel half that delivers whole packets to a client.
+type Tx = mpsc::UnboundedSender<Arc<[u8]>>;
+type Rx = mpsc::UnboundedReceiver<Arc<[u8]>>;
+
+#[derive(Debug, Parser)]
+#[command(about = "tokio chat-room server (benchmark baseline)")]
+struct Args {
+    /// Address to bind.
+    #[arg(long, default_value = "0.0.0.0")]
+    bind: String,
+    /// Port to listen on.
+    #[arg(long, default_value_t = 7777)]
+    port: u16,
+    /// Runtime worker threads (default: number of CPUs).
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+/// State shared by every client task: room id -> (session id -> sender).
+#[derive(Debug, Default)]
+struct Shared {
+    rooms: HashMap<u32, HashMap<u64, Tx>>,
+}
+
+impl Shared {
+    fn join(&mut self, room: u32, session: u64, tx: Tx) {
+        self.rooms.entry(room).or_default().insert(session, tx);
+    }
+
+    fn leave(&mut self, room: u32, session: u64) {
+        if let Some(members) = self.rooms.get_mut(&room) {
+            members.remove(&session);
+            if members.is_empty() {
+                self.rooms.remove(&room);
+            }
+        }
+    }
+
+    /// Sends `packet` to every member of `room`, the sender included.
+    fn broadcast(&self, room: u32, packet: &Arc<[u8]>) {
+        if let Some(members) = self.rooms.get(&room) {
+            for tx in members.values() {
+                // A member whose task already ended is removed by that task.
+                let _ = tx.send(Arc::clone(packet));
+            }
+        }
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    // Equivalent to `#[tokio::main]` (multi-thread flavor), except that the
+    // worker count comes from `--threads`.
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.enable_all();
+    if let Some(n) = args.threads {
+        builder.worker_threads(n.max(1));
+    }
+    builder.build()?.block_on(serve(args))
+}
+
+async fn serve(args: Args) -> anyhow::Result<()> {
+    let addr = format!("{}:{}", args.bind, args.port);
+    let listener = TcpListener::bind(&addr)
+        .await
+        .with_context(|| format!("bind {addr}"))?;
+    eprintln!("tokio_chat listening on {}", listener.local_addr()?);
+    let state = Arc::new(Mutex::new(Shared::default()));
+    let next_session = AtomicU64::new(1);
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(conn) => conn,
+            Err(e) => {
+                eprintln!("accept error: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let session = next_session.fetch_add(1, Ordering::Relaxed);
+        let state = Arc::clone(&state);
+        tokio::spawn(async move {
+            if let Err(e) = process(state, stream, session).await {
+                eprintln!("{peer}: {e:#}");
+            }
+        });
+    }
+}
+
+/// One client: its session id, the room it is in, and its inbox.
+struct Client {
+    session: u64,
+    room: Option<u32>,
+    tx: Tx,
+}
+
+async fn process(state: Arc<Mutex<Shared>>, stream: TcpStream, session: u64) -> anyhow::Result<()> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let mut client = Client {
+        session,
+        room: None,
+        tx,
+    };
+    let result = run(&state, stream, &mut client, rx).await;
+    if let Some(room) = client.room.take() {
+        state.lock().await.leave(room, session);
+    }
+    result
+}
+
+async fn run(
+    state: &Mutex<Shared>,
+    stream: TcpStream,
+    client: &mut Client,
+    mut rx: Rx,
+) -> anyhow::Result<()> {
+    stream.set_nodelay(true)?;
+    let (mut reader, mut writer) = stream.into_split();
+    // Bytes received but not yet parsed. `read_buf` (unlike `read_exact`) is
+    // cancellation safe, which `select!` requires: a partially received
+    // packet stays here when the other branch wins.
+    let mut inbuf: Vec<u8> = Vec::with_capacity(MAX_PACKET);
+    // Echo replies produced by one read are written back with one write.
+    let mut out: Vec<u8> = Vec::with_capacity(MAX_PACKET);
+    loop {
+        tokio::select! {
+            Some(packet) = rx.recv() => {
+                writer.write_all(&packet).await?;
+            }
+            n = reader.read_buf(&mut inbuf) => {
+                if n? == 0 {
+                    return Ok(());
+                }
+                let consumed = handle_packets(state, client, &inbuf, &mut out).await?;
+                inbuf.drain(..consumed);
+                if !out.is_empty() {
+                    writer.write_all(&out).await?;
+                    out.clear();
+                }
+            }
+        }
+    }
+}
+
+/// Handles every complete packet at the front of `buf`; returns how many
+/// bytes were consumed. Echo replies are appended to `out`.
+async fn handle_packets(
+    state: &Mutex<Shared>,
+    client: &mut Client,
+    buf: &[u8],
+    out: &mut Vec<u8>,
+) -> anyhow::Result<usize> {
+    let mut pos = 0;
+    while buf.len() - pos >= HEADER_LEN {
+        let size = usize::from(u16::from_le_bytes([buf[pos], buf[pos + 1]]));
+        let id = u16::from_le_bytes([buf[pos + 2], buf[pos + 3]]);
+        if !(HEADER_LEN..=MAX_PACKET).contains(&size) {
+            bail!("bad packet size {size}");
+        }
+        if buf.len() - pos < size {
+            break;
+        }
+        let packet = &buf[pos..pos + size];
+        let body = &packet[HEADER_LEN..];
+        match id {
+            PKT_ECHO => out.extend_from_slice(packet),
+            PKT_ENTER_ROOM => {
+                let room =
+                    u32::from_le_bytes(body.try_into().context("ENTER_ROOM body must be 4 bytes")?);
+                let mut shared = state.lock().await;
+                if let Some(old) = client.room.replace(room) {
+                    shared.leave(old, client.session);
+                }
+                shared.join(room, client.session, client.tx.clone());
+            }
+            PKT_LEAVE_ROOM => {
+                if !body.is_empty() {
+                    bail!("LEAVE_ROOM body must be empty");
+                }
+                if let Some(old) = client.room.take() {
+                    state.lock().await.leave(old, client.session);
+                }
+            }
+            PKT_CHAT => {
+                // Chat outside a room has nobody to go to.
+                if let Some(room) = client.room {
+                    let mut msg = packet.to_vec();
+                    msg[2..4].copy_from_slice(&PKT_CHAT_BROADCAST.to_le_bytes());
+                    let msg: Arc<[u8]> = msg.into();
+                    state.lock().await.broadcast(room, &msg);
+                }
+            }
+            other => bail!("unknown packet id {other}"),
+        }
+        pos += size;
+    }
+    Ok(pos)
+}
