@@ -1,0 +1,106 @@
+//! [`ServiceConfig`] and [`Model`]: how a service runs, with documented defaults.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// Which I/O model the event loops use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Model {
+    /// io_uring when the kernel offers what the completion driver needs, else epoll (the
+    /// reason is logged once).
+    #[default]
+    Auto,
+    /// Readiness model: epoll through `mio` (the lecture's WSAEventSelect).
+    Epoll,
+    /// Completion model: io_uring (the lecture's Overlapped I/O / IOCP).
+    Uring,
+}
+
+impl FromStr for Model {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Model, String> {
+        match s {
+            "auto" => Ok(Model::Auto),
+            "epoll" => Ok(Model::Epoll),
+            "uring" | "io_uring" => Ok(Model::Uring),
+            other => Err(format!("unknown I/O model {other:?} (expected auto, epoll or uring)")),
+        }
+    }
+}
+
+impl fmt::Display for Model {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Model::Auto => "auto",
+            Model::Epoll => "epoll",
+            Model::Uring => "uring",
+        })
+    }
+}
+
+/// Everything a [`Service`](crate::Service) can be told. `Default` gives the documented
+/// defaults; change fields with struct update syntax.
+///
+/// ```
+/// let config = servercore::ServiceConfig { threads: 2, ..Default::default() };
+/// assert_eq!(config.send_queue_limit, 4 * 1024 * 1024);
+/// ```
+#[derive(Debug, Clone)]
+pub struct ServiceConfig {
+    /// Number of event loops (threads). Each session lives on exactly one. Default: the
+    /// number of CPUs.
+    pub threads: usize,
+    /// I/O model. Default: [`Model::Auto`].
+    pub model: Model,
+    /// `listen()` backlog. Default 4096: a small backlog (tokio's 128 of old) drops connect
+    /// bursts; the kernel caps it at `net.core.somaxconn`.
+    pub backlog: i32,
+    /// Set `TCP_NODELAY` on every session (games want small packets sent now). Default true.
+    pub nodelay: bool,
+    /// Soft cap on a session's queued outgoing bytes: above it the session's input is no
+    /// longer read until the queue drains below half of it. This is what bounds an echo
+    /// server whose client does not read. Default 256 KiB.
+    pub send_queue_pause: usize,
+    /// Hard cap on a session's queued outgoing bytes: a send that would go beyond it closes
+    /// the session with [`CloseReason::SlowConsumer`](crate::CloseReason::SlowConsumer).
+    /// Default 4 MiB.
+    pub send_queue_limit: usize,
+    /// Most bytes a handler may leave unconsumed on a session (a partial packet); beyond it
+    /// the session closes with `RecvBufferFull`. Default 1 MiB.
+    pub recv_buffer_limit: usize,
+    /// Size of each loop's read buffer: the most one `recv` takes. Default 64 KiB.
+    pub read_chunk: usize,
+    /// If set, [`Handler::tick`](crate::Handler::tick) is called about this often.
+    pub tick: Option<Duration>,
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        ServiceConfig {
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            model: Model::Auto,
+            backlog: 4096,
+            nodelay: true,
+            send_queue_pause: 256 * 1024,
+            send_queue_limit: 4 * 1024 * 1024,
+            recv_buffer_limit: 1024 * 1024,
+            read_chunk: 64 * 1024,
+            tick: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn model_parses_and_prints() {
+        for m in [Model::Auto, Model::Epoll, Model::Uring] {
+            assert_eq!(m.to_string().parse::<Model>(), Ok(m));
+        }
+        assert!("kqueue".parse::<Model>().unwrap_err().contains("kqueue"));
+    }
+}

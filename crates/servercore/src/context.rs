@@ -1,0 +1,183 @@
+//! [`Context`]: what a handler may do from inside a callback.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+
+use crate::loop_core::LoopState;
+use crate::mailbox::Command;
+use crate::session::SessionState;
+use crate::{CloseReason, SessionId};
+
+/// Why [`Context::send`] did not queue a buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendError {
+    /// No such session on this loop: it closed (the id is stale) or never existed.
+    NoSession,
+    /// The session is closing and takes no more data.
+    Closing,
+    /// The send would have gone past `ServiceConfig::send_queue_limit`; the session is being
+    /// closed with [`CloseReason::SlowConsumer`].
+    QueueFull {
+        /// Bytes that would have been queued.
+        queued: usize,
+        /// The hard limit.
+        limit: usize,
+    },
+}
+
+impl std::fmt::Display for SendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SendError::NoSession => f.write_str("no such session"),
+            SendError::Closing => f.write_str("session is closing"),
+            SendError::QueueFull { queued, limit } => {
+                write!(f, "send queue full ({queued} bytes, limit {limit})")
+            }
+        }
+    }
+}
+
+impl std::error::Error for SendError {}
+
+/// A handler's access to its event loop during a callback: send, close, allocate shared
+/// buffers, read the loop clock.
+///
+/// Sends are queued, not written: the loop flushes every session with queued data once per
+/// iteration with one vectored write, after all events of the iteration were handled. That is
+/// how many small packets to one peer become one `writev` / one `sendmsg` SQE.
+pub struct Context<'a> {
+    state: &'a mut LoopState,
+}
+
+impl std::fmt::Debug for Context<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context").field("loop_index", &self.state.index).finish_non_exhaustive()
+    }
+}
+
+impl<'a> Context<'a> {
+    pub(crate) fn new(state: &'a mut LoopState) -> Context<'a> {
+        Context { state }
+    }
+
+    /// Index of the loop running this callback.
+    pub fn loop_index(&self) -> usize {
+        self.state.index
+    }
+
+    /// Number of loops in the service.
+    pub fn loop_count(&self) -> usize {
+        self.state.loops.len()
+    }
+
+    /// The loop's clock, read once per iteration (cheaper than `Instant::now()` per message).
+    pub fn now(&self) -> Instant {
+        self.state.now
+    }
+
+    /// Number of live sessions on this loop.
+    pub fn session_count(&self) -> usize {
+        self.state.sessions.len()
+    }
+
+    /// True while `id` names an open session of this loop.
+    pub fn is_open(&self, id: SessionId) -> bool {
+        self.state.sessions.get(id).is_some_and(|s| s.state == SessionState::Open)
+    }
+
+    /// The peer address of session `id` of this loop.
+    pub fn peer_addr(&self, id: SessionId) -> Option<SocketAddr> {
+        self.state.sessions.get(id).map(|s| s.peer)
+    }
+
+    /// Bytes queued for session `id` of this loop and not yet taken by the kernel.
+    pub fn queued_bytes(&self, id: SessionId) -> Option<usize> {
+        self.state.sessions.get(id).map(|s| s.send.len())
+    }
+
+    /// Queues `buf` for session `id`. The buffer is shared, not copied: queue the same
+    /// `Bytes` on many sessions to broadcast it. A session of another loop is reached through
+    /// that loop's mailbox at the end of this iteration (its errors are handled there).
+    ///
+    /// # Errors
+    /// [`SendError::NoSession`] if `id` is stale, [`SendError::Closing`] if the session takes
+    /// no more data, [`SendError::QueueFull`] if the queue would pass the hard limit (the
+    /// session is then closed as a slow consumer).
+    pub fn send(&mut self, id: SessionId, buf: Bytes) -> Result<(), SendError> {
+        if id.loop_index() != self.state.index {
+            return self.post(id.loop_index(), Command::Send { id, buf });
+        }
+        let limit = self.state.config.send_queue_limit;
+        let pause = self.state.config.send_queue_pause;
+        let session = self.state.sessions.get_mut(id).ok_or(SendError::NoSession)?;
+        if !session.accepts_sends() {
+            return Err(SendError::Closing);
+        }
+        let queued = session.send.len() + buf.len();
+        if queued > limit {
+            self.abort(id, CloseReason::SlowConsumer { queued, limit });
+            return Err(SendError::QueueFull { queued, limit });
+        }
+        session.send.push(buf);
+        if queued >= pause {
+            session.read_paused = true;
+        }
+        self.state.schedule(id);
+        Ok(())
+    }
+
+    /// Copies `data` into the loop's shared send buffer pool and queues it (see
+    /// [`Context::send`] for errors).
+    ///
+    /// # Errors
+    /// As [`Context::send`].
+    pub fn send_copy(&mut self, id: SessionId, data: &[u8]) -> Result<(), SendError> {
+        let buf = self.state.pool.copy(data);
+        self.send(id, buf)
+    }
+
+    /// Writes one outgoing message into the loop's pool with `fill` and returns it, ready to
+    /// be queued on any number of sessions (one serialization for a whole room).
+    pub fn alloc(&mut self, len_hint: usize, fill: impl FnOnce(&mut BytesMut)) -> Bytes {
+        self.state.pool.write(len_hint, fill)
+    }
+
+    /// Closes session `id` once everything queued for it was sent. Sessions of other loops
+    /// are closed through their loop's mailbox.
+    pub fn close(&mut self, id: SessionId) {
+        self.close_with(id, CloseReason::Local);
+    }
+
+    /// As [`Context::close`], with the reason the handler and the log will see.
+    pub fn close_with(&mut self, id: SessionId, reason: CloseReason) {
+        if id.loop_index() != self.state.index {
+            let _ = self.post(id.loop_index(), Command::Close { id });
+            return;
+        }
+        if let Some(session) = self.state.sessions.get_mut(id) {
+            if session.state == SessionState::Open {
+                session.state = SessionState::Closing { reason };
+                self.state.schedule(id);
+            }
+        }
+    }
+
+    /// Closes session `id` of this loop at once, dropping what is queued.
+    pub(crate) fn abort(&mut self, id: SessionId, reason: CloseReason) {
+        if let Some(session) = self.state.sessions.get_mut(id) {
+            if !matches!(session.state, SessionState::Aborting { .. }) {
+                session.state = SessionState::Aborting { reason };
+                session.send.clear();
+                self.state.schedule(id);
+            }
+        }
+    }
+
+    fn post(&mut self, target: usize, command: Command) -> Result<(), SendError> {
+        let outbox = self.state.outbox.get_mut(target).ok_or(SendError::NoSession)?;
+        outbox.push(command);
+        Ok(())
+    }
+}

@@ -1,0 +1,79 @@
+//! Drivers: the I/O models. Everything that knows about epoll or io_uring lives below here.
+//!
+//! A driver owns one loop's sockets and its kernel queue and runs the loop:
+//!
+//! ```text
+//!   loop {
+//!       wait for the kernel          (epoll_wait | io_uring_enter / reap CQEs)
+//!       report what it said          -> LoopCore::{open, received, peer_closed, wrote, close}
+//!       run mailbox commands         (adopted sockets, sends from other loops)
+//!       carry out the pending list   (flush queued sends with one vectored write, closes)
+//!       LoopCore::end_iteration      (tick, post to other loops)
+//!   }
+//! ```
+//!
+//! The contract between the session layer and a driver, written so both models fit:
+//! - The session layer never touches a socket; the driver never interprets bytes.
+//! - Bytes received are handed over as a slice ([`LoopCore::received`](crate::loop_core::LoopCore));
+//!   the session layer copies only what the handler leaves unconsumed. So the driver may
+//!   receive into memory it owns (a scratch buffer, a provided-buffer ring).
+//! - Bytes to send wait in the session's [`SendQueue`](crate::session::SendQueue) as shared
+//!   [`Bytes`](bytes::Bytes). A readiness driver writes straight from the queue; a completion
+//!   driver *takes* the buffers out of the queue into the in-flight operation and owns them
+//!   until the completion arrives, so closing a session can never free memory the kernel is
+//!   still reading.
+//! - A session closes through [`LoopCore::close`](crate::loop_core::LoopCore) exactly once;
+//!   the driver decides when its socket is really released (at once for epoll, after the last
+//!   completion for io_uring).
+//!
+//! The model is chosen at run time, here and nowhere else.
+
+pub(crate) mod epoll;
+
+use std::io;
+use std::net::TcpListener;
+
+use crate::loop_core::LoopCore;
+use crate::mailbox::Wake;
+use crate::{Handler, Model, ServiceConfig};
+
+/// One loop's I/O model, chosen at run time.
+pub(crate) enum Driver {
+    Epoll(epoll::EpollDriver),
+}
+
+impl Driver {
+    /// Builds the driver for `model` on the calling thread (io_uring rings must be created by
+    /// the thread that submits to them). Returns it with the waker other threads use.
+    pub(crate) fn new(
+        model: Model,
+        listener: Option<TcpListener>,
+        config: &ServiceConfig,
+    ) -> io::Result<(Driver, Box<dyn Wake>)> {
+        match model {
+            Model::Epoll | Model::Auto => {
+                let (driver, waker) = epoll::EpollDriver::new(listener, config)?;
+                Ok((Driver::Epoll(driver), waker))
+            }
+            Model::Uring => Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "the io_uring driver is not part of this build",
+            )),
+        }
+    }
+
+    /// Runs the loop until its mailbox asks it to stop; every session is closed on return.
+    pub(crate) fn run<H: Handler>(&mut self, core: &mut LoopCore<H>) -> io::Result<()> {
+        match self {
+            Driver::Epoll(d) => d.run(core),
+        }
+    }
+}
+
+/// Resolves [`Model::Auto`] to the model this kernel supports.
+pub(crate) fn resolve(model: Model) -> Model {
+    match model {
+        Model::Auto => Model::Epoll,
+        other => other,
+    }
+}

@@ -1,0 +1,286 @@
+//! [`LoopCore`]: the model-independent half of an event loop.
+//!
+//! A driver (epoll or io_uring) owns the sockets and talks to the kernel; everything it learns
+//! it reports here through a handful of calls — [`LoopCore::open`], [`LoopCore::received`],
+//! [`LoopCore::peer_closed`], [`LoopCore::wrote`], [`LoopCore::close`] — and it asks here what to
+//! do next ([`LoopCore::take_pending`], [`LoopCore::pending_action`]). Nothing in this file
+//! knows about epoll or io_uring.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::mailbox::{Command, Mailbox};
+use crate::session::{SendBufferPool, Session, SessionState, SessionTable};
+use crate::{CloseReason, Context, Handler, ServiceConfig, SessionId};
+
+/// What a driver should do with a session on the pending list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PendingAction {
+    /// Write what is queued; then, if the session is closing and the queue is empty, close
+    /// it with the reason [`LoopCore::flushed`] returns.
+    Flush,
+    /// Close at once with this reason, dropping whatever is queued.
+    Abort(CloseReason),
+    /// The session is already gone.
+    Gone,
+}
+
+/// The state handlers reach through [`Context`].
+pub(crate) struct LoopState {
+    pub(crate) index: usize,
+    pub(crate) config: Arc<ServiceConfig>,
+    pub(crate) sessions: SessionTable,
+    pub(crate) pool: SendBufferPool,
+    pub(crate) now: Instant,
+    /// Sessions with queued output or a close to carry out, each listed once.
+    pub(crate) pending: Vec<SessionId>,
+    /// Every loop's mailbox, by loop index (this loop's own included).
+    pub(crate) loops: Arc<[Arc<Mailbox>]>,
+    /// Commands for other loops collected during this iteration, by loop index.
+    pub(crate) outbox: Vec<Vec<Command>>,
+}
+
+/// One loop's sessions, its handler, and the bookkeeping both drivers share.
+pub(crate) struct LoopCore<H> {
+    pub(crate) handler: H,
+    pub(crate) state: LoopState,
+    next_tick: Option<Instant>,
+}
+
+impl<H: Handler> LoopCore<H> {
+    pub(crate) fn new(
+        index: usize,
+        config: Arc<ServiceConfig>,
+        loops: Arc<[Arc<Mailbox>]>,
+        handler: H,
+    ) -> LoopCore<H> {
+        let now = Instant::now();
+        let next_tick = config.tick.map(|t| now + t);
+        let outbox = loops.iter().map(|_| Vec::new()).collect();
+        LoopCore {
+            handler,
+            state: LoopState {
+                index,
+                config,
+                sessions: SessionTable::new(index),
+                pool: SendBufferPool::default(),
+                now,
+                pending: Vec::new(),
+                loops,
+                outbox,
+            },
+            next_tick,
+        }
+    }
+
+    /// The config this loop runs with.
+    pub(crate) fn config(&self) -> &ServiceConfig {
+        &self.state.config
+    }
+
+    /// This loop's mailbox.
+    pub(crate) fn mailbox(&self) -> &Mailbox {
+        &self.state.loops[self.state.index]
+    }
+
+    /// How long the driver may sleep in the kernel before a tick is due.
+    pub(crate) fn timeout(&self) -> Option<Duration> {
+        self.next_tick.map(|t| t.saturating_duration_since(Instant::now()))
+    }
+
+    /// Starts an iteration: refreshes the cached clock.
+    pub(crate) fn begin_iteration(&mut self) {
+        self.state.now = Instant::now();
+    }
+
+    /// Ends an iteration: runs the handler's tick if due, then posts what this loop's
+    /// handlers sent to other loops (one lock and at most one wake-up per target loop).
+    pub(crate) fn end_iteration(&mut self) {
+        if let Some(due) = self.next_tick {
+            if self.state.now >= due {
+                let tick = self.state.config.tick.unwrap_or_default();
+                self.next_tick = Some(self.state.now.max(due) + tick);
+                self.handler.tick(&mut Context::new(&mut self.state));
+            }
+        }
+        self.post_outbox();
+    }
+
+    fn post_outbox(&mut self) {
+        for (target, commands) in self.state.outbox.iter_mut().enumerate() {
+            if !commands.is_empty() {
+                self.state.loops[target].post(commands.drain(..));
+            }
+        }
+    }
+
+    /// Applies a cross-loop command that does not involve a socket.
+    pub(crate) fn apply(&mut self, command: Command) {
+        let mut ctx = Context::new(&mut self.state);
+        match command {
+            Command::Send { id, buf } => {
+                let _ = ctx.send(id, buf);
+            }
+            Command::Close { id } => ctx.close(id),
+            Command::Adopt(_) => unreachable!("drivers adopt sockets themselves"),
+        }
+    }
+
+    /// A new connection: makes its session and tells the handler.
+    pub(crate) fn open(&mut self, peer: SocketAddr) -> SessionId {
+        let limit = self.state.config.recv_buffer_limit;
+        let id = self.state.sessions.insert_with(|id| Session::new(id, peer, limit));
+        self.mailbox().set_live(self.state.sessions.len());
+        tracing::debug!(session = %id, %peer, "connected");
+        self.handler.connected(&mut Context::new(&mut self.state), id);
+        id
+    }
+
+    /// Bytes arrived on `id`. Hands them to the handler (straight from the driver's buffer
+    /// when nothing is held back from earlier) and keeps what it did not consume.
+    pub(crate) fn received(&mut self, id: SessionId, data: &[u8]) {
+        let Some(session) = self.state.sessions.get_mut(id) else { return };
+        if session.state != SessionState::Open {
+            return; // closing: input is no longer delivered
+        }
+        let mut held = std::mem::replace(&mut session.recv, crate::RecvBuffer::new(0));
+        let result = if held.is_empty() {
+            let consumed = self.deliver(id, data);
+            held.append(&data[consumed..])
+        } else {
+            held.append(data).map(|()| {
+                let consumed = self.deliver(id, held.readable());
+                held.consume(consumed);
+            })
+        };
+        if let Some(session) = self.state.sessions.get_mut(id) {
+            session.recv = held;
+            if let Err(full) = result {
+                session.recv.clear();
+                self.abort(id, CloseReason::RecvBufferFull { limit: full.limit });
+            }
+        }
+    }
+
+    /// Calls the handler; returns the bytes it consumed (clamped to what it was shown).
+    fn deliver(&mut self, id: SessionId, data: &[u8]) -> usize {
+        let consumed = self.handler.received(&mut Context::new(&mut self.state), id, data);
+        if consumed > data.len() {
+            tracing::error!(session = %id, consumed, len = data.len(), "handler consumed more than it was given");
+            return data.len();
+        }
+        consumed
+    }
+
+    /// The peer finished sending (FIN). The session flushes what it owes, then closes.
+    pub(crate) fn peer_closed(&mut self, id: SessionId) {
+        if let Some(session) = self.state.sessions.get_mut(id) {
+            if session.state == SessionState::Open {
+                session.state = SessionState::Closing { reason: CloseReason::PeerClosed };
+                self.state.schedule(id);
+            }
+        }
+    }
+
+    /// Marks `id` to be closed at once with `reason` (queue dropped) by the driver.
+    pub(crate) fn abort(&mut self, id: SessionId, reason: CloseReason) {
+        Context::new(&mut self.state).abort(id, reason);
+    }
+
+    /// The kernel took `n` bytes of `id`'s queue (already advanced by the driver). Tells the
+    /// handler; returns true if reading was paused and may resume now.
+    pub(crate) fn wrote(&mut self, id: SessionId, n: usize) -> bool {
+        let resume_below = self.state.config.send_queue_pause / 2;
+        let Some(session) = self.state.sessions.get_mut(id) else { return false };
+        let resumed = session.read_paused && session.send.len() <= resume_below;
+        if resumed {
+            session.read_paused = false;
+        }
+        self.handler.sent(&mut Context::new(&mut self.state), id, n);
+        resumed
+    }
+
+    /// Takes the pending list (sessions with output or a close to carry out).
+    pub(crate) fn take_pending(&mut self, out: &mut Vec<SessionId>) {
+        std::mem::swap(out, &mut self.state.pending);
+        self.state.pending.clear();
+        for id in out.iter() {
+            if let Some(session) = self.state.sessions.get_mut(*id) {
+                session.flush_scheduled = false;
+            }
+        }
+    }
+
+    /// What to do with a session taken from the pending list.
+    pub(crate) fn pending_action(&self, id: SessionId) -> PendingAction {
+        match self.state.sessions.get(id) {
+            None => PendingAction::Gone,
+            Some(s) => match s.state {
+                SessionState::Aborting { reason } => PendingAction::Abort(reason),
+                _ => PendingAction::Flush,
+            },
+        }
+    }
+
+    /// After a flush emptied the queue: the reason to close with, if the session was closing.
+    pub(crate) fn flushed(&self, id: SessionId) -> Option<CloseReason> {
+        let session = self.state.sessions.get(id)?;
+        match session.state {
+            SessionState::Closing { reason } if session.send.is_empty() => Some(reason),
+            SessionState::Aborting { reason } => Some(reason),
+            _ => None,
+        }
+    }
+
+    /// True if the driver should not read from `id` now (paused, closing or gone).
+    pub(crate) fn read_blocked(&self, id: SessionId) -> bool {
+        self.state.sessions.get(id).is_none_or(|s| s.read_paused || s.state != SessionState::Open)
+    }
+
+    /// The session, for the driver's writes.
+    pub(crate) fn session_mut(&mut self, id: SessionId) -> Option<&mut Session> {
+        self.state.sessions.get_mut(id)
+    }
+
+    /// Removes the session and tells the handler. The driver has already let go of the socket
+    /// (or, for io_uring, will release it when the last completion for it arrives).
+    pub(crate) fn close(&mut self, id: SessionId, reason: CloseReason) {
+        let Some(session) = self.state.sessions.remove(id) else { return };
+        self.mailbox().set_live(self.state.sessions.len());
+        if reason.is_abnormal() {
+            tracing::info!(session = %id, peer = %session.peer, %reason, "disconnected");
+        } else {
+            tracing::debug!(session = %id, peer = %session.peer, %reason, "disconnected");
+        }
+        drop(session);
+        self.handler.disconnected(&mut Context::new(&mut self.state), id, reason);
+    }
+
+    /// Ids of every live session.
+    pub(crate) fn session_ids(&self) -> Vec<SessionId> {
+        self.state.sessions.ids()
+    }
+
+    /// Number of live sessions on this loop.
+    pub(crate) fn session_count(&self) -> usize {
+        self.state.sessions.len()
+    }
+
+    /// Consumes the core, returning the handler (for [`Service::stop`](crate::Service::stop)).
+    pub(crate) fn into_handler(self) -> H {
+        self.handler
+    }
+}
+
+impl LoopState {
+    /// Puts `id` on the pending list once.
+    pub(crate) fn schedule(&mut self, id: SessionId) {
+        if let Some(session) = self.sessions.get_mut(id) {
+            if !session.flush_scheduled {
+                session.flush_scheduled = true;
+                self.pending.push(id);
+            }
+        }
+    }
+}

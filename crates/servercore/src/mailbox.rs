@@ -1,0 +1,104 @@
+//! [`Mailbox`]: how other threads reach an event loop (new sockets, cross-loop sends, stop).
+
+use std::io;
+use std::net::TcpStream;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
+
+use bytes::Bytes;
+
+use crate::SessionId;
+
+/// Wakes a loop blocked in its kernel wait (`epoll_wait`, `io_uring_enter`). Each driver
+/// supplies its own: an eventfd-backed `mio::Waker`, or an eventfd the ring reads.
+pub(crate) trait Wake: Send + Sync {
+    fn wake(&self) -> io::Result<()>;
+}
+
+/// Work handed to a loop from outside it.
+#[derive(Debug)]
+pub(crate) enum Command {
+    /// Take this connected socket as a new session (client sockets, or a shared acceptor).
+    Adopt(TcpStream),
+    /// Queue `buf` on session `id` of this loop (a send from another loop's handler).
+    Send { id: SessionId, buf: Bytes },
+    /// Close session `id` of this loop after flushing it.
+    Close { id: SessionId },
+}
+
+/// The part of a loop that other threads share: its inbox, its waker, its stop flag and its
+/// live-session count.
+///
+/// Posting is batched: a loop collects everything it sends to each other loop during one
+/// iteration and posts it with one lock and at most one wake-up, and a wake-up is only
+/// issued when the inbox was empty (otherwise one is already pending).
+#[derive(Default)]
+pub(crate) struct Mailbox {
+    inbox: Mutex<Vec<Command>>,
+    waker: OnceLock<Box<dyn Wake>>,
+    stop: AtomicBool,
+    live: AtomicUsize,
+}
+
+impl Mailbox {
+    /// Installs the loop's waker (once, when the loop thread has built its driver).
+    pub(crate) fn set_waker(&self, waker: Box<dyn Wake>) {
+        if self.waker.set(waker).is_err() {
+            unreachable!("a loop's waker is set once");
+        }
+    }
+
+    /// Appends commands to the inbox and wakes the loop if it might be asleep.
+    pub(crate) fn post(&self, commands: impl IntoIterator<Item = Command>) {
+        let was_empty = {
+            let mut inbox = self.inbox.lock().unwrap_or_else(|e| e.into_inner());
+            let was_empty = inbox.is_empty();
+            inbox.extend(commands);
+            was_empty
+        };
+        if was_empty {
+            self.wake();
+        }
+    }
+
+    /// Moves everything in the inbox into `out`.
+    pub(crate) fn drain_into(&self, out: &mut Vec<Command>) {
+        let mut inbox = self.inbox.lock().unwrap_or_else(|e| e.into_inner());
+        out.append(&mut inbox);
+    }
+
+    /// Asks the loop to stop and wakes it.
+    pub(crate) fn request_stop(&self) {
+        self.stop.store(true, Ordering::Release);
+        self.wake();
+    }
+
+    pub(crate) fn stop_requested(&self) -> bool {
+        self.stop.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn set_live(&self, n: usize) {
+        self.live.store(n, Ordering::Relaxed);
+    }
+
+    pub(crate) fn live(&self) -> usize {
+        self.live.load(Ordering::Relaxed)
+    }
+
+    fn wake(&self) {
+        if let Some(waker) = self.waker.get() {
+            if let Err(err) = waker.wake() {
+                tracing::error!("cannot wake event loop: {err}");
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for Mailbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mailbox")
+            .field("stop", &self.stop_requested())
+            .field("live", &self.live())
+            .finish_non_exhaustive()
+    }
+}

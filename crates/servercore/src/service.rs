@@ -1,0 +1,187 @@
+//! [`Service`]: binds, runs the event loops, stops.
+
+use std::io;
+use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
+use std::thread::JoinHandle;
+
+use crate::driver::{self, Driver};
+use crate::loop_core::LoopCore;
+use crate::mailbox::{Command, Mailbox};
+use crate::{Handler, Listener, Model, ServiceConfig};
+
+/// A running server (or client pool): `threads` event loops, each on its own thread with its
+/// own handler, sessions and kernel queue.
+///
+/// Dropping a `Service` stops it: every loop closes its sessions (handlers see
+/// [`CloseReason::Shutdown`](crate::CloseReason::Shutdown)) and its thread is joined.
+///
+/// # Examples
+/// ```
+/// use servercore::{Context, Handler, Service, ServiceConfig, SessionId};
+///
+/// struct Echo;
+/// impl Handler for Echo {
+///     fn received(&mut self, ctx: &mut Context<'_>, id: SessionId, data: &[u8]) -> usize {
+///         let _ = ctx.send_copy(id, data);
+///         data.len()
+///     }
+/// }
+///
+/// # fn main() -> std::io::Result<()> {
+/// let config = ServiceConfig { threads: 2, ..Default::default() };
+/// let service = Service::bind("127.0.0.1:0".parse().unwrap(), config, |_loop| Echo)?;
+/// let mut client = std::net::TcpStream::connect(service.local_addr().unwrap())?;
+/// # use std::io::{Read, Write};
+/// client.write_all(b"Hello World")?;
+/// let mut echo = [0; 11];
+/// client.read_exact(&mut echo)?;
+/// assert_eq!(&echo, b"Hello World");
+/// service.stop();
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct Service<H> {
+    loops: Arc<[Arc<Mailbox>]>,
+    threads: Vec<JoinHandle<io::Result<H>>>,
+    local_addr: Option<SocketAddr>,
+    model: Model,
+    next_loop: AtomicUsize,
+}
+
+impl<H: Handler> Service<H> {
+    /// Listens on `addr` and starts the loops. `factory(i)` makes loop `i`'s handler.
+    ///
+    /// # Errors
+    /// Binding errors (`AddrInUse`, `PermissionDenied`), or a loop that cannot start its
+    /// driver (the others are stopped).
+    pub fn bind(addr: SocketAddr, config: ServiceConfig, factory: impl FnMut(usize) -> H) -> io::Result<Service<H>> {
+        let listener = Listener::bind(addr, config.threads.max(1), config.backlog)?;
+        let local_addr = listener.local_addr();
+        let sockets = listener.into_sockets().into_iter().map(Some).collect();
+        let mut service = Service::start(config, sockets, factory)?;
+        service.local_addr = Some(local_addr);
+        tracing::info!(addr = %local_addr, model = %service.model, threads = service.loops.len(), "listening");
+        Ok(service)
+    }
+
+    /// Starts loops that accept nothing: sessions come from [`Service::adopt`] (a client).
+    ///
+    /// # Errors
+    /// A loop that cannot start its driver.
+    pub fn unbound(config: ServiceConfig, factory: impl FnMut(usize) -> H) -> io::Result<Service<H>> {
+        let sockets = (0..config.threads.max(1)).map(|_| None).collect();
+        Service::start(config, sockets, factory)
+    }
+
+    fn start(
+        config: ServiceConfig,
+        listeners: Vec<Option<std::net::TcpListener>>,
+        mut factory: impl FnMut(usize) -> H,
+    ) -> io::Result<Service<H>> {
+        let model = driver::resolve(config.model);
+        let config = Arc::new(config);
+        let loops: Arc<[Arc<Mailbox>]> = listeners.iter().map(|_| Arc::new(Mailbox::default())).collect();
+        let mut service =
+            Service { loops: loops.clone(), threads: Vec::new(), local_addr: None, model, next_loop: AtomicUsize::new(0) };
+        let (ready_tx, ready_rx) = mpsc::channel();
+        for (index, listener) in listeners.into_iter().enumerate() {
+            let core = LoopCore::new(index, config.clone(), loops.clone(), factory(index));
+            let ready = ready_tx.clone();
+            let thread = std::thread::Builder::new()
+                .name(format!("servercore-{index}"))
+                .spawn(move || run_loop(model, listener, core, ready))?;
+            service.threads.push(thread);
+        }
+        drop(ready_tx);
+        for _ in 0..service.threads.len() {
+            match ready_rx.recv() {
+                Ok(Ok(())) => {}
+                Ok(Err(err)) => return Err(err), // dropping `service` stops the others
+                Err(_) => return Err(io::Error::other("an event loop thread died while starting")),
+            }
+        }
+        Ok(service)
+    }
+
+    /// The address the service listens on (`None` for [`Service::unbound`]).
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.local_addr
+    }
+
+    /// The I/O model the loops run (never [`Model::Auto`]: the resolved one).
+    pub fn model(&self) -> Model {
+        self.model
+    }
+
+    /// Number of event loops.
+    pub fn threads(&self) -> usize {
+        self.loops.len()
+    }
+
+    /// Sessions alive right now, over all loops. Updated by each loop on connect and close.
+    pub fn live_sessions(&self) -> usize {
+        self.loops.iter().map(|l| l.live()).sum()
+    }
+
+    /// Hands a connected socket to the next loop (round robin) as a new session.
+    pub fn adopt(&self, stream: TcpStream) {
+        let index = self.next_loop.fetch_add(1, Ordering::Relaxed) % self.loops.len();
+        self.loops[index].post([Command::Adopt(stream)]);
+    }
+
+    /// Stops every loop (sessions close with `Shutdown`) and returns the handlers, by loop.
+    ///
+    /// # Panics
+    /// If a loop thread panicked (a handler bug); the panic is resumed here.
+    pub fn stop(mut self) -> Vec<io::Result<H>> {
+        self.request_stop();
+        self.threads.drain(..).map(|t| t.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
+    }
+
+    fn request_stop(&self) {
+        for mailbox in self.loops.iter() {
+            mailbox.request_stop();
+        }
+    }
+}
+
+impl<H> Drop for Service<H> {
+    fn drop(&mut self) {
+        for mailbox in self.loops.iter() {
+            mailbox.request_stop();
+        }
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Body of a loop thread: build the driver here (io_uring wants its submitter thread to be
+/// its creator), report readiness, run until stopped.
+fn run_loop<H: Handler>(
+    model: Model,
+    listener: Option<std::net::TcpListener>,
+    mut core: LoopCore<H>,
+    ready: mpsc::Sender<io::Result<()>>,
+) -> io::Result<H> {
+    let mut driver = match Driver::new(model, listener, core.config()) {
+        Ok((driver, waker)) => {
+            core.mailbox().set_waker(waker);
+            let _ = ready.send(Ok(()));
+            driver
+        }
+        Err(err) => {
+            let _ = ready.send(Err(io::Error::new(err.kind(), format!("starting {model} driver: {err}"))));
+            return Err(err);
+        }
+    };
+    drop(ready);
+    if let Err(err) = driver.run(&mut core) {
+        tracing::error!(loop_index = core.state.index, "event loop failed: {err}");
+        return Err(err);
+    }
+    Ok(core.into_handler())
+}

@@ -1,0 +1,85 @@
+//! [`CloseReason`]: why a session ended, as told to the handler and the log.
+
+use std::fmt;
+use std::io;
+
+/// Why a session was closed. Every session ends with exactly one reason, reported once to
+/// [`Handler::disconnected`](crate::Handler::disconnected) and logged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CloseReason {
+    /// The peer closed its side (`recv` returned 0: the lecture's `FD_CLOSE`). Anything still
+    /// queued for it was flushed first.
+    PeerClosed,
+    /// The peer reset the connection (`ECONNRESET`, `EPIPE`); queued data was dropped.
+    Reset,
+    /// Another socket error, by kind.
+    Io(io::ErrorKind),
+    /// The application closed the session ([`Context::close`](crate::Context::close)) after
+    /// flushing what was queued.
+    Local,
+    /// The session's send queue would have exceeded the hard limit: the peer does not read
+    /// fast enough. The queue was dropped.
+    SlowConsumer {
+        /// Bytes that would have been queued.
+        queued: usize,
+        /// The configured hard limit (`ServiceConfig::send_queue_limit`).
+        limit: usize,
+    },
+    /// The handler left more unconsumed bytes than `ServiceConfig::recv_buffer_limit` allows.
+    RecvBufferFull {
+        /// The configured limit.
+        limit: usize,
+    },
+    /// The service is shutting down.
+    Shutdown,
+}
+
+impl CloseReason {
+    /// Maps a socket error to a reason.
+    pub fn from_io(err: &io::Error) -> CloseReason {
+        match err.kind() {
+            io::ErrorKind::ConnectionReset
+            | io::ErrorKind::BrokenPipe
+            | io::ErrorKind::ConnectionAborted => CloseReason::Reset,
+            kind => CloseReason::Io(kind),
+        }
+    }
+
+    /// True for reasons that point at a misbehaving or broken peer rather than a normal end;
+    /// these are logged at `info`, normal ends at `debug`.
+    pub fn is_abnormal(&self) -> bool {
+        !matches!(self, CloseReason::PeerClosed | CloseReason::Local | CloseReason::Shutdown)
+    }
+
+    /// A short stable name, for metrics labels and logs.
+    pub fn name(&self) -> &'static str {
+        match self {
+            CloseReason::PeerClosed => "peer_closed",
+            CloseReason::Reset => "reset",
+            CloseReason::Io(_) => "io_error",
+            CloseReason::Local => "local",
+            CloseReason::SlowConsumer { .. } => "slow_consumer",
+            CloseReason::RecvBufferFull { .. } => "recv_buffer_full",
+            CloseReason::Shutdown => "shutdown",
+        }
+    }
+}
+
+impl fmt::Display for CloseReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CloseReason::PeerClosed => f.write_str("peer closed the connection"),
+            CloseReason::Reset => f.write_str("connection reset by peer"),
+            CloseReason::Io(kind) => write!(f, "socket error: {kind}"),
+            CloseReason::Local => f.write_str("closed by the server"),
+            CloseReason::SlowConsumer { queued, limit } => {
+                write!(f, "slow consumer: {queued} bytes queued, limit {limit}")
+            }
+            CloseReason::RecvBufferFull { limit } => {
+                write!(f, "more than {limit} unconsumed bytes received")
+            }
+            CloseReason::Shutdown => f.write_str("server shutting down"),
+        }
+    }
+}

@@ -1,0 +1,78 @@
+//! Sessions: one connected peer each, independent of the I/O model.
+//!
+//! A [`Session`] is what the lecture's `struct Session` grew into: the receive buffer, the
+//! send cursor (now a queue of shared buffers), and a state. Everything here is plain data;
+//! the drivers in [`crate::driver`] own the sockets and move bytes between them and these
+//! buffers.
+
+mod close_reason;
+mod id;
+mod recv_buffer;
+mod send_buffer;
+mod send_queue;
+mod table;
+
+pub use close_reason::CloseReason;
+pub use id::SessionId;
+pub use recv_buffer::{RecvBuffer, RecvBufferFull};
+pub use send_buffer::{SendBufferPool, CHUNK_SIZE};
+pub use send_queue::{advance_bufs, SendQueue, MAX_IOVECS};
+pub(crate) use table::SessionTable;
+
+use std::net::SocketAddr;
+
+/// Where a session is in its life.
+///
+/// ```text
+///   Open --(peer EOF / Context::close)--> Closing --(queue flushed)--> closed (slot freed)
+///     |--(slow consumer, recv buffer full)--> Aborting --(driver)-----> closed
+///     \--------------(socket error, reset)---------------------------> closed
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SessionState {
+    /// Reading and writing.
+    Open,
+    /// No more reads are delivered; queued bytes are flushed, then the session closes with
+    /// `reason`.
+    Closing { reason: CloseReason },
+    /// The driver closes the session at its next chance, dropping anything queued.
+    Aborting { reason: CloseReason },
+}
+
+/// One connected peer, as the session layer sees it.
+#[derive(Debug)]
+pub(crate) struct Session {
+    pub(crate) id: SessionId,
+    pub(crate) peer: SocketAddr,
+    pub(crate) state: SessionState,
+    pub(crate) recv: RecvBuffer,
+    pub(crate) send: SendQueue,
+    /// Reading is paused because the send queue is above `send_queue_pause` (backpressure:
+    /// a peer that does not read its echoes stops being read).
+    pub(crate) read_paused: bool,
+    /// The session is on the loop's to-flush list.
+    pub(crate) flush_scheduled: bool,
+}
+
+impl Session {
+    pub(crate) fn new(id: SessionId, peer: SocketAddr, recv_limit: usize) -> Session {
+        Session {
+            id,
+            peer,
+            state: SessionState::Open,
+            recv: RecvBuffer::new(recv_limit),
+            send: SendQueue::new(),
+            read_paused: false,
+            flush_scheduled: false,
+        }
+    }
+
+    /// True while the application may still queue data for the peer: when open, and after a
+    /// half-close by the peer (it may still read what it is owed).
+    pub(crate) fn accepts_sends(&self) -> bool {
+        matches!(
+            self.state,
+            SessionState::Open | SessionState::Closing { reason: CloseReason::PeerClosed }
+        )
+    }
+}
