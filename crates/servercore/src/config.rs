@@ -25,7 +25,9 @@ impl FromStr for Model {
             "auto" => Ok(Model::Auto),
             "epoll" => Ok(Model::Epoll),
             "uring" | "io_uring" => Ok(Model::Uring),
-            other => Err(format!("unknown I/O model {other:?} (expected auto, epoll or uring)")),
+            other => Err(format!(
+                "unknown I/O model {other:?} (expected auto, epoll or uring)"
+            )),
         }
     }
 }

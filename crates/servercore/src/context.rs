@@ -53,7 +53,9 @@ pub struct Context<'a> {
 
 impl std::fmt::Debug for Context<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Context").field("loop_index", &self.state.index).finish_non_exhaustive()
+        f.debug_struct("Context")
+            .field("loop_index", &self.state.index)
+            .finish_non_exhaustive()
     }
 }
 
@@ -84,7 +86,10 @@ impl<'a> Context<'a> {
 
     /// True while `id` names an open session of this loop.
     pub fn is_open(&self, id: SessionId) -> bool {
-        self.state.sessions.get(id).is_some_and(|s| s.state == SessionState::Open)
+        self.state
+            .sessions
+            .get(id)
+            .is_some_and(|s| s.state == SessionState::Open)
     }
 
     /// The peer address of session `id` of this loop.
@@ -111,7 +116,11 @@ impl<'a> Context<'a> {
         }
         let limit = self.state.config.send_queue_limit;
         let pause = self.state.config.send_queue_pause;
-        let session = self.state.sessions.get_mut(id).ok_or(SendError::NoSession)?;
+        let session = self
+            .state
+            .sessions
+            .get_mut(id)
+            .ok_or(SendError::NoSession)?;
         if !session.accepts_sends() {
             return Err(SendError::Closing);
         }
@@ -176,7 +185,11 @@ impl<'a> Context<'a> {
     }
 
     fn post(&mut self, target: usize, command: Command) -> Result<(), SendError> {
-        let outbox = self.state.outbox.get_mut(target).ok_or(SendError::NoSession)?;
+        let outbox = self
+            .state
+            .outbox
+            .get_mut(target)
+            .ok_or(SendError::NoSession)?;
         outbox.push(command);
         Ok(())
     }

@@ -46,8 +46,8 @@ mod handler;
 mod listener;
 mod loop_core;
 mod mailbox;
-mod service;
 pub mod packet;
+mod service;
 pub mod session;
 
 pub use config::{Model, ServiceConfig};

@@ -33,7 +33,10 @@ impl Listener {
         for _ in 1..count.max(1) {
             sockets.push(bind_one(local_addr, backlog)?);
         }
-        Ok(Listener { sockets, local_addr })
+        Ok(Listener {
+            sockets,
+            local_addr,
+        })
     }
 
     /// The bound address (with the port the kernel picked, if port 0 was asked for).
@@ -48,7 +51,11 @@ impl Listener {
 }
 
 fn bind_one(addr: SocketAddr, backlog: i32) -> io::Result<TcpListener> {
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM.nonblocking().cloexec(), Some(Protocol::TCP))?;
+    let socket = Socket::new(
+        Domain::for_address(addr),
+        Type::STREAM.nonblocking().cloexec(),
+        Some(Protocol::TCP),
+    )?;
     socket.set_reuse_address(true)?;
     socket.set_reuse_port(true)?;
     if addr.is_ipv6() {

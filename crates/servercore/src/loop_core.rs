@@ -86,7 +86,8 @@ impl<H: Handler> LoopCore<H> {
 
     /// How long the driver may sleep in the kernel before a tick is due.
     pub(crate) fn timeout(&self) -> Option<Duration> {
-        self.next_tick.map(|t| t.saturating_duration_since(Instant::now()))
+        self.next_tick
+            .map(|t| t.saturating_duration_since(Instant::now()))
     }
 
     /// Starts an iteration: refreshes the cached clock.
@@ -130,17 +131,23 @@ impl<H: Handler> LoopCore<H> {
     /// A new connection: makes its session and tells the handler.
     pub(crate) fn open(&mut self, peer: SocketAddr) -> SessionId {
         let limit = self.state.config.recv_buffer_limit;
-        let id = self.state.sessions.insert_with(|id| Session::new(id, peer, limit));
+        let id = self
+            .state
+            .sessions
+            .insert_with(|id| Session::new(id, peer, limit));
         self.mailbox().set_live(self.state.sessions.len());
         tracing::debug!(session = %id, %peer, "connected");
-        self.handler.connected(&mut Context::new(&mut self.state), id);
+        self.handler
+            .connected(&mut Context::new(&mut self.state), id);
         id
     }
 
     /// Bytes arrived on `id`. Hands them to the handler (straight from the driver's buffer
     /// when nothing is held back from earlier) and keeps what it did not consume.
     pub(crate) fn received(&mut self, id: SessionId, data: &[u8]) {
-        let Some(session) = self.state.sessions.get_mut(id) else { return };
+        let Some(session) = self.state.sessions.get_mut(id) else {
+            return;
+        };
         if session.state != SessionState::Open {
             return; // closing: input is no longer delivered
         }
@@ -165,7 +172,9 @@ impl<H: Handler> LoopCore<H> {
 
     /// Calls the handler; returns the bytes it consumed (clamped to what it was shown).
     fn deliver(&mut self, id: SessionId, data: &[u8]) -> usize {
-        let consumed = self.handler.received(&mut Context::new(&mut self.state), id, data);
+        let consumed = self
+            .handler
+            .received(&mut Context::new(&mut self.state), id, data);
         if consumed > data.len() {
             tracing::error!(session = %id, consumed, len = data.len(), "handler consumed more than it was given");
             return data.len();
@@ -177,7 +186,9 @@ impl<H: Handler> LoopCore<H> {
     pub(crate) fn peer_closed(&mut self, id: SessionId) {
         if let Some(session) = self.state.sessions.get_mut(id) {
             if session.state == SessionState::Open {
-                session.state = SessionState::Closing { reason: CloseReason::PeerClosed };
+                session.state = SessionState::Closing {
+                    reason: CloseReason::PeerClosed,
+                };
                 self.state.schedule(id);
             }
         }
@@ -192,7 +203,9 @@ impl<H: Handler> LoopCore<H> {
     /// handler; returns true if reading was paused and may resume now.
     pub(crate) fn wrote(&mut self, id: SessionId, n: usize) -> bool {
         let resume_below = self.state.config.send_queue_pause / 2;
-        let Some(session) = self.state.sessions.get_mut(id) else { return false };
+        let Some(session) = self.state.sessions.get_mut(id) else {
+            return false;
+        };
         let resumed = session.read_paused && session.send.len() <= resume_below;
         if resumed {
             session.read_paused = false;
@@ -235,7 +248,10 @@ impl<H: Handler> LoopCore<H> {
 
     /// True if the driver should not read from `id` now (paused, closing or gone).
     pub(crate) fn read_blocked(&self, id: SessionId) -> bool {
-        self.state.sessions.get(id).is_none_or(|s| s.read_paused || s.state != SessionState::Open)
+        self.state
+            .sessions
+            .get(id)
+            .is_none_or(|s| s.read_paused || s.state != SessionState::Open)
     }
 
     /// The session, for the driver's writes.
@@ -246,7 +262,9 @@ impl<H: Handler> LoopCore<H> {
     /// Removes the session and tells the handler. The driver has already let go of the socket
     /// (or, for io_uring, will release it when the last completion for it arrives).
     pub(crate) fn close(&mut self, id: SessionId, reason: CloseReason) {
-        let Some(session) = self.state.sessions.remove(id) else { return };
+        let Some(session) = self.state.sessions.remove(id) else {
+            return;
+        };
         self.mailbox().set_live(self.state.sessions.len());
         if reason.is_abnormal() {
             tracing::info!(session = %id, peer = %session.peer, %reason, "disconnected");
@@ -254,7 +272,8 @@ impl<H: Handler> LoopCore<H> {
             tracing::debug!(session = %id, peer = %session.peer, %reason, "disconnected");
         }
         drop(session);
-        self.handler.disconnected(&mut Context::new(&mut self.state), id, reason);
+        self.handler
+            .disconnected(&mut Context::new(&mut self.state), id, reason);
     }
 
     /// Ids of every live session.

@@ -57,7 +57,11 @@ impl<H: Handler> Service<H> {
     /// # Errors
     /// Binding errors (`AddrInUse`, `PermissionDenied`), or a loop that cannot start its
     /// driver (the others are stopped).
-    pub fn bind(addr: SocketAddr, config: ServiceConfig, factory: impl FnMut(usize) -> H) -> io::Result<Service<H>> {
+    pub fn bind(
+        addr: SocketAddr,
+        config: ServiceConfig,
+        factory: impl FnMut(usize) -> H,
+    ) -> io::Result<Service<H>> {
         let listener = Listener::bind(addr, config.threads.max(1), config.backlog)?;
         let local_addr = listener.local_addr();
         let sockets = listener.into_sockets().into_iter().map(Some).collect();
@@ -71,7 +75,10 @@ impl<H: Handler> Service<H> {
     ///
     /// # Errors
     /// A loop that cannot start its driver.
-    pub fn unbound(config: ServiceConfig, factory: impl FnMut(usize) -> H) -> io::Result<Service<H>> {
+    pub fn unbound(
+        config: ServiceConfig,
+        factory: impl FnMut(usize) -> H,
+    ) -> io::Result<Service<H>> {
         let sockets = (0..config.threads.max(1)).map(|_| None).collect();
         Service::start(config, sockets, factory)
     }
@@ -83,9 +90,17 @@ impl<H: Handler> Service<H> {
     ) -> io::Result<Service<H>> {
         let model = driver::resolve(config.model);
         let config = Arc::new(config);
-        let loops: Arc<[Arc<Mailbox>]> = listeners.iter().map(|_| Arc::new(Mailbox::default())).collect();
-        let mut service =
-            Service { loops: loops.clone(), threads: Vec::new(), local_addr: None, model, next_loop: AtomicUsize::new(0) };
+        let loops: Arc<[Arc<Mailbox>]> = listeners
+            .iter()
+            .map(|_| Arc::new(Mailbox::default()))
+            .collect();
+        let mut service = Service {
+            loops: loops.clone(),
+            threads: Vec::new(),
+            local_addr: None,
+            model,
+            next_loop: AtomicUsize::new(0),
+        };
         let (ready_tx, ready_rx) = mpsc::channel();
         for (index, listener) in listeners.into_iter().enumerate() {
             let core = LoopCore::new(index, config.clone(), loops.clone(), factory(index));
@@ -138,7 +153,10 @@ impl<H: Handler> Service<H> {
     /// If a loop thread panicked (a handler bug); the panic is resumed here.
     pub fn stop(mut self) -> Vec<io::Result<H>> {
         self.request_stop();
-        self.threads.drain(..).map(|t| t.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
+        self.threads
+            .drain(..)
+            .map(|t| t.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
     }
 
     fn request_stop(&self) {
@@ -174,7 +192,10 @@ fn run_loop<H: Handler>(
             driver
         }
         Err(err) => {
-            let _ = ready.send(Err(io::Error::new(err.kind(), format!("starting {model} driver: {err}"))));
+            let _ = ready.send(Err(io::Error::new(
+                err.kind(),
+                format!("starting {model} driver: {err}"),
+            )));
             return Err(err);
         }
     };

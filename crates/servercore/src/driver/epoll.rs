@@ -79,7 +79,8 @@ impl EpollDriver {
             None => None,
         };
         if let Some(listener) = &mut listener {
-            poll.registry().register(listener, LISTENER, Interest::READABLE)?;
+            poll.registry()
+                .register(listener, LISTENER, Interest::READABLE)?;
         }
         let driver = EpollDriver {
             poll,
@@ -126,7 +127,12 @@ impl EpollDriver {
         self.events = events;
     }
 
-    fn on_session_event<H: Handler>(&mut self, core: &mut LoopCore<H>, token: Token, event: &Event) {
+    fn on_session_event<H: Handler>(
+        &mut self,
+        core: &mut LoopCore<H>,
+        token: Token,
+        event: &Event,
+    ) {
         let id = SessionId::from_u64(token.0 as u64);
         if self.conn(id).is_none() {
             return; // an event for a socket closed earlier in this batch
@@ -143,7 +149,9 @@ impl EpollDriver {
     /// Accepts until `EAGAIN` (the lecture's `FD_ACCEPT` → `accept`).
     fn accept_all<H: Handler>(&mut self, core: &mut LoopCore<H>) {
         loop {
-            let Some(listener) = &self.listener else { return };
+            let Some(listener) = &self.listener else {
+                return;
+            };
             match listener.accept() {
                 Ok((stream, peer)) => self.add_session(core, stream, peer),
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => return,
@@ -160,7 +168,12 @@ impl EpollDriver {
         }
     }
 
-    fn add_session<H: Handler>(&mut self, core: &mut LoopCore<H>, mut stream: TcpStream, peer: SocketAddr) {
+    fn add_session<H: Handler>(
+        &mut self,
+        core: &mut LoopCore<H>,
+        mut stream: TcpStream,
+        peer: SocketAddr,
+    ) {
         if self.nodelay {
             if let Err(err) = stream.set_nodelay(true) {
                 tracing::debug!(%peer, "TCP_NODELAY: {err}");
@@ -168,7 +181,11 @@ impl EpollDriver {
         }
         let id = core.open(peer);
         let token = Token(id.to_u64() as usize);
-        if let Err(err) = self.poll.registry().register(&mut stream, token, Interest::READABLE) {
+        if let Err(err) = self
+            .poll
+            .registry()
+            .register(&mut stream, token, Interest::READABLE)
+        {
             tracing::warn!(%peer, "epoll_ctl(ADD): {err}");
             core.close(id, CloseReason::from_io(&err));
             return;
@@ -177,7 +194,12 @@ impl EpollDriver {
         if self.conns.len() <= slot {
             self.conns.resize_with(slot + 1, || None);
         }
-        self.conns[slot] = Some(Conn { stream, id, want_write: false, read_owed: false });
+        self.conns[slot] = Some(Conn {
+            stream,
+            id,
+            want_write: false,
+            read_owed: false,
+        });
     }
 
     fn run_commands<H: Handler>(&mut self, core: &mut LoopCore<H>) {
@@ -191,7 +213,10 @@ impl EpollDriver {
     }
 
     fn adopt<H: Handler>(&mut self, core: &mut LoopCore<H>, stream: std::net::TcpStream) {
-        let peer = match stream.set_nonblocking(true).and_then(|()| stream.peer_addr()) {
+        let peer = match stream
+            .set_nonblocking(true)
+            .and_then(|()| stream.peer_addr())
+        {
             Ok(peer) => peer,
             Err(err) => {
                 tracing::warn!("cannot adopt socket: {err}");
@@ -211,7 +236,12 @@ impl EpollDriver {
                 }
                 return;
             }
-            let Some(conn) = self.conns.get_mut(id.slot()).and_then(Option::as_mut).filter(|c| c.id == id) else {
+            let Some(conn) = self
+                .conns
+                .get_mut(id.slot())
+                .and_then(Option::as_mut)
+                .filter(|c| c.id == id)
+            else {
                 return;
             };
             match conn.stream.read(&mut self.scratch) {
@@ -238,10 +268,17 @@ impl EpollDriver {
     /// Writes the session's queue with `writev` until it is empty or the socket is full.
     fn flush<H: Handler>(&mut self, core: &mut LoopCore<H>, id: SessionId) {
         loop {
-            let Some(conn) = self.conns.get_mut(id.slot()).and_then(Option::as_mut).filter(|c| c.id == id) else {
+            let Some(conn) = self
+                .conns
+                .get_mut(id.slot())
+                .and_then(Option::as_mut)
+                .filter(|c| c.id == id)
+            else {
                 return;
             };
-            let Some(session) = core.session_mut(id) else { return };
+            let Some(session) = core.session_mut(id) else {
+                return;
+            };
             if session.send.is_empty() {
                 break;
             }
@@ -273,22 +310,42 @@ impl EpollDriver {
 
     /// Backpressure lifted: read what waited while the session was paused.
     fn resume_reading<H: Handler>(&mut self, core: &mut LoopCore<H>, id: SessionId) {
-        let owed = self.conn_mut(id).is_some_and(|c| std::mem::take(&mut c.read_owed));
+        let owed = self
+            .conn_mut(id)
+            .is_some_and(|c| std::mem::take(&mut c.read_owed));
         if owed {
             self.read(core, id, true);
         }
     }
 
-    fn set_write_interest<H: Handler>(&mut self, core: &mut LoopCore<H>, id: SessionId, want: bool) {
-        let Some(conn) = self.conns.get_mut(id.slot()).and_then(Option::as_mut).filter(|c| c.id == id) else {
+    fn set_write_interest<H: Handler>(
+        &mut self,
+        core: &mut LoopCore<H>,
+        id: SessionId,
+        want: bool,
+    ) {
+        let Some(conn) = self
+            .conns
+            .get_mut(id.slot())
+            .and_then(Option::as_mut)
+            .filter(|c| c.id == id)
+        else {
             return;
         };
         if conn.want_write == want {
             return;
         }
-        let interest = if want { Interest::READABLE | Interest::WRITABLE } else { Interest::READABLE };
+        let interest = if want {
+            Interest::READABLE | Interest::WRITABLE
+        } else {
+            Interest::READABLE
+        };
         let token = Token(id.to_u64() as usize);
-        match self.poll.registry().reregister(&mut conn.stream, token, interest) {
+        match self
+            .poll
+            .registry()
+            .reregister(&mut conn.stream, token, interest)
+        {
             Ok(()) => conn.want_write = want,
             Err(err) => self.close(core, id, CloseReason::from_io(&err)),
         }
@@ -318,7 +375,9 @@ impl EpollDriver {
 
     /// Releases the socket (deregister, `close`) and removes the session.
     fn close<H: Handler>(&mut self, core: &mut LoopCore<H>, id: SessionId, reason: CloseReason) {
-        let Some(slot) = self.conns.get_mut(id.slot()) else { return };
+        let Some(slot) = self.conns.get_mut(id.slot()) else {
+            return;
+        };
         if slot.as_ref().is_none_or(|c| c.id != id) {
             return;
         }
@@ -338,11 +397,17 @@ impl EpollDriver {
     }
 
     fn conn(&self, id: SessionId) -> Option<&Conn> {
-        self.conns.get(id.slot()).and_then(Option::as_ref).filter(|c| c.id == id)
+        self.conns
+            .get(id.slot())
+            .and_then(Option::as_ref)
+            .filter(|c| c.id == id)
     }
 
     fn conn_mut(&mut self, id: SessionId) -> Option<&mut Conn> {
-        self.conns.get_mut(id.slot()).and_then(Option::as_mut).filter(|c| c.id == id)
+        self.conns
+            .get_mut(id.slot())
+            .and_then(Option::as_mut)
+            .filter(|c| c.id == id)
     }
 }
 
@@ -350,6 +415,8 @@ impl EpollDriver {
 fn is_transient_accept_error(err: &io::Error) -> bool {
     matches!(
         err.kind(),
-        io::ErrorKind::ConnectionAborted | io::ErrorKind::ConnectionReset | io::ErrorKind::PermissionDenied
+        io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::PermissionDenied
     ) || err.raw_os_error() == Some(libc::EPROTO)
 }

@@ -49,7 +49,10 @@ impl CloseReason {
     /// True for reasons that point at a misbehaving or broken peer rather than a normal end;
     /// these are logged at `info`, normal ends at `debug`.
     pub fn is_abnormal(&self) -> bool {
-        !matches!(self, CloseReason::PeerClosed | CloseReason::Local | CloseReason::Shutdown)
+        !matches!(
+            self,
+            CloseReason::PeerClosed | CloseReason::Local | CloseReason::Shutdown
+        )
     }
 
     /// A short stable name, for metrics labels and logs.

@@ -47,7 +47,9 @@ impl SessionId {
 
     /// Packs the id into 64 bits (used as an epoll token or an io_uring `user_data` payload).
     pub fn to_u64(self) -> u64 {
-        (u64::from(self.loop_index) << 48) | (u64::from(self.generation) << 32) | u64::from(self.slot)
+        (u64::from(self.loop_index) << 48)
+            | (u64::from(self.generation) << 32)
+            | u64::from(self.slot)
     }
 
     /// Unpacks an id made by [`SessionId::to_u64`].

@@ -72,7 +72,10 @@ impl Session {
     pub(crate) fn accepts_sends(&self) -> bool {
         matches!(
             self.state,
-            SessionState::Open | SessionState::Closing { reason: CloseReason::PeerClosed }
+            SessionState::Open
+                | SessionState::Closing {
+                    reason: CloseReason::PeerClosed
+                }
         )
     }
 }

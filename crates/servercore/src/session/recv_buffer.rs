@@ -37,7 +37,12 @@ pub struct RecvBufferFull {
 impl RecvBuffer {
     /// An empty buffer that will never hold more than `limit` bytes. Allocates nothing.
     pub fn new(limit: usize) -> RecvBuffer {
-        RecvBuffer { buf: Vec::new(), read: 0, write: 0, limit }
+        RecvBuffer {
+            buf: Vec::new(),
+            read: 0,
+            write: 0,
+            limit,
+        }
     }
 
     /// The unconsumed bytes.
@@ -72,7 +77,10 @@ impl RecvBuffer {
     pub fn append(&mut self, data: &[u8]) -> Result<(), RecvBufferFull> {
         let wanted = self.len() + data.len();
         if wanted > self.limit {
-            return Err(RecvBufferFull { wanted, limit: self.limit });
+            return Err(RecvBufferFull {
+                wanted,
+                limit: self.limit,
+            });
         }
         if self.buf.len() - self.write < data.len() {
             self.make_room(wanted);
@@ -110,7 +118,10 @@ impl RecvBuffer {
         if wanted <= self.buf.len() {
             self.buf.copy_within(self.read..self.write, 0);
         } else {
-            let capacity = wanted.max(self.buf.len() * 2).max(256).min(self.limit.max(wanted));
+            let capacity = wanted
+                .max(self.buf.len() * 2)
+                .max(256)
+                .min(self.limit.max(wanted));
             let mut grown = vec![0; capacity];
             grown[..self.len()].copy_from_slice(self.readable());
             self.buf = grown;
@@ -185,7 +196,13 @@ mod tests {
         assert_eq!(b.len(), 1000);
         assert_eq!(b.capacity(), 1000);
         let err = b.append(&[9]).unwrap_err();
-        assert_eq!(err, RecvBufferFull { wanted: 1001, limit: 1000 });
+        assert_eq!(
+            err,
+            RecvBufferFull {
+                wanted: 1001,
+                limit: 1000
+            }
+        );
         assert_eq!(b.len(), 1000, "a refused append changes nothing");
     }
 

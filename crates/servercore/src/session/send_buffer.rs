@@ -28,7 +28,10 @@ impl Default for SendBufferPool {
 impl SendBufferPool {
     /// A pool that allocates chunks of `chunk_size` bytes (lazily).
     pub fn new(chunk_size: usize) -> SendBufferPool {
-        SendBufferPool { chunk: BytesMut::new(), chunk_size }
+        SendBufferPool {
+            chunk: BytesMut::new(),
+            chunk_size,
+        }
     }
 
     /// Copies `data` into the pool and returns it as a shareable buffer.

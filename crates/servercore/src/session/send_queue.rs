@@ -75,7 +75,9 @@ impl SendQueue {
     /// kernel is reading while the write is in flight). Returns them oldest first.
     pub fn take_front(&mut self, max: usize, out: &mut Vec<Bytes>) {
         for _ in 0..max {
-            let Some(buf) = self.bufs.pop_front() else { break };
+            let Some(buf) = self.bufs.pop_front() else {
+                break;
+            };
             self.len -= buf.len();
             out.push(buf);
         }

@@ -26,7 +26,12 @@ pub(crate) struct SessionTable {
 
 impl SessionTable {
     pub(crate) fn new(loop_index: usize) -> SessionTable {
-        SessionTable { loop_index, slots: Vec::new(), free: Vec::new(), live: 0 }
+        SessionTable {
+            loop_index,
+            slots: Vec::new(),
+            free: Vec::new(),
+            live: 0,
+        }
     }
 
     /// Number of sessions in the table.
@@ -39,7 +44,10 @@ impl SessionTable {
         let slot = match self.free.pop() {
             Some(slot) => slot,
             None => {
-                self.slots.push(Slot { generation: 0, session: None });
+                self.slots.push(Slot {
+                    generation: 0,
+                    session: None,
+                });
                 self.slots.len() - 1
             }
         };
@@ -82,7 +90,10 @@ impl SessionTable {
 
     /// Ids of every live session (a snapshot, so the caller may close them while iterating).
     pub(crate) fn ids(&self) -> Vec<SessionId> {
-        self.slots.iter().filter_map(|s| s.session.as_ref().map(|s| s.id)).collect()
+        self.slots
+            .iter()
+            .filter_map(|s| s.session.as_ref().map(|s| s.id))
+            .collect()
     }
 }
 

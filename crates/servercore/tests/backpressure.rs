@@ -1,0 +1,132 @@
+//! Backpressure: the send queue is bounded. For echo, a client that does not read stops being
+//! read; a handler that pushes past the hard cap gets the session closed as a slow consumer.
+
+mod util;
+
+use std::io::Write;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use servercore::{CloseReason, Context, Handler, Model, Service, ServiceConfig, SessionId};
+use util::*;
+
+/// Echo that records the largest send queue it ever saw.
+struct MeasuringEcho {
+    max_queued: Arc<AtomicUsize>,
+}
+
+impl Handler for MeasuringEcho {
+    fn received(&mut self, ctx: &mut Context<'_>, id: SessionId, data: &[u8]) -> usize {
+        let _ = ctx.send_copy(id, data);
+        let queued = ctx.queued_bytes(id).unwrap_or(0);
+        self.max_queued.fetch_max(queued, Ordering::Relaxed);
+        data.len()
+    }
+}
+
+fn echo_to_a_client_that_does_not_read(model: Model) {
+    let config = ServiceConfig {
+        send_queue_pause: 64 * 1024,
+        read_chunk: 16 * 1024,
+        ..config(model)
+    };
+    let (pause, chunk) = (config.send_queue_pause, config.read_chunk);
+    let max_queued = Arc::new(AtomicUsize::new(0));
+    let shared = max_queued.clone();
+    let service = Service::bind(loopback(), config, move |_| MeasuringEcho {
+        max_queued: shared.clone(),
+    })
+    .unwrap();
+    let mut stream = connect(addr(&service));
+    let data = pattern(3, 8 * 1024 * 1024);
+    let mut writer = stream.try_clone().unwrap();
+    let to_send = data.clone();
+    let sender = std::thread::spawn(move || writer.write_all(&to_send));
+    // Do not read for a while: the server must stop reading instead of queueing 8 MiB.
+    std::thread::sleep(Duration::from_millis(500));
+    let peak = max_queued.load(Ordering::Relaxed);
+    assert!(
+        peak >= pause,
+        "the queue should have reached the pause threshold (peak {peak})"
+    );
+    assert!(
+        peak <= pause + chunk,
+        "queue grew to {peak} bytes, bound is {} + {}",
+        pause,
+        chunk
+    );
+    assert_eq!(service.live_sessions(), 1, "a paused session is not closed");
+    // Now read everything: nothing was lost while paused.
+    let echoed = read_n(&mut stream, data.len()).expect("read the whole echo");
+    sender.join().unwrap().unwrap();
+    assert!(echoed == data, "echo after backpressure differs");
+    let peak = max_queued.load(Ordering::Relaxed);
+    assert!(peak <= pause + chunk, "queue grew to {peak} bytes");
+}
+
+/// Sends 64 KiB to every session on every tick, whatever the queue holds.
+struct Firehose {
+    sessions: Vec<SessionId>,
+    closed: Arc<Mutex<Vec<CloseReason>>>,
+}
+
+impl Handler for Firehose {
+    fn connected(&mut self, _ctx: &mut Context<'_>, id: SessionId) {
+        self.sessions.push(id);
+    }
+
+    fn received(&mut self, _ctx: &mut Context<'_>, _id: SessionId, data: &[u8]) -> usize {
+        data.len()
+    }
+
+    fn disconnected(&mut self, _ctx: &mut Context<'_>, id: SessionId, reason: CloseReason) {
+        self.sessions.retain(|&s| s != id);
+        self.closed.lock().unwrap().push(reason);
+    }
+
+    fn tick(&mut self, ctx: &mut Context<'_>) {
+        let block = ctx.alloc(64 * 1024, |b| b.resize(64 * 1024, 0xAB));
+        for &id in &self.sessions {
+            let _ = ctx.send(id, block.clone());
+        }
+    }
+}
+
+fn slow_consumer_is_cut_at_the_hard_cap(model: Model) {
+    let limit = 1024 * 1024;
+    let config = ServiceConfig {
+        send_queue_limit: limit,
+        tick: Some(Duration::from_millis(1)),
+        ..config(model)
+    };
+    let closed = Arc::new(Mutex::new(Vec::new()));
+    let shared = closed.clone();
+    let service = Service::bind(loopback(), config, move |_| Firehose {
+        sessions: Vec::new(),
+        closed: shared.clone(),
+    })
+    .unwrap();
+    let stream = connect(addr(&service)); // never reads
+    assert!(
+        wait_until(Duration::from_secs(10), || !closed
+            .lock()
+            .unwrap()
+            .is_empty()),
+        "never cut"
+    );
+    assert_live(&service, 0);
+    let reasons = closed.lock().unwrap().clone();
+    assert_eq!(reasons.len(), 1);
+    match reasons[0] {
+        CloseReason::SlowConsumer { queued, limit: l } => {
+            assert_eq!(l, limit);
+            assert!(queued > limit);
+        }
+        other => panic!("expected SlowConsumer, got {other:?}"),
+    }
+    drop(stream);
+}
+
+both_models!(echo_pauses_reading, echo_to_a_client_that_does_not_read);
+both_models!(slow_consumer, slow_consumer_is_cut_at_the_hard_cap);
