@@ -1,0 +1,147 @@
+//! Shared helpers for dummyclient's integration tests: echo servers (a correct servercore one
+//! and a std one that mangles the stream on purpose) and a bounded run of the built binary.
+
+#![allow(dead_code)] // each test file uses some of these
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use servercore::{Context, Handler, Service, ServiceConfig, SessionId};
+
+/// The lecture's echo server on servercore.
+pub struct Echo;
+
+impl Handler for Echo {
+    fn received(&mut self, ctx: &mut Context<'_>, id: SessionId, data: &[u8]) -> usize {
+        let _ = ctx.send_copy(id, data);
+        data.len()
+    }
+}
+
+/// A servercore echo server on 127.0.0.1 with an OS-chosen port.
+pub fn echo_server(threads: usize) -> Service<Echo> {
+    let config = ServiceConfig {
+        threads,
+        ..Default::default()
+    };
+    Service::bind("127.0.0.1:0".parse().unwrap(), config, |_| Echo).expect("echo server starts")
+}
+
+/// How [`mangling_server`] spoils the echo of a stream of `size`-byte messages.
+#[derive(Debug, Clone, Copy)]
+pub enum Mangle {
+    /// Invert one byte of every `n`-th message.
+    FlipEvery(u64),
+    /// Do not echo every `n`-th message.
+    DropEvery(u64),
+    /// Echo messages 1, 0, 3, 2, ...
+    SwapPairs,
+}
+
+/// A plain std echo server (a thread per connection) that cuts each connection's stream into
+/// `size`-byte messages and mangles their echo as `mangle` says. Returns its address.
+pub fn mangling_server(size: usize, mangle: Mangle) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            std::thread::spawn(move || serve_mangled(stream, size, mangle));
+        }
+    });
+    addr
+}
+
+fn serve_mangled(mut stream: TcpStream, size: usize, mangle: Mangle) {
+    let _ = stream.set_nodelay(true);
+    let mut held: Option<Vec<u8>> = None;
+    for count in 0u64.. {
+        let mut msg = vec![0; size];
+        if stream.read_exact(&mut msg).is_err() {
+            return;
+        }
+        let out: Vec<Vec<u8>> = match mangle {
+            Mangle::FlipEvery(n) if count % n == n - 1 => {
+                msg[(count as usize * 7) % size] ^= 0xff;
+                vec![msg]
+            }
+            Mangle::DropEvery(n) if count % n == n - 1 => vec![],
+            Mangle::SwapPairs => match held.take() {
+                None => {
+                    held = Some(msg);
+                    vec![]
+                }
+                Some(first) => vec![msg, first],
+            },
+            _ => vec![msg],
+        };
+        for m in out {
+            if stream.write_all(&m).is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// An address nothing listens on (a port just bound and released).
+pub fn closed_port() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+/// Runs the built `dummyclient` with `args`, killing it (and failing the test) if it has not
+/// finished within `timeout`.
+pub fn run_dummyclient(args: &[&str], timeout: Duration) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dummyclient"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("dummyclient starts");
+    let deadline = Instant::now() + timeout;
+    loop {
+        if child.try_wait().expect("wait for dummyclient").is_some() {
+            return child.wait_with_output().expect("dummyclient output");
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let output = child.wait_with_output().expect("dummyclient output");
+            panic!(
+                "dummyclient {args:?} still running after {timeout:?}\nstdout:\n{}\nstderr:\n{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Parses the one JSON line `--json` prints.
+pub fn json_report(output: &Output) -> serde_json::Value {
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines.len(),
+        1,
+        "--json prints one line, got:\n{stdout}\nstderr:\n{}",
+        stderr(output)
+    );
+    serde_json::from_str(lines[0]).unwrap_or_else(|e| panic!("not JSON ({e}): {}", lines[0]))
+}
+
+/// The integer field `key` of a JSON report.
+pub fn count(report: &serde_json::Value, key: &str) -> u64 {
+    report[key]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{key} missing or not an integer in {report}"))
+}
+
+/// The child's stderr as text.
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
