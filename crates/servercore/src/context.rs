@@ -7,6 +7,7 @@ use bytes::{Bytes, BytesMut};
 
 use crate::loop_core::LoopState;
 use crate::mailbox::Command;
+use crate::packet::{encode_into, PacketError, HEADER_LEN};
 use crate::session::SessionState;
 use crate::{CloseReason, SessionId};
 
@@ -153,6 +154,19 @@ impl<'a> Context<'a> {
         self.state.pool.write(len_hint, fill)
     }
 
+    /// Serializes one packet (`header + body`) into the loop's pool, ready to be queued on
+    /// any number of sessions.
+    ///
+    /// # Errors
+    /// [`PacketError::BodyTooLarge`] if the packet would not fit the 16-bit size field.
+    pub fn packet(&mut self, packet_id: u16, body: &[u8]) -> Result<Bytes, PacketError> {
+        let mut result = Ok(());
+        let buf = self.state.pool.write(HEADER_LEN + body.len(), |out| {
+            result = encode_into(out, packet_id, body);
+        });
+        result.map(|()| buf)
+    }
+
     /// Closes session `id` once everything queued for it was sent. Sessions of other loops
     /// are closed through their loop's mailbox.
     pub fn close(&mut self, id: SessionId) {
@@ -173,8 +187,10 @@ impl<'a> Context<'a> {
         }
     }
 
-    /// Closes session `id` of this loop at once, dropping what is queued.
-    pub(crate) fn abort(&mut self, id: SessionId, reason: CloseReason) {
+    /// Closes session `id` of this loop at once with `reason`, dropping what is queued (a
+    /// hostile or broken peer). The socket is closed by the driver at the end of the
+    /// current event.
+    pub fn abort(&mut self, id: SessionId, reason: CloseReason) {
         if let Some(session) = self.state.sessions.get_mut(id) {
             if !matches!(session.state, SessionState::Aborting { .. }) {
                 session.state = SessionState::Aborting { reason };

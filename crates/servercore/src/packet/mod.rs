@@ -96,9 +96,11 @@
 
 mod error;
 mod framer;
+mod handler;
 mod header;
 
 pub use error::PacketError;
+pub use handler::{PacketHandler, Packets};
 pub use framer::{
     encode, encode_into, Framer, Packet, DEFAULT_MAX_PACKET, MAX_BODY, MAX_WIRE_PACKET,
 };

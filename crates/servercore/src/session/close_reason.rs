@@ -3,6 +3,8 @@
 use std::fmt;
 use std::io;
 
+use crate::packet::PacketError;
+
 /// Why a session was closed. Every session ends with exactly one reason, reported once to
 /// [`Handler::disconnected`](crate::Handler::disconnected) and logged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,6 +33,10 @@ pub enum CloseReason {
         /// The configured limit.
         limit: usize,
     },
+    /// The peer broke the packet framing (size below the header or above the maximum).
+    Protocol(PacketError),
+    /// The application refused what the peer sent (an unknown packet id, a malformed body).
+    Invalid(&'static str),
     /// The service is shutting down.
     Shutdown,
 }
@@ -64,6 +70,8 @@ impl CloseReason {
             CloseReason::Local => "local",
             CloseReason::SlowConsumer { .. } => "slow_consumer",
             CloseReason::RecvBufferFull { .. } => "recv_buffer_full",
+            CloseReason::Protocol(_) => "protocol",
+            CloseReason::Invalid(_) => "invalid",
             CloseReason::Shutdown => "shutdown",
         }
     }
@@ -82,6 +90,8 @@ impl fmt::Display for CloseReason {
             CloseReason::RecvBufferFull { limit } => {
                 write!(f, "more than {limit} unconsumed bytes received")
             }
+            CloseReason::Protocol(err) => write!(f, "protocol error: {err}"),
+            CloseReason::Invalid(what) => write!(f, "invalid input: {what}"),
             CloseReason::Shutdown => f.write_str("server shutting down"),
         }
     }

@@ -1,0 +1,81 @@
+//! [`Game`]: the packet protocol — echo, rooms, chat — as a servercore `PacketHandler`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use servercore::packet::{Packet, PacketHandler};
+use servercore::{CloseReason, Context, SessionId};
+
+use crate::protocol;
+use crate::room::Rooms;
+
+/// One loop's share of the game: which room each of its sessions is in, plus the rooms
+/// shared by all loops.
+#[derive(Debug)]
+pub struct Game {
+    rooms: Arc<Rooms>,
+    room_of: HashMap<SessionId, u32>,
+}
+
+impl Game {
+    /// A loop's handler over the shared `rooms`.
+    pub fn new(rooms: Arc<Rooms>) -> Game {
+        Game {
+            rooms,
+            room_of: HashMap::new(),
+        }
+    }
+
+    fn enter(&mut self, ctx: &mut Context<'_>, id: SessionId, room: u32) {
+        self.leave(id);
+        let members = self.rooms.join(room, id);
+        self.room_of.insert(id, room);
+        let body = protocol::room_joined(room, u32::try_from(members).unwrap_or(u32::MAX));
+        if let Ok(reply) = ctx.packet(protocol::ROOM_JOINED, &body) {
+            let _ = ctx.send(id, reply);
+        }
+    }
+
+    fn leave(&mut self, id: SessionId) {
+        if let Some(room) = self.room_of.remove(&id) {
+            self.rooms.leave(room, id);
+        }
+    }
+
+    fn chat(&mut self, ctx: &mut Context<'_>, id: SessionId, body: &[u8]) {
+        let Some(&room) = self.room_of.get(&id) else {
+            ctx.abort(id, CloseReason::Invalid("CHAT outside a room"));
+            return;
+        };
+        // Serialized once; every member's queue shares this one buffer.
+        if let Ok(packet) = ctx.packet(protocol::CHAT_BROADCAST, body) {
+            self.rooms.broadcast(ctx, room, &packet);
+        }
+    }
+}
+
+impl PacketHandler for Game {
+    fn packet(&mut self, ctx: &mut Context<'_>, id: SessionId, packet: Packet<'_>) {
+        match packet.id {
+            protocol::ECHO => {
+                if let Ok(reply) = ctx.packet(protocol::ECHO, packet.body) {
+                    let _ = ctx.send(id, reply);
+                }
+            }
+            protocol::ENTER_ROOM => match protocol::parse_room(packet.body) {
+                Some(room) => self.enter(ctx, id, room),
+                None => ctx.abort(id, CloseReason::Invalid("ENTER_ROOM body is not 4 bytes")),
+            },
+            protocol::LEAVE_ROOM => self.leave(id),
+            protocol::CHAT => self.chat(ctx, id, packet.body),
+            _ => {
+                tracing::info!(session = %id, packet_id = packet.id, "unknown packet id");
+                ctx.abort(id, CloseReason::Invalid("unknown packet id"));
+            }
+        }
+    }
+
+    fn disconnected(&mut self, _ctx: &mut Context<'_>, id: SessionId, _reason: CloseReason) {
+        self.leave(id);
+    }
+}

@@ -1,0 +1,160 @@
+//! Rooms: chat broadcast across loops is delivered exactly once and in per-sender order; a
+//! member leaving mid-broadcast and a member that never reads do not disturb the others.
+
+mod util;
+
+use std::collections::HashMap;
+use std::net::TcpStream;
+use std::sync::{Arc, Barrier};
+
+use gameserver::protocol;
+use servercore::{CloseReason, Model, ServiceConfig};
+use util::*;
+
+/// A chat body: sender index + sequence number, padded to `len`.
+fn chat_body(sender: u32, seq: u32, len: usize) -> Vec<u8> {
+    let mut body = vec![0xC5; len.max(8)];
+    body[..4].copy_from_slice(&sender.to_le_bytes());
+    body[4..8].copy_from_slice(&seq.to_le_bytes());
+    body
+}
+
+/// Reads `count` broadcasts, checking per-sender order; returns messages per sender.
+fn receive_broadcasts(stream: &mut TcpStream, count: usize, len: usize) -> HashMap<u32, u32> {
+    let mut next: HashMap<u32, u32> = HashMap::new();
+    for _ in 0..count {
+        let (id, body) = read_packet(stream).expect("broadcast");
+        assert_eq!(id, protocol::CHAT_BROADCAST);
+        let sender = u32::from_le_bytes(body[..4].try_into().unwrap());
+        let seq = u32::from_le_bytes(body[4..8].try_into().unwrap());
+        assert_eq!(
+            body,
+            chat_body(sender, seq, len),
+            "broadcast body corrupted"
+        );
+        let expected = next.entry(sender).or_insert(0);
+        assert_eq!(
+            seq, *expected,
+            "sender {sender}: out of order or duplicated"
+        );
+        *expected += 1;
+    }
+    next
+}
+
+fn fifty_clients_three_rooms(model: Model) {
+    const CLIENTS: u32 = 50;
+    const MESSAGES: u32 = 20;
+    let (service, _) = game_server(model, ServiceConfig::default());
+    let addr = addr(&service);
+    let barrier = Arc::new(Barrier::new(CLIENTS as usize));
+    let room_size = |room: u32| (0..CLIENTS).filter(|c| c % 3 == room).count();
+    let threads: Vec<_> = (0..CLIENTS)
+        .map(|me| {
+            let barrier = barrier.clone();
+            let members = room_size(me % 3);
+            std::thread::spawn(move || {
+                let mut stream = connect(addr);
+                join(&mut stream, me % 3);
+                barrier.wait(); // everyone is in before anyone speaks
+                for seq in 0..MESSAGES {
+                    send_packet(&mut stream, protocol::CHAT, &chat_body(me, seq, 32));
+                }
+                let got = receive_broadcasts(&mut stream, members * MESSAGES as usize, 32);
+                assert_eq!(got.len(), members, "client {me} heard from every member");
+                assert!(got.values().all(|&n| n == MESSAGES), "client {me}: {got:?}");
+                assert!(got.keys().all(|s| s % 3 == me % 3), "only its own room");
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().expect("client");
+    }
+    assert_live(&service, 0);
+}
+
+fn member_disconnects_mid_broadcast(model: Model) {
+    let (service, _) = game_server(model, ServiceConfig::default());
+    let addr = addr(&service);
+    let mut leaver = connect(addr);
+    join(&mut leaver, 9);
+    let mut streams: Vec<_> = (0..5).map(|_| connect(addr)).collect();
+    for s in &mut streams {
+        join(s, 9);
+    }
+    // The leaver sends a burst and disconnects while it is being broadcast.
+    for seq in 0..200 {
+        send_packet(&mut leaver, protocol::CHAT, &chat_body(99, seq, 64));
+    }
+    drop(leaver);
+    for (i, s) in streams.iter_mut().enumerate() {
+        send_packet(s, protocol::CHAT, &chat_body(i as u32, 0, 64));
+    }
+    for s in &mut streams {
+        // Everyone gets the leaver's 200 (sent before it left) and the 5 others' one each.
+        let got = receive_broadcasts(s, 205, 64);
+        assert_eq!(got.get(&99), Some(&200));
+        assert_eq!(got.len(), 6);
+    }
+    assert_live(&service, 5);
+}
+
+fn never_reading_member_is_cut_at_the_cap(model: Model) {
+    let limit = 64 * 1024;
+    let config = ServiceConfig {
+        send_queue_limit: limit,
+        send_queue_pause: limit / 2,
+        ..Default::default()
+    };
+    let (service, closed) = game_server(model, config);
+    let addr = addr(&service);
+    // A tiny receive window set before connecting: the kernel absorbs little for the sleeper,
+    // so the server's own queue for it fills.
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    sock.set_recv_buffer_size(4096).unwrap();
+    sock.connect(&addr.into()).unwrap();
+    let mut sleeper: TcpStream = sock.into();
+    sleeper
+        .set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    join(&mut sleeper, 1);
+    let mut talker = connect(addr);
+    join(&mut talker, 1);
+    let mut listener = connect(addr);
+    join(&mut listener, 1);
+    const COUNT: u32 = 3000;
+    let reader =
+        std::thread::spawn(move || receive_broadcasts(&mut listener, COUNT as usize, 1000));
+    for seq in 0..COUNT {
+        send_packet(&mut talker, protocol::CHAT, &chat_body(7, seq, 1000));
+        // The talker hears its own chats too: keep its queue drained.
+        let (id, body) = read_packet(&mut talker).expect("own chat back");
+        assert_eq!(
+            (id, body),
+            (protocol::CHAT_BROADCAST, chat_body(7, seq, 1000))
+        );
+    }
+    let got = reader.join().expect("listener");
+    assert_eq!(
+        got.get(&7),
+        Some(&COUNT),
+        "the reading member got everything"
+    );
+    assert!(
+        closed_by_server(&mut sleeper),
+        "the sleeper was disconnected"
+    );
+    let reasons = closed.lock().unwrap().clone();
+    let cut: Vec<_> = reasons
+        .iter()
+        .filter(|r| **r != CloseReason::PeerClosed)
+        .collect();
+    assert!(
+        matches!(cut.as_slice(), [CloseReason::SlowConsumer { limit: l, .. }] if *l == limit),
+        "only the sleeper is cut, as a slow consumer: {reasons:?}"
+    );
+}
+
+both_models!(fifty_in_three_rooms, fifty_clients_three_rooms);
+both_models!(disconnect_mid_broadcast, member_disconnects_mid_broadcast);
+both_models!(slow_member_cut, never_reading_member_is_cut_at_the_cap);

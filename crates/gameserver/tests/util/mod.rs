@@ -1,0 +1,103 @@
+//! Helpers for gameserver's packet tests: a game server that records close reasons, and a
+//! blocking packet client.
+
+#![allow(dead_code, unused_imports)]
+
+use std::io::Write;
+use std::net::{SocketAddr, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use gameserver::game::Game;
+use gameserver::protocol;
+use gameserver::room::Rooms;
+use servercore::packet::{encode, Packet, PacketHandler, PacketHeader, Packets, HEADER_LEN};
+use servercore::{CloseReason, Context, Model, Service, ServiceConfig, SessionId};
+pub use testkit::{both_models, connect, loopback, pattern, read_n, read_to_eof, wait_until};
+
+pub type Reasons = Arc<Mutex<Vec<CloseReason>>>;
+
+/// The real game handler, recording every close reason.
+pub struct Recorder {
+    game: Game,
+    closed: Reasons,
+}
+
+impl PacketHandler for Recorder {
+    fn packet(&mut self, ctx: &mut Context<'_>, id: SessionId, packet: Packet<'_>) {
+        self.game.packet(ctx, id, packet);
+    }
+
+    fn disconnected(&mut self, ctx: &mut Context<'_>, id: SessionId, reason: CloseReason) {
+        self.closed.lock().unwrap().push(reason);
+        self.game.disconnected(ctx, id, reason);
+    }
+}
+
+/// A packet-mode game server on loopback with 2 loops.
+pub fn game_server(model: Model, config: ServiceConfig) -> (Service<Packets<Recorder>>, Reasons) {
+    let closed: Reasons = Arc::default();
+    let rooms = Arc::new(Rooms::default());
+    let shared = closed.clone();
+    let config = ServiceConfig {
+        threads: 2,
+        model,
+        ..config
+    };
+    let service = Service::bind(loopback(), config, move |_| {
+        Packets::new(
+            Recorder {
+                game: Game::new(rooms.clone()),
+                closed: shared.clone(),
+            },
+            4096,
+        )
+    })
+    .expect("start game server");
+    (service, closed)
+}
+
+pub fn addr<H: servercore::Handler>(service: &Service<H>) -> SocketAddr {
+    service.local_addr().expect("bound")
+}
+
+pub fn send_packet(stream: &mut TcpStream, id: u16, body: &[u8]) {
+    stream
+        .write_all(&encode(id, body).expect("encodable"))
+        .expect("send packet");
+}
+
+/// Reads one packet: (id, body).
+pub fn read_packet(stream: &mut TcpStream) -> std::io::Result<(u16, Vec<u8>)> {
+    let header = read_n(stream, HEADER_LEN)?;
+    let header = PacketHeader::decode(&header).expect("4 bytes");
+    let body = read_n(stream, usize::from(header.size) - HEADER_LEN)?;
+    Ok((header.id, body))
+}
+
+/// Joins `room` and waits for ROOM_JOINED.
+pub fn join(stream: &mut TcpStream, room: u32) {
+    send_packet(stream, protocol::ENTER_ROOM, &room.to_le_bytes());
+    let (id, body) = read_packet(stream).expect("ROOM_JOINED");
+    assert_eq!(id, protocol::ROOM_JOINED);
+    assert_eq!(protocol::parse_room(&body[..4]), Some(room));
+}
+
+/// Waits for the live-session count to reach `n`.
+pub fn assert_live<H: servercore::Handler>(service: &Service<H>, n: usize) {
+    let ok = wait_until(Duration::from_secs(10), || service.live_sessions() == n);
+    assert!(
+        ok,
+        "live sessions stayed at {} (expected {n})",
+        service.live_sessions()
+    );
+}
+
+/// True once the server has closed `stream` (EOF or reset).
+pub fn closed_by_server(stream: &mut TcpStream) -> bool {
+    let mut sink = Vec::new();
+    match std::io::Read::read_to_end(stream, &mut sink) {
+        Ok(_) => true,
+        Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
+    }
+}

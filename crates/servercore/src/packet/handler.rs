@@ -1,0 +1,110 @@
+//! [`PacketHandler`]: a handler that sees whole packets, and [`Packets`], the adapter that turns
+//! it into a byte-level [`Handler`].
+
+use crate::packet::{Framer, Packet};
+use crate::{CloseReason, Context, Handler, SessionId};
+
+/// The application's side of a packet service: like [`Handler`], but called once per whole
+/// packet. Wrap it in [`Packets`] to run it on a [`Service`](crate::Service).
+///
+/// A peer that breaks the framing (size below 4 or above the maximum) is disconnected with
+/// [`CloseReason::Protocol`] and a log line; the packets it sent before the bad header are
+/// still delivered.
+pub trait PacketHandler: Send + 'static {
+    /// A session was opened.
+    fn connected(&mut self, ctx: &mut Context<'_>, id: SessionId) {
+        let _ = (ctx, id);
+    }
+
+    /// One whole packet arrived. `packet.body` borrows the receive buffer: copy what must
+    /// outlive the call.
+    fn packet(&mut self, ctx: &mut Context<'_>, id: SessionId, packet: Packet<'_>);
+
+    /// The session is gone (exactly once per session).
+    fn disconnected(&mut self, ctx: &mut Context<'_>, id: SessionId, reason: CloseReason) {
+        let _ = (ctx, id, reason);
+    }
+
+    /// Called about every `ServiceConfig::tick`, if set.
+    fn tick(&mut self, ctx: &mut Context<'_>) {
+        let _ = ctx;
+    }
+}
+
+/// Frames a byte stream into packets for a [`PacketHandler`].
+///
+/// Whole packets are handed over as slices of the bytes just received (no copy); only a
+/// trailing partial packet is kept by the session (always fewer than `max_packet` bytes).
+///
+/// # Examples
+/// ```
+/// use servercore::packet::{Packet, PacketHandler, Packets};
+/// use servercore::{Context, SessionId};
+///
+/// /// Sends every packet back.
+/// struct PacketEcho;
+///
+/// impl PacketHandler for PacketEcho {
+///     fn packet(&mut self, ctx: &mut Context<'_>, id: SessionId, packet: Packet<'_>) {
+///         if let Ok(buf) = ctx.packet(packet.id, packet.body) {
+///             let _ = ctx.send(id, buf);
+///         }
+///     }
+/// }
+///
+/// let handler = Packets::new(PacketEcho, 4096);
+/// # let _ = handler;
+/// ```
+#[derive(Debug)]
+pub struct Packets<P> {
+    framer: Framer,
+    inner: P,
+}
+
+impl<P> Packets<P> {
+    /// Wraps `inner`; packets larger than `max_packet` bytes (header included) are refused.
+    pub fn new(inner: P, max_packet: usize) -> Packets<P> {
+        Packets {
+            framer: Framer::new(max_packet),
+            inner,
+        }
+    }
+
+    /// The wrapped handler.
+    pub fn inner(&self) -> &P {
+        &self.inner
+    }
+
+    /// Unwraps the handler.
+    pub fn into_inner(self) -> P {
+        self.inner
+    }
+}
+
+impl<P: PacketHandler> Handler for Packets<P> {
+    fn connected(&mut self, ctx: &mut Context<'_>, id: SessionId) {
+        self.inner.connected(ctx, id);
+    }
+
+    fn received(&mut self, ctx: &mut Context<'_>, id: SessionId, data: &[u8]) -> usize {
+        let inner = &mut self.inner;
+        let result = self.framer.decode(data, |packet| {
+            if ctx.is_open(id) {
+                inner.packet(ctx, id, packet);
+            }
+        });
+        result.unwrap_or_else(|err| {
+            tracing::info!(session = %id, peer = ?ctx.peer_addr(id), "bad packet: {err}");
+            ctx.abort(id, CloseReason::Protocol(err));
+            data.len() // the rest cannot be framed: drop it
+        })
+    }
+
+    fn disconnected(&mut self, ctx: &mut Context<'_>, id: SessionId, reason: CloseReason) {
+        self.inner.disconnected(ctx, id, reason);
+    }
+
+    fn tick(&mut self, ctx: &mut Context<'_>) {
+        self.inner.tick(ctx);
+    }
+}
