@@ -17,6 +17,12 @@
 //!   not burst: it sends at most [`CATCH_UP`] worth of overdue messages per tick and keeps at
 //!   most a bounded number outstanding; the scheduled sends it skips count as `late_sends`.
 //!
+//! Latency is taken with the loop's clock (`Context::now`, read once per loop iteration) at
+//! both ends: from the start of the iteration that queued a message to the start of the
+//! iteration that read its echo. Open loop stamps a message when it is actually queued, not
+//! when it was scheduled: time a client spent behind its schedule is not in the latency, it
+//! shows as `late_sends`.
+//!
 //! The phase is shared through atomics read on each tick, so a loop follows the main thread
 //! within about a millisecond; no lock is taken on the message path.
 

@@ -116,7 +116,9 @@ pub struct RunInfo {
     pub duration_secs: f64,
     /// Seconds it took to connect every client.
     pub connect_secs: f64,
-    /// Failed connect attempts that were retried.
+    /// Failed connect attempts that were retried (serialized once, as the report's own
+    /// `connect_failures`).
+    #[serde(skip)]
     pub connect_failures: u64,
 }
 
@@ -346,6 +348,11 @@ mod tests {
             assert!(json.get(key).is_some(), "missing {key}");
         }
         assert!(!r.to_json().contains('\n'));
+        assert_eq!(
+            r.to_json().matches("\"connect_failures\"").count(),
+            1,
+            "no duplicate keys"
+        );
         assert!(r.to_string().contains("PASS"));
     }
 

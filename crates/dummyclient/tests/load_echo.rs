@@ -2,8 +2,9 @@
 
 mod util;
 
+use std::process::{Command, Stdio};
 use std::sync::atomic::AtomicBool;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use dummyclient::load::{self, LoadConfig, Pacing};
 use util::{count, echo_server, json_report, run_dummyclient, stderr};
@@ -31,6 +32,11 @@ fn closed_loop_against_echo_has_no_errors() {
         report.p50_us > 0 && report.p50_us <= report.max_us,
         "{report}"
     );
+    // The server sees the clients' FIN a moment after the run returns.
+    let until = Instant::now() + Duration::from_secs(5);
+    while server.live_sessions() > 0 && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(5));
+    }
     assert_eq!(
         server.live_sessions(),
         0,
@@ -122,5 +128,46 @@ fn human_report_names_its_figures() {
     ] {
         assert!(text.contains(word), "{word:?} missing from:\n{text}");
     }
+    server.stop();
+}
+
+#[test]
+fn sigint_ends_the_run_early_with_a_report() {
+    let server = echo_server(1);
+    let addr = server.local_addr().unwrap().to_string();
+    let child = Command::new(env!("CARGO_BIN_EXE_dummyclient"))
+        .args([
+            "--addr",
+            &addr,
+            "--clients",
+            "2",
+            "--duration",
+            "60",
+            "--threads",
+            "1",
+            "--json",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    std::thread::sleep(Duration::from_millis(700));
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(child.wait_with_output()));
+    let output = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("dummyclient stops after SIGINT")
+        .unwrap();
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert!(output.status.success(), "stderr:\n{}", stderr(&output));
+    let report = json_report(&output);
+    assert!(count(&report, "messages") > 0, "{report}");
+    assert!(report["duration_secs"].as_f64().unwrap() < 5.0, "{report}");
     server.stop();
 }

@@ -4,7 +4,7 @@ mod util;
 
 use std::time::Duration;
 
-use util::{count, echo_server, json_report, run_dummyclient, stderr};
+use util::{count, echo_server, json_report, run_dummyclient, stalling_server, stderr};
 
 #[test]
 fn rate_achieves_roughly_the_asked_total() {
@@ -42,4 +42,44 @@ fn rate_achieves_roughly_the_asked_total() {
     );
     assert_eq!(count(&report, "errors"), 0, "{report}");
     server.stop();
+}
+
+#[test]
+fn a_stalled_server_makes_late_sends_not_a_burst() {
+    // Each client owes at most max(16, its rate share for 1 s) = 500 messages; the server
+    // reads nothing for 1.5 s, so about 1 s of each client's schedule is skipped as late.
+    let addr = stalling_server(Duration::from_millis(1500)).to_string();
+    let args = [
+        "--addr",
+        &addr,
+        "--clients",
+        "2",
+        "--rate",
+        "1000",
+        "--duration",
+        "3",
+        "--threads",
+        "1",
+        "--json",
+    ];
+    let output = run_dummyclient(&args, Duration::from_secs(30));
+    assert!(
+        output.status.success(),
+        "late sends are not errors; stderr:\n{}",
+        stderr(&output)
+    );
+    let report = json_report(&output);
+    let late = count(&report, "late_sends") as f64;
+    let sent = count(&report, "sent") as f64;
+    let scheduled = 1000.0 * report["duration_secs"].as_f64().unwrap();
+    assert!(late >= 200.0, "{report}");
+    assert!(
+        sent <= 0.9 * scheduled,
+        "the skipped sends were not sent later in a burst: {report}"
+    );
+    assert!(
+        ((sent + late) - scheduled).abs() <= 0.05 * scheduled + 10.0,
+        "every slot sent or late: {report}"
+    );
+    assert_eq!(count(&report, "errors"), 0, "{report}");
 }

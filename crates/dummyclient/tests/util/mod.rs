@@ -85,6 +85,28 @@ fn serve_mangled(mut stream: TcpStream, size: usize, mangle: Mangle) {
     }
 }
 
+/// A plain std echo server that, on each connection, reads nothing for `stall` and then
+/// echoes everything: a server that falls behind. Returns its address.
+pub fn stalling_server(stall: Duration) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            std::thread::spawn(move || {
+                std::thread::sleep(stall);
+                let mut buf = vec![0; 64 * 1024];
+                while let Ok(n @ 1..) = stream.read(&mut buf) {
+                    if stream.write_all(&buf[..n]).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
 /// An address nothing listens on (a port just bound and released).
 pub fn closed_port() -> SocketAddr {
     TcpListener::bind("127.0.0.1:0")
