@@ -6,9 +6,9 @@
 //! cargo run --release -p dummyclient -- --clients 100 --rate 50000 --size 128 --json
 //! ```
 //!
-//! Exit status: 0 on success; 1 if the run could not be carried out (bad flags, server not
-//! reachable); 2 if the load run found errors (corrupt, out of order, lost, disconnects) or
-//! verified no message at all.
+//! Exit status: 0 on success; 1 if the run could not be carried out (server not reachable,
+//! event loops failed); 2 if the load run found errors (corrupt, out of order, lost,
+//! disconnects) or verified no message at all, and also for bad flags (clap's usage error).
 
 use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
@@ -29,7 +29,7 @@ use servercore::{Model, ServiceConfig};
 /// carries (client id, sequence, length, send time) and a pattern derived from them; the echo
 /// must return every client's stream exactly as sent.
 #[derive(Debug, Parser)]
-#[command(version, about, long_about)]
+#[command(version, about, long_about, after_help = EXIT_STATUS)]
 #[command(group(ArgGroup::new("load_mode").args(["clients", "load"]).multiple(true)))]
 struct Cli {
     /// Server address (host:port).
@@ -88,6 +88,10 @@ struct Cli {
     #[arg(long, default_value = "10", value_parser = parse_secs, requires = "load_mode", help_heading = "Load mode")]
     connect_timeout: Duration,
 }
+
+/// Shown at the end of `--help`.
+const EXIT_STATUS: &str = "Exit status: 0 success; 1 the run could not be carried out (server unreachable, \
+event loops failed); 2 errors found (corrupt, out_of_order, lost, disconnects) or nothing verified, or bad flags.";
 
 /// Parses seconds (`2`, `0.5`) into a duration.
 fn parse_secs(s: &str) -> Result<Duration, String> {
