@@ -122,6 +122,17 @@ start_server() {
     die "$1 did not accept on port $2 within 10 s (see $3)"
 }
 
+# Busy time (everything but idle and iowait) of CPU $1 in clock ticks, from
+# /proc/stat. Compared with the server's own ticks, it shows how much of the
+# server's CPU was taken by other processes during a run (the box is shared).
+cpu_busy_ticks() {
+    local line f
+    line=$(grep "^cpu$1 " /proc/stat)
+    read -r -a f <<<"$line"
+    # cpuN user nice system idle iowait irq softirq steal ...
+    echo $((f[1] + f[2] + f[3] + f[6] + f[7] + f[8]))
+}
+
 # Server CPU time (utime + stime, all threads) in clock ticks; fails if the
 # server is gone (or a zombie).
 cpu_ticks() {
@@ -137,17 +148,21 @@ cpu_ticks() {
 # appends one JSON line to $RESULTS.
 run_one() {
     local name=${CASE_NAMES[$1]} server=$2 rep=$3
-    local port log out before after client_args rc=0 died=false
+    local port log out before after busy_before busy_after t0 t1 client_args rc=0 died=false
     read -r -a client_args <<<"${CASE_ARGS[$1]}"
     port=$(free_port)
     log=$LOG_DIR/$name-$server-$rep
     start_server "$server" "$port" "$log.server.log"
     before=$(cpu_ticks "$SERVER_PID")
+    busy_before=$(cpu_busy_ticks "$SERVER_CPU")
+    t0=$(date +%s%N)
     taskset -c "$CLIENT_CPU" timeout --kill-after=5 $((DURATION + 60)) \
         "$DUMMYCLIENT" --addr "127.0.0.1:$port" "${client_args[@]}" \
         --duration "$DURATION" --threads 1 --json \
         >"$log.client.out" 2>"$log.client.err" || rc=$?
     after=$(cpu_ticks "$SERVER_PID" 2>/dev/null) || after=""
+    busy_after=$(cpu_busy_ticks "$SERVER_CPU")
+    t1=$(date +%s%N)
     stop_server
     out=$(grep '^{' "$log.client.out" | tail -n 1 || true)
     if [[ -z $after ]]; then
@@ -156,8 +171,10 @@ run_one() {
         after=$before
         out='{}'
     elif [[ $rc -ne 0 || -z $out ]]; then
+        # dummyclient exits 2 (with its report) when it found errors; the
+        # report is kept in the JSON line, but the run is left out of medians.
         echo "  $name/$server/$rep: client failed (exit $rc, see $log.client.err)" >&2
-        out='{}'
+        out=${out:-'{}'}
     fi
     CLIENT_JSON=$out python3 - "$RESULTS" <<EOF
 import json, os, sys
@@ -171,6 +188,11 @@ rec = {
     "client_args": "${CASE_ARGS[$1]} --duration $DURATION --threads 1",
     "client_exit": $rc, "server_died": "$died" == "true", "clk_tck": $CLK_TCK, "server_cpu_ticks": ticks,
     "server_cpu_us": cpu_us,
+    "wall_secs": ($t1 - $t0) / 1e9,
+    # Busy time of the server's CPU not spent in the server, as a share of
+    # the wall time: other processes (and kernel threads) competing with it.
+    "other_load_on_server_cpu_pct":
+        max(0, ($busy_after - $busy_before) - ticks) / $CLK_TCK / (($t1 - $t0) / 1e9) * 100,
     "server_cpu_us_per_msg": cpu_us / msgs if msgs else None,
     "client": client,
 }
@@ -182,7 +204,8 @@ def num(key):
 print(f"  {rec['case']:<8} {rec['server']:<18} rep {rec['rep']}: "
       f"{num('msgs_per_sec')} msgs/s, p99 {num('p99_us')} us, "
       f"server cpu {cpu_us / 1e6:.2f} s, errors {num('errors')}, "
-      f"connect_failures {num('connect_failures')}")
+      f"connect_failures {num('connect_failures')}, "
+      f"other load on server CPU {rec['other_load_on_server_cpu_pct']:.0f}%")
 EOF
 }
 
@@ -216,17 +239,22 @@ for r in runs:
     groups.setdefault((r["case"], r["server"]), []).append(r)
 
 summaries = []
-for (case, server), rs in groups.items():
+for (case, server), all_runs in groups.items():
+    # Medians only over runs that completed cleanly; the rest count as failed.
+    rs = [r for r in all_runs
+          if r["client_exit"] == 0 and not r["server_died"] and r["client"]]
     c = [r["client"] for r in rs]
     summaries.append({
-        "type": "summary", "run_id": rs[0]["run_id"], "commit": rs[0]["commit"],
-        "case": case, "server": server, "runs": len(rs),
+        "type": "summary", "run_id": all_runs[0]["run_id"],
+        "commit": all_runs[0]["commit"],
+        "case": case, "server": server, "runs": len(all_runs),
         "msgs_per_sec": median([x.get("msgs_per_sec") for x in c]),
         "p99_us": median([x.get("p99_us") for x in c]),
         "server_cpu_us_per_msg": median([r["server_cpu_us_per_msg"] for r in rs]),
-        "errors": sum((x.get("errors") or 0) + (x.get("connect_failures") or 0) for x in c),
-        "failed_runs": sum(1 for r in rs
-                           if r["client_exit"] != 0 or r["server_died"] or not r["client"]),
+        "errors": sum((r["client"].get("errors") or 0) + (r["client"].get("connect_failures") or 0)
+                      for r in all_runs),
+        "failed_runs": len(all_runs) - len(rs),
+        "other_load_max_pct": max(r["other_load_on_server_cpu_pct"] for r in all_runs),
     })
 
 ref = {s["case"]: s for s in summaries if s["server"] == reference}
@@ -245,7 +273,7 @@ def fmt(v, spec):
     return "n/a" if v is None else format(v, spec)
 
 header = (f"{'case':<8} {'server':<18} {'msgs/s':>11} {'p99 us':>9} {'cpu us/msg':>11}"
-          f" {'cpu vs tokio':>12} {'msgs/s vs tokio':>15} {'err':>5} {'fail':>5}")
+          f" {'cpu vs tokio':>12} {'msgs/s vs tokio':>15} {'err':>5} {'fail':>5} {'other%':>6}")
 print()
 print(header)
 print("-" * len(header))
@@ -253,9 +281,13 @@ for s in summaries:
     print(f"{s['case']:<8} {s['server']:<18} {fmt(s['msgs_per_sec'], ',.0f'):>11}"
           f" {fmt(s['p99_us'], ',.0f'):>9} {fmt(s['server_cpu_us_per_msg'], '.3f'):>11}"
           f" {fmt(s['cpu_ratio'], '.2f'):>12} {fmt(s['msgs_ratio'], '.2f'):>15}"
-          f" {s['errors']:>5} {s['failed_runs']:>5}")
+          f" {s['errors']:>5} {s['failed_runs']:>5} {s['other_load_max_pct']:>6.0f}")
 print()
 print(f"results: {path}")
+noisy = [f"{s['case']}/{s['server']}" for s in summaries if s["other_load_max_pct"] > 5]
+if noisy:
+    print(f"warning: other processes used more than 5% of the server CPU in: {', '.join(noisy)};"
+          " the numbers are not trustworthy", file=sys.stderr)
 bad = [f"{s['case']}/{s['server']}" for s in summaries if s["failed_runs"] or s["errors"]]
 if bad:
     print(f"run.sh: failed runs or client-reported errors in: {', '.join(bad)}", file=sys.stderr)

@@ -6,10 +6,12 @@
 //!
 //! Wire format: every packet is a 4-byte little-endian header
 //! `{ size: u16 (whole packet, header included), id: u16 }` followed by
-//! `size - 4` body bytes. Packets with `size < 4` or `size > 4096`, malformed
-//! bodies or unknown ids close the connection.
+//! `size - 4` body bytes. As in the gameserver, packets with `size < 4` or
+//! `size > 4096`, an ENTER_ROOM body that is not 4 bytes, CHAT outside a room
+//! and unknown ids close the connection.
 //!
-//! The packet ids below must match the gameserver's (see `docs/protocol.md`).
+//! The packet ids and rules below must match the gameserver's
+//! (`docs/protocol.md`, `crates/gameserver/src/protocol.rs`).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,14 +25,17 @@ use tokio::sync::{mpsc, Mutex};
 
 /// Client -> server: sent straight back unchanged.
 const PKT_ECHO: u16 = 1;
-/// Client -> server: body = u32 LE room id. Leaves the current room first.
+/// Client -> server: body = u32 LE room id. Leaves the current room first,
+/// answered with ROOM_JOINED.
 const PKT_ENTER_ROOM: u16 = 2;
-/// Client -> server: empty body.
+/// Client -> server: empty body (ignored, as the gameserver does). No answer.
 const PKT_LEAVE_ROOM: u16 = 3;
 /// Client -> server: arbitrary body, broadcast to the sender's room.
 const PKT_CHAT: u16 = 4;
 /// Server -> client: body = the CHAT body unchanged; also sent to the sender.
 const PKT_CHAT_BROADCAST: u16 = 5;
+/// Server -> client: body = u32 LE room id, u32 LE member count after the join.
+const PKT_ROOM_JOINED: u16 = 6;
 
 const HEADER_LEN: usize = 4;
 const MAX_PACKET: usize = 4096;
@@ -60,8 +65,11 @@ struct Shared {
 }
 
 impl Shared {
-    fn join(&mut self, room: u32, session: u64, tx: Tx) {
-        self.rooms.entry(room).or_default().insert(session, tx);
+    /// Adds the session to `room`; returns the member count after the join.
+    fn join(&mut self, room: u32, session: u64, tx: Tx) -> usize {
+        let members = self.rooms.entry(room).or_default();
+        members.insert(session, tx);
+        members.len()
     }
 
     fn leave(&mut self, room: u32, session: u64) {
@@ -156,7 +164,7 @@ async fn run(
     // cancellation safe, which `select!` requires: a partially received
     // packet stays here when the other branch wins.
     let mut inbuf: Vec<u8> = Vec::with_capacity(MAX_PACKET);
-    // Echo replies produced by one read are written back with one write.
+    // Replies produced by one read are written back with one write.
     let mut out: Vec<u8> = Vec::with_capacity(MAX_PACKET);
     loop {
         tokio::select! {
@@ -179,7 +187,8 @@ async fn run(
 }
 
 /// Handles every complete packet at the front of `buf`; returns how many
-/// bytes were consumed. Echo replies are appended to `out`.
+/// bytes were consumed. Replies to the sender (ECHO, ROOM_JOINED) are
+/// appended to `out`.
 async fn handle_packets(
     state: &Mutex<Shared>,
     client: &mut Client,
@@ -203,28 +212,32 @@ async fn handle_packets(
             PKT_ENTER_ROOM => {
                 let room =
                     u32::from_le_bytes(body.try_into().context("ENTER_ROOM body must be 4 bytes")?);
-                let mut shared = state.lock().await;
-                if let Some(old) = client.room.replace(room) {
-                    shared.leave(old, client.session);
-                }
-                shared.join(room, client.session, client.tx.clone());
+                let members = {
+                    let mut shared = state.lock().await;
+                    if let Some(old) = client.room.replace(room) {
+                        shared.leave(old, client.session);
+                    }
+                    shared.join(room, client.session, client.tx.clone())
+                };
+                let members = u32::try_from(members).unwrap_or(u32::MAX);
+                out.extend_from_slice(&12u16.to_le_bytes());
+                out.extend_from_slice(&PKT_ROOM_JOINED.to_le_bytes());
+                out.extend_from_slice(&room.to_le_bytes());
+                out.extend_from_slice(&members.to_le_bytes());
             }
             PKT_LEAVE_ROOM => {
-                if !body.is_empty() {
-                    bail!("LEAVE_ROOM body must be empty");
-                }
                 if let Some(old) = client.room.take() {
                     state.lock().await.leave(old, client.session);
                 }
             }
             PKT_CHAT => {
-                // Chat outside a room has nobody to go to.
-                if let Some(room) = client.room {
-                    let mut msg = packet.to_vec();
-                    msg[2..4].copy_from_slice(&PKT_CHAT_BROADCAST.to_le_bytes());
-                    let msg: Arc<[u8]> = msg.into();
-                    state.lock().await.broadcast(room, &msg);
-                }
+                let Some(room) = client.room else {
+                    bail!("CHAT outside a room");
+                };
+                let mut msg = packet.to_vec();
+                msg[2..4].copy_from_slice(&PKT_CHAT_BROADCAST.to_le_bytes());
+                let msg: Arc<[u8]> = msg.into();
+                state.lock().await.broadcast(room, &msg);
             }
             other => bail!("unknown packet id {other}"),
         }
