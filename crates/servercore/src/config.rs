@@ -76,6 +76,28 @@ pub struct ServiceConfig {
     pub read_chunk: usize,
     /// If set, [`Handler::tick`](crate::Handler::tick) is called about this often.
     pub tick: Option<Duration>,
+    /// Close a session from which no byte arrived for this long
+    /// ([`CloseReason::IdleTimeout`](crate::CloseReason::IdleTimeout)). Default 60 s; `None`
+    /// disables. Checked by a coarse per-loop sweep (no timer syscall per message).
+    pub idle_timeout: Option<Duration>,
+    /// Close a session that started a message (left bytes unconsumed) and did not complete it
+    /// within this time ([`CloseReason::PartialTimeout`](crate::CloseReason::PartialTimeout):
+    /// slowloris). Default 10 s; `None` disables.
+    pub partial_timeout: Option<Duration>,
+    /// On stop, how long sessions may take to flush what is queued for them before they are
+    /// closed regardless. Default 5 s.
+    pub shutdown_drain: Duration,
+}
+
+impl ServiceConfig {
+    /// How often the timeout sweep runs: a quarter of the shortest timeout, at most 1 s.
+    pub(crate) fn sweep_interval(&self) -> Option<Duration> {
+        let shortest = [self.idle_timeout, self.partial_timeout]
+            .into_iter()
+            .flatten()
+            .min()?;
+        Some((shortest / 4).clamp(Duration::from_millis(10), Duration::from_secs(1)))
+    }
 }
 
 impl Default for ServiceConfig {
@@ -90,6 +112,9 @@ impl Default for ServiceConfig {
             recv_buffer_limit: 1024 * 1024,
             read_chunk: 64 * 1024,
             tick: None,
+            idle_timeout: Some(Duration::from_secs(60)),
+            partial_timeout: Some(Duration::from_secs(10)),
+            shutdown_drain: Duration::from_secs(5),
         }
     }
 }
@@ -104,5 +129,22 @@ mod tests {
             assert_eq!(m.to_string().parse::<Model>(), Ok(m));
         }
         assert!("kqueue".parse::<Model>().unwrap_err().contains("kqueue"));
+    }
+
+    #[test]
+    fn sweep_follows_the_shortest_timeout() {
+        let c = ServiceConfig::default();
+        assert_eq!(c.sweep_interval(), Some(Duration::from_secs(1)));
+        let c = ServiceConfig {
+            partial_timeout: Some(Duration::from_millis(400)),
+            ..c
+        };
+        assert_eq!(c.sweep_interval(), Some(Duration::from_millis(100)));
+        let c = ServiceConfig {
+            idle_timeout: None,
+            partial_timeout: None,
+            ..c
+        };
+        assert_eq!(c.sweep_interval(), None);
     }
 }

@@ -85,6 +85,11 @@ impl<'a> Context<'a> {
         self.state.sessions.len()
     }
 
+    /// Ids of every live session of this loop (a snapshot).
+    pub fn session_ids(&self) -> Vec<SessionId> {
+        self.state.sessions.ids()
+    }
+
     /// True while `id` names an open session of this loop.
     pub fn is_open(&self, id: SessionId) -> bool {
         self.state

@@ -46,6 +46,9 @@ pub(crate) struct LoopCore<H> {
     pub(crate) handler: H,
     pub(crate) state: LoopState,
     next_tick: Option<Instant>,
+    next_sweep: Option<Instant>,
+    /// Set when the loop was asked to stop: sessions flush until then, then are closed.
+    drain_deadline: Option<Instant>,
 }
 
 impl<H: Handler> LoopCore<H> {
@@ -57,6 +60,7 @@ impl<H: Handler> LoopCore<H> {
     ) -> LoopCore<H> {
         let now = Instant::now();
         let next_tick = config.tick.map(|t| now + t);
+        let next_sweep = config.sweep_interval().map(|t| now + t);
         let outbox = loops.iter().map(|_| Vec::new()).collect();
         LoopCore {
             handler,
@@ -71,6 +75,8 @@ impl<H: Handler> LoopCore<H> {
                 outbox,
             },
             next_tick,
+            next_sweep,
+            drain_deadline: None,
         }
     }
 
@@ -84,10 +90,14 @@ impl<H: Handler> LoopCore<H> {
         &self.state.loops[self.state.index]
     }
 
-    /// How long the driver may sleep in the kernel before a tick is due.
+    /// How long the driver may sleep in the kernel before a tick, a timeout sweep or the
+    /// shutdown deadline is due.
     pub(crate) fn timeout(&self) -> Option<Duration> {
-        self.next_tick
-            .map(|t| t.saturating_duration_since(Instant::now()))
+        let due = [self.next_tick, self.next_sweep, self.drain_deadline]
+            .into_iter()
+            .flatten()
+            .min()?;
+        Some(due.saturating_duration_since(Instant::now()))
     }
 
     /// Starts an iteration: refreshes the cached clock.
@@ -98,6 +108,9 @@ impl<H: Handler> LoopCore<H> {
     /// Ends an iteration: runs the handler's tick if due, then posts what this loop's
     /// handlers sent to other loops (one lock and at most one wake-up per target loop).
     pub(crate) fn end_iteration(&mut self) {
+        if self.next_sweep.is_some_and(|due| self.state.now >= due) {
+            self.sweep();
+        }
         if let Some(due) = self.next_tick {
             if self.state.now >= due {
                 let tick = self.state.config.tick.unwrap_or_default();
@@ -106,6 +119,55 @@ impl<H: Handler> LoopCore<H> {
             }
         }
         self.post_outbox();
+    }
+
+    /// Closes sessions that were idle or held a partial message too long. A coarse sweep
+    /// (every `ServiceConfig::sweep_interval`) over the table: no timer per session and no
+    /// syscall per message; a timeout fires up to one interval late.
+    fn sweep(&mut self) {
+        let now = self.state.now;
+        let config = &self.state.config;
+        self.next_sweep = config.sweep_interval().map(|t| now + t);
+        let (idle, partial) = (config.idle_timeout, config.partial_timeout);
+        for id in self.state.sessions.ids() {
+            let Some(s) = self.state.sessions.get(id) else {
+                continue;
+            };
+            let reason = if idle.is_some_and(|t| now.duration_since(s.last_recv) >= t) {
+                CloseReason::IdleTimeout
+            } else if partial
+                .zip(s.partial_since)
+                .is_some_and(|(t, since)| now.duration_since(since) >= t)
+            {
+                CloseReason::PartialTimeout
+            } else {
+                continue;
+            };
+            self.abort(id, reason);
+        }
+    }
+
+    /// The loop was asked to stop: every session flushes what it owes and closes; sessions
+    /// still flushing at `ServiceConfig::shutdown_drain` are closed by the driver regardless.
+    pub(crate) fn begin_shutdown(&mut self) {
+        if self.drain_deadline.is_some() {
+            return;
+        }
+        self.drain_deadline = Some(Instant::now() + self.state.config.shutdown_drain);
+        let mut ctx = Context::new(&mut self.state);
+        for id in ctx.session_ids() {
+            ctx.close_with(id, CloseReason::Shutdown);
+        }
+    }
+
+    /// True once a draining loop may exit: every session is gone or the drain deadline passed.
+    pub(crate) fn drained(&self) -> bool {
+        self.session_count() == 0 || self.drain_deadline.is_some_and(|d| Instant::now() >= d)
+    }
+
+    /// True while the loop is draining for shutdown (no new sessions are taken).
+    pub(crate) fn draining(&self) -> bool {
+        self.drain_deadline.is_some()
     }
 
     fn post_outbox(&mut self) {
@@ -131,10 +193,11 @@ impl<H: Handler> LoopCore<H> {
     /// A new connection: makes its session and tells the handler.
     pub(crate) fn open(&mut self, peer: SocketAddr) -> SessionId {
         let limit = self.state.config.recv_buffer_limit;
+        let now = self.state.now;
         let id = self
             .state
             .sessions
-            .insert_with(|id| Session::new(id, peer, limit));
+            .insert_with(|id| Session::new(id, peer, limit, now));
         self.mailbox().set_live(self.state.sessions.len());
         tracing::debug!(session = %id, %peer, "connected");
         self.handler
@@ -151,6 +214,7 @@ impl<H: Handler> LoopCore<H> {
         if session.state != SessionState::Open {
             return; // closing: input is no longer delivered
         }
+        session.last_recv = self.state.now;
         let mut held = std::mem::replace(&mut session.recv, crate::RecvBuffer::new(0));
         let result = if held.is_empty() {
             let consumed = self.deliver(id, data);
@@ -162,6 +226,11 @@ impl<H: Handler> LoopCore<H> {
             })
         };
         if let Some(session) = self.state.sessions.get_mut(id) {
+            session.partial_since = match (held.is_empty(), session.partial_since) {
+                (true, _) => None,
+                (false, None) => Some(self.state.now),
+                (false, since) => since,
+            };
             session.recv = held;
             if let Err(full) = result {
                 session.recv.clear();

@@ -95,9 +95,10 @@ impl EpollDriver {
         Ok((driver, Box::new(waker)))
     }
 
-    /// Runs the loop until stop is requested, then closes every session.
+    /// Runs the loop until stop is requested and the sessions drained (see
+    /// [`LoopCore::begin_shutdown`]), then closes whatever is left.
     pub(crate) fn run<H: Handler>(&mut self, core: &mut LoopCore<H>) -> io::Result<()> {
-        while !core.mailbox().stop_requested() {
+        loop {
             if let Err(err) = self.poll.poll(&mut self.events, core.timeout()) {
                 if err.kind() != io::ErrorKind::Interrupted {
                     return Err(err);
@@ -109,9 +110,24 @@ impl EpollDriver {
             self.carry_out_pending(core);
             core.end_iteration();
             self.carry_out_pending(core);
+            if core.mailbox().stop_requested() {
+                self.stop_accepting();
+                core.begin_shutdown();
+                self.carry_out_pending(core);
+                if core.drained() {
+                    break;
+                }
+            }
         }
         self.shutdown(core);
         Ok(())
+    }
+
+    /// Closes the listening socket: no new sessions while draining.
+    fn stop_accepting(&mut self) {
+        if let Some(mut listener) = self.listener.take() {
+            let _ = self.poll.registry().deregister(&mut listener);
+        }
     }
 
     fn dispatch_events<H: Handler>(&mut self, core: &mut LoopCore<H>) {
@@ -174,6 +190,9 @@ impl EpollDriver {
         mut stream: TcpStream,
         peer: SocketAddr,
     ) {
+        if core.draining() {
+            return; // shutting down: the socket is closed on drop
+        }
         if self.nodelay {
             if let Err(err) = stream.set_nodelay(true) {
                 tracing::debug!(%peer, "TCP_NODELAY: {err}");
@@ -387,10 +406,10 @@ impl EpollDriver {
         core.close(id, reason);
     }
 
-    /// Stop: write what can be written without waiting, then close every session.
+    /// End of the drain: close every session still open (their peers did not take what was
+    /// queued in time).
     fn shutdown<H: Handler>(&mut self, core: &mut LoopCore<H>) {
         for id in core.session_ids() {
-            self.flush(core, id);
             self.close(core, id, CloseReason::Shutdown);
         }
         debug_assert_eq!(core.session_count(), 0);

@@ -37,6 +37,13 @@ pub enum CloseReason {
     Protocol(PacketError),
     /// The application refused what the peer sent (an unknown packet id, a malformed body).
     Invalid(&'static str),
+    /// No bytes arrived for `ServiceConfig::idle_timeout`.
+    IdleTimeout,
+    /// A message was started (bytes held unconsumed) and not completed within
+    /// `ServiceConfig::partial_timeout` (slowloris).
+    PartialTimeout,
+    /// The peer sent packets faster than its rate limit allows.
+    RateLimited,
     /// The service is shutting down.
     Shutdown,
 }
@@ -72,6 +79,9 @@ impl CloseReason {
             CloseReason::RecvBufferFull { .. } => "recv_buffer_full",
             CloseReason::Protocol(_) => "protocol",
             CloseReason::Invalid(_) => "invalid",
+            CloseReason::IdleTimeout => "idle_timeout",
+            CloseReason::PartialTimeout => "partial_timeout",
+            CloseReason::RateLimited => "rate_limited",
             CloseReason::Shutdown => "shutdown",
         }
     }
@@ -92,6 +102,9 @@ impl fmt::Display for CloseReason {
             }
             CloseReason::Protocol(err) => write!(f, "protocol error: {err}"),
             CloseReason::Invalid(what) => write!(f, "invalid input: {what}"),
+            CloseReason::IdleTimeout => f.write_str("idle timeout: no bytes received"),
+            CloseReason::PartialTimeout => f.write_str("partial message not completed in time"),
+            CloseReason::RateLimited => f.write_str("packet rate limit exceeded"),
             CloseReason::Shutdown => f.write_str("server shutting down"),
         }
     }

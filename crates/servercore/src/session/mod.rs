@@ -20,6 +20,7 @@ pub use send_queue::{advance_bufs, SendQueue, MAX_IOVECS};
 pub(crate) use table::SessionTable;
 
 use std::net::SocketAddr;
+use std::time::Instant;
 
 /// Where a session is in its life.
 ///
@@ -52,10 +53,14 @@ pub(crate) struct Session {
     pub(crate) read_paused: bool,
     /// The session is on the loop's to-flush list.
     pub(crate) flush_scheduled: bool,
+    /// When the last byte arrived (the loop's cached clock: no syscall per read).
+    pub(crate) last_recv: Instant,
+    /// Since when unconsumed bytes (a partial message) have been held, if any.
+    pub(crate) partial_since: Option<Instant>,
 }
 
 impl Session {
-    pub(crate) fn new(id: SessionId, peer: SocketAddr, recv_limit: usize) -> Session {
+    pub(crate) fn new(id: SessionId, peer: SocketAddr, recv_limit: usize, now: Instant) -> Session {
         Session {
             id,
             peer,
@@ -64,6 +69,8 @@ impl Session {
             send: SendQueue::new(),
             read_paused: false,
             flush_scheduled: false,
+            last_recv: now,
+            partial_since: None,
         }
     }
 

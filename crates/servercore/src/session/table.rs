@@ -104,7 +104,7 @@ mod tests {
 
     fn open(table: &mut SessionTable) -> SessionId {
         let peer: SocketAddr = "127.0.0.1:1".parse().unwrap();
-        table.insert_with(|id| Session::new(id, peer, 64))
+        table.insert_with(|id| Session::new(id, peer, 64, std::time::Instant::now()))
     }
 
     #[test]
