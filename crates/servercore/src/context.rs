@@ -136,6 +136,8 @@ impl<'a> Context<'a> {
             return Err(SendError::QueueFull { queued, limit });
         }
         session.send.push(buf);
+        let high_water = &mut self.state.stats.send_queue_high_water;
+        *high_water = (*high_water).max(queued as u64);
         if queued >= pause {
             session.read_paused = true;
         }
@@ -169,7 +171,13 @@ impl<'a> Context<'a> {
         let buf = self.state.pool.write(HEADER_LEN + body.len(), |out| {
             result = encode_into(out, packet_id, body);
         });
+        self.state.stats.packets_out += 1;
         result.map(|()| buf)
+    }
+
+    /// Counts one packet decoded (for [`LoopStats::packets_in`](crate::LoopStats)).
+    pub(crate) fn count_packet_in(&mut self) {
+        self.state.stats.packets_in += 1;
     }
 
     /// Closes session `id` once everything queued for it was sent. Sessions of other loops

@@ -49,6 +49,7 @@ mod mailbox;
 pub mod packet;
 mod service;
 pub mod session;
+mod stats;
 
 pub use config::{Model, ServiceConfig};
 pub use context::{Context, SendError};
@@ -56,3 +57,4 @@ pub use handler::Handler;
 pub use listener::Listener;
 pub use service::Service;
 pub use session::{CloseReason, RecvBuffer, SendQueue, SessionId};
+pub use stats::LoopStats;

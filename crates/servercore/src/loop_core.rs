@@ -12,7 +12,10 @@ use std::time::{Duration, Instant};
 
 use crate::mailbox::{Command, Mailbox};
 use crate::session::{SendBufferPool, Session, SessionState, SessionTable};
-use crate::{CloseReason, Context, Handler, ServiceConfig, SessionId};
+use crate::{CloseReason, Context, Handler, LoopStats, ServiceConfig, SessionId};
+
+/// How often a loop copies its stats to its mailbox.
+const STATS_PUBLISH_INTERVAL: Duration = Duration::from_millis(100);
 
 /// What a driver should do with a session on the pending list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,6 +42,8 @@ pub(crate) struct LoopState {
     pub(crate) loops: Arc<[Arc<Mailbox>]>,
     /// Commands for other loops collected during this iteration, by loop index.
     pub(crate) outbox: Vec<Vec<Command>>,
+    /// This loop's counters (plain fields: only this thread writes them).
+    pub(crate) stats: LoopStats,
 }
 
 /// One loop's sessions, its handler, and the bookkeeping both drivers share.
@@ -49,6 +54,8 @@ pub(crate) struct LoopCore<H> {
     next_sweep: Option<Instant>,
     /// Set when the loop was asked to stop: sessions flush until then, then are closed.
     drain_deadline: Option<Instant>,
+    /// When the stats are next copied to the mailbox.
+    next_publish: Instant,
 }
 
 impl<H: Handler> LoopCore<H> {
@@ -73,10 +80,12 @@ impl<H: Handler> LoopCore<H> {
                 pending: Vec::new(),
                 loops,
                 outbox,
+                stats: LoopStats::default(),
             },
             next_tick,
             next_sweep,
             drain_deadline: None,
+            next_publish: now,
         }
     }
 
@@ -103,6 +112,7 @@ impl<H: Handler> LoopCore<H> {
     /// Starts an iteration: refreshes the cached clock.
     pub(crate) fn begin_iteration(&mut self) {
         self.state.now = Instant::now();
+        self.state.stats.iterations += 1;
     }
 
     /// Ends an iteration: runs the handler's tick if due, then posts what this loop's
@@ -110,6 +120,9 @@ impl<H: Handler> LoopCore<H> {
     pub(crate) fn end_iteration(&mut self) {
         if self.next_sweep.is_some_and(|due| self.state.now >= due) {
             self.sweep();
+        }
+        if self.state.now >= self.next_publish {
+            self.publish_stats();
         }
         if let Some(due) = self.next_tick {
             if self.state.now >= due {
@@ -170,6 +183,15 @@ impl<H: Handler> LoopCore<H> {
         self.drain_deadline.is_some()
     }
 
+    /// Copies the loop's stats (with fresh gauges) to its mailbox for `Service::stats`.
+    pub(crate) fn publish_stats(&mut self) {
+        self.next_publish = self.state.now + STATS_PUBLISH_INTERVAL;
+        let state = &mut self.state;
+        state.stats.sessions_live = state.sessions.len() as u64;
+        state.stats.send_queue_bytes = state.sessions.queued_bytes() as u64;
+        state.loops[state.index].publish(&state.stats);
+    }
+
     fn post_outbox(&mut self) {
         for (target, commands) in self.state.outbox.iter_mut().enumerate() {
             if !commands.is_empty() {
@@ -194,6 +216,7 @@ impl<H: Handler> LoopCore<H> {
     pub(crate) fn open(&mut self, peer: SocketAddr) -> SessionId {
         let limit = self.state.config.recv_buffer_limit;
         let now = self.state.now;
+        self.state.stats.accepted += 1;
         let id = self
             .state
             .sessions
@@ -215,6 +238,7 @@ impl<H: Handler> LoopCore<H> {
             return; // closing: input is no longer delivered
         }
         session.last_recv = self.state.now;
+        self.state.stats.bytes_in += data.len() as u64;
         let mut held = std::mem::replace(&mut session.recv, crate::RecvBuffer::new(0));
         let result = if held.is_empty() {
             let consumed = self.deliver(id, data);
@@ -272,6 +296,7 @@ impl<H: Handler> LoopCore<H> {
     /// handler; returns true if reading was paused and may resume now.
     pub(crate) fn wrote(&mut self, id: SessionId, n: usize) -> bool {
         let resume_below = self.state.config.send_queue_pause / 2;
+        self.state.stats.bytes_out += n as u64;
         let Some(session) = self.state.sessions.get_mut(id) else {
             return false;
         };
@@ -335,6 +360,7 @@ impl<H: Handler> LoopCore<H> {
             return;
         };
         self.mailbox().set_live(self.state.sessions.len());
+        self.state.stats.closed[reason.index()] += 1;
         if reason.is_abnormal() {
             tracing::info!(session = %id, peer = %session.peer, %reason, "disconnected");
         } else {
@@ -356,7 +382,8 @@ impl<H: Handler> LoopCore<H> {
     }
 
     /// Consumes the core, returning the handler (for [`Service::stop`](crate::Service::stop)).
-    pub(crate) fn into_handler(self) -> H {
+    pub(crate) fn into_handler(mut self) -> H {
+        self.publish_stats();
         self.handler
     }
 }

@@ -7,7 +7,7 @@ use std::sync::{Mutex, OnceLock};
 
 use bytes::Bytes;
 
-use crate::SessionId;
+use crate::{LoopStats, SessionId};
 
 /// Wakes a loop blocked in its kernel wait (`epoll_wait`, `io_uring_enter`). Each driver
 /// supplies its own: an eventfd-backed `mio::Waker`, or an eventfd the ring reads.
@@ -38,6 +38,7 @@ pub(crate) struct Mailbox {
     waker: OnceLock<Box<dyn Wake>>,
     stop: AtomicBool,
     live: AtomicUsize,
+    stats: Mutex<LoopStats>,
 }
 
 impl Mailbox {
@@ -83,6 +84,19 @@ impl Mailbox {
 
     pub(crate) fn live(&self) -> usize {
         self.live.load(Ordering::Relaxed)
+    }
+
+    /// Replaces the loop's published stats (called by the loop about every 100 ms).
+    pub(crate) fn publish(&self, stats: &LoopStats) {
+        self.stats
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone_from(stats);
+    }
+
+    /// The loop's last published stats.
+    pub(crate) fn stats(&self) -> LoopStats {
+        self.stats.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     fn wake(&self) {

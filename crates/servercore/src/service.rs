@@ -9,7 +9,7 @@ use std::thread::JoinHandle;
 use crate::driver::{self, Driver};
 use crate::loop_core::LoopCore;
 use crate::mailbox::{Command, Mailbox};
-use crate::{Handler, Listener, Model, ServiceConfig};
+use crate::{Handler, Listener, LoopStats, Model, ServiceConfig};
 
 /// A running server (or client pool): `threads` event loops, each on its own thread with its
 /// own handler, sessions and kernel queue.
@@ -139,6 +139,12 @@ impl<H: Handler> Service<H> {
     /// Sessions alive right now, over all loops. Updated by each loop on connect and close.
     pub fn live_sessions(&self) -> usize {
         self.loops.iter().map(|l| l.live()).sum()
+    }
+
+    /// Each loop's stats, by loop index, as last published (at most ~100 ms old). Merge them
+    /// with [`LoopStats::merge`].
+    pub fn stats(&self) -> Vec<LoopStats> {
+        self.loops.iter().map(|l| l.stats()).collect()
     }
 
     /// Hands a connected socket to the next loop (round robin) as a new session.

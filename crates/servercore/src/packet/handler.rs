@@ -89,6 +89,7 @@ impl<P: PacketHandler> Handler for Packets<P> {
     fn received(&mut self, ctx: &mut Context<'_>, id: SessionId, data: &[u8]) -> usize {
         let inner = &mut self.inner;
         let result = self.framer.decode(data, |packet| {
+            ctx.count_packet_in();
             if ctx.is_open(id) {
                 inner.packet(ctx, id, packet);
             }

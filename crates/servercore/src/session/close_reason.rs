@@ -68,6 +68,31 @@ impl CloseReason {
         )
     }
 
+    /// Every reason's [`CloseReason::name`], in a fixed order (metrics index by it).
+    pub const NAMES: [&'static str; 12] = [
+        "peer_closed",
+        "reset",
+        "io_error",
+        "local",
+        "slow_consumer",
+        "recv_buffer_full",
+        "protocol",
+        "invalid",
+        "idle_timeout",
+        "partial_timeout",
+        "rate_limited",
+        "shutdown",
+    ];
+
+    /// Position of this reason's name in [`CloseReason::NAMES`].
+    pub fn index(&self) -> usize {
+        let name = self.name();
+        Self::NAMES
+            .iter()
+            .position(|n| *n == name)
+            .unwrap_or_else(|| unreachable!("{name} is listed"))
+    }
+
     /// A short stable name, for metrics labels and logs.
     pub fn name(&self) -> &'static str {
         match self {
@@ -83,6 +108,36 @@ impl CloseReason {
             CloseReason::PartialTimeout => "partial_timeout",
             CloseReason::RateLimited => "rate_limited",
             CloseReason::Shutdown => "shutdown",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_reason_has_a_listed_name() {
+        let all = [
+            CloseReason::PeerClosed,
+            CloseReason::Reset,
+            CloseReason::Io(io::ErrorKind::Other),
+            CloseReason::Local,
+            CloseReason::SlowConsumer {
+                queued: 2,
+                limit: 1,
+            },
+            CloseReason::RecvBufferFull { limit: 1 },
+            CloseReason::Protocol(PacketError::TooSmall { size: 0 }),
+            CloseReason::Invalid("x"),
+            CloseReason::IdleTimeout,
+            CloseReason::PartialTimeout,
+            CloseReason::RateLimited,
+            CloseReason::Shutdown,
+        ];
+        for (i, reason) in all.iter().enumerate() {
+            assert_eq!(reason.index(), i, "{reason:?}");
+            assert!(!reason.to_string().is_empty());
         }
     }
 }

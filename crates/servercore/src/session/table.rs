@@ -88,6 +88,15 @@ impl SessionTable {
         Some(session)
     }
 
+    /// Bytes queued for sending over all sessions.
+    pub(crate) fn queued_bytes(&self) -> usize {
+        self.slots
+            .iter()
+            .filter_map(|s| s.session.as_ref())
+            .map(|s| s.send.len())
+            .sum()
+    }
+
     /// Ids of every live session (a snapshot, so the caller may close them while iterating).
     pub(crate) fn ids(&self) -> Vec<SessionId> {
         self.slots
