@@ -112,6 +112,29 @@ impl CloseReason {
     }
 }
 
+impl fmt::Display for CloseReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CloseReason::PeerClosed => f.write_str("peer closed the connection"),
+            CloseReason::Reset => f.write_str("connection reset by peer"),
+            CloseReason::Io(kind) => write!(f, "socket error: {kind}"),
+            CloseReason::Local => f.write_str("closed by the server"),
+            CloseReason::SlowConsumer { queued, limit } => {
+                write!(f, "slow consumer: {queued} bytes queued, limit {limit}")
+            }
+            CloseReason::RecvBufferFull { limit } => {
+                write!(f, "more than {limit} unconsumed bytes received")
+            }
+            CloseReason::Protocol(err) => write!(f, "protocol error: {err}"),
+            CloseReason::Invalid(what) => write!(f, "invalid input: {what}"),
+            CloseReason::IdleTimeout => f.write_str("idle timeout: no bytes received"),
+            CloseReason::PartialTimeout => f.write_str("partial message not completed in time"),
+            CloseReason::RateLimited => f.write_str("packet rate limit exceeded"),
+            CloseReason::Shutdown => f.write_str("server shutting down"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -138,29 +161,6 @@ mod tests {
         for (i, reason) in all.iter().enumerate() {
             assert_eq!(reason.index(), i, "{reason:?}");
             assert!(!reason.to_string().is_empty());
-        }
-    }
-}
-
-impl fmt::Display for CloseReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            CloseReason::PeerClosed => f.write_str("peer closed the connection"),
-            CloseReason::Reset => f.write_str("connection reset by peer"),
-            CloseReason::Io(kind) => write!(f, "socket error: {kind}"),
-            CloseReason::Local => f.write_str("closed by the server"),
-            CloseReason::SlowConsumer { queued, limit } => {
-                write!(f, "slow consumer: {queued} bytes queued, limit {limit}")
-            }
-            CloseReason::RecvBufferFull { limit } => {
-                write!(f, "more than {limit} unconsumed bytes received")
-            }
-            CloseReason::Protocol(err) => write!(f, "protocol error: {err}"),
-            CloseReason::Invalid(what) => write!(f, "invalid input: {what}"),
-            CloseReason::IdleTimeout => f.write_str("idle timeout: no bytes received"),
-            CloseReason::PartialTimeout => f.write_str("partial message not completed in time"),
-            CloseReason::RateLimited => f.write_str("packet rate limit exceeded"),
-            CloseReason::Shutdown => f.write_str("server shutting down"),
         }
     }
 }
