@@ -29,9 +29,11 @@
 //! The model is chosen at run time, here and nowhere else.
 
 pub(crate) mod epoll;
+pub(crate) mod uring;
 
 use std::io;
 use std::net::TcpListener;
+use std::sync::OnceLock;
 
 use crate::loop_core::LoopCore;
 use crate::mailbox::Wake;
@@ -40,6 +42,7 @@ use crate::{Handler, Model, ServiceConfig};
 /// One loop's I/O model, chosen at run time.
 pub(crate) enum Driver {
     Epoll(epoll::EpollDriver),
+    Uring(Box<uring::UringDriver>),
 }
 
 impl Driver {
@@ -55,10 +58,10 @@ impl Driver {
                 let (driver, waker) = epoll::EpollDriver::new(listener, config)?;
                 Ok((Driver::Epoll(driver), waker))
             }
-            Model::Uring => Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                "the io_uring driver is not part of this build",
-            )),
+            Model::Uring => {
+                let (driver, waker) = uring::UringDriver::new(listener, config)?;
+                Ok((Driver::Uring(Box::new(driver)), waker))
+            }
         }
     }
 
@@ -66,14 +69,23 @@ impl Driver {
     pub(crate) fn run<H: Handler>(&mut self, core: &mut LoopCore<H>) -> io::Result<()> {
         match self {
             Driver::Epoll(d) => d.run(core),
+            Driver::Uring(d) => d.run(core),
         }
     }
 }
 
-/// Resolves [`Model::Auto`] to the model this kernel supports.
+/// Resolves [`Model::Auto`] to the model this kernel supports: io_uring if a probe ring
+/// offers everything the completion driver uses, else epoll (logged once, with the reason).
 pub(crate) fn resolve(model: Model) -> Model {
+    static AUTO: OnceLock<Model> = OnceLock::new();
     match model {
-        Model::Auto => Model::Epoll,
+        Model::Auto => *AUTO.get_or_init(|| match uring::probe() {
+            Ok(()) => Model::Uring,
+            Err(why) => {
+                tracing::info!("io_uring cannot run the completion driver ({why}); using epoll");
+                Model::Epoll
+            }
+        }),
         other => other,
     }
 }

@@ -1,0 +1,597 @@
+//! The completion model: io_uring — the lecture's Overlapped I/O / IOCP server, finished.
+//!
+//! | lecture (Overlapped I/O, IOCP)                      | here (Linux io_uring)                                  |
+//! |-----------------------------------------------------|--------------------------------------------------------|
+//! | `WSARecv` + `WSAOVERLAPPED`                         | `IORING_OP_RECV` (multishot, provided buffers) SQE with `user_data` |
+//! | `WSASend` with a `WSABUF` array                     | `IORING_OP_SENDMSG` with an iovec array (`MSG_NOSIGNAL`) |
+//! | `AcceptEx`                                          | multishot `IORING_OP_ACCEPT` (peer from `getpeername`) |
+//! | `WSA_IO_PENDING`                                    | the SQE is queued; its CQE comes later                 |
+//! | `WSAWaitForMultipleEvents` / `GetQueuedCompletionStatus` | `io_uring_enter(GETEVENTS)` / reaping the CQ      |
+//! | `WSAGetOverlappedResult`                            | the CQE's `res` (bytes, or `-errno`)                   |
+//! | the completion key / `OVERLAPPED*` telling ops apart | `user_data`: op kind, driver slot, generation          |
+//! | "do not touch the buffer or OVERLAPPED while pending" | the ownership rule below                             |
+//! | `PostQueuedCompletionStatus` (wake a waiting thread) | a write to the loop's eventfd, whose read is always in flight |
+//! | IOCP worker threads                                 | one ring per loop thread, created and used by it only  |
+//!
+//! One loop iteration is one `io_uring_enter`: it submits every SQE queued since the last one
+//! (re-armed recvs, one sendmsg per session with output, cancels) and waits for completions.
+//! Then the CQ is reaped, mailbox commands run, and sessions with queued output get a sendmsg
+//! — which the next enter submits.
+//!
+//! # The ownership rule
+//!
+//! Every buffer, iovec, msghdr and fd that an SQE names is owned by the driver from the
+//! moment the SQE is queued until its last CQE has been reaped — even if the session was
+//! closed meanwhile. Concretely:
+//! - a sendmsg's buffers (taken out of the session's queue), iovecs and msghdr live in a boxed
+//!   [`ops::SendOp`] held by the connection's [`ops::SendState::InFlight`];
+//! - receive buffers belong to the loop's [`buf_ring::BufRing`]; a buffer named by a CQE is
+//!   recycled only after the session layer has been shown (and copied) its bytes;
+//! - a socket's fd lives in its [`ops::Conn`] record. Closing a session calls
+//!   `LoopCore::close` at once (the handler is told), marks the record
+//!   [`ops::Life::Draining`] and cancels its ops; the record — fd included — is freed only when
+//!   no SQE naming it is left, so no fd number is closed (and reused) under a pending op;
+//! - the eventfd's 8-byte read buffer and the accept retry timespec are boxed in the driver,
+//!   and the ring is dropped before everything it could still reach. If the driver is dropped
+//!   with ops in flight (an error ended the loop), that memory is leaked instead of freed.
+//!
+//! Every `// SAFETY:` comment on an SQE push refers back to this rule.
+
+mod buf_ring;
+mod ops;
+mod session_io;
+mod setup;
+#[cfg(test)]
+mod tests;
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+use io_uring::types::{Fd, SubmitArgs, Timespec};
+use io_uring::{cqueue, opcode, squeue, IoUring};
+use socket2::SockRef;
+
+use self::buf_ring::BufRing;
+use self::ops::{user_data, Arm, ConnTable, OpKind, SendOp};
+pub(crate) use self::setup::probe;
+use self::setup::EventFd;
+use crate::loop_core::LoopCore;
+use crate::mailbox::{Command, Wake};
+use crate::{CloseReason, Handler, ServiceConfig, SessionId};
+
+/// Submission queue entries per ring. When full, queued SQEs are submitted to make room.
+const SQ_ENTRIES: u32 = 1024;
+/// Completion queue entries: multishot recvs post many CQEs per SQE. Overflow beyond it is
+/// kept by the kernel (`FEAT_NODROP`) and flushed into the CQ as it is reaped.
+const CQ_ENTRIES: u32 = 16 * 1024;
+/// Provided receive buffers per loop (a power of two). Buffers are lent per completion, not
+/// per session, so this bounds only how many recvs can complete in one batch.
+const RECV_BUFFERS: u16 = 512;
+/// Each receive buffer is `ServiceConfig::read_chunk` clamped to this range (16 KiB by
+/// default): 512 × 16 KiB = 8 MiB of address space per loop, touched only as used.
+const RECV_BUFFER_SIZE: std::ops::RangeInclusive<usize> = 1024..=16 * 1024;
+/// The buffer group id of the loop's receive buffers.
+const BUF_GROUP: u16 = 0;
+/// After accept fails for a reason that concerns the listener (fd limit), wait this long.
+const ACCEPT_RETRY: Duration = Duration::from_millis(100);
+/// How long a stopping loop waits for its cancelled ops' last CQEs (cancels complete at
+/// once; this only bounds a kernel that misbehaves).
+const CANCEL_TIMEOUT: Duration = Duration::from_secs(5);
+/// CQ reaping rounds per iteration (one, plus rounds for overflowed CQEs).
+const REAP_ROUNDS: usize = 4;
+/// Spare send records kept for reuse.
+const SEND_POOL: usize = 1024;
+
+/// Memory that loop-level SQEs point at, boxed so it stays put when the driver moves.
+#[derive(Debug, Default)]
+struct Pinned {
+    /// Where the eventfd read puts the counter.
+    waker_buf: u64,
+    /// The accept retry timeout.
+    retry: Timespec,
+}
+
+/// Lifecycle of the listener's accept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Accept {
+    /// No accept in flight: no listener, or stopped.
+    Idle,
+    /// A multishot accept is in flight.
+    Armed,
+    /// Accept failed for the listener's sake (e.g. `EMFILE`); a timeout SQE re-arms it.
+    Backoff,
+    /// Shutdown cancelled the accept (or its timeout); the last CQE is awaited.
+    Cancelling,
+}
+
+/// Counters, logged when the loop stops (and read by tests).
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Stats {
+    /// Recvs ended by an empty buffer ring (and re-armed).
+    pub(crate) enobufs: u64,
+    /// Times the SQ was full and was submitted early.
+    pub(crate) sq_full: u64,
+    /// Times overflowed CQEs were flushed from the kernel.
+    pub(crate) cq_overflows: u64,
+}
+
+/// The completion driver of one loop.
+pub(crate) struct UringDriver {
+    /// Declared first so it is dropped first: the kernel lets go of everything below before
+    /// it is freed (the ownership rule).
+    ring: IoUring,
+    buf_ring: BufRing,
+    /// Kept open at least as long as the ring (the mailbox holds another handle).
+    waker: EventFd,
+    pinned: Box<Pinned>,
+    listener: Option<std::net::TcpListener>,
+    waker_read: Arm,
+    accept: Accept,
+    conns: ConnTable,
+    /// Spare send records. Boxed on purpose: a record's address is what its SQE names, and a
+    /// reused box keeps it (a `Vec<SendOp>` would move records and re-box on every send).
+    #[allow(clippy::vec_box)]
+    send_pool: Vec<Box<SendOp>>,
+    /// CQEs taken off the CQ and not yet handled.
+    backlog: Vec<cqueue::Entry>,
+    pending: Vec<SessionId>,
+    commands: Vec<Command>,
+    nodelay: bool,
+    /// Stop was requested: the accept is cancelled (or ended) and new sockets are refused.
+    accept_stopped: bool,
+    /// The final shutdown: loop-level ops are no longer re-armed.
+    stopping: bool,
+    /// An error that ends the loop, found where it could not be returned.
+    fatal: Option<io::Error>,
+    pub(crate) stats: Stats,
+}
+
+impl std::fmt::Debug for UringDriver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UringDriver")
+            .field("conns", &self.conns.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl UringDriver {
+    /// Creates the loop's ring (on the calling thread, which alone may submit to it), its
+    /// buffer ring and its eventfd; arms the waker and the accept.
+    ///
+    /// # Errors
+    /// `ErrorKind::Unsupported` when the kernel lacks what the driver needs; other errors of
+    /// `io_uring_setup`, `mmap`, `eventfd`.
+    pub(crate) fn new(
+        listener: Option<std::net::TcpListener>,
+        config: &ServiceConfig,
+    ) -> io::Result<(UringDriver, Box<dyn Wake>)> {
+        let buf_size = config
+            .read_chunk
+            .clamp(*RECV_BUFFER_SIZE.start(), *RECV_BUFFER_SIZE.end());
+        UringDriver::with_buffers(listener, config, RECV_BUFFERS, buf_size as u32)
+    }
+
+    /// As [`UringDriver::new`], with `count` receive buffers of `size` bytes.
+    pub(crate) fn with_buffers(
+        listener: Option<std::net::TcpListener>,
+        config: &ServiceConfig,
+        count: u16,
+        size: u32,
+    ) -> io::Result<(UringDriver, Box<dyn Wake>)> {
+        let (ring, _) = setup::build_ring(SQ_ENTRIES, CQ_ENTRIES)?;
+        setup::check_support(&ring)?;
+        let buf_ring = BufRing::register(&ring, count, size, BUF_GROUP)?;
+        let waker = EventFd::new()?;
+        if let Some(listener) = &listener {
+            // The ring does the waiting; a blocking socket lets it park the accept on the
+            // socket's wait queue instead of ever answering `EAGAIN`.
+            listener.set_nonblocking(false)?;
+        }
+        let mut driver = UringDriver {
+            ring,
+            buf_ring,
+            waker: waker.clone(),
+            pinned: Box::default(),
+            listener,
+            waker_read: Arm::Idle,
+            accept: Accept::Idle,
+            conns: ConnTable::default(),
+            send_pool: Vec::new(),
+            backlog: Vec::new(),
+            pending: Vec::new(),
+            commands: Vec::new(),
+            nodelay: config.nodelay,
+            accept_stopped: false,
+            stopping: false,
+            fatal: None,
+            stats: Stats::default(),
+        };
+        driver.arm_waker();
+        driver.arm_accept();
+        Ok((driver, Box::new(waker)))
+    }
+
+    /// Runs the loop until stop is requested and the sessions drained (see
+    /// [`LoopCore::begin_shutdown`]), then closes whatever is left and waits for the last CQE
+    /// of every op.
+    ///
+    /// # Errors
+    /// A failing `io_uring_enter` (not `EINTR`/`ETIME`/`EBUSY`).
+    pub(crate) fn run<H: Handler>(&mut self, core: &mut LoopCore<H>) -> io::Result<()> {
+        loop {
+            self.enter(core.timeout())?;
+            core.begin_iteration();
+            self.reap(core)?;
+            self.run_commands(core);
+            self.carry_out_pending(core);
+            core.end_iteration();
+            self.carry_out_pending(core);
+            if let Some(err) = self.fatal.take() {
+                return Err(err);
+            }
+            if core.mailbox().stop_requested() {
+                self.stop_accepting();
+                core.begin_shutdown();
+                self.carry_out_pending(core);
+                if core.drained() {
+                    break;
+                }
+            }
+        }
+        self.shutdown(core)
+    }
+
+    /// Submits everything queued and waits for at least one CQE (or the timeout; not at all
+    /// if CQEs are waiting in the backlog).
+    fn enter(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        let timeout = if self.backlog.is_empty() {
+            timeout
+        } else {
+            Some(Duration::ZERO)
+        };
+        let submitter = self.ring.submitter();
+        let result = match timeout {
+            None => submitter.submit_and_wait(1),
+            Some(timeout) => {
+                let ts = Timespec::from(timeout);
+                submitter.submit_with_args(1, &SubmitArgs::new().timespec(&ts))
+            }
+        };
+        match result {
+            Ok(_) => Ok(()),
+            // Timed out, interrupted, or the kernel wants its CQEs reaped first: all normal.
+            Err(err)
+                if matches!(
+                    err.raw_os_error(),
+                    Some(libc::ETIME | libc::EINTR | libc::EBUSY | libc::EAGAIN)
+                ) =>
+            {
+                Ok(())
+            }
+            Err(err) => Err(err),
+        }
+    }
+
+    /// Handles every CQE, including those the kernel kept aside when the CQ overflowed.
+    fn reap<H: Handler>(&mut self, core: &mut LoopCore<H>) -> io::Result<()> {
+        for _ in 0..REAP_ROUNDS {
+            self.stash_completions();
+            if self.backlog.is_empty() {
+                if !self.ring.submission().cq_overflow() {
+                    return Ok(());
+                }
+                // CQEs that did not fit wait in the kernel: an enter with GETEVENTS moves them
+                // into the (now empty) CQ.
+                self.stats.cq_overflows += 1;
+                if let Err(err) = self.ring.submitter().submit_and_wait(0) {
+                    if !matches!(
+                        err.raw_os_error(),
+                        Some(libc::EINTR | libc::EBUSY | libc::EAGAIN)
+                    ) {
+                        return Err(err);
+                    }
+                }
+                continue;
+            }
+            let mut batch = std::mem::take(&mut self.backlog);
+            for cqe in &batch {
+                self.complete(core, cqe.user_data(), cqe.result(), cqe.flags());
+            }
+            batch.clear();
+            if self.backlog.is_empty() {
+                self.backlog = batch;
+            }
+        }
+        Ok(()) // anything left is reaped next iteration: the enter returns at once for it
+    }
+
+    /// Moves the CQ's entries into the backlog, freeing CQ space without handling them.
+    fn stash_completions(&mut self) {
+        self.backlog.extend(self.ring.completion());
+    }
+
+    fn complete<H: Handler>(
+        &mut self,
+        core: &mut LoopCore<H>,
+        user_data: u64,
+        res: i32,
+        flags: u32,
+    ) {
+        let (kind, slot) = ops::decode(user_data);
+        match kind {
+            OpKind::Waker => self.on_waker(res),
+            OpKind::Accept => self.on_accept(core, res, flags),
+            OpKind::AcceptRetry => self.on_accept_retry(),
+            OpKind::Recv => self.on_recv(core, slot, res, flags),
+            OpKind::Send => self.on_send(core, slot, res),
+            OpKind::CancelConn => self.on_conn_cancelled(slot),
+            OpKind::CancelLoop => {}
+        }
+    }
+
+    fn on_waker(&mut self, res: i32) {
+        self.waker_read = Arm::Idle;
+        if res == -libc::EAGAIN {
+            // This kernel answers a ring read of a non-blocking eventfd at once.
+            tracing::debug!("eventfd read returned EAGAIN: switching the eventfd to blocking");
+            if let Err(err) = self.waker.set_blocking() {
+                self.fatal.get_or_insert(err);
+                return;
+            }
+        } else if res < 0 && res != -libc::ECANCELED {
+            tracing::warn!("eventfd read: {}", io::Error::from_raw_os_error(-res));
+        }
+        if !self.stopping {
+            self.arm_waker();
+        }
+    }
+
+    fn on_accept<H: Handler>(&mut self, core: &mut LoopCore<H>, res: i32, flags: u32) {
+        if !cqueue::more(flags) {
+            self.accept = match self.accept {
+                Accept::Armed | Accept::Cancelling => Accept::Idle,
+                Accept::Idle | Accept::Backoff => {
+                    unreachable!("accept CQE with no accept in flight")
+                }
+            };
+        }
+        let mut back_off = false;
+        if res >= 0 {
+            // SAFETY: a successful accept's result is a new fd that nothing else owns.
+            let fd = unsafe { OwnedFd::from_raw_fd(res) };
+            if !self.accept_stopped {
+                self.accepted(core, fd);
+            } // else closed here: the service is stopping
+        } else if res != -libc::ECANCELED {
+            let err = io::Error::from_raw_os_error(-res);
+            if is_transient_accept_error(&err) {
+                tracing::debug!("accept: {err}"); // the connection died in the backlog
+            } else {
+                tracing::warn!("accept failed: {err}");
+                back_off = true;
+            }
+        }
+        if self.accept == Accept::Idle {
+            if self.accept_stopped {
+                self.listener = None; // its last CQE is in: now the fd may close
+            } else if back_off {
+                self.start_accept_retry();
+            } else {
+                self.arm_accept();
+            }
+        }
+    }
+
+    fn on_accept_retry(&mut self) {
+        self.accept = match self.accept {
+            Accept::Backoff | Accept::Cancelling => Accept::Idle,
+            Accept::Idle | Accept::Armed => {
+                unreachable!("accept retry CQE with no retry in flight")
+            }
+        };
+        if self.accept_stopped {
+            self.listener = None;
+        } else {
+            self.arm_accept();
+        }
+    }
+
+    fn accepted<H: Handler>(&mut self, core: &mut LoopCore<H>, fd: OwnedFd) {
+        match SockRef::from(&fd).peer_addr().map(|a| a.as_socket()) {
+            Ok(Some(peer)) => self.add_session(core, fd, peer),
+            Ok(None) => tracing::debug!("accepted a socket that is not TCP/IP"),
+            Err(err) => tracing::debug!("getpeername: {err}"), // reset while in the backlog
+        }
+    }
+
+    fn run_commands<H: Handler>(&mut self, core: &mut LoopCore<H>) {
+        let mut commands = std::mem::take(&mut self.commands);
+        core.mailbox().drain_into(&mut commands);
+        for command in commands.drain(..) {
+            match command {
+                Command::Adopt(stream) => self.adopt(core, stream),
+                other => core.apply(other),
+            }
+        }
+        self.commands = commands;
+    }
+
+    fn adopt<H: Handler>(&mut self, core: &mut LoopCore<H>, stream: std::net::TcpStream) {
+        match stream
+            .set_nonblocking(false)
+            .and_then(|()| stream.peer_addr())
+        {
+            Ok(peer) => self.add_session(core, stream.into(), peer),
+            Err(err) => tracing::warn!("cannot adopt socket: {err}"),
+        }
+    }
+
+    fn arm_waker(&mut self) {
+        self.waker_read = Arm::Armed;
+        let buf = std::ptr::addr_of_mut!(self.pinned.waker_buf).cast::<u8>();
+        let entry = opcode::Read::new(Fd(self.waker.raw()), buf, 8)
+            .build()
+            .user_data(user_data(OpKind::Waker, None));
+        // SAFETY: the 8-byte buffer is boxed in `pinned` and the eventfd held by `waker`, both
+        // dropped after the ring (ownership rule).
+        unsafe { self.push(&entry) };
+    }
+
+    fn arm_accept(&mut self) {
+        let Some(listener) = &self.listener else {
+            return;
+        };
+        self.accept = Accept::Armed;
+        let entry = opcode::AcceptMulti::new(Fd(listener.as_raw_fd()))
+            .flags(libc::SOCK_CLOEXEC)
+            .build()
+            .user_data(user_data(OpKind::Accept, None));
+        // SAFETY: the listener's fd is owned by the driver and dropped after the ring
+        // (ownership rule); multishot accept writes no address.
+        unsafe { self.push(&entry) };
+    }
+
+    fn start_accept_retry(&mut self) {
+        self.accept = Accept::Backoff;
+        self.pinned.retry = Timespec::from(ACCEPT_RETRY);
+        let entry = opcode::Timeout::new(std::ptr::addr_of!(self.pinned.retry))
+            .build()
+            .user_data(user_data(OpKind::AcceptRetry, None));
+        // SAFETY: the timespec is boxed in `pinned`, dropped after the ring (ownership rule).
+        unsafe { self.push(&entry) };
+    }
+
+    /// Queues one SQE. When the SQ is full, submits what is queued to make room (if the
+    /// kernel pushes back, CQEs are moved aside to the backlog first); never drops an SQE.
+    ///
+    /// # Safety
+    /// Everything `entry` names (fd, buffers, iovecs, msghdr, timespec) must stay valid and
+    /// untouched until its last CQE has been reaped: the ownership rule.
+    unsafe fn push(&mut self, entry: &squeue::Entry) {
+        for _ in 0..1000 {
+            // SAFETY: the caller keeps what `entry` names alive until its CQE (see above).
+            if unsafe { self.ring.submission().push(entry) }.is_ok() {
+                return;
+            }
+            self.stats.sq_full += 1;
+            if let Err(err) = self.ring.submit() {
+                match err.raw_os_error() {
+                    Some(libc::EINTR) => {}
+                    Some(libc::EBUSY | libc::EAGAIN) => self.stash_completions(),
+                    _ => {
+                        self.fatal.get_or_insert(err);
+                        return;
+                    }
+                }
+            }
+        }
+        self.fatal
+            .get_or_insert(io::Error::other("io_uring submission queue stays full"));
+    }
+
+    /// Stop was requested: cancels the accept (or its retry timeout); the listener closes
+    /// when the last accept CQE is in, and sockets accepted meanwhile are closed unopened.
+    fn stop_accepting(&mut self) {
+        if std::mem::replace(&mut self.accept_stopped, true) {
+            return;
+        }
+        let op = match self.accept {
+            Accept::Armed => OpKind::Accept,
+            Accept::Backoff => OpKind::AcceptRetry,
+            Accept::Idle => {
+                self.listener = None;
+                return;
+            }
+            Accept::Cancelling => unreachable!("the accept is cancelled only here"),
+        };
+        self.accept = Accept::Cancelling;
+        self.cancel_loop_op(op);
+    }
+
+    /// End of the drain: closes every session still open (its peer did not take what was
+    /// queued in time), cancels the waker's read, and reaps until the last CQE is in (the
+    /// ownership rule).
+    fn shutdown<H: Handler>(&mut self, core: &mut LoopCore<H>) -> io::Result<()> {
+        self.stopping = true;
+        self.stop_accepting();
+        for id in core.session_ids() {
+            self.close(core, id, CloseReason::Shutdown);
+        }
+        if self.waker_read == Arm::Armed {
+            self.waker_read = Arm::Cancelling;
+            self.cancel_loop_op(OpKind::Waker);
+        }
+        let deadline = Instant::now() + CANCEL_TIMEOUT;
+        while self.in_flight() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                tracing::error!(
+                    records = self.conns.len(),
+                    "io_uring ops still in flight {CANCEL_TIMEOUT:?} after their cancel"
+                );
+                break;
+            }
+            self.enter(Some(left))?;
+            self.reap(core)?;
+            if let Some(err) = self.fatal.take() {
+                return Err(err);
+            }
+        }
+        let Stats {
+            enobufs,
+            sq_full,
+            cq_overflows,
+        } = self.stats;
+        tracing::debug!(enobufs, sq_full, cq_overflows, "io_uring loop stopped");
+        debug_assert_eq!(core.session_count(), 0);
+        Ok(())
+    }
+
+    fn cancel_loop_op(&mut self, kind: OpKind) {
+        let entry = opcode::AsyncCancel::new(user_data(kind, None))
+            .build()
+            .user_data(user_data(OpKind::CancelLoop, None));
+        // SAFETY: a cancel names only a user_data.
+        unsafe { self.push(&entry) };
+    }
+
+    /// True while any SQE may still produce a CQE.
+    fn in_flight(&self) -> bool {
+        self.waker_read != Arm::Idle || self.accept != Accept::Idle || self.conns.len() > 0
+    }
+}
+
+impl Drop for UringDriver {
+    fn drop(&mut self) {
+        if self.in_flight() {
+            // The kernel may still write into receive buffers or the waker's buffer, or read a
+            // send's buffers, until the ring is torn down: keep all of it rather than free
+            // memory the kernel owns (the ownership rule).
+            tracing::error!(
+                records = self.conns.len(),
+                "io_uring driver dropped with ops in flight: leaking their memory"
+            );
+            self.buf_ring.leak();
+            std::mem::forget(std::mem::take(&mut self.conns));
+            std::mem::forget(std::mem::take(&mut self.pinned));
+            std::mem::forget(self.listener.take());
+        } else if let Err(err) = self
+            .ring
+            .submitter()
+            .unregister_buf_ring(self.buf_ring.group())
+        {
+            tracing::debug!("unregistering the buffer ring: {err}");
+        }
+    }
+}
+
+/// Accept errors that concern one connection, not the listener: skip and go on.
+fn is_transient_accept_error(err: &io::Error) -> bool {
+    matches!(
+        err.kind(),
+        io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::PermissionDenied
+    ) || matches!(err.raw_os_error(), Some(libc::EPROTO | libc::EINTR))
+}

@@ -1,0 +1,352 @@
+//! The completion driver's bookkeeping: what each SQE's `user_data` says, the per-connection
+//! record that outlives its session, and the in-flight send record.
+//!
+//! Everything here serves the ownership rule of [`super`]: memory and fds an SQE names are
+//! held by these records until the SQE's last CQE has been reaped.
+
+use std::os::fd::OwnedFd;
+
+use bytes::{Bytes, BytesMut};
+
+use crate::session::{advance_bufs, SendQueue, MAX_IOVECS};
+use crate::SessionId;
+
+/// What an SQE is; the top byte of its `user_data`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub(super) enum OpKind {
+    /// The read of the loop's eventfd (the waker); one per ring, always armed while running.
+    Waker = 1,
+    /// The listener's multishot accept.
+    Accept = 2,
+    /// The timeout after which a failed accept is re-armed (fd limit reached, etc.).
+    AcceptRetry = 3,
+    /// A connection's multishot recv.
+    Recv = 4,
+    /// A connection's sendmsg.
+    Send = 5,
+    /// An `ASYNC_CANCEL` aimed at a connection's ops; counted in [`Conn::cancels`].
+    CancelConn = 6,
+    /// An `ASYNC_CANCEL` aimed at a loop-level op (waker, accept) at shutdown.
+    CancelLoop = 7,
+}
+
+/// A slot in the driver's connection table plus the generation the slot had when the record
+/// was made, so a CQE that outlived its record is recognised and never reaches a reused slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct ConnSlot {
+    index: u32,
+    generation: u32,
+}
+
+/// Generations are kept to the 24 bits `user_data` has room for.
+const GENERATION_MASK: u32 = (1 << 24) - 1;
+
+/// Packs an SQE's identity into its 64-bit `user_data`:
+///
+/// ```text
+///   63        56 55                 32 31                    0
+///  +------------+---------------------+-----------------------+
+///  |  OpKind    | slot generation (24) |  connection slot (32) |
+///  +------------+---------------------+-----------------------+
+/// ```
+///
+/// Loop-level ops (waker, accept) use slot 0 generation 0.
+pub(super) fn user_data(kind: OpKind, slot: Option<ConnSlot>) -> u64 {
+    let (index, generation) = slot.map_or((0, 0), |s| (s.index, s.generation));
+    (u64::from(kind as u8) << 56)
+        | (u64::from(generation & GENERATION_MASK) << 32)
+        | u64::from(index)
+}
+
+/// Unpacks what [`user_data`] packed.
+pub(super) fn decode(raw: u64) -> (OpKind, ConnSlot) {
+    let kind = match (raw >> 56) as u8 {
+        1 => OpKind::Waker,
+        2 => OpKind::Accept,
+        3 => OpKind::AcceptRetry,
+        4 => OpKind::Recv,
+        5 => OpKind::Send,
+        6 => OpKind::CancelConn,
+        7 => OpKind::CancelLoop,
+        other => unreachable!(
+            "user_data {raw:#x} names op kind {other}, which this driver never submits"
+        ),
+    };
+    let slot = ConnSlot {
+        index: raw as u32,
+        generation: ((raw >> 32) as u32) & GENERATION_MASK,
+    };
+    (kind, slot)
+}
+
+/// Lifecycle of a multishot op (a connection's recv, the loop's eventfd read).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Arm {
+    /// No SQE in flight: never armed, paused for backpressure, or ended (EOF, error).
+    Idle,
+    /// An SQE is in flight; its CQEs carry `IORING_CQE_F_MORE` until its last one.
+    Armed,
+    /// A cancel was asked for; CQEs may still come (and are handled) until one without
+    /// `F_MORE` ends it.
+    Cancelling,
+}
+
+/// Lifecycle of a connection record, which outlives its session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Life {
+    /// The session is open in `LoopCore`; completions are reported to it.
+    Open,
+    /// `LoopCore::close` was called and the in-flight ops were cancelled; the fd is closed
+    /// and the slot freed when the last CQE naming this record has been reaped.
+    Draining,
+}
+
+/// Lifecycle of a connection's send side: at most one sendmsg in flight.
+#[derive(Debug)]
+pub(super) enum SendState {
+    /// No sendmsg in flight; the session's queue alone holds the bytes owed to the peer.
+    Idle,
+    /// One sendmsg in flight; the record owns the buffers, iovecs and msghdr its SQE names.
+    InFlight(Box<SendOp>),
+}
+
+/// The driver's record of one socket: the fd and every op in flight on it.
+#[derive(Debug)]
+pub(super) struct Conn {
+    /// The socket. Closed (dropped) only when the record is freed, after its last CQE.
+    pub(super) fd: OwnedFd,
+    /// The session this socket carries (stale once `life` is `Draining`).
+    pub(super) session: SessionId,
+    pub(super) life: Life,
+    pub(super) recv: Arm,
+    pub(super) send: SendState,
+    /// `ASYNC_CANCEL` SQEs in flight that name this socket.
+    pub(super) cancels: u32,
+    /// Bytes received while reading was paused, not yet shown to the session layer: a
+    /// multishot recv may complete several times before the cancel that pauses it lands, and
+    /// a CQE cannot be un-received. Shown a buffer's worth at a time once reading resumes;
+    /// empty (owning no memory) otherwise.
+    pub(super) held: BytesMut,
+    /// The peer's EOF came behind `held` bytes: report it once they have been shown.
+    pub(super) eof_held: bool,
+}
+
+impl Conn {
+    /// A record for open session `session` on socket `fd`, with nothing in flight.
+    pub(super) fn new(fd: OwnedFd, session: SessionId) -> Conn {
+        Conn {
+            fd,
+            session,
+            life: Life::Open,
+            recv: Arm::Idle,
+            send: SendState::Idle,
+            cancels: 0,
+            held: BytesMut::new(),
+            eof_held: false,
+        }
+    }
+
+    /// True when no SQE in flight names this record: its fd may be closed.
+    pub(super) fn is_quiet(&self) -> bool {
+        self.recv == Arm::Idle && matches!(self.send, SendState::Idle) && self.cancels == 0
+    }
+}
+
+/// One sendmsg's memory: the buffers taken from the session's queue, the iovec array that
+/// points into them, and the msghdr that points at the array — the lecture's `WSABUF` array
+/// plus `OVERLAPPED`. Always boxed: the SQE holds raw pointers into it, so it must not move
+/// until the CQE arrives (the iovecs are a fixed array, not a `Vec`, for the same reason).
+pub(super) struct SendOp {
+    bufs: Vec<Bytes>,
+    iovecs: [libc::iovec; MAX_IOVECS],
+    msg: libc::msghdr,
+}
+
+impl std::fmt::Debug for SendOp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SendOp")
+            .field("bufs", &self.bufs.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SendOp {
+    pub(super) fn new() -> Box<SendOp> {
+        Box::new(SendOp {
+            bufs: Vec::with_capacity(MAX_IOVECS),
+            iovecs: [libc::iovec {
+                iov_base: std::ptr::null_mut(),
+                iov_len: 0,
+            }; MAX_IOVECS],
+            // SAFETY: `msghdr` is a plain C struct of pointers and integers, for which all
+            // zeroes (null pointers, zero lengths) is a valid value.
+            msg: unsafe { std::mem::zeroed() },
+        })
+    }
+
+    /// Takes up to [`MAX_IOVECS`] buffers from the front of `queue` and points the msghdr at
+    /// them; returns the msghdr for a `SENDMSG` SQE (valid while `self` is neither moved out of
+    /// its box nor touched: the ownership rule).
+    pub(super) fn prepare(&mut self, queue: &mut SendQueue) -> *const libc::msghdr {
+        debug_assert!(
+            self.bufs.is_empty(),
+            "a send record is reused only once cleared"
+        );
+        queue.take_front(MAX_IOVECS, &mut self.bufs);
+        for (iov, buf) in self.iovecs.iter_mut().zip(&self.bufs) {
+            // The kernel only reads through `iov_base` (a send); `*mut` is the C type's.
+            *iov = libc::iovec {
+                iov_base: buf.as_ptr().cast_mut().cast(),
+                iov_len: buf.len(),
+            };
+        }
+        self.msg.msg_iov = self.iovecs.as_mut_ptr();
+        self.msg.msg_iovlen = self.bufs.len() as _;
+        &self.msg
+    }
+
+    /// The kernel took `n` bytes: puts what it did not take back at the front of `queue`.
+    pub(super) fn complete(&mut self, n: usize, queue: &mut SendQueue) {
+        advance_bufs(&mut self.bufs, n);
+        queue.restore_front(self.bufs.drain(..));
+    }
+
+    /// Drops the buffers (the session is gone) so the record can be reused.
+    pub(super) fn clear(&mut self) {
+        self.bufs.clear();
+        self.msg.msg_iovlen = 0;
+    }
+}
+
+/// A record's place in the table, with the generation that tells reuses apart.
+#[derive(Debug, Default)]
+struct Entry {
+    generation: u32,
+    conn: Option<Conn>,
+}
+
+/// The driver's connections, by [`ConnSlot`], with a map from session to slot.
+///
+/// Slots are the driver's own, not the session table's: a draining record keeps its slot
+/// after its session (and the session's slot) is gone.
+#[derive(Debug, Default)]
+pub(super) struct ConnTable {
+    entries: Vec<Entry>,
+    free: Vec<u32>,
+    /// Driver slot of each open session, by session slot.
+    by_session: Vec<Option<ConnSlot>>,
+    len: usize,
+}
+
+impl ConnTable {
+    /// Number of records, open or draining.
+    pub(super) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Stores `conn` (an open session's) and returns its slot.
+    pub(super) fn insert(&mut self, conn: Conn) -> ConnSlot {
+        let session = conn.session;
+        let index = self.free.pop().unwrap_or_else(|| {
+            self.entries.push(Entry::default());
+            u32::try_from(self.entries.len() - 1).expect("at most 2^32 connections per loop")
+        });
+        let entry = &mut self.entries[index as usize];
+        debug_assert!(entry.conn.is_none());
+        entry.conn = Some(conn);
+        let slot = ConnSlot {
+            index,
+            generation: entry.generation,
+        };
+        if self.by_session.len() <= session.slot() {
+            self.by_session.resize(session.slot() + 1, None);
+        }
+        self.by_session[session.slot()] = Some(slot);
+        self.len += 1;
+        slot
+    }
+
+    /// The record in `slot`, if it is still the one `slot` was issued for.
+    pub(super) fn get_mut(&mut self, slot: ConnSlot) -> Option<&mut Conn> {
+        let entry = self.entries.get_mut(slot.index as usize)?;
+        if entry.generation != slot.generation {
+            return None;
+        }
+        entry.conn.as_mut()
+    }
+
+    /// The slot of open session `id`.
+    pub(super) fn slot_of(&self, id: SessionId) -> Option<ConnSlot> {
+        let slot = (*self.by_session.get(id.slot())?)?;
+        let conn = self.entries[slot.index as usize].conn.as_ref()?;
+        (conn.session == id && conn.life == Life::Open).then_some(slot)
+    }
+
+    /// Forgets the session-to-slot mapping of `id` (its session is closing).
+    pub(super) fn unmap(&mut self, id: SessionId) {
+        if let Some(mapped) = self.by_session.get_mut(id.slot()) {
+            *mapped = None;
+        }
+    }
+
+    /// Removes the record in `slot` (its last CQE has been reaped); the slot's generation
+    /// moves on so any later CQE naming it is recognised as stale.
+    pub(super) fn remove(&mut self, slot: ConnSlot) -> Option<Conn> {
+        let entry = self.entries.get_mut(slot.index as usize)?;
+        if entry.generation != slot.generation {
+            return None;
+        }
+        let conn = entry.conn.take()?;
+        entry.generation = (entry.generation + 1) & GENERATION_MASK;
+        self.free.push(slot.index);
+        self.len -= 1;
+        Some(conn)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_data_round_trips() {
+        let slot = ConnSlot {
+            index: 0xdead_beef,
+            generation: 0x00ab_cdef,
+        };
+        for kind in [OpKind::Recv, OpKind::Send, OpKind::CancelConn] {
+            assert_eq!(decode(user_data(kind, Some(slot))), (kind, slot));
+        }
+        assert_eq!(decode(user_data(OpKind::Waker, None)).0, OpKind::Waker);
+    }
+
+    #[test]
+    fn removed_slot_is_stale() {
+        let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
+        let mut table = ConnTable::default();
+        let id = SessionId::new(0, 3, 1);
+        let slot = table.insert(Conn::new(a.into(), id));
+        assert_eq!(table.slot_of(id), Some(slot));
+        assert!(table.remove(slot).is_some());
+        assert!(table.get_mut(slot).is_none());
+        assert_eq!(table.slot_of(id), None);
+        assert_eq!(table.len(), 0);
+    }
+
+    #[test]
+    fn send_record_restores_the_unsent_rest() {
+        let mut queue = SendQueue::new();
+        queue.push(Bytes::from_static(b"abc"));
+        queue.push(Bytes::from_static(b"defg"));
+        let mut op = SendOp::new();
+        let msg = op.prepare(&mut queue);
+        // SAFETY: `msg` points into `op`, which is alive and unmoved.
+        assert_eq!(unsafe { (*msg).msg_iovlen }, 2);
+        assert!(queue.is_empty());
+        queue.push(Bytes::from_static(b"h"));
+        op.complete(4, &mut queue);
+        assert_eq!(queue.len(), 4);
+        op.clear();
+    }
+}

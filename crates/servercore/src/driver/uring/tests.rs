@@ -1,0 +1,118 @@
+//! Driver-level tests that need to see inside the driver (a tiny buffer ring, its counters).
+//! Behaviour tests through the public API live in `tests/uring_*.rs`.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::{mpsc, Arc};
+use std::time::Duration;
+
+use super::{Stats, UringDriver};
+use crate::loop_core::LoopCore;
+use crate::mailbox::Mailbox;
+use crate::{Context, Handler, Model, ServiceConfig, SessionId};
+
+/// Echo that stalls once, on its first bytes, so that data piles up on every socket and the
+/// next batch of recv completions needs more buffers than the ring has.
+struct StallingEcho {
+    stalled: bool,
+}
+
+impl Handler for StallingEcho {
+    fn received(&mut self, ctx: &mut Context<'_>, id: SessionId, data: &[u8]) -> usize {
+        if !std::mem::replace(&mut self.stalled, true) {
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        let _ = ctx.send_copy(id, data);
+        data.len()
+    }
+}
+
+/// Runs one loop with a `count` × `size` buffer ring on its own thread while `client` runs
+/// against it; returns the driver's counters, or `None` (after saying why) without io_uring.
+fn with_loop<H: Handler>(
+    handler: H,
+    count: u16,
+    size: u32,
+    client: impl FnOnce(SocketAddr),
+) -> Option<Stats> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let config = Arc::new(ServiceConfig {
+        threads: 1,
+        model: Model::Uring,
+        ..Default::default()
+    });
+    let loops: Arc<[Arc<Mailbox>]> = vec![Arc::new(Mailbox::default())].into();
+    let mailboxes = loops.clone();
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let thread = std::thread::spawn(move || {
+        let mut core = LoopCore::new(0, config.clone(), mailboxes, handler);
+        let (mut driver, waker) =
+            match UringDriver::with_buffers(Some(listener), &config, count, size) {
+                Ok(made) => made,
+                Err(err) => {
+                    ready_tx.send(Err(err)).unwrap();
+                    return None;
+                }
+            };
+        core.mailbox().set_waker(waker);
+        ready_tx.send(Ok(())).unwrap();
+        driver.run(&mut core).unwrap();
+        assert_eq!(core.session_count(), 0);
+        Some(driver.stats)
+    });
+    match ready_rx.recv().unwrap() {
+        Ok(()) => {}
+        Err(err) if err.kind() == std::io::ErrorKind::Unsupported => {
+            eprintln!("skipped: {err}");
+            return None;
+        }
+        Err(err) => panic!("starting the io_uring driver: {err}"),
+    }
+    client(addr);
+    loops[0].request_stop();
+    thread.join().unwrap()
+}
+
+#[test]
+fn buffer_ring_exhaustion_loses_no_bytes() {
+    const SESSIONS: usize = 64;
+    const BYTES: usize = 48 * 1024;
+    let stats = with_loop(StallingEcho { stalled: false }, 8, 4096, |addr| {
+        let clients: Vec<TcpStream> = (0..SESSIONS)
+            .map(|_| TcpStream::connect(addr).unwrap())
+            .collect();
+        let workers: Vec<_> = clients
+            .into_iter()
+            .enumerate()
+            .map(|(n, mut stream)| {
+                std::thread::spawn(move || {
+                    stream
+                        .set_read_timeout(Some(Duration::from_secs(20)))
+                        .unwrap();
+                    let sent: Vec<u8> = (0..BYTES).map(|i| (i * 7 + n) as u8).collect();
+                    stream.write_all(&sent).unwrap();
+                    let mut echoed = vec![0; BYTES];
+                    stream.read_exact(&mut echoed).unwrap();
+                    assert!(echoed == sent, "session {n}: echo differs");
+                })
+            })
+            .collect();
+        for worker in workers {
+            worker.join().unwrap();
+        }
+    });
+    let Some(stats) = stats else { return };
+    assert!(
+        stats.enobufs > 0,
+        "the 8-buffer ring never ran dry: {stats:?}"
+    );
+}
+
+#[test]
+fn probe_agrees_with_the_driver() {
+    match super::probe() {
+        Ok(()) => assert_eq!(crate::driver::resolve(Model::Auto), Model::Uring),
+        Err(why) => eprintln!("skipped: io_uring unavailable: {why}"),
+    }
+}

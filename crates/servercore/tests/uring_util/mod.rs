@@ -1,0 +1,87 @@
+//! Helpers for the io_uring driver's own tests (`tests/uring_*.rs`): start a service on the
+//! completion model or say why it cannot run here, and wait for a condition.
+
+#![allow(dead_code)]
+
+use std::io::{self, Read};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use servercore::{Handler, Model, Service, ServiceConfig};
+
+/// A config for the io_uring driver with `threads` loops.
+pub fn uring_config(threads: usize) -> ServiceConfig {
+    ServiceConfig {
+        threads,
+        model: Model::Uring,
+        ..Default::default()
+    }
+}
+
+/// Binds on 127.0.0.1:0 with `config`; `None` (after printing why) when the kernel cannot
+/// run the io_uring driver. Any other error fails the test.
+pub fn start<H: Handler>(
+    config: ServiceConfig,
+    factory: impl FnMut(usize) -> H,
+) -> Option<Service<H>> {
+    match Service::bind("127.0.0.1:0".parse().unwrap(), config, factory) {
+        Ok(service) => {
+            assert_eq!(service.model(), Model::Uring);
+            Some(service)
+        }
+        Err(err) if err.kind() == io::ErrorKind::Unsupported => {
+            eprintln!("skipped: {err}");
+            None
+        }
+        Err(err) => panic!("starting the io_uring service: {err}"),
+    }
+}
+
+pub fn addr<H: Handler>(service: &Service<H>) -> SocketAddr {
+    service.local_addr().expect("bound service")
+}
+
+/// A client with a read timeout, so a lost byte fails the test instead of hanging it.
+pub fn connect(addr: SocketAddr) -> TcpStream {
+    let stream = TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    stream
+}
+
+/// Reads exactly `n` bytes.
+pub fn read_n(stream: &mut TcpStream, n: usize) -> io::Result<Vec<u8>> {
+    let mut buf = vec![0; n];
+    stream.read_exact(&mut buf)?;
+    Ok(buf)
+}
+
+/// `n` bytes of a pattern that differs per `seed`.
+pub fn pattern(seed: usize, n: usize) -> Vec<u8> {
+    (0..n)
+        .map(|i| (i.wrapping_mul(31).wrapping_add(seed * 7) % 251) as u8)
+        .collect()
+}
+
+/// Polls `cond` every 5 ms for up to `timeout`; true if it became true.
+pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Closes `stream` with an RST instead of a FIN (`SO_LINGER` 0).
+pub fn reset(stream: TcpStream) {
+    socket2::SockRef::from(&stream)
+        .set_linger(Some(Duration::ZERO))
+        .unwrap();
+    drop(stream);
+}
