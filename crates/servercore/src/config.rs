@@ -84,6 +84,15 @@ pub struct ServiceConfig {
     /// within this time ([`CloseReason::PartialTimeout`](crate::CloseReason::PartialTimeout):
     /// slowloris). Default 10 s; `None` disables.
     pub partial_timeout: Option<Duration>,
+    /// Most sessions the service holds at once; a connection accepted beyond it is refused
+    /// (written [`ServiceConfig::farewell`], then closed) and counted. Default 10,000.
+    pub max_sessions: usize,
+    /// Most sessions from one source IP address; beyond it connections are refused like above.
+    /// Default 64. Sessions handed in with `Service::adopt` are not counted.
+    pub max_sessions_per_ip: usize,
+    /// Bytes written to a refused connection before it is closed (e.g. a "server full"
+    /// packet). Default none.
+    pub farewell: Option<bytes::Bytes>,
     /// On stop, how long sessions may take to flush what is queued for them before they are
     /// closed regardless. Default 5 s.
     pub shutdown_drain: Duration,
@@ -115,6 +124,9 @@ impl Default for ServiceConfig {
             idle_timeout: Some(Duration::from_secs(60)),
             partial_timeout: Some(Duration::from_secs(10)),
             shutdown_drain: Duration::from_secs(5),
+            max_sessions: 10_000,
+            max_sessions_per_ip: 64,
+            farewell: None,
         }
     }
 }

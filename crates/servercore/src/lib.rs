@@ -39,6 +39,8 @@
 //! }
 //! ```
 
+mod accept_backoff;
+mod admission;
 mod config;
 mod context;
 pub mod driver;
@@ -51,6 +53,7 @@ mod service;
 pub mod session;
 mod stats;
 
+pub use admission::Refusal;
 pub use config::{Model, ServiceConfig};
 pub use context::{Context, SendError};
 pub use handler::Handler;

@@ -6,10 +6,13 @@
 //! do next ([`LoopCore::take_pending`], [`LoopCore::pending_action`]). Nothing in this file
 //! knows about epoll or io_uring.
 
+use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::accept_backoff::AcceptBackoff;
+use crate::admission::{Admission, Refusal};
 use crate::mailbox::{Command, Mailbox};
 use crate::session::{SendBufferPool, Session, SessionState, SessionTable};
 use crate::{CloseReason, Context, Handler, LoopStats, ServiceConfig, SessionId};
@@ -44,6 +47,8 @@ pub(crate) struct LoopState {
     pub(crate) outbox: Vec<Vec<Command>>,
     /// This loop's counters (plain fields: only this thread writes them).
     pub(crate) stats: LoopStats,
+    /// The session caps, shared with every loop of the service.
+    pub(crate) admission: Arc<Admission>,
 }
 
 /// One loop's sessions, its handler, and the bookkeeping both drivers share.
@@ -56,6 +61,40 @@ pub(crate) struct LoopCore<H> {
     drain_deadline: Option<Instant>,
     /// When the stats are next copied to the mailbox.
     next_publish: Instant,
+    accept_backoff: AcceptBackoff,
+    refusal_log: RefusalLog,
+}
+
+/// A refused connection, as handed back to the driver.
+#[derive(Debug)]
+pub(crate) struct Refused {
+    /// Why (already counted and logged).
+    #[allow(dead_code)]
+    pub(crate) refusal: Refusal,
+    /// Bytes to write before closing (`ServiceConfig::farewell`), if any.
+    pub(crate) farewell: Option<bytes::Bytes>,
+}
+
+/// Logs refusals at most once a second per loop, with the count of those not logged.
+#[derive(Debug, Default)]
+struct RefusalLog {
+    last: Option<Instant>,
+    suppressed: u64,
+}
+
+impl RefusalLog {
+    fn note(&mut self, now: Instant, peer: SocketAddr, refusal: Refusal) {
+        if self
+            .last
+            .is_some_and(|t| now.duration_since(t) < Duration::from_secs(1))
+        {
+            self.suppressed += 1;
+            return;
+        }
+        let suppressed = std::mem::take(&mut self.suppressed);
+        tracing::warn!(%peer, suppressed, "connection refused: {refusal}");
+        self.last = Some(now);
+    }
 }
 
 impl<H: Handler> LoopCore<H> {
@@ -63,6 +102,7 @@ impl<H: Handler> LoopCore<H> {
         index: usize,
         config: Arc<ServiceConfig>,
         loops: Arc<[Arc<Mailbox>]>,
+        admission: Arc<Admission>,
         handler: H,
     ) -> LoopCore<H> {
         let now = Instant::now();
@@ -81,11 +121,14 @@ impl<H: Handler> LoopCore<H> {
                 loops,
                 outbox,
                 stats: LoopStats::default(),
+                admission,
             },
             next_tick,
             next_sweep,
             drain_deadline: None,
             next_publish: now,
+            accept_backoff: AcceptBackoff::default(),
+            refusal_log: RefusalLog::default(),
         }
     }
 
@@ -102,10 +145,15 @@ impl<H: Handler> LoopCore<H> {
     /// How long the driver may sleep in the kernel before a tick, a timeout sweep or the
     /// shutdown deadline is due.
     pub(crate) fn timeout(&self) -> Option<Duration> {
-        let due = [self.next_tick, self.next_sweep, self.drain_deadline]
-            .into_iter()
-            .flatten()
-            .min()?;
+        let due = [
+            self.next_tick,
+            self.next_sweep,
+            self.drain_deadline,
+            self.accept_backoff.deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()?;
         Some(due.saturating_duration_since(Instant::now()))
     }
 
@@ -214,13 +262,35 @@ impl<H: Handler> LoopCore<H> {
 
     /// A new connection: makes its session and tells the handler.
     pub(crate) fn open(&mut self, peer: SocketAddr) -> SessionId {
+        self.open_session(peer, false)
+    }
+
+    /// A connection accepted from the network: admits it under the session caps and opens its
+    /// session, or refuses it (the driver then writes the farewell, if any, and closes it).
+    pub(crate) fn accept(&mut self, peer: SocketAddr) -> Result<SessionId, Refused> {
+        self.accept_backoff.accepted();
+        match self.state.admission.admit(peer.ip()) {
+            Ok(()) => Ok(self.open_session(peer, true)),
+            Err(refusal) => {
+                self.state.stats.refused += 1;
+                self.refusal_log.note(self.state.now, peer, refusal);
+                Err(Refused {
+                    refusal,
+                    farewell: self.state.config.farewell.clone(),
+                })
+            }
+        }
+    }
+
+    fn open_session(&mut self, peer: SocketAddr, admitted: bool) -> SessionId {
         let limit = self.state.config.recv_buffer_limit;
         let now = self.state.now;
         self.state.stats.accepted += 1;
-        let id = self
-            .state
-            .sessions
-            .insert_with(|id| Session::new(id, peer, limit, now));
+        let id = self.state.sessions.insert_with(|id| {
+            let mut session = Session::new(id, peer, limit, now);
+            session.admitted = admitted;
+            session
+        });
         self.mailbox().set_live(self.state.sessions.len());
         tracing::debug!(session = %id, %peer, "connected");
         self.handler
@@ -361,6 +431,10 @@ impl<H: Handler> LoopCore<H> {
         };
         self.mailbox().set_live(self.state.sessions.len());
         self.state.stats.closed[reason.index()] += 1;
+        if session.admitted {
+            self.state.admission.release(session.peer.ip());
+        }
+        self.accept_backoff.descriptor_freed(self.state.now);
         if reason.is_abnormal() {
             tracing::info!(session = %id, peer = %session.peer, %reason, "disconnected");
         } else {
@@ -369,6 +443,31 @@ impl<H: Handler> LoopCore<H> {
         drop(session);
         self.handler
             .disconnected(&mut Context::new(&mut self.state), id, reason);
+    }
+
+    /// `accept` failed. Exhaustion (`EMFILE`, `ENFILE`, `ENOBUFS`, `ENOMEM`) pauses accepting
+    /// (see [`AcceptBackoff`]) and returns true; other errors return false.
+    pub(crate) fn accept_failed(&mut self, err: &io::Error) -> bool {
+        if !AcceptBackoff::is_exhaustion(err) {
+            return false;
+        }
+        let delay = self.accept_backoff.pause(Instant::now());
+        self.state.stats.accept_pauses += 1;
+        tracing::warn!(
+            loop_index = self.state.index,
+            "accept: {err}; pausing accepts for {delay:?}"
+        );
+        true
+    }
+
+    /// True while accepting is paused for descriptor exhaustion.
+    pub(crate) fn accept_paused(&self) -> bool {
+        self.accept_backoff.paused()
+    }
+
+    /// True once when a paused accept may be retried (a session closed, or the pause ended).
+    pub(crate) fn accept_resume_due(&mut self) -> bool {
+        self.accept_backoff.resume_due(self.state.now)
     }
 
     /// Ids of every live session.

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 
+use crate::admission::Admission;
 use crate::driver::{self, Driver};
 use crate::loop_core::LoopCore;
 use crate::mailbox::{Command, Mailbox};
@@ -101,9 +102,19 @@ impl<H: Handler> Service<H> {
             model,
             next_loop: AtomicUsize::new(0),
         };
+        let admission = Arc::new(Admission::new(
+            config.max_sessions,
+            config.max_sessions_per_ip,
+        ));
         let (ready_tx, ready_rx) = mpsc::channel();
         for (index, listener) in listeners.into_iter().enumerate() {
-            let core = LoopCore::new(index, config.clone(), loops.clone(), factory(index));
+            let core = LoopCore::new(
+                index,
+                config.clone(),
+                loops.clone(),
+                admission.clone(),
+                factory(index),
+            );
             let ready = ready_tx.clone();
             let thread = std::thread::Builder::new()
                 .name(format!("servercore-{index}"))

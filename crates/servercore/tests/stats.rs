@@ -24,8 +24,10 @@ fn counters_follow_the_traffic(model: Model) {
         c.write_all(&[7; 1000]).unwrap();
         assert_eq!(read_n(c, 1000).unwrap(), vec![7; 1000]);
     }
+    // Published copies lag by up to a sweep interval: wait for the traffic to show.
     let live = wait_until(Duration::from_secs(5), || {
-        merged(&service).sessions_live == 4
+        let s = merged(&service);
+        s.sessions_live == 4 && s.bytes_out == 4000
     });
     assert!(live, "{:?}", merged(&service));
     let s = merged(&service);

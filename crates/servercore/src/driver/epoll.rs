@@ -21,6 +21,7 @@
 
 use std::io::{self, IoSlice, Read, Write};
 use std::net::SocketAddr;
+use std::os::fd::AsFd;
 
 use mio::event::Event;
 use mio::net::{TcpListener, TcpStream};
@@ -110,6 +111,9 @@ impl EpollDriver {
             self.carry_out_pending(core);
             core.end_iteration();
             self.carry_out_pending(core);
+            if core.accept_resume_due() {
+                self.accept_all(core); // edge-triggered: the backlog will not raise a new edge
+            }
             if core.mailbox().stop_requested() {
                 self.stop_accepting();
                 core.begin_shutdown();
@@ -168,10 +172,14 @@ impl EpollDriver {
             let Some(listener) = &self.listener else {
                 return;
             };
+            if core.accept_paused() {
+                return; // out of descriptors: LoopCore says when to retry
+            }
             match listener.accept() {
-                Ok((stream, peer)) => self.add_session(core, stream, peer),
+                Ok((stream, peer)) => self.admit(core, stream, peer),
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => return,
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) if core.accept_failed(&err) => return,
                 Err(err) if is_transient_accept_error(&err) => {
                     // The connection died in the backlog (ECONNABORTED etc.): skip it.
                     tracing::debug!("accept: {err}");
@@ -184,21 +192,31 @@ impl EpollDriver {
         }
     }
 
-    fn add_session<H: Handler>(
-        &mut self,
-        core: &mut LoopCore<H>,
-        mut stream: TcpStream,
-        peer: SocketAddr,
-    ) {
+    /// A connection from the listener: a session if the caps allow, else the farewell and
+    /// close.
+    fn admit<H: Handler>(&mut self, core: &mut LoopCore<H>, stream: TcpStream, peer: SocketAddr) {
         if core.draining() {
             return; // shutting down: the socket is closed on drop
         }
+        match core.accept(peer) {
+            Ok(id) => self.register(core, stream, id, peer),
+            Err(refused) => super::send_farewell(stream.as_fd(), refused.farewell.as_deref()),
+        }
+    }
+
+    /// Registers a session's socket with epoll (`EPOLLIN | EPOLLRDHUP`, edge-triggered).
+    fn register<H: Handler>(
+        &mut self,
+        core: &mut LoopCore<H>,
+        mut stream: TcpStream,
+        id: SessionId,
+        peer: SocketAddr,
+    ) {
         if self.nodelay {
             if let Err(err) = stream.set_nodelay(true) {
                 tracing::debug!(%peer, "TCP_NODELAY: {err}");
             }
         }
-        let id = core.open(peer);
         let token = Token(id.to_u64() as usize);
         if let Err(err) = self
             .poll
@@ -242,7 +260,11 @@ impl EpollDriver {
                 return;
             }
         };
-        self.add_session(core, TcpStream::from_std(stream), peer);
+        if core.draining() {
+            return;
+        }
+        let id = core.open(peer);
+        self.register(core, TcpStream::from_std(stream), id, peer);
     }
 
     /// Reads until `EAGAIN` (or a short read, unless `drain`), handing each chunk to the

@@ -33,6 +33,7 @@ pub(crate) mod uring;
 
 use std::io;
 use std::net::TcpListener;
+use std::os::fd::{AsRawFd, BorrowedFd};
 use std::sync::OnceLock;
 
 use crate::loop_core::LoopCore;
@@ -71,6 +72,26 @@ impl Driver {
             Driver::Epoll(d) => d.run(core),
             Driver::Uring(d) => d.run(core),
         }
+    }
+}
+
+/// Writes a refused connection its farewell (e.g. a "server full" packet) without blocking:
+/// a fresh socket's send buffer is empty, so a short message goes out whole or not at all.
+/// The caller closes the socket afterwards.
+pub(crate) fn send_farewell(fd: BorrowedFd<'_>, farewell: Option<&[u8]>) {
+    let Some(bytes) = farewell else { return };
+    // SAFETY: `fd` is a live socket for the duration of the borrow, and `bytes` is a valid
+    // slice for `bytes.len()` bytes; `send` only reads it.
+    let sent = unsafe {
+        libc::send(
+            fd.as_raw_fd(),
+            bytes.as_ptr().cast(),
+            bytes.len(),
+            libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+        )
+    };
+    if sent < 0 {
+        tracing::debug!("farewell not sent: {}", io::Error::last_os_error());
     }
 }
 

@@ -31,7 +31,7 @@
 //!   `LoopCore::close` at once (the handler is told), marks the record
 //!   [`ops::Life::Draining`] and cancels its ops; the record — fd included — is freed only when
 //!   no SQE naming it is left, so no fd number is closed (and reused) under a pending op;
-//! - the eventfd's 8-byte read buffer and the accept retry timespec are boxed in the driver,
+//! - the eventfd's 8-byte read buffer is boxed in the driver,
 //!   and the ring is dropped before everything it could still reach. If the driver is dropped
 //!   with ops in flight (an error ended the loop), that memory is leaked instead of freed.
 //!
@@ -73,8 +73,6 @@ const RECV_BUFFERS: u16 = 512;
 const RECV_BUFFER_SIZE: std::ops::RangeInclusive<usize> = 1024..=16 * 1024;
 /// The buffer group id of the loop's receive buffers.
 const BUF_GROUP: u16 = 0;
-/// After accept fails for a reason that concerns the listener (fd limit), wait this long.
-const ACCEPT_RETRY: Duration = Duration::from_millis(100);
 /// How long a stopping loop waits for its cancelled ops' last CQEs (cancels complete at
 /// once; this only bounds a kernel that misbehaves).
 const CANCEL_TIMEOUT: Duration = Duration::from_secs(5);
@@ -88,8 +86,6 @@ const SEND_POOL: usize = 1024;
 struct Pinned {
     /// Where the eventfd read puts the counter.
     waker_buf: u64,
-    /// The accept retry timeout.
-    retry: Timespec,
 }
 
 /// Lifecycle of the listener's accept.
@@ -99,7 +95,8 @@ enum Accept {
     Idle,
     /// A multishot accept is in flight.
     Armed,
-    /// Accept failed for the listener's sake (e.g. `EMFILE`); a timeout SQE re-arms it.
+    /// Accept failed for the listener's sake (e.g. `EMFILE`); re-armed when
+    /// `LoopCore::accept_resume_due` says so (no SQE in flight meanwhile).
     Backoff,
     /// Shutdown cancelled the accept (or its timeout); the last CQE is awaited.
     Cancelling,
@@ -227,6 +224,9 @@ impl UringDriver {
             self.carry_out_pending(core);
             core.end_iteration();
             self.carry_out_pending(core);
+            if self.accept == Accept::Backoff && core.accept_resume_due() {
+                self.arm_accept();
+            }
             if let Some(err) = self.fatal.take() {
                 return Err(err);
             }
@@ -322,7 +322,6 @@ impl UringDriver {
         match kind {
             OpKind::Waker => self.on_waker(res),
             OpKind::Accept => self.on_accept(core, res, flags),
-            OpKind::AcceptRetry => self.on_accept_retry(),
             OpKind::Recv => self.on_recv(core, slot, res, flags),
             OpKind::Send => self.on_send(core, slot, res),
             OpKind::CancelConn => self.on_conn_cancelled(slot),
@@ -368,7 +367,9 @@ impl UringDriver {
             if is_transient_accept_error(&err) {
                 tracing::debug!("accept: {err}"); // the connection died in the backlog
             } else {
-                tracing::warn!("accept failed: {err}");
+                // Out of descriptors (or a listener error): LoopCore pauses accepting and says
+                // when to re-arm (a session closed, or the doubling pause ran out).
+                core.accept_failed(&err);
                 back_off = true;
             }
         }
@@ -376,30 +377,16 @@ impl UringDriver {
             if self.accept_stopped {
                 self.listener = None; // its last CQE is in: now the fd may close
             } else if back_off {
-                self.start_accept_retry();
+                self.accept = Accept::Backoff;
             } else {
                 self.arm_accept();
             }
         }
     }
 
-    fn on_accept_retry(&mut self) {
-        self.accept = match self.accept {
-            Accept::Backoff | Accept::Cancelling => Accept::Idle,
-            Accept::Idle | Accept::Armed => {
-                unreachable!("accept retry CQE with no retry in flight")
-            }
-        };
-        if self.accept_stopped {
-            self.listener = None;
-        } else {
-            self.arm_accept();
-        }
-    }
-
     fn accepted<H: Handler>(&mut self, core: &mut LoopCore<H>, fd: OwnedFd) {
         match SockRef::from(&fd).peer_addr().map(|a| a.as_socket()) {
-            Ok(Some(peer)) => self.add_session(core, fd, peer),
+            Ok(Some(peer)) => self.add_session(core, fd, peer, true),
             Ok(None) => tracing::debug!("accepted a socket that is not TCP/IP"),
             Err(err) => tracing::debug!("getpeername: {err}"), // reset while in the backlog
         }
@@ -422,7 +409,7 @@ impl UringDriver {
             .set_nonblocking(false)
             .and_then(|()| stream.peer_addr())
         {
-            Ok(peer) => self.add_session(core, stream.into(), peer),
+            Ok(peer) => self.add_session(core, stream.into(), peer, false),
             Err(err) => tracing::warn!("cannot adopt socket: {err}"),
         }
     }
@@ -449,16 +436,6 @@ impl UringDriver {
             .user_data(user_data(OpKind::Accept, None));
         // SAFETY: the listener's fd is owned by the driver and dropped after the ring
         // (ownership rule); multishot accept writes no address.
-        unsafe { self.push(&entry) };
-    }
-
-    fn start_accept_retry(&mut self) {
-        self.accept = Accept::Backoff;
-        self.pinned.retry = Timespec::from(ACCEPT_RETRY);
-        let entry = opcode::Timeout::new(std::ptr::addr_of!(self.pinned.retry))
-            .build()
-            .user_data(user_data(OpKind::AcceptRetry, None));
-        // SAFETY: the timespec is boxed in `pinned`, dropped after the ring (ownership rule).
         unsafe { self.push(&entry) };
     }
 
@@ -490,7 +467,7 @@ impl UringDriver {
             .get_or_insert(io::Error::other("io_uring submission queue stays full"));
     }
 
-    /// Stop was requested: cancels the accept (or its retry timeout); the listener closes
+    /// Stop was requested: cancels the accept (if one is in flight); the listener closes
     /// when the last accept CQE is in, and sockets accepted meanwhile are closed unopened.
     fn stop_accepting(&mut self) {
         if std::mem::replace(&mut self.accept_stopped, true) {
@@ -498,8 +475,7 @@ impl UringDriver {
         }
         let op = match self.accept {
             Accept::Armed => OpKind::Accept,
-            Accept::Backoff => OpKind::AcceptRetry,
-            Accept::Idle => {
+            Accept::Idle | Accept::Backoff => {
                 self.listener = None;
                 return;
             }

@@ -1,7 +1,9 @@
 //! [`PacketHandler`]: a handler that sees whole packets, and [`Packets`], the adapter that turns
 //! it into a byte-level [`Handler`].
 
-use crate::packet::{Framer, Packet};
+use std::collections::HashMap;
+
+use crate::packet::{Framer, Packet, RateLimit, TokenBucket};
 use crate::{CloseReason, Context, Handler, SessionId};
 
 /// The application's side of a packet service: like [`Handler`], but called once per whole
@@ -59,6 +61,9 @@ pub trait PacketHandler: Send + 'static {
 pub struct Packets<P> {
     framer: Framer,
     inner: P,
+    rate_limit: Option<RateLimit>,
+    /// One bucket per session of this loop while a rate limit is set.
+    buckets: HashMap<SessionId, TokenBucket>,
 }
 
 impl<P> Packets<P> {
@@ -67,7 +72,16 @@ impl<P> Packets<P> {
         Packets {
             framer: Framer::new(max_packet),
             inner,
+            rate_limit: None,
+            buckets: HashMap::new(),
         }
+    }
+
+    /// Limits every session to `limit` packets per second: a session over it is closed with
+    /// [`CloseReason::RateLimited`] and a log line. Without this call there is no limit.
+    pub fn with_rate_limit(mut self, limit: RateLimit) -> Packets<P> {
+        self.rate_limit = Some(limit);
+        self
     }
 
     /// The wrapped handler.
@@ -83,16 +97,28 @@ impl<P> Packets<P> {
 
 impl<P: PacketHandler> Handler for Packets<P> {
     fn connected(&mut self, ctx: &mut Context<'_>, id: SessionId) {
+        if let Some(limit) = self.rate_limit {
+            self.buckets.insert(id, TokenBucket::new(limit, ctx.now()));
+        }
         self.inner.connected(ctx, id);
     }
 
     fn received(&mut self, ctx: &mut Context<'_>, id: SessionId, data: &[u8]) -> usize {
         let inner = &mut self.inner;
+        let mut bucket = self.rate_limit.zip(self.buckets.get_mut(&id));
         let result = self.framer.decode(data, |packet| {
             ctx.count_packet_in();
-            if ctx.is_open(id) {
-                inner.packet(ctx, id, packet);
+            if !ctx.is_open(id) {
+                return;
             }
+            if let Some((limit, bucket)) = bucket.as_mut() {
+                if !bucket.take(*limit, ctx.now()) {
+                    tracing::info!(session = %id, peer = ?ctx.peer_addr(id), per_sec = limit.per_sec, "packet rate limit exceeded");
+                    ctx.abort(id, CloseReason::RateLimited);
+                    return;
+                }
+            }
+            inner.packet(ctx, id, packet);
         });
         result.unwrap_or_else(|err| {
             tracing::info!(session = %id, peer = ?ctx.peer_addr(id), "bad packet: {err}");
@@ -102,6 +128,7 @@ impl<P: PacketHandler> Handler for Packets<P> {
     }
 
     fn disconnected(&mut self, ctx: &mut Context<'_>, id: SessionId, reason: CloseReason) {
+        self.buckets.remove(&id);
         self.inner.disconnected(ctx, id, reason);
     }
 

@@ -98,10 +98,12 @@ mod error;
 mod framer;
 mod handler;
 mod header;
+mod rate_limit;
 
 pub use error::PacketError;
-pub use handler::{PacketHandler, Packets};
 pub use framer::{
     encode, encode_into, Framer, Packet, DEFAULT_MAX_PACKET, MAX_BODY, MAX_WIRE_PACKET,
 };
+pub use handler::{PacketHandler, Packets};
 pub use header::{PacketHeader, HEADER_LEN};
+pub use rate_limit::{RateLimit, TokenBucket};

@@ -57,6 +57,8 @@ pub(crate) struct Session {
     pub(crate) last_recv: Instant,
     /// Since when unconsumed bytes (a partial message) have been held, if any.
     pub(crate) partial_since: Option<Instant>,
+    /// Counted by the session caps (accepted, not adopted): released on close.
+    pub(crate) admitted: bool,
 }
 
 impl Session {
@@ -71,6 +73,7 @@ impl Session {
             flush_scheduled: false,
             last_recv: now,
             partial_since: None,
+            admitted: false,
         }
     }
 

@@ -14,6 +14,7 @@ pub fn uring_config(threads: usize) -> ServiceConfig {
     ServiceConfig {
         threads,
         model: Model::Uring,
+        max_sessions_per_ip: usize::MAX, // every test client is 127.0.0.1
         ..Default::default()
     }
 }

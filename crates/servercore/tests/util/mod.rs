@@ -30,11 +30,13 @@ impl Handler for Echo {
     }
 }
 
-/// A config for tests: 2 loops, the given model.
+/// A config for tests: 2 loops, the given model, and no per-IP cap (every test client comes
+/// from 127.0.0.1; the caps have their own tests).
 pub fn config(model: Model) -> ServiceConfig {
     ServiceConfig {
         threads: 2,
         model,
+        max_sessions_per_ip: usize::MAX,
         ..Default::default()
     }
 }

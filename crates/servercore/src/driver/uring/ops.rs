@@ -19,8 +19,6 @@ pub(super) enum OpKind {
     Waker = 1,
     /// The listener's multishot accept.
     Accept = 2,
-    /// The timeout after which a failed accept is re-armed (fd limit reached, etc.).
-    AcceptRetry = 3,
     /// A connection's multishot recv.
     Recv = 4,
     /// A connection's sendmsg.
@@ -64,7 +62,6 @@ pub(super) fn decode(raw: u64) -> (OpKind, ConnSlot) {
     let kind = match (raw >> 56) as u8 {
         1 => OpKind::Waker,
         2 => OpKind::Accept,
-        3 => OpKind::AcceptRetry,
         4 => OpKind::Recv,
         5 => OpKind::Send,
         6 => OpKind::CancelConn,

@@ -10,7 +10,7 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
 use bytes::BytesMut;
 use io_uring::cqueue;
@@ -24,22 +24,34 @@ use crate::loop_core::{LoopCore, PendingAction};
 use crate::{CloseReason, Handler, SessionId};
 
 impl UringDriver {
-    /// A new connection (accepted or adopted): opens its session and arms its recv.
+    /// A new connection: opens its session (an accepted one only if the session caps admit
+    /// it; a refused one gets the farewell and is closed) and arms its recv.
     pub(super) fn add_session<H: Handler>(
         &mut self,
         core: &mut LoopCore<H>,
         fd: OwnedFd,
         peer: SocketAddr,
+        accepted: bool,
     ) {
         if core.draining() {
             return; // stopping: the socket is closed here, never becomes a session
         }
+        let id = if accepted {
+            match core.accept(peer) {
+                Ok(id) => id,
+                Err(refused) => {
+                    crate::driver::send_farewell(fd.as_fd(), refused.farewell.as_deref());
+                    return;
+                }
+            }
+        } else {
+            core.open(peer)
+        };
         if self.nodelay {
             if let Err(err) = SockRef::from(&fd).set_nodelay(true) {
                 tracing::debug!(%peer, "TCP_NODELAY: {err}");
             }
         }
-        let id = core.open(peer);
         let slot = self.conns.insert(Conn::new(fd, id));
         if !core.read_blocked(id) {
             self.arm_recv(slot);

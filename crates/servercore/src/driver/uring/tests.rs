@@ -7,6 +7,7 @@ use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use super::{Stats, UringDriver};
+use crate::admission::Admission;
 use crate::loop_core::LoopCore;
 use crate::mailbox::Mailbox;
 use crate::{Context, Handler, Model, ServiceConfig, SessionId};
@@ -46,7 +47,8 @@ fn with_loop<H: Handler>(
     let mailboxes = loops.clone();
     let (ready_tx, ready_rx) = mpsc::channel();
     let thread = std::thread::spawn(move || {
-        let mut core = LoopCore::new(0, config.clone(), mailboxes, handler);
+        let admission = Arc::new(Admission::new(usize::MAX, usize::MAX));
+        let mut core = LoopCore::new(0, config.clone(), mailboxes, admission, handler);
         let (mut driver, waker) =
             match UringDriver::with_buffers(Some(listener), &config, count, size) {
                 Ok(made) => made,

@@ -1,0 +1,127 @@
+//! [`AcceptBackoff`]: what a loop does when `accept` fails for lack of file descriptors or
+//! memory.
+
+use std::io;
+use std::time::{Duration, Instant};
+
+/// First pause after `accept` fails with `EMFILE`/`ENFILE`/`ENOBUFS`/`ENOMEM`.
+pub const FIRST_PAUSE: Duration = Duration::from_millis(10);
+/// Longest pause: the delay doubles from [`FIRST_PAUSE`] up to this.
+pub const MAX_PAUSE: Duration = Duration::from_secs(1);
+
+/// Accepting under descriptor exhaustion.
+///
+/// The connection that could not be accepted stays in the kernel's backlog, so retrying at
+/// once would spin (a readiness loop would see the listener readable forever; a multishot
+/// accept would fail again at once). Instead the loop stops accepting and resumes when one of
+/// its sessions closes (a descriptor came free) or after a pause that doubles from 10 ms to
+/// 1 s while the condition lasts. Existing sessions are served normally meanwhile.
+#[derive(Debug)]
+pub(crate) struct AcceptBackoff {
+    delay: Duration,
+    resume_at: Option<Instant>,
+}
+
+impl Default for AcceptBackoff {
+    fn default() -> Self {
+        AcceptBackoff {
+            delay: FIRST_PAUSE,
+            resume_at: None,
+        }
+    }
+}
+
+impl AcceptBackoff {
+    /// True for the `accept` errors that mean "out of descriptors or memory".
+    pub(crate) fn is_exhaustion(err: &io::Error) -> bool {
+        matches!(
+            err.raw_os_error(),
+            Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+        )
+    }
+
+    /// `accept` failed with exhaustion at `now`: pause, doubling the previous pause.
+    pub(crate) fn pause(&mut self, now: Instant) -> Duration {
+        let delay = self.delay;
+        self.resume_at = Some(now + delay);
+        self.delay = (delay * 2).min(MAX_PAUSE);
+        delay
+    }
+
+    /// True while accepting is paused.
+    pub(crate) fn paused(&self) -> bool {
+        self.resume_at.is_some()
+    }
+
+    /// When the pause ends, if paused.
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        self.resume_at
+    }
+
+    /// A session closed: a descriptor is free, so the pause may end now.
+    pub(crate) fn descriptor_freed(&mut self, now: Instant) {
+        if self.resume_at.is_some() {
+            self.resume_at = Some(now);
+        }
+    }
+
+    /// Ends the pause if it is due; returns true if the driver should accept again now.
+    pub(crate) fn resume_due(&mut self, now: Instant) -> bool {
+        match self.resume_at {
+            Some(at) if now >= at => {
+                self.resume_at = None;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// An `accept` succeeded: the next exhaustion starts again from the first pause.
+    pub(crate) fn accepted(&mut self) {
+        self.delay = FIRST_PAUSE;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pauses_double_up_to_the_cap_and_reset_after_success() {
+        let mut b = AcceptBackoff::default();
+        let now = Instant::now();
+        let delays: Vec<_> = (0..10).map(|_| b.pause(now)).collect();
+        assert_eq!(delays[0], FIRST_PAUSE);
+        assert_eq!(delays[1], FIRST_PAUSE * 2);
+        assert_eq!(*delays.last().unwrap(), MAX_PAUSE);
+        b.accepted();
+        assert_eq!(b.pause(now), FIRST_PAUSE);
+    }
+
+    #[test]
+    fn resumes_at_the_deadline_or_when_a_descriptor_is_freed() {
+        let mut b = AcceptBackoff::default();
+        let now = Instant::now();
+        b.pause(now);
+        assert!(b.paused());
+        assert!(!b.resume_due(now));
+        assert!(b.resume_due(now + FIRST_PAUSE));
+        assert!(!b.paused());
+        b.pause(now);
+        b.descriptor_freed(now);
+        assert!(b.resume_due(now));
+    }
+
+    #[test]
+    fn recognises_exhaustion_errors() {
+        assert!(AcceptBackoff::is_exhaustion(&io::Error::from_raw_os_error(
+            libc::EMFILE
+        )));
+        assert!(AcceptBackoff::is_exhaustion(&io::Error::from_raw_os_error(
+            libc::ENFILE
+        )));
+        assert!(!AcceptBackoff::is_exhaustion(
+            &io::Error::from_raw_os_error(libc::ECONNABORTED)
+        ));
+    }
+}
