@@ -4,13 +4,26 @@
 //! ```text
 //! cargo run --release -p gameserver                       # echo on 0.0.0.0:7777, all CPUs
 //! cargo run --release -p gameserver -- --threads 1 --model epoll --port 9000
+//! cargo run --release -p gameserver -- --metrics 127.0.0.1:9100 --stats-interval 10
 //! ```
-//! Ctrl-C (SIGINT) or SIGTERM stops accepting, closes every session and exits 0.
+//!
+//! Operating it:
+//! - `--metrics ADDR` serves Prometheus metrics on `http://ADDR/metrics` (see `metrics.rs`);
+//!   `--stats-interval SECS` logs the same figures every SECS seconds (see `stats_line.rs`).
+//!   Both read the loops' published stats on threads of their own, outside the event loops.
+//! - Once listening, one `ready` line logs the bound addresses (`--port 0` and
+//!   `--metrics HOST:0` pick free ports).
+//! - The first SIGINT (Ctrl-C) or SIGTERM stops accepting and drains: sessions get up to
+//!   `ServiceConfig::shutdown_drain` to take what is queued for them, then are closed; the
+//!   process exits 0. A second signal during the drain exits at once, also with 0.
 
+mod metrics;
+mod stats_line;
+
+use std::io::{self, IsTerminal};
 use std::net::{IpAddr, SocketAddr};
-
-use std::io;
-use std::sync::Arc;
+use std::sync::{mpsc, Arc};
+use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser;
@@ -22,6 +35,8 @@ use servercore::{Handler, Model, Service, ServiceConfig};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
+use crate::metrics::MetricsServer;
+
 /// Echo server for the game-server networking lecture, on servercore.
 #[derive(Debug, Parser)]
 #[command(version, about)]
@@ -29,7 +44,7 @@ struct Args {
     /// Address to listen on.
     #[arg(long, default_value = "0.0.0.0")]
     bind: IpAddr,
-    /// Port to listen on.
+    /// Port to listen on (0: any free port; the `ready` log line tells which).
     #[arg(long, default_value_t = 7777)]
     port: u16,
     /// Event loops (threads); each session lives on one. Default: number of CPUs.
@@ -51,6 +66,12 @@ struct Args {
     /// Largest packet accepted in packet mode, header included (bytes, at most 65535).
     #[arg(long, default_value_t = DEFAULT_MAX_PACKET)]
     max_packet: usize,
+    /// Serve Prometheus metrics on http://ADDR/metrics (e.g. 127.0.0.1:9100). Off by default.
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<SocketAddr>,
+    /// Log a stats line (totals and rates per second) every SECS seconds. Off by default.
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    stats_interval: Option<u64>,
 }
 
 /// What the server speaks.
@@ -81,43 +102,112 @@ fn main() -> anyhow::Result<()> {
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
+        .with_ansi(io::stdout().is_terminal()) // no colour codes in log files and pipes
         .init();
     let args = Args::parse();
+    // Installed before the loops start, so a signal during start-up is not lost.
+    let stop = watch_signals()?;
+    let metrics = args.metrics.map(MetricsServer::bind).transpose()?;
     let addr = SocketAddr::new(args.bind, args.port);
-    // Block the signals before the loops start so only the signal thread sees them.
-    let mut signals = Signals::new([SIGINT, SIGTERM]).context("installing signal handlers")?;
+    let ops = Operations {
+        metrics,
+        stats_interval: args.stats_interval.map(Duration::from_secs),
+        stop,
+    };
     match args.protocol {
-        Protocol::Raw => serve(
-            Service::bind(addr, args.config(), |_| Echo),
-            addr,
-            &mut signals,
-        ),
+        Protocol::Raw => serve(Service::bind(addr, args.config(), |_| Echo), addr, ops),
         Protocol::Packet => {
             let rooms = Arc::new(Rooms::default());
             let max = args.max_packet;
             let factory = |_| Packets::new(Game::new(rooms.clone()), max);
-            serve(
-                Service::bind(addr, args.config(), factory),
-                addr,
-                &mut signals,
-            )
+            serve(Service::bind(addr, args.config(), factory), addr, ops)
         }
     }
 }
 
-/// Runs `service` until SIGINT/SIGTERM, then stops it.
+/// What runs beside the event loops: the metrics exporter, the stats line, and the signal
+/// that ends it all.
+struct Operations {
+    metrics: Option<MetricsServer>,
+    stats_interval: Option<Duration>,
+    /// Receives the first SIGINT/SIGTERM.
+    stop: mpsc::Receiver<i32>,
+}
+
+/// Runs `service` with its operations until the first signal, then stops it (drains).
 fn serve<H: Handler>(
     service: io::Result<Service<H>>,
     addr: SocketAddr,
-    signals: &mut Signals,
+    ops: Operations,
 ) -> anyhow::Result<()> {
     let service = service.with_context(|| format!("cannot listen on {addr}"))?;
-    if let Some(signal) = signals.forever().next() {
-        tracing::info!(signal, live = service.live_sessions(), "stopping");
-    }
+    let metrics_url = ops.metrics.as_ref().map(MetricsServer::url);
+    tracing::info!(
+        addr = %service.local_addr().unwrap_or(addr),
+        model = %service.model(),
+        threads = service.threads(),
+        metrics = %metrics_url.as_deref().unwrap_or("off"),
+        "ready"
+    );
+    // The exporter and the stats line borrow the service; both end before it is stopped.
+    std::thread::scope(|scope| -> anyhow::Result<()> {
+        let stats = || service.stats();
+        if let Some(metrics) = &ops.metrics {
+            std::thread::Builder::new()
+                .name("metrics".into())
+                .spawn_scoped(scope, move || metrics.serve(stats))
+                .context("starting the metrics thread")?;
+        }
+        let (end_stats_line, stats_line_ended) = mpsc::channel::<()>();
+        if let Some(interval) = ops.stats_interval {
+            std::thread::Builder::new()
+                .name("stats-line".into())
+                .spawn_scoped(scope, move || {
+                    stats_line::run(interval, stats, &stats_line_ended);
+                })
+                .context("starting the stats thread")?;
+        }
+        if let Ok(signal) = ops.stop.recv() {
+            let live = service.live_sessions();
+            tracing::info!(
+                signal,
+                live,
+                "stopping: draining sessions (a second signal exits now)"
+            );
+        }
+        if let Some(metrics) = &ops.metrics {
+            metrics.stop();
+        }
+        drop(end_stats_line);
+        Ok(())
+    })?;
     for result in service.stop() {
         result.context("event loop failed")?;
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Starts the signal thread. The first SIGINT/SIGTERM is passed on through the returned
+/// channel (stop and drain); a second one ends the process at once, with exit status 0.
+fn watch_signals() -> anyhow::Result<mpsc::Receiver<i32>> {
+    let mut signals = Signals::new([SIGINT, SIGTERM]).context("installing signal handlers")?;
+    let (first, stop) = mpsc::channel();
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            let mut signals = signals.forever();
+            if let Some(signal) = signals.next() {
+                let _ = first.send(signal);
+            }
+            if let Some(signal) = signals.next() {
+                tracing::warn!(
+                    signal,
+                    "second signal: exiting without waiting for the drain"
+                );
+                std::process::exit(0);
+            }
+        })
+        .context("starting the signal thread")?;
+    Ok(stop)
 }

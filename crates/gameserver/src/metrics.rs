@@ -1,0 +1,387 @@
+//! `--metrics ADDR`: the Prometheus exporter, `http://ADDR/metrics` in the text format 0.0.4.
+//!
+//! The event loops never see a scrape. Each loop counts into plain fields of its own and
+//! publishes a copy about every 100 ms ([`LoopStats`]); a scrape reads those copies with
+//! `Service::stats`, on the exporter's thread, and encodes them with `prometheus-client`.
+//! Nothing is shared per message: the hot path has no atomic and no lock for metrics.
+//!
+//! | metric (all prefixed `gameserver_`)               | type    | from [`LoopStats`]       |
+//! |---------------------------------------------------|---------|--------------------------|
+//! | `sessions_live`                                   | gauge   | `sessions_live`          |
+//! | `sessions_accepted_total`                         | counter | `accepted`               |
+//! | `sessions_refused_total`                          | counter | `refused`                |
+//! | `sessions_closed_total{reason}`                   | counter | `closed` (`CloseReason::NAMES`) |
+//! | `received_bytes_total`, `sent_bytes_total`        | counter | `bytes_in`, `bytes_out`  |
+//! | `packets_received_total`, `packets_sent_total`    | counter | `packets_in`, `packets_out` |
+//! | `send_queue_bytes`                                | gauge   | `send_queue_bytes`       |
+//! | `send_queue_high_water_bytes`                     | gauge   | `send_queue_high_water`  |
+//! | `accept_pauses_total`                             | counter | `accept_pauses`          |
+//! | `event_loop_iterations_total{loop}`               | counter | `iterations`, per loop   |
+//!
+//! All but the last are merged over the loops ([`LoopStats::merge`]: sums, and the largest
+//! high-water mark).
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{prometheus_text, DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::registry::{Registry, Unit};
+use servercore::LoopStats;
+
+/// Prefix of every metric name.
+const PREFIX: &str = "gameserver";
+/// The one path served.
+const PATH: &str = "/metrics";
+
+/// The exporter's HTTP server: answers `GET /metrics` on the thread that calls
+/// [`MetricsServer::serve`] (HTTP parsing runs on `tiny_http`'s own threads), until
+/// [`MetricsServer::stop`].
+pub(crate) struct MetricsServer {
+    http: tiny_http::Server,
+    addr: SocketAddr,
+    stopping: AtomicBool,
+}
+
+impl fmt::Debug for MetricsServer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MetricsServer")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MetricsServer {
+    /// Listens on `addr` (port 0 picks a free port; see [`MetricsServer::url`]).
+    ///
+    /// # Errors
+    /// The address cannot be bound (in use, not local, no permission).
+    pub(crate) fn bind(addr: SocketAddr) -> anyhow::Result<MetricsServer> {
+        let http = tiny_http::Server::http(addr)
+            .map_err(|err| anyhow::anyhow!("cannot serve metrics on {addr}: {err}"))?;
+        let addr = http.server_addr().to_ip().unwrap_or(addr);
+        Ok(MetricsServer {
+            http,
+            addr,
+            stopping: AtomicBool::new(false),
+        })
+    }
+
+    /// Where to scrape: `http://ADDR/metrics`, with the bound port.
+    pub(crate) fn url(&self) -> String {
+        format!("http://{}{PATH}", self.addr)
+    }
+
+    /// Answers requests until [`MetricsServer::stop`]; `stats` is called once per scrape.
+    pub(crate) fn serve(&self, stats: impl Fn() -> Vec<LoopStats>) {
+        loop {
+            match self.http.recv() {
+                Ok(request) => answer(request, &stats),
+                Err(_) if self.stopping.load(Ordering::Acquire) => return,
+                Err(err) => {
+                    // An accept error (e.g. out of file descriptors): not fatal, do not spin.
+                    tracing::warn!("metrics server: {err}");
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            }
+        }
+    }
+
+    /// Makes [`MetricsServer::serve`] return (at once if it is waiting, or as soon as it is
+    /// called).
+    pub(crate) fn stop(&self) {
+        self.stopping.store(true, Ordering::Release);
+        self.http.unblock();
+    }
+}
+
+/// Serves one request: the metrics for `GET`/`HEAD /metrics`, 404 or 405 otherwise.
+fn answer(request: tiny_http::Request, stats: &impl Fn() -> Vec<LoopStats>) {
+    use tiny_http::{Header, Method, Response};
+
+    let path = request.url().split('?').next().unwrap_or_default();
+    let response = if path != PATH {
+        Response::from_string(format!("not found: try {PATH}\n")).with_status_code(404)
+    } else if !matches!(request.method(), Method::Get | Method::Head) {
+        Response::from_string("only GET and HEAD\n").with_status_code(405)
+    } else {
+        match encode(stats()) {
+            Ok(body) => {
+                let content_type =
+                    Header::from_bytes("Content-Type", prometheus_text::CONTENT_TYPE)
+                        .unwrap_or_else(|()| unreachable!("a constant, valid header"));
+                Response::from_string(body).with_header(content_type)
+            }
+            Err(fmt::Error) => {
+                Response::from_string("cannot encode metrics\n").with_status_code(500)
+            }
+        }
+    };
+    if let Err(err) = request.respond(response) {
+        tracing::debug!("metrics response: {err}"); // the scraper went away
+    }
+}
+
+/// Encodes one snapshot of every loop's stats in the Prometheus text format.
+///
+/// # Errors
+/// Only if a metric cannot be written (writing to a `String` does not fail).
+pub(crate) fn encode(loops: Vec<LoopStats>) -> Result<String, fmt::Error> {
+    let mut registry = Registry::with_prefix(PREFIX);
+    registry.register_collector(Box::new(Snapshot::new(loops)));
+    let mut out = String::new();
+    prometheus_text::encode(&mut out, &registry)?;
+    Ok(out)
+}
+
+/// One scrape's figures: read once, encoded once (a collector, since the values are
+/// absolute totals kept by the loops, not increments made here).
+#[derive(Debug)]
+struct Snapshot {
+    loops: Vec<LoopStats>,
+    total: LoopStats,
+}
+
+impl Snapshot {
+    fn new(loops: Vec<LoopStats>) -> Snapshot {
+        let mut total = LoopStats::default();
+        for stats in &loops {
+            total.merge(stats);
+        }
+        Snapshot { loops, total }
+    }
+}
+
+impl Collector for Snapshot {
+    fn encode(&self, mut out: DescriptorEncoder) -> Result<(), fmt::Error> {
+        let t = &self.total;
+        let bytes = Unit::Bytes;
+        gauge(
+            &mut out,
+            "sessions_live",
+            "Sessions open now.",
+            None,
+            t.sessions_live,
+        )?;
+        counter(
+            &mut out,
+            "sessions_accepted",
+            "Sessions opened since start.",
+            None,
+            t.accepted,
+        )?;
+        counter(
+            &mut out,
+            "sessions_refused",
+            "Connections refused at accept by the session caps.",
+            None,
+            t.refused,
+        )?;
+        {
+            let help = "Sessions closed since start, by close reason.";
+            let counter = ConstCounter::new(0u64);
+            let mut family =
+                out.encode_descriptor("sessions_closed", help, None, counter.metric_type())?;
+            for (reason, n) in t.closed_by_reason() {
+                ConstCounter::new(n).encode(family.encode_family(&[("reason", reason)])?)?;
+            }
+        }
+        counter(
+            &mut out,
+            "received",
+            "Bytes received.",
+            Some(&bytes),
+            t.bytes_in,
+        )?;
+        counter(
+            &mut out,
+            "sent",
+            "Bytes the kernel accepted for sending.",
+            Some(&bytes),
+            t.bytes_out,
+        )?;
+        counter(
+            &mut out,
+            "packets_received",
+            "Whole packets decoded (packet protocol).",
+            None,
+            t.packets_in,
+        )?;
+        counter(
+            &mut out,
+            "packets_sent",
+            "Packets serialized; a room broadcast counts once.",
+            None,
+            t.packets_out,
+        )?;
+        gauge(
+            &mut out,
+            "send_queue",
+            "Bytes queued for sending over all sessions now.",
+            Some(&bytes),
+            t.send_queue_bytes,
+        )?;
+        gauge(
+            &mut out,
+            "send_queue_high_water",
+            "Largest send queue any one session has had.",
+            Some(&bytes),
+            t.send_queue_high_water,
+        )?;
+        counter(
+            &mut out,
+            "accept_pauses",
+            "Times accepting paused for lack of file descriptors or memory.",
+            None,
+            t.accept_pauses,
+        )?;
+        {
+            let help = "Event loop iterations (kernel waits) since start, by loop.";
+            let counter = ConstCounter::new(0u64);
+            let mut family =
+                out.encode_descriptor("event_loop_iterations", help, None, counter.metric_type())?;
+            for (index, stats) in self.loops.iter().enumerate() {
+                let label = [("loop", index.to_string())];
+                ConstCounter::new(stats.iterations).encode(family.encode_family(&label)?)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn counter(
+    out: &mut DescriptorEncoder<'_>,
+    name: &str,
+    help: &str,
+    unit: Option<&Unit>,
+    value: u64,
+) -> Result<(), fmt::Error> {
+    let metric = ConstCounter::new(value);
+    metric.encode(out.encode_descriptor(name, help, unit, metric.metric_type())?)
+}
+
+fn gauge(
+    out: &mut DescriptorEncoder<'_>,
+    name: &str,
+    help: &str,
+    unit: Option<&Unit>,
+    value: u64,
+) -> Result<(), fmt::Error> {
+    let metric = ConstGauge::new(value);
+    metric.encode(out.encode_descriptor(name, help, unit, metric.metric_type())?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use servercore::CloseReason;
+
+    /// The sample line of `series` (`name` or `name{labels}`), as a number.
+    fn sample(text: &str, series: &str) -> Option<u64> {
+        text.lines()
+            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+            .and_then(|value| value.parse().ok())
+    }
+
+    fn two_loops() -> Vec<LoopStats> {
+        let mut a = LoopStats {
+            sessions_live: 2,
+            accepted: 5,
+            bytes_in: 100,
+            bytes_out: 90,
+            send_queue_bytes: 10,
+            send_queue_high_water: 64,
+            iterations: 7,
+            ..Default::default()
+        };
+        a.closed[CloseReason::Reset.index()] = 1;
+        let mut b = LoopStats {
+            sessions_live: 1,
+            accepted: 2,
+            refused: 1,
+            bytes_in: 11,
+            packets_in: 3,
+            packets_out: 4,
+            send_queue_high_water: 128,
+            accept_pauses: 1,
+            iterations: 9,
+            ..Default::default()
+        };
+        b.closed[CloseReason::Reset.index()] = 2;
+        b.closed[CloseReason::PeerClosed.index()] = 4;
+        vec![a, b]
+    }
+
+    #[test]
+    fn merges_loops_and_names_every_series() {
+        let text = encode(two_loops()).unwrap();
+        let want = [
+            ("gameserver_sessions_live", 3),
+            ("gameserver_sessions_accepted_total", 7),
+            ("gameserver_sessions_refused_total", 1),
+            ("gameserver_sessions_closed_total{reason=\"reset\"}", 3),
+            (
+                "gameserver_sessions_closed_total{reason=\"peer_closed\"}",
+                4,
+            ),
+            ("gameserver_sessions_closed_total{reason=\"shutdown\"}", 0),
+            ("gameserver_received_bytes_total", 111),
+            ("gameserver_sent_bytes_total", 90),
+            ("gameserver_packets_received_total", 3),
+            ("gameserver_packets_sent_total", 4),
+            ("gameserver_send_queue_bytes", 10),
+            ("gameserver_send_queue_high_water_bytes", 128),
+            ("gameserver_accept_pauses_total", 1),
+            ("gameserver_event_loop_iterations_total{loop=\"0\"}", 7),
+            ("gameserver_event_loop_iterations_total{loop=\"1\"}", 9),
+        ];
+        for (series, value) in want {
+            assert_eq!(sample(&text, series), Some(value), "{series} in:\n{text}");
+        }
+    }
+
+    #[test]
+    fn every_close_reason_is_a_series_with_help_and_type() {
+        let text = encode(vec![LoopStats::default()]).unwrap();
+        for reason in CloseReason::NAMES {
+            let series = format!("gameserver_sessions_closed_total{{reason=\"{reason}\"}}");
+            assert_eq!(sample(&text, &series), Some(0), "{series}");
+        }
+        assert!(text.contains("# TYPE gameserver_sessions_closed_total counter\n"));
+        assert!(text.contains("# TYPE gameserver_sessions_live gauge\n"));
+        assert!(text.contains("# HELP gameserver_sent_bytes_total "));
+    }
+
+    #[test]
+    fn serves_metrics_and_refuses_other_paths() {
+        use std::io::{Read, Write};
+
+        let server = MetricsServer::bind(SocketAddr::from(([127, 0, 0, 1], 0))).unwrap();
+        assert!(server.url().ends_with("/metrics"));
+        let get = |path: &str| {
+            let mut stream = std::net::TcpStream::connect(server.addr).unwrap();
+            write!(
+                stream,
+                "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+            )
+            .unwrap();
+            let mut response = String::new();
+            stream.read_to_string(&mut response).unwrap();
+            response
+        };
+        std::thread::scope(|s| {
+            s.spawn(|| server.serve(two_loops));
+            let ok = get("/metrics");
+            assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
+            assert!(ok.contains("version=0.0.4"), "{ok}");
+            assert!(ok.contains("gameserver_sessions_live 3\n"), "{ok}");
+            let missing = get("/");
+            assert!(missing.starts_with("HTTP/1.1 404"), "{missing}");
+            server.stop();
+        });
+    }
+}
