@@ -29,8 +29,9 @@ use anyhow::Context as _;
 use clap::Parser;
 use gameserver::echo::Echo;
 use gameserver::game::Game;
+use gameserver::protocol;
 use gameserver::room::Rooms;
-use servercore::packet::{Packets, DEFAULT_MAX_PACKET};
+use servercore::packet::{Packets, RateLimit, DEFAULT_MAX_PACKET};
 use servercore::{Handler, Model, Service, ServiceConfig};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
@@ -66,6 +67,28 @@ struct Args {
     /// Largest packet accepted in packet mode, header included (bytes, at most 65535).
     #[arg(long, default_value_t = DEFAULT_MAX_PACKET)]
     max_packet: usize,
+    /// Most sessions at once; connections beyond are refused (packet mode: SERVER_FULL first).
+    #[arg(long, default_value_t = ServiceConfig::default().max_sessions)]
+    max_sessions: usize,
+    /// Most sessions from one source IP address; beyond it connections are refused.
+    #[arg(long, default_value_t = ServiceConfig::default().max_sessions_per_ip)]
+    max_sessions_per_ip: usize,
+    /// Close a session from which nothing arrived for SECS seconds (0: never).
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    idle_timeout: u64,
+    /// Close a session that started a packet and did not finish it within SECS seconds
+    /// (slowloris; 0: never).
+    #[arg(long, value_name = "SECS", default_value_t = 10)]
+    partial_timeout: u64,
+    /// Packet mode: packets per second a session may send on average (0: no limit).
+    #[arg(long, default_value_t = RateLimit::default().per_sec)]
+    rate_limit: u32,
+    /// Packet mode: packets a session may send in one burst.
+    #[arg(long, default_value_t = RateLimit::default().burst)]
+    rate_burst: u32,
+    /// On stop, seconds sessions get to take what is queued for them before they are closed.
+    #[arg(long, value_name = "SECS", default_value_t = 5)]
+    shutdown_drain: u64,
     /// Serve Prometheus metrics on http://ADDR/metrics (e.g. 127.0.0.1:9100). Off by default.
     #[arg(long, value_name = "ADDR")]
     metrics: Option<SocketAddr>,
@@ -86,12 +109,30 @@ enum Protocol {
 impl Args {
     fn config(&self) -> ServiceConfig {
         let defaults = ServiceConfig::default();
+        let secs = |s: u64| (s > 0).then(|| Duration::from_secs(s));
         ServiceConfig {
             threads: self.threads.unwrap_or(defaults.threads),
             model: self.model,
             send_queue_pause: self.send_queue_pause,
             send_queue_limit: self.send_queue_limit,
+            max_sessions: self.max_sessions,
+            max_sessions_per_ip: self.max_sessions_per_ip,
+            idle_timeout: secs(self.idle_timeout),
+            partial_timeout: secs(self.partial_timeout),
+            shutdown_drain: Duration::from_secs(self.shutdown_drain),
             ..defaults
+        }
+    }
+
+    /// The packet-mode handler of one loop: the game, framed, rate limited.
+    fn packets(&self, rooms: &Arc<Rooms>) -> Packets<Game> {
+        let packets = Packets::new(Game::new(rooms.clone()), self.max_packet);
+        match self.rate_limit {
+            0 => packets,
+            per_sec => packets.with_rate_limit(RateLimit {
+                per_sec,
+                burst: self.rate_burst.max(1),
+            }),
         }
     }
 }
@@ -118,9 +159,12 @@ fn main() -> anyhow::Result<()> {
         Protocol::Raw => serve(Service::bind(addr, args.config(), |_| Echo), addr, ops),
         Protocol::Packet => {
             let rooms = Arc::new(Rooms::default());
-            let max = args.max_packet;
-            let factory = |_| Packets::new(Game::new(rooms.clone()), max);
-            serve(Service::bind(addr, args.config(), factory), addr, ops)
+            let config = ServiceConfig {
+                farewell: Some(protocol::server_full()),
+                ..args.config()
+            };
+            let factory = |_| args.packets(&rooms);
+            serve(Service::bind(addr, config, factory), addr, ops)
         }
     }
 }

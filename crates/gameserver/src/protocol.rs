@@ -17,6 +17,15 @@ pub const CHAT_BROADCAST: u16 = 5;
 /// counted after the join).
 pub const ROOM_JOINED: u16 = 6;
 
+/// Server -> client, then close: the server refuses the connection (session caps). Body:
+/// UTF-8 reason.
+pub const SERVER_FULL: u16 = 7;
+
+/// The SERVER_FULL packet written to refused connections.
+pub fn server_full() -> bytes::Bytes {
+    servercore::packet::encode(SERVER_FULL, b"server full").expect("a short packet")
+}
+
 /// Reads the ENTER_ROOM body.
 pub fn parse_room(body: &[u8]) -> Option<u32> {
     Some(u32::from_le_bytes(body.try_into().ok()?))
@@ -42,5 +51,16 @@ mod tests {
         let joined = room_joined(7, 3);
         assert_eq!(parse_room(&joined[..4]), Some(7));
         assert_eq!(u32::from_le_bytes(joined[4..].try_into().unwrap()), 3);
+    }
+
+    #[test]
+    fn server_full_is_one_whole_packet() {
+        let packet = server_full();
+        let header = servercore::packet::PacketHeader::decode(&packet).unwrap();
+        assert_eq!(
+            (header.size as usize, header.id),
+            (packet.len(), SERVER_FULL)
+        );
+        assert_eq!(&packet[4..], b"server full");
     }
 }

@@ -4,46 +4,57 @@
 //! echo servers, finished and made fast, on Linux.
 //!
 //! ```text
-//!   your Handler         connected / received / sent / disconnected / tick     (application)
-//!        |  Context::send, close
-//!   Session layer        SessionTable, RecvBuffer, SendQueue, SendBufferPool   (loop_core, session)
+//!   your Handler    connected / received / sent / disconnected / tick        (application)
+//!     or PacketHandler, framed by packet::Packets
+//!        |  Context::send, send_copy, packet, close, abort
+//!   Session layer   SessionTable, RecvBuffer, SendQueue, SendBufferPool      (loop_core, session)
 //!        |  received(slice) / wrote(n) / close(reason)
-//!   Driver               epoll (mio): readiness  |  io_uring: completion        (driver/)
+//!   Driver          epoll (mio): readiness    |  io_uring: completion         (driver/)
 //!        |
-//!   Kernel               epoll_wait, readv/writev |  SQE / CQE
+//!   Kernel          epoll_wait, read, writev  |  io_uring_enter: multishot RECV,
+//!                                             |  SENDMSG, multishot ACCEPT; CQEs
 //! ```
 //!
 //! A [`Service`] runs `threads` event loops. Each loop owns its sessions and a [`Handler`]
 //! instance; a session lives on one loop for its whole life, so handlers need no locks. Sends
-//! are queued as shared [`bytes::Bytes`] and flushed once per loop iteration with one vectored
-//! write per session.
+//! are queued as shared [`bytes::Bytes`] (a broadcast is serialized once) and flushed once per
+//! loop iteration: one `writev` per session with epoll, one `SENDMSG` in flight per session
+//! with io_uring. Every limit is bounded and documented in `docs/limits.md`; each loop's
+//! counters are read with [`Service::stats`] ([`LoopStats`]).
+//!
+//! The lecture's echo server, in full:
 //!
 //! ```no_run
 //! use servercore::{Context, Handler, Service, ServiceConfig, SessionId};
 //!
-//! /// The lecture's echo server.
 //! struct Echo;
 //!
 //! impl Handler for Echo {
 //!     fn received(&mut self, ctx: &mut Context<'_>, id: SessionId, data: &[u8]) -> usize {
-//!         let _ = ctx.send_copy(id, data);
-//!         data.len()
+//!         let _ = ctx.send_copy(id, data); // an error means the session is closing
+//!         data.len() // every byte consumed
 //!     }
 //! }
 //!
 //! fn main() -> std::io::Result<()> {
-//!     let service = Service::bind("0.0.0.0:7777".parse().unwrap(), ServiceConfig::default(), |_| Echo)?;
-//!     println!("echo on {:?}", service.local_addr());
-//!     std::thread::park(); // serve until killed
-//!     Ok(())
+//!     let addr = "0.0.0.0:7777".parse().unwrap();
+//!     let service = Service::bind(addr, ServiceConfig::default(), |_loop| Echo)?;
+//!     println!("echo on {}", service.local_addr().unwrap());
+//!     loop {
+//!         std::thread::park(); // serve until killed (park may wake spuriously)
+//!     }
 //! }
 //! ```
+//!
+//! More: `examples/echo_server.rs` and `examples/chat_server.rs` (rooms on [`packet`]),
+//! `docs/lecture-map.md` (every Winsock call of the lecture and the Linux call that replaces
+//! it, file by file), `docs/protocol.md`, `docs/limits.md`.
 
 mod accept_backoff;
 mod admission;
 mod config;
 mod context;
-pub mod driver;
+mod driver;
 mod handler;
 mod listener;
 mod loop_core;

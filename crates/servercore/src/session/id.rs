@@ -12,7 +12,7 @@ use std::fmt;
 /// the reuse check built in.
 ///
 /// The loop index is part of the id, so a handler can tell which loop owns a session and
-/// route a message to it (see [`Context::send_to`](crate::Context::send_to)).
+/// route a message to it (see [`Context::send`](crate::Context::send)).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SessionId {
     loop_index: u16,

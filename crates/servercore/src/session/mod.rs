@@ -1,9 +1,9 @@
 //! Sessions: one connected peer each, independent of the I/O model.
 //!
-//! A [`Session`] is what the lecture's `struct Session` grew into: the receive buffer, the
-//! send cursor (now a queue of shared buffers), and a state. Everything here is plain data;
-//! the drivers in [`crate::driver`] own the sockets and move bytes between them and these
-//! buffers.
+//! A session is what the lecture's `struct Session` grew into: the receive buffer
+//! ([`RecvBuffer`]), the send cursor (now a [`SendQueue`] of shared buffers), and a state.
+//! Everything here is plain data; the drivers (`driver/epoll.rs`, `driver/uring.rs`) own the
+//! sockets and move bytes between them and these buffers.
 
 mod close_reason;
 mod id;
