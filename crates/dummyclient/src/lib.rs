@@ -1,16 +1,21 @@
 //! # dummyclient
 //!
-//! The lecture's DummyClient, and a load generator that verifies every echoed byte, for
-//! servers built on servercore (or any TCP echo server).
+//! The lecture's DummyClient, and a load generator that verifies every byte it gets back, for
+//! servers built on servercore (or any TCP echo server, or any server of docs/protocol.md).
 //!
 //! ```text
 //!   main.rs     CLI: no flags = lecture mode, --clients N / --load = load mode
 //!   lecture     one blocking socket, "Hello World" every second (the lecture's client)
-//!   load        LoadHandler on servercore event loops: closed loop (--inflight) or open
-//!               loop (--rate), phases Connecting -> Sending -> Draining
+//!   load        the run on the main thread: connect, barrier, send, drain, report;
+//!               scenarios echo and chat, closed loop (--inflight) or open loop (--rate)
+//!   handler     LoadHandler on servercore event loops: phases Connecting -> Sending ->
+//!               Draining; sends, paces, hands what arrives to the verifiers
+//!   wire        --protocol raw (messages back to back) or packet (docs/protocol.md)
+//!   message     echo: the message format (header + pattern), the per-client stream verifier
+//!   chat        chat: the body format, rooms, the per-member verifier (per-sender order)
+//!   pattern     the pattern bytes both formats carry
 //!   connect     blocking connects with retries and backoff, one deadline
-//!   message     the message format (header + pattern) and the per-client stream verifier
-//!   stats       Stats per loop (counts + latency histogram), merged into a Report
+//!   stats       Verdict per message; Stats per loop (counts + latency), merged into a Report
 //! ```
 //!
 //! # Examples
@@ -41,8 +46,12 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod chat;
 pub mod connect;
+pub mod handler;
 pub mod lecture;
 pub mod load;
 pub mod message;
+pub mod pattern;
 pub mod stats;
+pub mod wire;

@@ -1,45 +1,50 @@
-//! Load mode: many clients on servercore event loops, every echoed byte verified.
+//! Load mode: many clients on servercore event loops, every received byte verified.
 //!
 //! ```text
 //!   main thread: connect all clients (blocking, retried) -> Service::adopt each
-//!                -> phase Sending for --duration -> phase Draining (wait for echoes, <= 2 s)
-//!                -> Service::stop -> merge each loop's Stats -> Report
-//!   each loop:   LoadHandler: received() verifies echoes and (closed loop) sends the next;
-//!                tick() (1 ms) follows the phase and (open loop) paces the sends
+//!                -> wait until every client is ready (chat: in its room): the barrier
+//!                -> phase Sending for --duration -> phase Draining (wait for what is owed,
+//!                <= 2 s) -> Service::stop -> merge each loop's Stats, settle `lost` -> Report
+//!   each loop:   LoadHandler (crate::handler): verifies what arrives, sends, paces
 //! ```
 //!
-//! Two ways to load a server:
-//! - closed loop (`--inflight K`): each client keeps K messages outstanding and sends the
-//!   next one as an echo completes; throughput is whatever the server sustains.
-//! - open loop (`--rate R`): R messages per second in total, spread evenly over all clients
-//!   (client `i`'s `k`-th send is due at `start + (i + k * clients) / R`), sent from the tick.
-//!   A client that falls behind (its echoes do not come back, or its loop was stalled) does
-//!   not burst: it sends at most [`CATCH_UP`] worth of overdue messages per tick and keeps at
-//!   most a bounded number outstanding; the scheduled sends it skips count as `late_sends`.
+//! Two scenarios ([`Scenario`]):
+//! - echo: each client's messages come back to it (`--protocol raw`: bytes back to back;
+//!   `--protocol packet`: one `ECHO` packet each), verified byte for byte and in order.
+//! - chat (`--protocol packet`): client `i` joins room `i % rooms`; once every client is in,
+//!   each sends `CHAT` packets and must receive, as `CHAT_BROADCAST`, every chat of its room
+//!   (its own included) exactly once and in per-sender order ([`crate::chat`]).
 //!
-//! Latency is taken with the loop's clock (`Context::now`, read once per loop iteration) at
-//! both ends: from the start of the iteration that queued a message to the start of the
-//! iteration that read its echo. Open loop stamps a message when it is actually queued, not
-//! when it was scheduled: time a client spent behind its schedule is not in the latency, it
-//! shows as `late_sends`.
+//! Two ways to load a server:
+//! - closed loop (`--inflight K`, echo only): each client keeps K messages outstanding and
+//!   sends the next one as an echo completes; throughput is whatever the server sustains.
+//! - open loop (`--rate R`; chat: `--chat-rate` per client): R messages per second in total,
+//!   spread evenly over all clients (client `i`'s `k`-th send is due at
+//!   `start + (i + k * clients) / R`), sent from the tick. A client that falls behind (its
+//!   messages do not come back, or its loop was stalled) does not burst: it sends at most
+//!   [`CATCH_UP`] worth of overdue messages per tick and keeps at most a bounded number
+//!   outstanding; the scheduled sends it skips count as `late_sends`.
 //!
 //! The phase is shared through atomics read on each tick, so a loop follows the main thread
 //! within about a millisecond; no lock is taken on the message path.
 
-use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use servercore::{CloseReason, Context, Handler, Model, Service, ServiceConfig, SessionId};
+use servercore::packet::MAX_BODY;
+use servercore::{Model, Service, ServiceConfig};
 
+use crate::chat::MIN_CHAT_SIZE;
 use crate::connect::{self, ConnectError};
-use crate::message::{ClientStream, Echo, HEADER_LEN};
+use crate::handler::{LoadHandler, Phase, Shared};
+use crate::message::HEADER_LEN;
 use crate::stats::{Report, RunInfo, Stats};
+use crate::wire::{Protocol, Wire};
 
-/// Largest `--size`.
+/// Largest `--size` of a raw message (a packet body is at most [`MAX_BODY`]).
 pub const MAX_SIZE: usize = 1024 * 1024;
 
 /// How often each loop's handler ticks.
@@ -53,7 +58,7 @@ pub const CATCH_UP: Duration = Duration::from_millis(10);
 /// [`LoadConfig::backlog`].
 pub const BACKLOG_BYTES: usize = 1024 * 1024;
 
-/// How long to wait for outstanding echoes after sending stops, by default.
+/// How long to wait for what is still owed after sending stops, by default.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// How the clients send.
@@ -71,6 +76,28 @@ pub enum Pacing {
     },
 }
 
+/// What the clients do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scenario {
+    /// Every message comes back to its sender.
+    Echo,
+    /// Clients in `rooms` rooms chat; every member receives every chat of its room.
+    Chat {
+        /// Rooms the clients are spread over (client `i` in room `i % rooms`).
+        rooms: usize,
+    },
+}
+
+impl Scenario {
+    /// The name used in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Scenario::Echo => "echo",
+            Scenario::Chat { .. } => "chat",
+        }
+    }
+}
+
 /// Everything a load run needs.
 #[derive(Debug, Clone)]
 pub struct LoadConfig {
@@ -78,9 +105,14 @@ pub struct LoadConfig {
     pub addr: String,
     /// Number of clients (connections).
     pub clients: usize,
-    /// Bytes per message, header included ([`HEADER_LEN`] ..= [`MAX_SIZE`]).
+    /// What the server speaks.
+    pub protocol: Protocol,
+    /// What the clients do.
+    pub scenario: Scenario,
+    /// Bytes per raw message, or per packet body (at least [`HEADER_LEN`] for echo,
+    /// [`MIN_CHAT_SIZE`] for chat; at most [`MAX_SIZE`] raw, [`MAX_BODY`] packet).
     pub size: usize,
-    /// Closed or open loop.
+    /// Closed or open loop (chat: open).
     pub pacing: Pacing,
     /// How long to send.
     pub duration: Duration,
@@ -88,18 +120,21 @@ pub struct LoadConfig {
     pub threads: usize,
     /// The client's I/O model.
     pub model: Model,
-    /// Deadline for connecting every client.
+    /// Deadline for connecting every client; then as long again for every client to be
+    /// ready (chat: in its room).
     pub connect_timeout: Duration,
-    /// How long to wait for outstanding echoes after sending stops.
+    /// How long to wait for what is still owed after sending stops.
     pub drain_timeout: Duration,
 }
 
 impl LoadConfig {
-    /// A closed-loop run against `addr` with the CLI's defaults for everything else.
+    /// A closed-loop raw echo run against `addr` with the CLI's defaults for everything else.
     pub fn new(addr: impl Into<String>, clients: usize) -> LoadConfig {
         LoadConfig {
             addr: addr.into(),
             clients,
+            protocol: Protocol::Raw,
+            scenario: Scenario::Echo,
             size: 64,
             pacing: Pacing::Closed { inflight: 1 },
             duration: Duration::from_secs(10),
@@ -107,6 +142,24 @@ impl LoadConfig {
             model: Model::Auto,
             connect_timeout: Duration::from_secs(10),
             drain_timeout: DRAIN_TIMEOUT,
+        }
+    }
+
+    /// A chat run against `addr`: `clients` clients in `rooms` rooms, each sending `per_client`
+    /// chats per second, with the CLI's defaults for everything else.
+    pub fn chat(
+        addr: impl Into<String>,
+        clients: usize,
+        rooms: usize,
+        per_client: u64,
+    ) -> LoadConfig {
+        LoadConfig {
+            protocol: Protocol::Packet,
+            scenario: Scenario::Chat { rooms },
+            pacing: Pacing::Open {
+                rate: per_client.saturating_mul(clients as u64),
+            },
+            ..LoadConfig::new(addr, clients)
         }
     }
 
@@ -122,12 +175,8 @@ impl LoadConfig {
                 self.clients
             ));
         }
-        if !(HEADER_LEN..=MAX_SIZE).contains(&self.size) {
-            return Err(format!(
-                "--size must be {HEADER_LEN} ..= {MAX_SIZE} bytes, not {}",
-                self.size
-            ));
-        }
+        self.validate_scenario()?;
+        self.validate_size()?;
         match self.pacing {
             Pacing::Closed { inflight: 0 } => return Err("--inflight must be at least 1".into()),
             Pacing::Open { rate: 0 } => return Err("--rate must be at least 1".into()),
@@ -137,6 +186,47 @@ impl LoadConfig {
             return Err("--threads must be at least 1".into());
         }
         Ok(())
+    }
+
+    fn validate_scenario(&self) -> Result<(), String> {
+        let Scenario::Chat { rooms } = self.scenario else {
+            return Ok(());
+        };
+        if self.protocol != Protocol::Packet {
+            return Err("--scenario chat needs --protocol packet".into());
+        }
+        if matches!(self.pacing, Pacing::Closed { .. }) {
+            return Err("--scenario chat is paced by --chat-rate, not --inflight".into());
+        }
+        if rooms == 0 || u32::try_from(rooms).is_err() {
+            return Err(format!("--rooms must be 1 ..= {}, not {rooms}", u32::MAX));
+        }
+        Ok(())
+    }
+
+    fn validate_size(&self) -> Result<(), String> {
+        let min = match self.scenario {
+            Scenario::Echo => HEADER_LEN,
+            Scenario::Chat { .. } => MIN_CHAT_SIZE,
+        };
+        let max = match self.protocol {
+            Protocol::Raw => MAX_SIZE,
+            Protocol::Packet => MAX_BODY,
+        };
+        if !(min..=max).contains(&self.size) {
+            return Err(format!(
+                "--size must be {min} ..= {max} bytes for {} over {}, not {}",
+                self.scenario.name(),
+                self.protocol.name(),
+                self.size
+            ));
+        }
+        Ok(())
+    }
+
+    /// How this run's messages travel.
+    pub fn wire(&self) -> Wire {
+        Wire::new(self.protocol, self.size)
     }
 
     /// Open loop: the most messages one client keeps outstanding: a second of its share of
@@ -151,9 +241,10 @@ impl LoadConfig {
 
     /// The most bytes one client can have outstanding.
     fn max_outstanding_bytes(&self) -> usize {
+        let framed = self.wire().framed_len();
         match self.pacing {
-            Pacing::Closed { inflight } => inflight.saturating_mul(self.size),
-            Pacing::Open { .. } => self.backlog() * self.size,
+            Pacing::Closed { inflight } => inflight.saturating_mul(framed),
+            Pacing::Open { .. } => self.backlog() * framed,
         }
     }
 
@@ -172,7 +263,7 @@ impl LoadConfig {
                 .max(2 * self.max_outstanding_bytes()),
             recv_buffer_limit: defaults
                 .recv_buffer_limit
-                .max(2 * self.size + defaults.read_chunk),
+                .max(2 * self.wire().framed_len() + defaults.read_chunk),
             ..defaults
         }
     }
@@ -188,6 +279,15 @@ pub enum LoadError {
     Connect(ConnectError),
     /// The client's event loops could not start or failed.
     Service(io::Error),
+    /// Not every client got ready (chat: into its room) in time.
+    NotReady {
+        /// Clients ready (or closed).
+        ready: usize,
+        /// Clients connected.
+        clients: usize,
+        /// How long the run waited.
+        waited: Duration,
+    },
 }
 
 impl std::fmt::Display for LoadError {
@@ -196,6 +296,12 @@ impl std::fmt::Display for LoadError {
             LoadError::Config(msg) => f.write_str(msg),
             LoadError::Connect(err) => err.fmt(f),
             LoadError::Service(err) => write!(f, "client event loops: {err}"),
+            LoadError::NotReady { ready, clients, waited } => write!(
+                f,
+                "only {ready} of {clients} clients were ready within {:.1} s (chat: no ROOM_JOINED; \
+                 does the server speak --protocol packet?)",
+                waited.as_secs_f64()
+            ),
         }
     }
 }
@@ -203,273 +309,9 @@ impl std::fmt::Display for LoadError {
 impl std::error::Error for LoadError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            LoadError::Config(_) => None,
+            LoadError::Config(_) | LoadError::NotReady { .. } => None,
             LoadError::Connect(err) => Some(err),
             LoadError::Service(err) => Some(err),
-        }
-    }
-}
-
-/// Where the run is; set by the main thread, followed by each loop on its tick.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-#[repr(u8)]
-enum Phase {
-    /// Clients are being connected; nothing is sent.
-    Connecting = 0,
-    /// Sending for `--duration`.
-    Sending = 1,
-    /// No new sends; waiting for the outstanding echoes.
-    Draining = 2,
-}
-
-/// What the main thread and the loops share.
-#[derive(Debug)]
-struct Shared {
-    phase: AtomicU8,
-    /// When sending started, in nanoseconds since the run's base instant.
-    start_nanos: AtomicU64,
-    /// Hands out client ids (0, 1, 2, ...) as loops open the adopted sockets.
-    next_client: AtomicU32,
-    /// Per loop, while draining: messages still outstanding (`u64::MAX` until published).
-    outstanding: Box<[AtomicU64]>,
-}
-
-impl Shared {
-    fn phase(&self) -> Phase {
-        match self.phase.load(Ordering::Acquire) {
-            0 => Phase::Connecting,
-            1 => Phase::Sending,
-            _ => Phase::Draining,
-        }
-    }
-
-    fn set_phase(&self, phase: Phase) {
-        self.phase.store(phase as u8, Ordering::Release);
-    }
-}
-
-/// One client: its verified stream and, in open loop, how far its schedule got.
-#[derive(Debug)]
-struct Client {
-    stream: ClientStream,
-    /// Position in the run-wide send schedule (its client id).
-    index: u64,
-    /// Open loop: scheduled sends already made or skipped.
-    scheduled: u64,
-}
-
-/// The load generator's handler: one per event loop.
-#[derive(Debug)]
-pub struct LoadHandler {
-    shared: Arc<Shared>,
-    base: Instant,
-    size: usize,
-    clients_total: u64,
-    pacing: Pacing,
-    backlog: usize,
-    catch_up: u64,
-    clients: HashMap<SessionId, Client>,
-    phase: Phase,
-    stats: Stats,
-}
-
-impl LoadHandler {
-    fn new(shared: Arc<Shared>, base: Instant, config: &LoadConfig) -> LoadHandler {
-        let catch_up = match config.pacing {
-            Pacing::Open { rate } => {
-                let per_tick = rate as f64 * CATCH_UP.as_secs_f64() / config.clients as f64;
-                (per_tick.ceil() as u64).max(1)
-            }
-            Pacing::Closed { .. } => 0,
-        };
-        LoadHandler {
-            shared,
-            base,
-            size: config.size,
-            clients_total: config.clients as u64,
-            pacing: config.pacing,
-            backlog: config.backlog(),
-            catch_up,
-            clients: HashMap::new(),
-            phase: Phase::Connecting,
-            stats: Stats::new(),
-        }
-    }
-
-    /// This loop's counts (after [`Service::stop`], all of them).
-    pub fn stats(&self) -> &Stats {
-        &self.stats
-    }
-
-    fn nanos(&self, at: Instant) -> u64 {
-        at.saturating_duration_since(self.base).as_nanos() as u64
-    }
-
-    /// Sending starts for `client`: closed loop fills its window, open loop starts its
-    /// schedule at the run's start.
-    fn start(&mut self, ctx: &mut Context<'_>, id: SessionId) {
-        let now = self.nanos(ctx.now());
-        let Some(client) = self.clients.get_mut(&id) else {
-            return;
-        };
-        if let Pacing::Closed { inflight } = self.pacing {
-            self.stats.sent += send(ctx, id, client, inflight, self.size, now);
-        }
-    }
-
-    /// Open loop: sends what each client's schedule says is due by now.
-    fn pace(&mut self, ctx: &mut Context<'_>) {
-        let Pacing::Open { rate } = self.pacing else {
-            return;
-        };
-        let now = self.nanos(ctx.now());
-        let Some(elapsed) = now.checked_sub(self.shared.start_nanos.load(Ordering::Acquire)) else {
-            return;
-        };
-        for (&id, client) in self.clients.iter_mut() {
-            let due_total = scheduled_by(elapsed, rate, client.index, self.clients_total);
-            let due = due_total.saturating_sub(client.scheduled);
-            if due == 0 {
-                continue;
-            }
-            client.scheduled = due_total;
-            let room = self.backlog.saturating_sub(client.stream.outstanding()) as u64;
-            let n = due.min(self.catch_up).min(room);
-            self.stats.late_sends += due - n;
-            if n > 0 {
-                self.stats.sent += send(ctx, id, client, n as usize, self.size, now);
-            }
-        }
-    }
-}
-
-/// Open loop: how many sends of client `index` (of `clients`) are due `elapsed` nanoseconds
-/// after the start, at `rate` messages per second in total. The run-wide schedule has one
-/// slot every `1 / rate` seconds, slot 0 at the start; client `i` owns slots `i`,
-/// `i + clients`, `i + 2 * clients`, ...
-fn scheduled_by(elapsed: u64, rate: u64, index: u64, clients: u64) -> u64 {
-    let slots = (u128::from(elapsed) * u128::from(rate) / 1_000_000_000) as u64 + 1;
-    if slots > index {
-        (slots - 1 - index) / clients + 1
-    } else {
-        0
-    }
-}
-
-/// Queues `n` messages of `client` on session `id` as one buffer; returns `n`. If the queue
-/// refuses them the session is closing, and they will be counted lost when it has closed.
-fn send(
-    ctx: &mut Context<'_>,
-    id: SessionId,
-    client: &mut Client,
-    n: usize,
-    size: usize,
-    now: u64,
-) -> u64 {
-    let buf = ctx.alloc(n * size, |out| {
-        for _ in 0..n {
-            client.stream.write_next(out, now);
-        }
-    });
-    if let Err(err) = ctx.send(id, buf) {
-        tracing::debug!(session = %id, "send: {err}");
-    }
-    n as u64
-}
-
-impl Handler for LoadHandler {
-    fn connected(&mut self, ctx: &mut Context<'_>, id: SessionId) {
-        let index = self.shared.next_client.fetch_add(1, Ordering::AcqRel);
-        let mut client = Client {
-            stream: ClientStream::new(index, self.size),
-            index: u64::from(index),
-            scheduled: 0,
-        };
-        if self.phase == Phase::Sending {
-            // Joined late: its open-loop schedule starts now, without a backlog.
-            if let Pacing::Open { rate } = self.pacing {
-                let elapsed = self
-                    .nanos(ctx.now())
-                    .saturating_sub(self.shared.start_nanos.load(Ordering::Acquire));
-                client.scheduled = scheduled_by(elapsed, rate, client.index, self.clients_total);
-            }
-        }
-        self.clients.insert(id, client);
-        if self.phase == Phase::Sending {
-            self.start(ctx, id);
-        }
-    }
-
-    fn received(&mut self, ctx: &mut Context<'_>, id: SessionId, data: &[u8]) -> usize {
-        let Some(client) = self.clients.get_mut(&id) else {
-            return data.len();
-        };
-        let now = ctx.now().saturating_duration_since(self.base).as_nanos() as u64;
-        let whole = data.len() / self.size * self.size;
-        let mut completed = 0;
-        for msg in data[..whole].chunks_exact(self.size) {
-            completed += 1;
-            match client.stream.verify(msg, now) {
-                Echo::InOrder { latency_nanos } => self.stats.record_echo(self.size, latency_nanos),
-                Echo::OutOfOrder { latency_nanos } => {
-                    self.stats.out_of_order += 1;
-                    if let Some(latency_nanos) = latency_nanos {
-                        self.stats.record_echo(self.size, latency_nanos);
-                    }
-                }
-                Echo::Corrupt => {
-                    self.stats.corrupt += 1;
-                    if self.stats.corrupt <= 10 {
-                        tracing::warn!(session = %id, client = client.stream.client(), "corrupt echo");
-                    }
-                }
-            }
-        }
-        if self.phase == Phase::Sending
-            && completed > 0
-            && matches!(self.pacing, Pacing::Closed { .. })
-        {
-            self.stats.sent += send(ctx, id, client, completed, self.size, now);
-        }
-        whole
-    }
-
-    fn disconnected(&mut self, _ctx: &mut Context<'_>, id: SessionId, reason: CloseReason) {
-        let Some(client) = self.clients.remove(&id) else {
-            return;
-        };
-        self.stats.lost += client.stream.outstanding() as u64;
-        if reason != CloseReason::Shutdown {
-            tracing::warn!(session = %id, client = client.stream.client(), %reason, "server closed a client");
-            self.stats.disconnects += 1;
-            *self
-                .stats
-                .disconnect_reasons
-                .entry(reason.name())
-                .or_default() += 1;
-        }
-    }
-
-    fn tick(&mut self, ctx: &mut Context<'_>) {
-        let phase = self.shared.phase();
-        if phase != self.phase {
-            let previous = std::mem::replace(&mut self.phase, phase);
-            if previous == Phase::Connecting && phase == Phase::Sending {
-                let ids: Vec<SessionId> = self.clients.keys().copied().collect();
-                for id in ids {
-                    self.start(ctx, id);
-                }
-            }
-        }
-        match self.phase {
-            Phase::Connecting => {}
-            Phase::Sending => self.pace(ctx),
-            Phase::Draining => {
-                let outstanding: usize =
-                    self.clients.values().map(|c| c.stream.outstanding()).sum();
-                self.shared.outstanding[ctx.loop_index()]
-                    .store(outstanding as u64, Ordering::Release);
-            }
         }
     }
 }
@@ -478,21 +320,14 @@ impl Handler for LoadHandler {
 /// ends the sending phase early.
 ///
 /// # Errors
-/// A bad config, clients that could not all connect in time (the error names the address
-/// and how many did), or event loops that failed. Verification failures are not errors:
-/// see [`Report::passed`].
+/// A bad config, clients that could not all connect (the error names the address and how
+/// many did) or get ready in time, or event loops that failed. Verification failures are not
+/// errors: see [`Report::passed`].
 pub fn run(config: &LoadConfig, interrupt: &AtomicBool) -> Result<Report, LoadError> {
     config.validate().map_err(LoadError::Config)?;
     let addr: SocketAddr = connect::resolve(&config.addr).map_err(LoadError::Connect)?;
     let base = Instant::now();
-    let shared = Arc::new(Shared {
-        phase: AtomicU8::new(Phase::Connecting as u8),
-        start_nanos: AtomicU64::new(0),
-        next_client: AtomicU32::new(0),
-        outstanding: (0..config.threads)
-            .map(|_| AtomicU64::new(u64::MAX))
-            .collect(),
-    });
+    let shared = Arc::new(Shared::new(config.threads));
     let service = Service::unbound(config.service_config(), |_| {
         LoadHandler::new(shared.clone(), base, config)
     })
@@ -504,72 +339,111 @@ pub fn run(config: &LoadConfig, interrupt: &AtomicBool) -> Result<Report, LoadEr
             service.adopt(stream);
         })
         .map_err(LoadError::Connect)?;
-    // Every adopted socket is opened by its loop before the clock starts.
-    let opened_by = Instant::now() + Duration::from_secs(5);
-    while (shared.next_client.load(Ordering::Acquire) as usize) < config.clients
-        && Instant::now() < opened_by
-    {
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    wait_ready(&shared, config.clients, config.connect_timeout)?;
     let connect_secs = connect_started.elapsed().as_secs_f64();
 
+    let duration_secs = send_for(&shared, base, config.duration, interrupt);
+    let drain_until = Instant::now() + config.drain_timeout;
+    while !shared.drained() && Instant::now() < drain_until {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+
+    let mut info = config.run_info(addr, service.threads(), service.model());
+    info.connect_secs = connect_secs;
+    info.duration_secs = duration_secs;
+    info.connect_failures = connect_failures;
+    let stats = merge(service.stop(), config.clients)?;
+    Ok(Report::new(&stats, info))
+}
+
+/// The barrier: waits until every client is ready to send (echo: opened by its loop; chat:
+/// `ROOM_JOINED` received) or closed, so that nobody sends before everyone can receive.
+fn wait_ready(shared: &Shared, clients: usize, timeout: Duration) -> Result<(), LoadError> {
+    let started = Instant::now();
+    loop {
+        let ready = shared.ready.load(Ordering::Acquire) as usize;
+        if ready >= clients {
+            return Ok(());
+        }
+        if started.elapsed() >= timeout {
+            return Err(LoadError::NotReady {
+                ready,
+                clients,
+                waited: started.elapsed(),
+            });
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// The sending phase: `duration`, or until `interrupt`. Returns the seconds it lasted.
+fn send_for(shared: &Shared, base: Instant, duration: Duration, interrupt: &AtomicBool) -> f64 {
     let started = Instant::now();
     shared.start_nanos.store(
         started.saturating_duration_since(base).as_nanos() as u64,
         Ordering::Release,
     );
     shared.set_phase(Phase::Sending);
-    let end = started + config.duration;
+    let end = started + duration;
     while Instant::now() < end && !interrupt.load(Ordering::Relaxed) {
         std::thread::sleep(
             (end.saturating_duration_since(Instant::now())).min(Duration::from_millis(10)),
         );
     }
     shared.set_phase(Phase::Draining);
-    let duration_secs = started.elapsed().as_secs_f64();
+    started.elapsed().as_secs_f64()
+}
 
-    let drain_until = Instant::now() + config.drain_timeout;
-    while Instant::now() < drain_until {
-        let owed = shared
-            .outstanding
-            .iter()
-            .map(|o| o.load(Ordering::Acquire))
-            .try_fold(0u64, u64::checked_add);
-        if owed == Some(0) {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(1));
+/// Adds up the stopped loops' stats and settles `lost`, which needs every client's sends.
+fn merge(loops: Vec<io::Result<LoadHandler>>, clients: usize) -> Result<Stats, LoadError> {
+    let handlers = loops
+        .into_iter()
+        .collect::<io::Result<Vec<_>>>()
+        .map_err(LoadError::Service)?;
+    let mut sent = vec![0; clients];
+    for handler in &handlers {
+        handler.record_sent(&mut sent);
     }
-
-    let threads = service.threads();
-    let model = service.model().to_string();
     let mut stats = Stats::new();
-    for handler in service.stop() {
-        stats.merge(handler.map_err(LoadError::Service)?.stats());
+    for handler in &handlers {
+        stats.merge(handler.stats());
+        stats.lost += handler.lost(&sent);
     }
-    let info = RunInfo {
-        addr: addr.to_string(),
-        clients: config.clients,
-        size: config.size,
-        mode: match config.pacing {
-            Pacing::Closed { .. } => "closed",
-            Pacing::Open { .. } => "open",
-        },
-        inflight: match config.pacing {
-            Pacing::Closed { inflight } => Some(inflight),
-            Pacing::Open { .. } => None,
-        },
-        rate: match config.pacing {
-            Pacing::Open { rate } => Some(rate),
-            Pacing::Closed { .. } => None,
-        },
-        threads,
-        model,
-        duration_secs,
-        connect_secs,
-        connect_failures,
-    };
-    Ok(Report::new(&stats, info))
+    Ok(stats)
+}
+
+impl LoadConfig {
+    /// The report's description of this run (timings left at zero for the caller to fill).
+    fn run_info(&self, addr: SocketAddr, threads: usize, model: Model) -> RunInfo {
+        RunInfo {
+            addr: addr.to_string(),
+            scenario: self.scenario.name(),
+            protocol: self.protocol.name(),
+            clients: self.clients,
+            rooms: match self.scenario {
+                Scenario::Chat { rooms } => Some(rooms),
+                Scenario::Echo => None,
+            },
+            size: self.size,
+            mode: match self.pacing {
+                Pacing::Closed { .. } => "closed",
+                Pacing::Open { .. } => "open",
+            },
+            inflight: match self.pacing {
+                Pacing::Closed { inflight } => Some(inflight),
+                Pacing::Open { .. } => None,
+            },
+            rate: match self.pacing {
+                Pacing::Open { rate } => Some(rate),
+                Pacing::Closed { .. } => None,
+            },
+            threads,
+            model: model.to_string(),
+            duration_secs: 0.0,
+            connect_secs: 0.0,
+            connect_failures: 0,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -614,18 +488,46 @@ mod tests {
     }
 
     #[test]
-    fn schedule_spreads_the_rate_over_clients() {
-        let total = |elapsed| {
-            (0..10)
-                .map(|i| scheduled_by(elapsed, 1000, i, 10))
-                .sum::<u64>()
+    fn chat_needs_packets_an_open_loop_and_rooms() {
+        let ok = LoadConfig::chat("x:1", 30, 3, 10);
+        assert_eq!(ok.validate(), Ok(()));
+        assert_eq!(ok.pacing, Pacing::Open { rate: 300 });
+        let bad = [
+            LoadConfig {
+                protocol: Protocol::Raw,
+                ..ok.clone()
+            },
+            LoadConfig {
+                pacing: Pacing::Closed { inflight: 1 },
+                ..ok.clone()
+            },
+            LoadConfig {
+                scenario: Scenario::Chat { rooms: 0 },
+                ..ok.clone()
+            },
+            LoadConfig {
+                size: MIN_CHAT_SIZE - 1,
+                ..ok.clone()
+            },
+            LoadConfig {
+                size: MAX_BODY + 1,
+                ..ok
+            },
+        ];
+        for config in bad {
+            assert!(config.validate().is_err(), "{config:?}");
+        }
+        let packet_echo = LoadConfig {
+            protocol: Protocol::Packet,
+            ..LoadConfig::new("x:1", 1)
         };
-        assert_eq!(total(0), 1, "slot 0 is due at the start");
-        assert_eq!(total(999_999_999), 1000);
-        assert_eq!(total(5_000_000), 6);
-        assert_eq!(scheduled_by(5_000_000, 1000, 5, 10), 1);
-        assert_eq!(scheduled_by(5_000_000, 1000, 6, 10), 0);
-        assert_eq!(scheduled_by(25_000_000, 1000, 6, 10), 2, "slots 6 and 16");
+        assert_eq!(packet_echo.validate(), Ok(()));
+        assert!(LoadConfig {
+            size: MAX_BODY + 1,
+            ..packet_echo
+        }
+        .validate()
+        .is_err());
     }
 
     #[test]

@@ -4,30 +4,38 @@
 //! cargo run -p dummyclient                                  # lecture: Hello World every second to 127.0.0.1:7777
 //! cargo run --release -p dummyclient -- --clients 100 --inflight 4 --duration 5
 //! cargo run --release -p dummyclient -- --clients 100 --rate 50000 --size 128 --json
+//! cargo run --release -p dummyclient -- --protocol packet --clients 100 --inflight 4
+//! cargo run --release -p dummyclient -- --protocol packet --scenario chat --clients 500 --rooms 10
 //! ```
 //!
 //! Exit status: 0 on success; 1 if the run could not be carried out (server not reachable,
-//! event loops failed); 2 if the load run found errors (corrupt, out of order, lost,
-//! disconnects) or verified no message at all, and also for bad flags (clap's usage error).
+//! event loops failed, chat clients not let into their rooms); 2 if the load run found errors
+//! (corrupt, out of order, duplicates, lost, disconnects) or verified no message at all, and
+//! also for bad flags (clap's usage error).
 
 use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::{ArgGroup, Parser};
+use clap::error::ErrorKind;
+use clap::{ArgGroup, CommandFactory, Parser};
 use dummyclient::lecture::{self, LectureConfig};
-use dummyclient::load::{self, LoadConfig, Pacing, DRAIN_TIMEOUT};
+use dummyclient::load::{self, LoadConfig, Pacing, Scenario, DRAIN_TIMEOUT};
 use dummyclient::message::HEADER_LEN;
+use dummyclient::wire::Protocol;
 use servercore::{Model, ServiceConfig};
 
-/// The lecture's DummyClient (no flags), or a load generator that verifies every echoed byte
-/// (--clients N or --load).
+/// The lecture's DummyClient (no flags), or a load generator that verifies every byte it gets
+/// back (--clients N or --load).
 ///
 /// Load mode connects every client first, sends for --duration, then waits up to 2 s for
-/// outstanding echoes and reports throughput, latency percentiles and errors. Each message
-/// carries (client id, sequence, length, send time) and a pattern derived from them; the echo
-/// must return every client's stream exactly as sent.
+/// what is still owed and reports throughput, latency percentiles and errors. Each message
+/// carries (client id, sequence, send time) and a pattern derived from them. Echo: the server
+/// must return every client's stream exactly as sent (--protocol raw: bytes; packet: ECHO
+/// packets). Chat (--protocol packet): every client joins a room, and once all are in, each
+/// must receive every CHAT of its room (its own too) as CHAT_BROADCAST exactly once and in
+/// per-sender order.
 #[derive(Debug, Parser)]
 #[command(version, about, long_about, after_help = EXIT_STATUS)]
 #[command(group(ArgGroup::new("load_mode").args(["clients", "load"]).multiple(true)))]
@@ -54,16 +62,23 @@ struct Cli {
     /// Load mode: number of clients (connections).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..), help_heading = "Load mode")]
     clients: Option<u32>,
-    /// Bytes per message, 24-byte header included (24 ..= 1048576).
+    /// What the server speaks: raw bytes or framed packets (docs/protocol.md).
+    #[arg(long, value_enum, default_value_t = Protocol::Raw, requires = "load_mode", help_heading = "Load mode")]
+    protocol: Protocol,
+    /// What the clients do (chat needs --protocol packet).
+    #[arg(long, value_enum, default_value_t = ScenarioArg::Echo, requires = "load_mode", help_heading = "Load mode")]
+    scenario: ScenarioArg,
+    /// Bytes per message: raw, the whole message (24-byte header included, 24 ..= 1048576);
+    /// packet, the packet body (24 ..= 65531; the server's --max-packet bounds it too).
     #[arg(long, default_value_t = 64, requires = "load_mode", help_heading = "Load mode",
           value_parser = clap::value_parser!(u32).range(HEADER_LEN as i64..=load::MAX_SIZE as i64))]
     size: u32,
-    /// Closed loop: messages each client keeps outstanding (the next is sent as an echo
-    /// completes).
-    #[arg(long, default_value_t = 1, requires = "load_mode", conflicts_with = "rate", help_heading = "Load mode",
+    /// Echo, closed loop: messages each client keeps outstanding (the next is sent as an echo
+    /// completes). Default 1.
+    #[arg(long, requires = "load_mode", conflicts_with = "rate", help_heading = "Load mode",
           value_parser = clap::value_parser!(u32).range(1..))]
-    inflight: u32,
-    /// Open loop: total messages per second over all clients, spread evenly (paced every
+    inflight: Option<u32>,
+    /// Echo, open loop: total messages per second over all clients, spread evenly (paced every
     /// 1 ms; a client that falls behind skips sends and counts them as late).
     #[arg(long, requires = "load_mode", help_heading = "Load mode", value_parser = clap::value_parser!(u64).range(1..))]
     rate: Option<u64>,
@@ -84,14 +99,35 @@ struct Cli {
     /// Print the report as one line of JSON.
     #[arg(long, requires = "load_mode", help_heading = "Load mode")]
     json: bool,
-    /// Seconds to keep trying to connect every client before giving up.
+    /// Seconds to keep trying to connect every client before giving up (and then as long
+    /// again for every chat client to get into its room).
     #[arg(long, default_value = "10", value_parser = parse_secs, requires = "load_mode", help_heading = "Load mode")]
     connect_timeout: Duration,
+
+    /// Chat: rooms the clients are spread over (client i in room i % R). Default 1.
+    #[arg(long, requires = "load_mode", help_heading = "Chat (--scenario chat)",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    rooms: Option<u32>,
+    /// Chat: CHAT packets per second per client (open loop, paced from the 1 ms tick and
+    /// spread over the clients). Default 10.
+    #[arg(long, requires = "load_mode", help_heading = "Chat (--scenario chat)",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    chat_rate: Option<u64>,
+}
+
+/// `--scenario`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ScenarioArg {
+    /// Every message comes back to its sender.
+    Echo,
+    /// Clients join rooms and chat; every member gets every chat of its room.
+    Chat,
 }
 
 /// Shown at the end of `--help`.
 const EXIT_STATUS: &str = "Exit status: 0 success; 1 the run could not be carried out (server unreachable, \
-event loops failed); 2 errors found (corrupt, out_of_order, lost, disconnects) or nothing verified, or bad flags.";
+event loops failed, chat clients not let into their rooms); 2 errors found (corrupt, out_of_order, duplicates, \
+lost, disconnects) or nothing verified, or bad flags.";
 
 /// Parses seconds (`2`, `0.5`) into a duration.
 fn parse_secs(s: &str) -> Result<Duration, String> {
@@ -107,17 +143,50 @@ impl Cli {
         self.load || self.clients.is_some()
     }
 
+    /// Flag combinations clap cannot express: which flags belong to which scenario.
+    fn check_scenario(&self) -> Result<(), String> {
+        match self.scenario {
+            ScenarioArg::Echo if self.rooms.is_some() || self.chat_rate.is_some() => {
+                Err("--rooms and --chat-rate need --scenario chat".into())
+            }
+            ScenarioArg::Chat if self.inflight.is_some() || self.rate.is_some() => {
+                Err("--scenario chat is paced by --chat-rate, not --inflight or --rate".into())
+            }
+            ScenarioArg::Chat if self.protocol != Protocol::Packet => {
+                Err("--scenario chat needs --protocol packet".into())
+            }
+            _ => Ok(()),
+        }
+    }
+
     fn load_config(&self) -> LoadConfig {
+        let clients = self.clients.map_or(100, |n| n as usize);
+        let (scenario, pacing) = match self.scenario {
+            ScenarioArg::Echo => (
+                Scenario::Echo,
+                match self.rate {
+                    Some(rate) => Pacing::Open { rate },
+                    None => Pacing::Closed {
+                        inflight: self.inflight.map_or(1, |k| k as usize),
+                    },
+                },
+            ),
+            ScenarioArg::Chat => (
+                Scenario::Chat {
+                    rooms: self.rooms.map_or(1, |r| r as usize),
+                },
+                Pacing::Open {
+                    rate: self.chat_rate.unwrap_or(10).saturating_mul(clients as u64),
+                },
+            ),
+        };
         LoadConfig {
             addr: self.addr.clone(),
-            clients: self.clients.map_or(100, |n| n as usize),
+            clients,
+            protocol: self.protocol,
+            scenario,
             size: self.size as usize,
-            pacing: match self.rate {
-                Some(rate) => Pacing::Open { rate },
-                None => Pacing::Closed {
-                    inflight: self.inflight as usize,
-                },
-            },
+            pacing,
             duration: self.duration,
             threads: self
                 .threads
@@ -170,7 +239,13 @@ fn run_load(cli: &Cli) -> ExitCode {
             eprintln!("dummyclient: cannot handle signal {signal}: {err}");
         }
     }
-    match load::run(&cli.load_config(), &interrupt) {
+    let config = cli.load_config();
+    if let Err(msg) = cli.check_scenario().and_then(|()| config.validate()) {
+        Cli::command()
+            .error(ErrorKind::ArgumentConflict, msg)
+            .exit();
+    }
+    match load::run(&config, &interrupt) {
         Ok(report) => {
             if cli.json {
                 println!("{}", report.to_json());
@@ -181,8 +256,15 @@ fn run_load(cli: &Cli) -> ExitCode {
                 ExitCode::SUCCESS
             } else {
                 eprintln!(
-                    "dummyclient: FAILED: {} errors (corrupt {}, out_of_order {}, lost {}, disconnects {}), {} messages verified",
-                    report.errors, report.corrupt, report.out_of_order, report.lost, report.disconnects, report.messages
+                    "dummyclient: FAILED: {} errors (corrupt {}, out_of_order {}, duplicates {}, lost {}, disconnects {}), \
+                     {} messages verified",
+                    report.errors,
+                    report.corrupt,
+                    report.out_of_order,
+                    report.duplicates,
+                    report.lost,
+                    report.disconnects,
+                    report.messages
                 );
                 ExitCode::from(2)
             }

@@ -1,6 +1,8 @@
-//! The load test's message format and the verifier that checks every echoed byte.
+//! The echo scenario's message format and the verifier that checks every echoed byte.
 //!
-//! Every message is `size` bytes: a 24-byte header, then pattern bytes.
+//! Every message is `size` bytes: a 24-byte header, then pattern bytes. With `--protocol raw`
+//! messages go back to back on the stream; with `--protocol packet` each is the body of one
+//! `ECHO` packet ([`crate::wire`]).
 //!
 //! ```text
 //!   offset  0        4                12       16                 24            size
@@ -14,19 +16,21 @@
 //! - `seq`: the message's number in its client's stream: 0, 1, 2, ...
 //! - `length`: the whole message's length, header included (`--size`).
 //! - `sent_nanos`: when it was sent, in nanoseconds since the run's base `Instant`.
-//! - pattern: the byte at offset `o` is byte `o % 8` (little endian) of
-//!   `pattern_word(seed, o / 8)`, with `seed` derived from all four header fields. Any change
+//! - pattern: [`crate::pattern`], seeded from all four header fields. Any change
 //!   to the header or the body therefore breaks the pattern (when there is one: a message of
 //!   exactly [`HEADER_LEN`] bytes is checked against what was sent instead, see
 //!   [`ClientStream::verify`]).
 //!
-//! An echo server must return each client's stream exactly as sent. Messages are cut from the
-//! received stream by the configured size, not by the `length` field, so one corrupted byte
-//! spoils one message and the stream stays in step.
+//! An echo server must return each client's stream exactly as sent. Raw messages are cut from
+//! the received stream by the configured size, not by the `length` field, so one corrupted
+//! byte spoils one message and the stream stays in step.
 
 use std::collections::VecDeque;
 
 use bytes::{BufMut, BytesMut};
+
+use crate::pattern::{self, mix};
+use crate::stats::Verdict;
 
 /// Bytes of header at the front of every message; also the smallest message.
 pub const HEADER_LEN: usize = 24;
@@ -71,18 +75,6 @@ impl Header {
     }
 }
 
-/// SplitMix64's finalizer: a cheap, well-mixing bijection on `u64`.
-fn mix(mut z: u64) -> u64 {
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
-/// The 8 pattern bytes of word `index` (message offsets `8 * index ..`) of a message.
-fn pattern_word(seed: u64, index: usize) -> [u8; 8] {
-    mix(seed.wrapping_add((index as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15))).to_le_bytes()
-}
-
 /// Appends one message with `header` to `out`: `header.len` bytes in all.
 ///
 /// # Panics
@@ -98,12 +90,7 @@ pub fn write_message(out: &mut BytesMut, header: &Header) {
     out.put_u64_le(header.seq);
     out.put_u32_le(header.len);
     out.put_u64_le(header.sent_nanos);
-    let seed = header.seed();
-    for index in HEADER_LEN / 8..len.div_ceil(8) {
-        let word = pattern_word(seed, index);
-        let take = (len - index * 8).min(8);
-        out.put_slice(&word[..take]);
-    }
+    pattern::put(out, header.seed(), HEADER_LEN, len);
 }
 
 /// What is wrong with a message, as found by [`check_message`].
@@ -146,39 +133,10 @@ pub fn check_message(msg: &[u8]) -> Result<Header, Corruption> {
             actual: msg.len(),
         });
     }
-    let seed = header.seed();
-    for (i, chunk) in msg[HEADER_LEN..].chunks(8).enumerate() {
-        let index = HEADER_LEN / 8 + i;
-        let word = pattern_word(seed, index);
-        if chunk != &word[..chunk.len()] {
-            let within = chunk
-                .iter()
-                .zip(word)
-                .position(|(a, b)| *a != b)
-                .unwrap_or(0);
-            return Err(Corruption::Pattern {
-                offset: index * 8 + within,
-            });
-        }
+    match pattern::mismatch(msg, header.seed(), HEADER_LEN) {
+        Some(offset) => Err(Corruption::Pattern { offset }),
+        None => Ok(header),
     }
-    Ok(header)
-}
-
-/// What [`ClientStream::verify`] made of one echoed message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Echo {
-    /// Intact, and the next message of the stream.
-    InOrder {
-        /// Nanoseconds from send to echo.
-        latency_nanos: u64,
-    },
-    /// Intact, but not the message that was due: one was skipped, reordered or repeated.
-    OutOfOrder {
-        /// Nanoseconds from send to echo; `None` for a repeat of a message already echoed.
-        latency_nanos: Option<u64>,
-    },
-    /// Not a message this client sent: header or body bytes differ from what was sent.
-    Corrupt,
 }
 
 /// One client's stream as seen by the verifier: what was sent and is still owed, what is
@@ -260,15 +218,16 @@ impl ClientStream {
         );
     }
 
-    /// Checks one echoed message (exactly `size` bytes cut from the received stream) against
-    /// what this client sent, at `now_nanos`.
+    /// Checks one echoed message (`size` bytes cut from the received stream, or the body of
+    /// an `ECHO` packet) against what this client sent, at `now_nanos`.
     ///
     /// A message counts as this client's message `seq` only if its bytes are exactly those
     /// that were sent as `seq`: client id, length, send time (compared with the one recorded
     /// at send, which also covers messages with no body) and pattern. A corrupt message whose
     /// header is intact still settles the message it names, so one flipped body byte counts as
-    /// corrupt and not also as lost.
-    pub fn verify(&mut self, msg: &[u8], now_nanos: u64) -> Echo {
+    /// corrupt and not also as lost. An intact message that was already echoed is a
+    /// [`Verdict::Duplicate`].
+    pub fn verify(&mut self, msg: &[u8], now_nanos: u64) -> Verdict {
         let header = match check_message(msg) {
             Ok(header) if header.client == self.client => header,
             _ => {
@@ -281,30 +240,26 @@ impl ClientStream {
                         self.expected = self.expected.max(header.seq + 1);
                     }
                 }
-                return Echo::Corrupt;
+                return Verdict::Corrupt;
             }
         };
         match self.sent_at(header.seq) {
             Some(sent) if sent == header.sent_nanos => {}
-            Some(_) => return Echo::Corrupt,
+            Some(_) => return Verdict::Corrupt,
             None if header.seq < self.next_seq && !self.is_owed(header.seq) => {
                 // Sent and already echoed: the server repeated it.
-                return Echo::OutOfOrder {
-                    latency_nanos: None,
-                };
+                return Verdict::Duplicate;
             }
-            None => return Echo::Corrupt, // never sent
+            None => return Verdict::Corrupt, // never sent
         }
         self.settle(header.seq);
         let latency_nanos = now_nanos.saturating_sub(header.sent_nanos);
         let in_order = header.seq == self.expected;
         self.expected = self.expected.max(header.seq + 1);
         if in_order {
-            Echo::InOrder { latency_nanos }
+            Verdict::InOrder { latency_nanos }
         } else {
-            Echo::OutOfOrder {
-                latency_nanos: Some(latency_nanos),
-            }
+            Verdict::OutOfOrder { latency_nanos }
         }
     }
 
@@ -414,10 +369,12 @@ mod tests {
                     let mut stream = sender.clone();
                     let mut bad = wire.to_vec();
                     bad[byte] ^= 1 << bit;
-                    let verdicts: Vec<Echo> =
+                    let verdicts: Vec<Verdict> =
                         bad.chunks(size).map(|m| stream.verify(m, 5000)).collect();
                     assert!(
-                        verdicts.iter().any(|v| !matches!(v, Echo::InOrder { .. })),
+                        verdicts
+                            .iter()
+                            .any(|v| !matches!(v, Verdict::InOrder { .. })),
                         "size {size}: flip of byte {byte} bit {bit} not caught: {verdicts:?}"
                     );
                 }
@@ -435,7 +392,7 @@ mod tests {
         assert_eq!(stream.outstanding(), 5);
         for (i, msg) in wire.chunks(48).enumerate() {
             let latency_nanos = 100 - i as u64 * 10;
-            assert_eq!(stream.verify(msg, 100), Echo::InOrder { latency_nanos });
+            assert_eq!(stream.verify(msg, 100), Verdict::InOrder { latency_nanos });
         }
         assert_eq!(stream.outstanding(), 0);
         assert_eq!(stream.sent(), 5);
@@ -448,10 +405,10 @@ mod tests {
         stream.write_next(&mut wire, 1);
         stream.write_next(&mut wire, 2);
         wire[30] ^= 0x10;
-        assert_eq!(stream.verify(&wire[..48], 10), Echo::Corrupt);
+        assert_eq!(stream.verify(&wire[..48], 10), Verdict::Corrupt);
         assert_eq!(
             stream.verify(&wire[48..], 10),
-            Echo::InOrder { latency_nanos: 8 }
+            Verdict::InOrder { latency_nanos: 8 }
         );
         assert_eq!(
             stream.outstanding(),
@@ -470,17 +427,16 @@ mod tests {
         let m: Vec<&[u8]> = wire.chunks(32).collect();
         assert_eq!(
             stream.verify(m[1], 10),
-            Echo::OutOfOrder {
-                latency_nanos: Some(9)
-            }
+            Verdict::OutOfOrder { latency_nanos: 9 }
         );
         assert_eq!(
             stream.verify(m[0], 10),
-            Echo::OutOfOrder {
-                latency_nanos: Some(10)
-            }
+            Verdict::OutOfOrder { latency_nanos: 10 }
         );
-        assert_eq!(stream.verify(m[2], 10), Echo::InOrder { latency_nanos: 8 });
+        assert_eq!(
+            stream.verify(m[2], 10),
+            Verdict::InOrder { latency_nanos: 8 }
+        );
         assert_eq!(stream.outstanding(), 0);
     }
 
@@ -492,9 +448,12 @@ mod tests {
             stream.write_next(&mut wire, t);
         }
         let m: Vec<&[u8]> = wire.chunks(32).collect();
-        assert!(matches!(stream.verify(m[0], 10), Echo::InOrder { .. }));
-        assert!(matches!(stream.verify(m[2], 10), Echo::OutOfOrder { .. }));
-        assert!(matches!(stream.verify(m[3], 10), Echo::InOrder { .. }));
+        assert!(matches!(stream.verify(m[0], 10), Verdict::InOrder { .. }));
+        assert!(matches!(
+            stream.verify(m[2], 10),
+            Verdict::OutOfOrder { .. }
+        ));
+        assert!(matches!(stream.verify(m[3], 10), Verdict::InOrder { .. }));
         assert_eq!(stream.outstanding(), 1, "message 1 is lost");
     }
 
@@ -503,21 +462,16 @@ mod tests {
         let mut stream = ClientStream::new(1, 32);
         let mut wire = BytesMut::new();
         stream.write_next(&mut wire, 0);
-        assert!(matches!(stream.verify(&wire, 10), Echo::InOrder { .. }));
-        assert_eq!(
-            stream.verify(&wire, 10),
-            Echo::OutOfOrder {
-                latency_nanos: None
-            }
-        );
+        assert!(matches!(stream.verify(&wire, 10), Verdict::InOrder { .. }));
+        assert_eq!(stream.verify(&wire, 10), Verdict::Duplicate);
         assert_eq!(
             stream.verify(&message(2, 0, 32, 0), 10),
-            Echo::Corrupt,
+            Verdict::Corrupt,
             "another client's"
         );
         assert_eq!(
             stream.verify(&message(1, 5, 32, 0), 10),
-            Echo::Corrupt,
+            Verdict::Corrupt,
             "never sent"
         );
     }

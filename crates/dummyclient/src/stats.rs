@@ -1,5 +1,9 @@
-//! [`Stats`]: what one event loop of the load generator counted; [`Report`]: the merged
-//! result of a run, printed for people or as one line of JSON.
+//! [`Verdict`]: what a verifier made of one received message; [`Stats`]: what one event loop
+//! of the load generator counted; [`Report`]: the merged result of a run, printed for people
+//! or as one line of JSON.
+//!
+//! Both scenarios share them: an echo and a chat broadcast are each one received message with
+//! a verdict, a latency (send to receipt) and a size.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -11,23 +15,48 @@ use serde::Serialize;
 /// recorded as this).
 const MAX_LATENCY_US: u64 = 3_600_000_000;
 
+/// What a verifier made of one received message (an echo, or a chat broadcast).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Intact, and the next message due from its sender.
+    InOrder {
+        /// Nanoseconds from send to receipt.
+        latency_nanos: u64,
+    },
+    /// Intact and owed, but not the one due: a message before it was skipped (it may still
+    /// come) or it came late.
+    OutOfOrder {
+        /// Nanoseconds from send to receipt.
+        latency_nanos: u64,
+    },
+    /// Intact, but already received once.
+    Duplicate,
+    /// Not a message that was sent: header or body bytes differ, or it came from the wrong
+    /// sender or as the wrong packet.
+    Corrupt,
+}
+
 /// Counts and latencies of one event loop (one handler), merged into one for the report.
 /// No globals: each loop owns its `Stats`, and [`Stats::merge`] adds them up at the end.
 #[derive(Debug, Clone)]
 pub struct Stats {
-    /// Messages sent.
+    /// Messages sent (echo requests, or chats).
     pub sent: u64,
-    /// Echoes received intact (in order or not): the verified messages.
+    /// Messages received (echoes, or chat broadcasts), whatever their verdict.
+    pub deliveries: u64,
+    /// Messages received intact and owed (in order or not): the verified messages.
     pub messages: u64,
     /// Bytes of the verified messages (header included).
     pub bytes: u64,
-    /// Latency (send to echo) of every verified message, in microseconds.
+    /// Latency (send to receipt) of every verified message, in microseconds.
     pub latency_us: Histogram<u64>,
-    /// Echoes whose header or pattern differed from what was sent.
+    /// Messages whose header or pattern differed from what was sent.
     pub corrupt: u64,
-    /// Intact echoes whose sequence number was not the one expected next.
+    /// Intact messages whose sequence number was not the one expected next.
     pub out_of_order: u64,
-    /// Messages sent and never echoed (counted when the client closes).
+    /// Intact messages received a second time.
+    pub duplicates: u64,
+    /// Messages owed and never received (counted when the run ends).
     pub lost: u64,
     /// Sessions the server closed (or that failed) before the run ended.
     pub disconnects: u64,
@@ -41,12 +70,14 @@ impl Default for Stats {
     fn default() -> Self {
         Stats {
             sent: 0,
+            deliveries: 0,
             messages: 0,
             bytes: 0,
             latency_us: Histogram::new_with_bounds(1, MAX_LATENCY_US, 3)
                 .expect("valid histogram bounds"),
             corrupt: 0,
             out_of_order: 0,
+            duplicates: 0,
             lost: 0,
             disconnects: 0,
             disconnect_reasons: BTreeMap::new(),
@@ -61,8 +92,22 @@ impl Stats {
         Stats::default()
     }
 
-    /// Records one verified echo of `bytes` bytes that took `latency_nanos`.
-    pub fn record_echo(&mut self, bytes: usize, latency_nanos: u64) {
+    /// Counts one received message of `bytes` bytes by its verdict.
+    pub fn record(&mut self, verdict: Verdict, bytes: usize) {
+        self.deliveries += 1;
+        match verdict {
+            Verdict::InOrder { latency_nanos } => self.record_message(bytes, latency_nanos),
+            Verdict::OutOfOrder { latency_nanos } => {
+                self.out_of_order += 1;
+                self.record_message(bytes, latency_nanos);
+            }
+            Verdict::Duplicate => self.duplicates += 1,
+            Verdict::Corrupt => self.corrupt += 1,
+        }
+    }
+
+    /// Records one verified message of `bytes` bytes that took `latency_nanos`.
+    pub fn record_message(&mut self, bytes: usize, latency_nanos: u64) {
         self.messages += 1;
         self.bytes += bytes as u64;
         self.latency_us.saturating_record(latency_nanos / 1000);
@@ -71,6 +116,7 @@ impl Stats {
     /// Adds `other` (another loop's stats) into `self`.
     pub fn merge(&mut self, other: &Stats) {
         self.sent += other.sent;
+        self.deliveries += other.deliveries;
         self.messages += other.messages;
         self.bytes += other.bytes;
         self.latency_us
@@ -78,6 +124,7 @@ impl Stats {
             .expect("histograms with equal bounds merge");
         self.corrupt += other.corrupt;
         self.out_of_order += other.out_of_order;
+        self.duplicates += other.duplicates;
         self.lost += other.lost;
         self.disconnects += other.disconnects;
         for (reason, n) in &other.disconnect_reasons {
@@ -87,9 +134,9 @@ impl Stats {
     }
 
     /// The sum of the counts that mean the server got something wrong: corrupt, out of order,
-    /// lost, disconnects.
+    /// duplicates, lost, disconnects.
     pub fn errors(&self) -> u64 {
-        self.corrupt + self.out_of_order + self.lost + self.disconnects
+        self.corrupt + self.out_of_order + self.duplicates + self.lost + self.disconnects
     }
 }
 
@@ -98,11 +145,17 @@ impl Stats {
 pub struct RunInfo {
     /// Server address.
     pub addr: String,
+    /// `"echo"` or `"chat"`.
+    pub scenario: &'static str,
+    /// `"raw"` or `"packet"`.
+    pub protocol: &'static str,
     /// Clients (connections).
     pub clients: usize,
-    /// Bytes per message.
+    /// Chat: rooms the clients are spread over.
+    pub rooms: Option<usize>,
+    /// Bytes per message (raw), or per packet body (packet).
     pub size: usize,
-    /// `"closed"` (inflight) or `"open"` (rate).
+    /// `"closed"` (inflight) or `"open"` (rate; chat is always open).
     pub mode: &'static str,
     /// Closed loop: messages each client keeps outstanding.
     pub inflight: Option<usize>,
@@ -114,7 +167,8 @@ pub struct RunInfo {
     pub model: String,
     /// Seconds spent sending (the throughput denominator).
     pub duration_secs: f64,
-    /// Seconds it took to connect every client.
+    /// Seconds it took to connect every client (and, for chat, to get every one into its
+    /// room).
     pub connect_secs: f64,
     /// Failed connect attempts that were retried (serialized once, as the report's own
     /// `connect_failures`).
@@ -122,19 +176,32 @@ pub struct RunInfo {
     pub connect_failures: u64,
 }
 
+impl RunInfo {
+    fn is_chat(&self) -> bool {
+        self.rooms.is_some()
+    }
+}
+
 /// The result of a run: throughput, latency percentiles and every error count. Serializes
 /// to the one-line JSON of `--json`; `Display` is the human report.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
-    /// Verified echoes.
+    /// Verified messages: echoes, or chat broadcasts received intact and first.
     pub messages: u64,
-    /// Messages sent.
+    /// Messages sent (echo requests, or chats).
     pub sent: u64,
-    /// Verified echoes per second of sending.
+    /// Messages received, whatever their verdict (chat: every `CHAT_BROADCAST`).
+    pub deliveries: u64,
+    /// Verified messages per second of sending.
     pub msgs_per_sec: f64,
-    /// Echoed bytes per second (one direction, header included), in 10^6 bytes.
+    /// Messages received per second of sending.
+    pub deliveries_per_sec: f64,
+    /// Messages sent per second of sending.
+    pub sends_per_sec: f64,
+    /// Verified bytes per second (one direction; raw: whole messages, packet: bodies), in
+    /// 10^6 bytes.
     pub mb_per_sec: f64,
-    /// Latency percentiles and maximum, microseconds.
+    /// Latency (send to receipt; chat: fan-out) percentiles and maximum, microseconds.
     pub p50_us: u64,
     /// 90th percentile latency, microseconds.
     pub p90_us: u64,
@@ -146,12 +213,14 @@ pub struct Report {
     pub max_us: u64,
     /// Mean latency, microseconds.
     pub mean_us: f64,
-    /// corrupt + out_of_order + lost + disconnects.
+    /// corrupt + out_of_order + duplicates + lost + disconnects.
     pub errors: u64,
     /// See [`Stats::corrupt`].
     pub corrupt: u64,
     /// See [`Stats::out_of_order`].
     pub out_of_order: u64,
+    /// See [`Stats::duplicates`].
+    pub duplicates: u64,
     /// See [`Stats::lost`].
     pub lost: u64,
     /// See [`Stats::disconnects`].
@@ -183,7 +252,10 @@ impl Report {
         Report {
             messages: stats.messages,
             sent: stats.sent,
+            deliveries: stats.deliveries,
             msgs_per_sec: stats.messages as f64 / secs,
+            deliveries_per_sec: stats.deliveries as f64 / secs,
+            sends_per_sec: stats.sent as f64 / secs,
             mb_per_sec: stats.bytes as f64 / secs / 1e6,
             p50_us: q(0.50),
             p90_us: q(0.90),
@@ -194,6 +266,7 @@ impl Report {
             errors: stats.errors(),
             corrupt: stats.corrupt,
             out_of_order: stats.out_of_order,
+            duplicates: stats.duplicates,
             lost: stats.lost,
             disconnects: stats.disconnects,
             disconnect_reasons: stats.disconnect_reasons.clone(),
@@ -212,41 +285,113 @@ impl Report {
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("a report serializes")
     }
+
+    /// The first line: what was run against what.
+    fn fmt_setup(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let i = &self.info;
+        match (i.rooms, i.inflight, i.rate) {
+            (Some(rooms), _, rate) => writeln!(
+                f,
+                "dummyclient -> {}: chat, {} clients in {rooms} rooms, {}-byte bodies, \
+                 {} chats/s per client ({} protocol)",
+                i.addr,
+                i.clients,
+                i.size,
+                rate.unwrap_or(0) / i.clients.max(1) as u64,
+                i.protocol
+            ),
+            (None, inflight, rate) => {
+                let mode = match (inflight, rate) {
+                    (_, Some(rate)) => format!("open loop, {rate} msgs/s in total"),
+                    (Some(k), None) => format!("closed loop, {k} in flight per client"),
+                    (None, None) => i.mode.to_string(),
+                };
+                writeln!(
+                    f,
+                    "dummyclient -> {}: echo, {} clients, {}-byte messages ({} protocol), {mode}",
+                    i.addr, i.clients, i.size, i.protocol
+                )
+            }
+        }
+    }
+
+    /// Counts, throughput and latency: named after what the scenario measures.
+    fn fmt_figures(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let i = &self.info;
+        if i.is_chat() {
+            writeln!(
+                f,
+                "  chats       {} sent, {} broadcasts received ({} verified) in {:.2} s",
+                self.sent, self.deliveries, self.messages, i.duration_secs
+            )?;
+            writeln!(
+                f,
+                "  throughput  {:.0} deliveries/s, {:.0} sends/s",
+                self.deliveries_per_sec, self.sends_per_sec
+            )?;
+        } else {
+            writeln!(
+                f,
+                "  messages    {} echoed and verified of {} sent in {:.2} s",
+                self.messages, self.sent, i.duration_secs
+            )?;
+            writeln!(
+                f,
+                "  throughput  {:.0} msgs/s, {:.2} MB/s (echoed bytes, one direction, 1 MB = 10^6 B)",
+                self.msgs_per_sec, self.mb_per_sec
+            )?;
+        }
+        writeln!(
+            f,
+            "  {:<11} p50 {}  p90 {}  p99 {}  p99.9 {}  max {}  (mean {:.1})",
+            if i.is_chat() {
+                "fan-out us"
+            } else {
+                "latency us"
+            },
+            self.p50_us,
+            self.p90_us,
+            self.p99_us,
+            self.p999_us,
+            self.max_us,
+            self.mean_us
+        )
+    }
+
+    /// The error line, with disconnect reasons if any.
+    fn fmt_errors(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "  errors      {}: corrupt {}, out_of_order {}, duplicates {}, lost {}, disconnects {}",
+            self.errors,
+            self.corrupt,
+            self.out_of_order,
+            self.duplicates,
+            self.lost,
+            self.disconnects
+        )?;
+        if !self.disconnect_reasons.is_empty() {
+            let reasons: Vec<String> = self
+                .disconnect_reasons
+                .iter()
+                .map(|(r, n)| format!("{r} {n}"))
+                .collect();
+            write!(f, " ({})", reasons.join(", "))?;
+        }
+        writeln!(f)
+    }
 }
 
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let i = &self.info;
-        let mode = match (i.inflight, i.rate) {
-            (_, Some(rate)) => format!("open loop, {rate} msgs/s in total"),
-            (Some(k), None) => format!("closed loop, {k} in flight per client"),
-            (None, None) => i.mode.to_string(),
-        };
+        self.fmt_setup(f)?;
         writeln!(
             f,
-            "dummyclient -> {}: {} clients, {}-byte messages, {mode}",
-            i.addr, i.clients, i.size
-        )?;
-        writeln!(
-            f,
-            "  client      {} event loops ({}), connected in {:.2} s",
+            "  client      {} event loops ({}), ready in {:.2} s",
             i.threads, i.model, i.connect_secs
         )?;
-        writeln!(
-            f,
-            "  messages    {} echoed and verified of {} sent in {:.2} s",
-            self.messages, self.sent, i.duration_secs
-        )?;
-        writeln!(
-            f,
-            "  throughput  {:.0} msgs/s, {:.2} MB/s (echoed bytes, one direction, 1 MB = 10^6 B)",
-            self.msgs_per_sec, self.mb_per_sec
-        )?;
-        writeln!(
-            f,
-            "  latency us  p50 {}  p90 {}  p99 {}  p99.9 {}  max {}  (mean {:.1})",
-            self.p50_us, self.p90_us, self.p99_us, self.p999_us, self.max_us, self.mean_us
-        )?;
+        self.fmt_figures(f)?;
         writeln!(
             f,
             "  connect     {} failed attempts (retried)",
@@ -259,20 +404,7 @@ impl fmt::Display for Report {
                 self.late_sends
             )?;
         }
-        write!(
-            f,
-            "  errors      {}: corrupt {}, out_of_order {}, lost {}, disconnects {}",
-            self.errors, self.corrupt, self.out_of_order, self.lost, self.disconnects
-        )?;
-        if !self.disconnect_reasons.is_empty() {
-            let reasons: Vec<String> = self
-                .disconnect_reasons
-                .iter()
-                .map(|(r, n)| format!("{r} {n}"))
-                .collect();
-            write!(f, " ({})", reasons.join(", "))?;
-        }
-        writeln!(f)?;
+        self.fmt_errors(f)?;
         let verdict = if self.passed() {
             "PASS"
         } else if self.messages == 0 {
@@ -291,7 +423,10 @@ mod tests {
     fn info() -> RunInfo {
         RunInfo {
             addr: "127.0.0.1:7777".into(),
+            scenario: "echo",
+            protocol: "raw",
             clients: 2,
+            rooms: None,
             size: 64,
             mode: "closed",
             inflight: Some(1),
@@ -307,11 +442,11 @@ mod tests {
     #[test]
     fn merge_adds_counts_and_latencies() {
         let mut a = Stats::new();
-        a.record_echo(64, 10_000);
+        a.record_message(64, 10_000);
         a.corrupt = 1;
         a.disconnect_reasons.insert("reset", 1);
         let mut b = Stats::new();
-        b.record_echo(64, 30_000);
+        b.record_message(64, 30_000);
         b.lost = 2;
         b.disconnect_reasons.insert("reset", 2);
         a.merge(&b);
@@ -327,7 +462,7 @@ mod tests {
     fn report_rates_percentiles_and_json() {
         let mut s = Stats::new();
         for us in 1..=1000 {
-            s.record_echo(64, us * 1000);
+            s.record_message(64, us * 1000);
         }
         let r = Report::new(&s, info());
         assert_eq!(r.msgs_per_sec, 500.0);

@@ -1,13 +1,21 @@
 //! Shared helpers for dummyclient's integration tests: echo servers (a correct servercore one
-//! and a std one that mangles the stream on purpose) and a bounded run of the built binary.
+//! and a std one that mangles the stream on purpose), gameserver's packet game in process, a
+//! std chat server that drops or repeats a broadcast on purpose ([`chat_server`]), and a
+//! bounded run of the built binary.
 
 #![allow(dead_code)] // each test file uses some of these
+
+pub mod chat_server;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use gameserver::game::Game;
+use gameserver::room::Rooms;
+use servercore::packet::{Packets, DEFAULT_MAX_PACKET};
 use servercore::{Context, Handler, Service, ServiceConfig, SessionId};
 
 /// The lecture's echo server on servercore.
@@ -27,6 +35,20 @@ pub fn echo_server(threads: usize) -> Service<Echo> {
         ..Default::default()
     };
     Service::bind("127.0.0.1:0".parse().unwrap(), config, |_| Echo).expect("echo server starts")
+}
+
+/// gameserver's packet protocol (echo, rooms, chat: `gameserver --protocol packet`) on
+/// 127.0.0.1 with an OS-chosen port, built from the gameserver library.
+pub fn game_server(threads: usize) -> Service<Packets<Game>> {
+    let config = ServiceConfig {
+        threads,
+        ..Default::default()
+    };
+    let rooms = Arc::new(Rooms::default());
+    Service::bind("127.0.0.1:0".parse().unwrap(), config, |_| {
+        Packets::new(Game::new(rooms.clone()), DEFAULT_MAX_PACKET)
+    })
+    .expect("game server starts")
 }
 
 /// How [`mangling_server`] spoils the echo of a stream of `size`-byte messages.

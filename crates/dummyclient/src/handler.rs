@@ -1,0 +1,528 @@
+//! [`LoadHandler`]: the load generator's servercore handler, one per event loop, and the
+//! `Shared` state through which the main thread ([`crate::load::run`]) steers the loops.
+//!
+//! ```text
+//!   connected     a Client: echo (ClientStream) is ready at once; chat (Member) sends
+//!                 ENTER_ROOM and is ready at its ROOM_JOINED. Shared::ready counts both.
+//!   tick (1 ms)   follows the phase: Sending starts the closed-loop window, then paces the
+//!                 open loop; Draining publishes what this loop is still owed
+//!   received      Wire::split -> one packet at a time -> the client's verifier -> a Verdict
+//!                 -> Stats; closed loop sends one message per echo
+//!   disconnected  counted (unless Shutdown; after SERVER_FULL as `server_full`); the client
+//!                 stays, its counts settle `lost`
+//! ```
+//!
+//! Latency is taken with the loop's clock (`Context::now`, read once per loop iteration) at
+//! both ends, against one base `Instant` for every loop: from the start of the iteration that
+//! queued a message to the start of the iteration that read it (chat: on any member's loop).
+//! Open loop stamps a message when it is actually queued, not when it was scheduled: time a
+//! client spent behind its schedule is not in the latency, it shows as `late_sends`.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use servercore::packet::Packet;
+use servercore::{CloseReason, Context, Handler, SessionId};
+
+use crate::chat::{ChatEvent, Member, RoomPlan};
+use crate::load::{LoadConfig, Pacing, Scenario, CATCH_UP};
+use crate::message::ClientStream;
+use crate::stats::{Stats, Verdict};
+use crate::wire::{Wire, CHAT, ECHO, ENTER_ROOM, SERVER_FULL};
+
+/// Where the run is; set by the main thread, followed by each loop on its tick.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[repr(u8)]
+pub(crate) enum Phase {
+    /// Clients are being connected (and, for chat, put in their rooms); nothing is sent.
+    Connecting = 0,
+    /// Sending for `--duration`.
+    Sending = 1,
+    /// No new sends; waiting for what is still owed.
+    Draining = 2,
+}
+
+/// One loop's published drain counts (`owed` is `u64::MAX` until the loop publishes).
+#[derive(Debug)]
+pub(crate) struct DrainCounts {
+    /// Messages this loop's clients sent, times the receivers each one owes (echo: 1).
+    pub(crate) owed: AtomicU64,
+    /// Messages this loop's clients received once.
+    pub(crate) received: AtomicU64,
+}
+
+/// What the main thread and the loops share. No lock: the phase is read on each tick, the
+/// counters are published per tick or per client, never per message.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    phase: AtomicU8,
+    /// When sending started, in nanoseconds since the run's base instant.
+    pub(crate) start_nanos: AtomicU64,
+    /// Hands out client ids (0, 1, 2, ...) as loops open the adopted sockets.
+    next_client: AtomicU32,
+    /// Clients ready to send (echo: opened; chat: in their room), or closed before that.
+    pub(crate) ready: AtomicU32,
+    /// Per loop, while draining.
+    pub(crate) drain: Box<[DrainCounts]>,
+}
+
+impl Shared {
+    /// Shared state for `loops` event loops, in phase `Connecting`.
+    pub(crate) fn new(loops: usize) -> Shared {
+        Shared {
+            phase: AtomicU8::new(Phase::Connecting as u8),
+            start_nanos: AtomicU64::new(0),
+            next_client: AtomicU32::new(0),
+            ready: AtomicU32::new(0),
+            drain: (0..loops)
+                .map(|_| DrainCounts {
+                    owed: AtomicU64::new(u64::MAX),
+                    received: AtomicU64::new(0),
+                })
+                .collect(),
+        }
+    }
+
+    fn phase(&self) -> Phase {
+        match self.phase.load(Ordering::Acquire) {
+            0 => Phase::Connecting,
+            1 => Phase::Sending,
+            _ => Phase::Draining,
+        }
+    }
+
+    pub(crate) fn set_phase(&self, phase: Phase) {
+        self.phase.store(phase as u8, Ordering::Release);
+    }
+
+    /// Once every loop has published: true if every owed message was received.
+    pub(crate) fn drained(&self) -> bool {
+        let mut owed = 0u64;
+        let mut received = 0u64;
+        for loop_counts in self.drain.iter() {
+            let o = loop_counts.owed.load(Ordering::Acquire);
+            if o == u64::MAX {
+                return false;
+            }
+            owed += o;
+            received += loop_counts.received.load(Ordering::Acquire);
+        }
+        received >= owed
+    }
+}
+
+/// What one packet from the server was, for the handler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Received {
+    /// A message (echo or broadcast), verified and counted.
+    Message,
+    /// This client's `ROOM_JOINED`: it is ready.
+    Joined,
+    /// `SERVER_FULL`: the server refused the client and closes it.
+    Refused,
+}
+
+/// Disconnects logged one by one; the rest are only counted (by reason, in the report).
+const LOGGED_DISCONNECTS: u64 = 10;
+
+/// A client's verifier, by scenario.
+#[derive(Debug)]
+enum Role {
+    /// Echo: its own stream comes back.
+    Echo(ClientStream),
+    /// Chat: a room member.
+    Chat(Member),
+}
+
+/// One client: its verifier, whether it is ready and open, and its open-loop schedule.
+#[derive(Debug)]
+struct Client {
+    role: Role,
+    /// Position in the run-wide send schedule (its client id).
+    index: u64,
+    /// Open loop: scheduled sends already made or skipped.
+    scheduled: u64,
+    ready: bool,
+    open: bool,
+    /// The server sent `SERVER_FULL`.
+    refused: bool,
+}
+
+impl Client {
+    fn id(&self) -> u32 {
+        self.index as u32
+    }
+
+    /// Own messages sent and not yet received back (echo: echoed; chat: broadcast to it).
+    fn outstanding(&self) -> usize {
+        match &self.role {
+            Role::Echo(stream) => stream.outstanding(),
+            Role::Chat(member) => member.outstanding(),
+        }
+    }
+
+    fn sent(&self) -> u64 {
+        match &self.role {
+            Role::Echo(stream) => stream.sent(),
+            Role::Chat(member) => member.sent(),
+        }
+    }
+
+    /// (owed, received once) for the drain. A closed echo client is owed nothing more; a
+    /// closed chat member still counts, since its chats are owed to the others.
+    fn drain_counts(&self) -> (u64, u64) {
+        match &self.role {
+            Role::Echo(_) if !self.open => (0, 0),
+            Role::Echo(stream) => (stream.sent(), stream.sent() - stream.outstanding() as u64),
+            Role::Chat(member) => (member.owed(), member.received()),
+        }
+    }
+
+    /// Messages owed to this client and never received, given every client's sends by id.
+    fn lost(&self, sent: &[u64]) -> u64 {
+        match &self.role {
+            Role::Echo(stream) => stream.outstanding() as u64,
+            Role::Chat(member) => member.lost(sent),
+        }
+    }
+
+    /// Appends the next message, framed, stamped `now`.
+    fn write_next(&mut self, wire: &Wire, out: &mut bytes::BytesMut, now: u64) {
+        match &mut self.role {
+            Role::Echo(stream) => wire.frame(out, ECHO, |out| stream.write_next(out, now)),
+            Role::Chat(member) => wire.frame(out, CHAT, |out| member.write_next(out, now)),
+        }
+    }
+
+    /// Handles one received packet; a message is verified into `stats`.
+    fn receive(
+        &mut self,
+        packet: Packet<'_>,
+        now: u64,
+        stats: &mut Stats,
+        size: usize,
+    ) -> Received {
+        let verdict = match &mut self.role {
+            _ if packet.id == SERVER_FULL => return Received::Refused,
+            Role::Echo(stream) if packet.id == ECHO => stream.verify(packet.body, now),
+            Role::Echo(_) => Verdict::Corrupt,
+            Role::Chat(member) => match member.receive(packet, now) {
+                ChatEvent::Joined => return Received::Joined,
+                ChatEvent::Message(verdict) => verdict,
+            },
+        };
+        stats.record(verdict, size);
+        Received::Message
+    }
+}
+
+/// The load generator's handler: one per event loop.
+#[derive(Debug)]
+pub struct LoadHandler {
+    shared: Arc<Shared>,
+    base: Instant,
+    wire: Wire,
+    scenario: Scenario,
+    clients_total: u64,
+    pacing: Pacing,
+    backlog: usize,
+    catch_up: u64,
+    clients: HashMap<SessionId, Client>,
+    phase: Phase,
+    stats: Stats,
+}
+
+impl LoadHandler {
+    pub(crate) fn new(shared: Arc<Shared>, base: Instant, config: &LoadConfig) -> LoadHandler {
+        let catch_up = match config.pacing {
+            Pacing::Open { rate } => {
+                let per_tick = rate as f64 * CATCH_UP.as_secs_f64() / config.clients as f64;
+                (per_tick.ceil() as u64).max(1)
+            }
+            Pacing::Closed { .. } => 0,
+        };
+        LoadHandler {
+            shared,
+            base,
+            wire: config.wire(),
+            scenario: config.scenario,
+            clients_total: config.clients as u64,
+            pacing: config.pacing,
+            backlog: config.backlog(),
+            catch_up,
+            clients: HashMap::new(),
+            phase: Phase::Connecting,
+            stats: Stats::new(),
+        }
+    }
+
+    /// This loop's counts (after [`Service::stop`](servercore::Service::stop), all of them
+    /// but `lost`: see [`LoadHandler::lost`]).
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// After the run: writes each of this loop's clients' sends into `sent`, by client id.
+    pub fn record_sent(&self, sent: &mut [u64]) {
+        for client in self.clients.values() {
+            if let Some(slot) = sent.get_mut(client.index as usize) {
+                *slot = client.sent();
+            }
+        }
+    }
+
+    /// After the run: messages owed to this loop's clients that never arrived, given every
+    /// client's sends by id (from [`LoadHandler::record_sent`] over all loops).
+    pub fn lost(&self, sent: &[u64]) -> u64 {
+        self.clients.values().map(|c| c.lost(sent)).sum()
+    }
+
+    /// Client `index`'s state, for this run's scenario.
+    fn new_client(&self, index: u32) -> Client {
+        let role = match self.scenario {
+            Scenario::Echo => Role::Echo(ClientStream::new(index, self.wire.size())),
+            Scenario::Chat { rooms } => {
+                let plan = RoomPlan::new(self.clients_total as u32, rooms as u32);
+                Role::Chat(Member::new(index, plan, self.wire.size()))
+            }
+        };
+        Client {
+            role,
+            index: u64::from(index),
+            scheduled: 0,
+            ready: false,
+            open: true,
+            refused: false,
+        }
+    }
+
+    fn nanos(&self, at: Instant) -> u64 {
+        at.saturating_duration_since(self.base).as_nanos() as u64
+    }
+
+    fn mark_ready(&mut self, id: SessionId) {
+        if let Some(client) = self.clients.get_mut(&id) {
+            if !client.ready {
+                client.ready = true;
+                self.shared.ready.fetch_add(1, Ordering::AcqRel);
+            }
+        }
+    }
+
+    /// Sending starts: closed loop fills each client's window.
+    fn start(&mut self, ctx: &mut Context<'_>) {
+        let Pacing::Closed { inflight } = self.pacing else {
+            return;
+        };
+        let now = self.nanos(ctx.now());
+        for (&id, client) in self.clients.iter_mut().filter(|(_, c)| c.open) {
+            self.stats.sent += send(ctx, id, client, &self.wire, inflight, now);
+        }
+    }
+
+    /// Open loop: sends what each client's schedule says is due by now.
+    fn pace(&mut self, ctx: &mut Context<'_>) {
+        let Pacing::Open { rate } = self.pacing else {
+            return;
+        };
+        let now = self.nanos(ctx.now());
+        let Some(elapsed) = now.checked_sub(self.shared.start_nanos.load(Ordering::Acquire)) else {
+            return;
+        };
+        for (&id, client) in self.clients.iter_mut().filter(|(_, c)| c.open) {
+            let due_total = scheduled_by(elapsed, rate, client.index, self.clients_total);
+            let due = due_total.saturating_sub(client.scheduled);
+            if due == 0 {
+                continue;
+            }
+            client.scheduled = due_total;
+            let room = self.backlog.saturating_sub(client.outstanding()) as u64;
+            let n = due.min(self.catch_up).min(room);
+            self.stats.late_sends += due - n;
+            if n > 0 {
+                self.stats.sent += send(ctx, id, client, &self.wire, n as usize, now);
+            }
+        }
+    }
+
+    /// Draining: publishes what this loop's clients are owed and have received.
+    fn publish_drain(&self, loop_index: usize) {
+        let (owed, received) = self
+            .clients
+            .values()
+            .map(Client::drain_counts)
+            .fold((0, 0), |(o, r), (co, cr)| (o + co, r + cr));
+        let counts = &self.shared.drain[loop_index];
+        counts.received.store(received, Ordering::Release);
+        counts.owed.store(owed, Ordering::Release);
+    }
+}
+
+/// Open loop: how many sends of client `index` (of `clients`) are due `elapsed` nanoseconds
+/// after the start, at `rate` messages per second in total. The run-wide schedule has one
+/// slot every `1 / rate` seconds, slot 0 at the start; client `i` owns slots `i`,
+/// `i + clients`, `i + 2 * clients`, ...
+pub(crate) fn scheduled_by(elapsed: u64, rate: u64, index: u64, clients: u64) -> u64 {
+    let slots = (u128::from(elapsed) * u128::from(rate) / 1_000_000_000) as u64 + 1;
+    if slots > index {
+        (slots - 1 - index) / clients + 1
+    } else {
+        0
+    }
+}
+
+/// Queues `n` messages of `client` on session `id` as one buffer; returns `n`. If the queue
+/// refuses them the session is closing, and they will be counted lost when the run ends.
+fn send(
+    ctx: &mut Context<'_>,
+    id: SessionId,
+    client: &mut Client,
+    wire: &Wire,
+    n: usize,
+    now: u64,
+) -> u64 {
+    let buf = ctx.alloc(n * wire.framed_len(), |out| {
+        for _ in 0..n {
+            client.write_next(wire, out, now);
+        }
+    });
+    if let Err(err) = ctx.send(id, buf) {
+        tracing::debug!(session = %id, "send: {err}");
+    }
+    n as u64
+}
+
+impl Handler for LoadHandler {
+    fn connected(&mut self, ctx: &mut Context<'_>, id: SessionId) {
+        let index = self.shared.next_client.fetch_add(1, Ordering::AcqRel);
+        let client = self.new_client(index);
+        let room = match &client.role {
+            Role::Chat(member) => Some(member.room()),
+            Role::Echo(_) => None,
+        };
+        self.clients.insert(id, client);
+        match room {
+            // A chat client is ready once the server has put it in its room.
+            Some(room) => {
+                if let Ok(packet) = ctx.packet(ENTER_ROOM, &room.to_le_bytes()) {
+                    let _ = ctx.send(id, packet);
+                }
+            }
+            None => self.mark_ready(id),
+        }
+    }
+
+    fn received(&mut self, ctx: &mut Context<'_>, id: SessionId, data: &[u8]) -> usize {
+        let now = self.nanos(ctx.now());
+        let Some(client) = self.clients.get_mut(&id) else {
+            return data.len();
+        };
+        let (stats, size) = (&mut self.stats, self.wire.size());
+        let corrupt_before = stats.corrupt;
+        let (mut messages, mut joined) = (0, false);
+        let split = self.wire.split(data, |packet| {
+            match client.receive(packet, now, stats, size) {
+                Received::Message => messages += 1,
+                Received::Joined => joined = true,
+                Received::Refused => client.refused = true,
+            }
+        });
+        if stats.corrupt > corrupt_before && corrupt_before < 10 {
+            tracing::warn!(session = %id, client = client.id(), "corrupt message");
+        }
+        let consumed = match split {
+            Ok(consumed) => consumed,
+            Err(err) => {
+                stats.corrupt += 1;
+                tracing::warn!(session = %id, client = client.id(), "cannot frame the server's packets: {err}");
+                ctx.abort(id, CloseReason::Protocol(err));
+                return data.len();
+            }
+        };
+        if self.phase == Phase::Sending
+            && messages > 0
+            && matches!(self.pacing, Pacing::Closed { .. })
+        {
+            self.stats.sent += send(ctx, id, client, &self.wire, messages, now);
+        }
+        if joined {
+            self.mark_ready(id);
+        }
+        consumed
+    }
+
+    fn disconnected(&mut self, _ctx: &mut Context<'_>, id: SessionId, reason: CloseReason) {
+        let Some(client) = self.clients.get_mut(&id) else {
+            return;
+        };
+        client.open = false;
+        let (client_id, refused) = (client.id(), client.refused);
+        // Closed before it was ready: the main thread need not wait for it any more.
+        self.mark_ready(id);
+        if reason == CloseReason::Shutdown {
+            return;
+        }
+        if self.stats.disconnects < LOGGED_DISCONNECTS {
+            let why = if refused { " (SERVER_FULL)" } else { "" };
+            tracing::warn!(session = %id, client = client_id, %reason, "server closed a client{why}");
+        }
+        self.stats.disconnects += 1;
+        let name = if refused {
+            "server_full"
+        } else {
+            reason.name()
+        };
+        *self.stats.disconnect_reasons.entry(name).or_default() += 1;
+    }
+
+    fn tick(&mut self, ctx: &mut Context<'_>) {
+        let phase = self.shared.phase();
+        if phase != self.phase {
+            let previous = std::mem::replace(&mut self.phase, phase);
+            if previous == Phase::Connecting && phase == Phase::Sending {
+                self.start(ctx);
+            }
+        }
+        match self.phase {
+            Phase::Connecting => {}
+            Phase::Sending => self.pace(ctx),
+            Phase::Draining => self.publish_drain(ctx.loop_index()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedule_spreads_the_rate_over_clients() {
+        let total = |elapsed| {
+            (0..10)
+                .map(|i| scheduled_by(elapsed, 1000, i, 10))
+                .sum::<u64>()
+        };
+        assert_eq!(total(0), 1, "slot 0 is due at the start");
+        assert_eq!(total(999_999_999), 1000);
+        assert_eq!(total(5_000_000), 6);
+        assert_eq!(scheduled_by(5_000_000, 1000, 5, 10), 1);
+        assert_eq!(scheduled_by(5_000_000, 1000, 6, 10), 0);
+        assert_eq!(scheduled_by(25_000_000, 1000, 6, 10), 2, "slots 6 and 16");
+    }
+
+    #[test]
+    fn drained_waits_for_every_loop_and_every_message() {
+        let shared = Shared::new(2);
+        assert!(!shared.drained(), "nothing published");
+        shared.drain[0].owed.store(10, Ordering::Release);
+        shared.drain[0].received.store(4, Ordering::Release);
+        assert!(!shared.drained(), "loop 1 has not published");
+        shared.drain[1].owed.store(0, Ordering::Release);
+        shared.drain[1].received.store(5, Ordering::Release);
+        assert!(!shared.drained(), "9 of 10");
+        shared.drain[1].received.store(6, Ordering::Release);
+        assert!(shared.drained());
+    }
+}

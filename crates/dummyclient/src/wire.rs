@@ -1,0 +1,177 @@
+//! [`Wire`]: how the load generator's messages travel, as `--protocol` says.
+//!
+//! ```text
+//!   raw:     | message | message | message | ...            messages back to back, each
+//!                                                            exactly --size bytes
+//!   packet:  | size id | body | size id | body | ...        docs/protocol.md: every message is
+//!            |<- 4 ->|                                       the body of one packet
+//! ```
+//!
+//! Both directions go through here: [`Wire::frame`] puts the packet header (if any) in front
+//! of a message being written, [`Wire::split`] cuts what arrived into messages. A raw message
+//! is presented as an [`ECHO`] packet without its header, so the scenarios deal in packets
+//! only.
+//!
+//! The packet ids mirror `docs/protocol.md` (and `gameserver::protocol`, which the tests
+//! compare them with).
+
+use bytes::{BufMut, BytesMut};
+use servercore::packet::{Framer, Packet, PacketError, PacketHeader, HEADER_LEN};
+
+/// Client -> server -> client: the server sends the same packet back.
+pub const ECHO: u16 = 1;
+/// Client -> server: join a room. Body: `room: u32 LE`.
+pub const ENTER_ROOM: u16 = 2;
+/// Client -> server: say something to the room. Body: any bytes.
+pub const CHAT: u16 = 4;
+/// Server -> every member of the sender's room, the sender included: the CHAT body unchanged.
+pub const CHAT_BROADCAST: u16 = 5;
+/// Server -> client: answer to ENTER_ROOM. Body: `room: u32 LE, members: u32 LE`.
+pub const ROOM_JOINED: u16 = 6;
+/// Server -> client, then close: the server refused the connection (session caps). Body:
+/// UTF-8 reason.
+pub const SERVER_FULL: u16 = 7;
+/// Length of the ROOM_JOINED body.
+pub const ROOM_JOINED_LEN: usize = 8;
+
+/// What the server speaks (`--protocol`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Protocol {
+    /// Bytes echoed as they are (the lecture's server): messages back to back.
+    #[default]
+    Raw,
+    /// Framed packets (docs/protocol.md): `gameserver --protocol packet`.
+    Packet,
+}
+
+impl Protocol {
+    /// The name used in reports and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Raw => "raw",
+            Protocol::Packet => "packet",
+        }
+    }
+}
+
+/// One side of the wire: frames outgoing messages and splits incoming bytes.
+#[derive(Debug, Clone, Copy)]
+pub struct Wire {
+    protocol: Protocol,
+    /// Message size: raw messages are cut at it; packet bodies are at most this long (or
+    /// [`ROOM_JOINED_LEN`]) and a bigger packet is refused.
+    size: usize,
+    framer: Framer,
+}
+
+impl Wire {
+    /// A wire for `size`-byte messages (raw) or packet bodies (packet).
+    pub fn new(protocol: Protocol, size: usize) -> Wire {
+        Wire {
+            protocol,
+            size,
+            framer: Framer::new(HEADER_LEN + size.max(ROOM_JOINED_LEN)),
+        }
+    }
+
+    /// Bytes of one message (raw) or packet body (packet).
+    pub fn size(&self) -> usize {
+        self.size
+    }
+
+    /// Bytes on the wire for one message.
+    pub fn framed_len(&self) -> usize {
+        match self.protocol {
+            Protocol::Raw => self.size,
+            Protocol::Packet => HEADER_LEN + self.size,
+        }
+    }
+
+    /// Appends one message to `out`: packet `id`'s header (packet mode), then the
+    /// [`size`](Self::size) bytes `body` writes. Raw mode writes the body alone.
+    ///
+    /// # Panics
+    /// If `body` does not write exactly `size` bytes, or (packet mode) the packet does not
+    /// fit the 16-bit size field (the config is validated against both).
+    pub fn frame(&self, out: &mut BytesMut, id: u16, body: impl FnOnce(&mut BytesMut)) {
+        let start = out.len();
+        if self.protocol == Protocol::Packet {
+            let size = u16::try_from(self.framed_len()).expect("packet fits its size field");
+            out.put_slice(&PacketHeader { size, id }.encode());
+        }
+        body(out);
+        assert_eq!(out.len() - start, self.framed_len(), "one framed message");
+    }
+
+    /// Hands every whole message at the front of `data` to `f`, as a packet (raw messages as
+    /// [`ECHO`] packets of `size` bytes); returns the bytes they took. The rest is a partial
+    /// message, to be offered again with more bytes.
+    ///
+    /// # Errors
+    /// A packet header with a size below 4 or above the largest expected packet: the stream
+    /// cannot be framed any more (the packets before it were handed over).
+    pub fn split<'a>(
+        &self,
+        data: &'a [u8],
+        mut f: impl FnMut(Packet<'a>),
+    ) -> Result<usize, PacketError> {
+        match self.protocol {
+            Protocol::Raw => {
+                let whole = data.len() / self.size * self.size;
+                for body in data[..whole].chunks_exact(self.size) {
+                    f(Packet { id: ECHO, body });
+                }
+                Ok(whole)
+            }
+            Protocol::Packet => self.framer.decode(data, f),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame_all(wire: &Wire, bodies: &[&[u8]]) -> BytesMut {
+        let mut out = BytesMut::new();
+        for body in bodies {
+            wire.frame(&mut out, CHAT, |out| out.put_slice(body));
+        }
+        out
+    }
+
+    #[test]
+    fn raw_is_messages_back_to_back() {
+        let wire = Wire::new(Protocol::Raw, 3);
+        let out = frame_all(&wire, &[b"abc", b"def"]);
+        assert_eq!(&out[..], b"abcdef");
+        let mut got = Vec::new();
+        assert_eq!(wire.split(b"abcdefgh", |p| got.push((p.id, p.body))), Ok(6));
+        assert_eq!(got, [(ECHO, &b"abc"[..]), (ECHO, &b"def"[..])]);
+    }
+
+    #[test]
+    fn packet_frames_and_splits_keeping_the_tail() {
+        let wire = Wire::new(Protocol::Packet, 3);
+        let out = frame_all(&wire, &[b"abc", b"def"]);
+        assert_eq!(&out[..4], &[7, 0, CHAT as u8, 0]);
+        assert_eq!(out.len(), 14);
+        let mut got = Vec::new();
+        assert_eq!(
+            wire.split(&out[..12], |p| got.push((p.id, p.body.to_vec()))),
+            Ok(7)
+        );
+        assert_eq!(got, [(CHAT, b"abc".to_vec())]);
+    }
+
+    #[test]
+    fn packet_larger_than_expected_is_refused() {
+        let wire = Wire::new(Protocol::Packet, 16);
+        let mut out = BytesMut::new();
+        Wire::new(Protocol::Packet, 64).frame(&mut out, ECHO, |o| o.put_slice(&[0; 64]));
+        assert!(matches!(
+            wire.split(&out, |_| {}),
+            Err(PacketError::TooLarge { .. })
+        ));
+    }
+}

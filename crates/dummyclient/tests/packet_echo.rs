@@ -1,0 +1,84 @@
+//! Echo over packets (`--protocol packet`) against gameserver's packet game, in process: every
+//! ECHO packet comes back verified, in closed and in open loop.
+
+mod util;
+
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use dummyclient::load::{self, LoadConfig, Pacing};
+use dummyclient::wire::{self, Protocol};
+use util::{count, game_server, json_report, run_dummyclient, stderr};
+
+#[test]
+fn packet_ids_match_the_gameserver() {
+    use gameserver::protocol;
+    assert_eq!(wire::ECHO, protocol::ECHO);
+    assert_eq!(wire::ENTER_ROOM, protocol::ENTER_ROOM);
+    assert_eq!(wire::CHAT, protocol::CHAT);
+    assert_eq!(wire::CHAT_BROADCAST, protocol::CHAT_BROADCAST);
+    assert_eq!(wire::ROOM_JOINED, protocol::ROOM_JOINED);
+    assert_eq!(wire::SERVER_FULL, protocol::SERVER_FULL);
+    assert_eq!(wire::ROOM_JOINED_LEN, protocol::room_joined(0, 0).len());
+}
+
+#[test]
+fn closed_loop_packet_echo_has_no_errors() {
+    let server = game_server(1);
+    let config = LoadConfig {
+        protocol: Protocol::Packet,
+        size: 100,
+        pacing: Pacing::Closed { inflight: 4 },
+        duration: Duration::from_secs(1),
+        threads: 1,
+        connect_timeout: Duration::from_secs(5),
+        ..LoadConfig::new(server.local_addr().unwrap().to_string(), 20)
+    };
+    let report = load::run(&config, &AtomicBool::new(false)).expect("run completes");
+    assert!(report.passed(), "{report}");
+    assert_eq!(report.errors, 0, "{report}");
+    assert!(report.messages > 1000, "{report}");
+    assert_eq!(
+        report.messages, report.sent,
+        "every ECHO came back: {report}"
+    );
+    assert_eq!(report.deliveries, report.messages, "{report}");
+    assert_eq!(report.info.protocol, "packet");
+    server.stop();
+}
+
+#[test]
+fn open_loop_packet_echo_over_the_cli() {
+    let server = game_server(1);
+    let addr = server.local_addr().unwrap().to_string();
+    let args = [
+        "--addr",
+        &addr,
+        "--protocol",
+        "packet",
+        "--clients",
+        "10",
+        "--rate",
+        "2000",
+        "--size",
+        "48",
+        "--duration",
+        "1",
+        "--threads",
+        "1",
+        "--json",
+    ];
+    let output = run_dummyclient(&args, Duration::from_secs(20));
+    assert!(output.status.success(), "stderr:\n{}", stderr(&output));
+    let report = json_report(&output);
+    assert_eq!(report["protocol"], "packet", "{report}");
+    assert_eq!(report["scenario"], "echo", "{report}");
+    assert_eq!(count(&report, "errors"), 0, "{report}");
+    assert!(count(&report, "messages") >= 1000, "{report}");
+    assert_eq!(
+        count(&report, "messages"),
+        count(&report, "sent"),
+        "{report}"
+    );
+    server.stop();
+}
