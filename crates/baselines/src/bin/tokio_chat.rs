@@ -8,20 +8,24 @@
 //! `{ size: u16 (whole packet, header included), id: u16 }` followed by
 //! `size - 4` body bytes. As in the gameserver, packets with `size < 4` or
 //! `size > 4096`, an ENTER_ROOM body that is not 4 bytes, CHAT outside a room
-//! and unknown ids close the connection.
+//! and unknown ids close the connection, and a member whose inbox would hold
+//! more than `--send-queue-limit` bytes (default 4 MiB) is dropped from its
+//! room and disconnected at once: the room never waits for it, and memory
+//! stays bounded (tokio's example uses an unbounded channel, which would not).
+//! There are no session caps, so `SERVER_FULL` is never sent.
 //!
 //! The packet ids and rules below must match the gameserver's
 //! (`docs/protocol.md`, `crates/gameserver/src/protocol.rs`).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use clap::Parser;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, Mutex};
+use tokio::sync::{mpsc, Mutex, Notify};
 
 /// Client -> server: sent straight back unchanged.
 const PKT_ECHO: u16 = 1;
@@ -56,19 +60,49 @@ struct Args {
     /// Runtime worker threads (default: number of CPUs).
     #[arg(long)]
     threads: Option<usize>,
+    /// Disconnect a member whose inbox would exceed this many bytes (slow consumer).
+    #[arg(long, default_value_t = 4 * 1024 * 1024)]
+    send_queue_limit: usize,
 }
 
-/// State shared by every client task: room id -> (session id -> sender).
-#[derive(Debug, Default)]
+/// A client's inbox as its rooms see it: the channel to its task, the bytes
+/// waiting in that channel, and the signal that it was dropped as a slow
+/// consumer.
+#[derive(Debug, Clone)]
+struct Inbox {
+    tx: Tx,
+    queued: Arc<AtomicUsize>,
+    kicked: Arc<Notify>,
+}
+
+impl Inbox {
+    /// Queues `packet` unless the inbox would then hold more than `limit`
+    /// bytes; in that case signals the client's task to disconnect and
+    /// returns false.
+    fn push(&self, packet: &Arc<[u8]>, limit: usize) -> bool {
+        let queued = self.queued.fetch_add(packet.len(), Ordering::Relaxed) + packet.len();
+        if queued > limit {
+            self.kicked.notify_one();
+            return false;
+        }
+        // A member whose task already ended is removed by that task.
+        let _ = self.tx.send(Arc::clone(packet));
+        true
+    }
+}
+
+/// State shared by every client task: room id -> (session id -> inbox).
+#[derive(Debug)]
 struct Shared {
-    rooms: HashMap<u32, HashMap<u64, Tx>>,
+    rooms: HashMap<u32, HashMap<u64, Inbox>>,
+    send_queue_limit: usize,
 }
 
 impl Shared {
     /// Adds the session to `room`; returns the member count after the join.
-    fn join(&mut self, room: u32, session: u64, tx: Tx) -> usize {
+    fn join(&mut self, room: u32, session: u64, inbox: Inbox) -> usize {
         let members = self.rooms.entry(room).or_default();
-        members.insert(session, tx);
+        members.insert(session, inbox);
         members.len()
     }
 
@@ -81,12 +115,14 @@ impl Shared {
         }
     }
 
-    /// Sends `packet` to every member of `room`, the sender included.
-    fn broadcast(&self, room: u32, packet: &Arc<[u8]>) {
-        if let Some(members) = self.rooms.get(&room) {
-            for tx in members.values() {
-                // A member whose task already ended is removed by that task.
-                let _ = tx.send(Arc::clone(packet));
+    /// Sends `packet` to every member of `room`, the sender included; a slow
+    /// consumer is dropped from the room (and told to disconnect).
+    fn broadcast(&mut self, room: u32, packet: &Arc<[u8]>) {
+        let limit = self.send_queue_limit;
+        if let Some(members) = self.rooms.get_mut(&room) {
+            members.retain(|_, inbox| inbox.push(packet, limit));
+            if members.is_empty() {
+                self.rooms.remove(&room);
             }
         }
     }
@@ -110,7 +146,10 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("bind {addr}"))?;
     eprintln!("tokio_chat listening on {}", listener.local_addr()?);
-    let state = Arc::new(Mutex::new(Shared::default()));
+    let state = Arc::new(Mutex::new(Shared {
+        rooms: HashMap::new(),
+        send_queue_limit: args.send_queue_limit,
+    }));
     let next_session = AtomicU64::new(1);
     loop {
         let (stream, peer) = match listener.accept().await {
@@ -135,7 +174,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
 struct Client {
     session: u64,
     room: Option<u32>,
-    tx: Tx,
+    inbox: Inbox,
 }
 
 async fn process(state: Arc<Mutex<Shared>>, stream: TcpStream, session: u64) -> anyhow::Result<()> {
@@ -143,7 +182,11 @@ async fn process(state: Arc<Mutex<Shared>>, stream: TcpStream, session: u64) -> 
     let mut client = Client {
         session,
         room: None,
-        tx,
+        inbox: Inbox {
+            tx,
+            queued: Arc::new(AtomicUsize::new(0)),
+            kicked: Arc::new(Notify::new()),
+        },
     };
     let result = run(&state, stream, &mut client, rx).await;
     if let Some(room) = client.room.take() {
@@ -166,10 +209,19 @@ async fn run(
     let mut inbuf: Vec<u8> = Vec::with_capacity(MAX_PACKET);
     // Replies produced by one read are written back with one write.
     let mut out: Vec<u8> = Vec::with_capacity(MAX_PACKET);
+    let kicked = Arc::clone(&client.inbox.kicked);
+    let queued = Arc::clone(&client.inbox.queued);
     loop {
         tokio::select! {
+            () = kicked.notified() => bail!("slow consumer: inbox over the send queue limit"),
             Some(packet) = rx.recv() => {
-                writer.write_all(&packet).await?;
+                queued.fetch_sub(packet.len(), Ordering::Relaxed);
+                // A peer that stops reading must not keep its task (and socket) alive.
+                tokio::select! {
+                    biased;
+                    written = writer.write_all(&packet) => written?,
+                    () = kicked.notified() => bail!("slow consumer: inbox over the send queue limit"),
+                }
             }
             n = reader.read_buf(&mut inbuf) => {
                 if n? == 0 {
@@ -217,7 +269,7 @@ async fn handle_packets(
                     if let Some(old) = client.room.replace(room) {
                         shared.leave(old, client.session);
                     }
-                    shared.join(room, client.session, client.tx.clone())
+                    shared.join(room, client.session, client.inbox.clone())
                 };
                 let members = u32::try_from(members).unwrap_or(u32::MAX);
                 out.extend_from_slice(&12u16.to_le_bytes());
