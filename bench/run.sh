@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
-# Echo benchmark: gameserver (one run per I/O model) vs. a plain tokio echo
-# server, driven by dummyclient. Server pinned to one CPU, client to the other;
-# the headline number is server CPU time per echoed message.
+# Echo and chat benchmarks: gameserver (one run per I/O model) vs. plain tokio
+# servers (tokio_echo for echo cases, tokio_chat for chat cases), driven by
+# dummyclient. Server pinned to one CPU, client to the other; the headline
+# number is server CPU time per unit of work: per echoed message, or per chat
+# delivery (one CHAT_BROADCAST received by one member).
 #
 # Usage: bench/run.sh            (see bench/README.md)
 # Environment knobs:
 #   MODELS="epoll uring"   gameserver I/O models to run (default: epoll)
 #   SERVERS="..."          override the server list entirely, e.g. "tokio_echo"
-#                          (names: gameserver-<model>, tokio_echo)
-#   CASES="closed open"    run only these cases (default: all)
+#                          (names: gameserver-<model>, tokio_echo, tokio_chat;
+#                          each case runs the ones of its kind)
+#   CASES="closed open"    run only these cases (default: all: closed open chat)
 #   REPEAT=3               runs per (case, server); medians are reported
 #   DURATION=10            seconds per client run
 #   SERVER_CPU=0 CLIENT_CPU=1
@@ -26,27 +29,55 @@ SERVER_CPU=${SERVER_CPU:-0}
 CLIENT_CPU=${CLIENT_CPU:-1}
 BIN_DIR=${CARGO_TARGET_DIR:-$ROOT/target}/release
 DUMMYCLIENT=${DUMMYCLIENT:-$BIN_DIR/dummyclient}
-REFERENCE=tokio_echo
 
-# Cases: name, then the dummyclient arguments (--addr, --threads, --duration
-# and --json are added by the script). Add a case by adding two lines.
+# Cases: name, kind, then the dummyclient arguments (--addr, --threads,
+# --duration and --json are added by the script). Add a case by adding a line
+# to each array.
 CASE_NAMES=(
     closed
     open
+    chat
+)
+CASE_KINDS=(
+    echo
+    echo
+    chat
 )
 CASE_ARGS=(
     "--clients 100 --size 64 --inflight 1"
     "--clients 1000 --size 64 --rate 150000"
+    # 10 rooms x 50 clients, 10 chats/s each of 64-byte packets (60-byte body):
+    # 5,000 sends/s, each delivered to 50 members: 250,000 deliveries/s.
+    "--protocol packet --scenario chat --clients 500 --rooms 10 --chat-rate 10 --size 60"
 )
+
+# Kinds: what gameserver speaks, the reference server, and the unit of work
+# (the dummyclient report field counted per server CPU second).
+declare -A KIND_PROTOCOL=([echo]=raw [chat]=packet)
+declare -A KIND_REFERENCE=([echo]=tokio_echo [chat]=tokio_chat)
+declare -A KIND_UNIT=([echo]=messages [chat]=deliveries)
 
 if [[ -z ${SERVERS:-} ]]; then
     SERVERS=""
     for m in $MODELS; do
         SERVERS+="gameserver-$m "
     done
-    SERVERS+=$REFERENCE
+    SERVERS+="tokio_echo tokio_chat"
 fi
 read -r -a SERVER_LIST <<<"$SERVERS"
+
+# servers_for KIND: the servers of SERVER_LIST that speak this kind of case.
+servers_for() {
+    local server
+    for server in "${SERVER_LIST[@]}"; do
+        case $server in
+        gameserver-*) echo "$server" ;;
+        tokio_*) [[ $server == "${KIND_REFERENCE[$1]}" ]] && echo "$server" ;;
+        *) die "unknown server '$server'" ;;
+        esac
+    done
+    return 0
+}
 
 die() {
     echo "run.sh: $*" >&2
@@ -95,31 +126,36 @@ free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-# Prints the server's command line for a server name.
+# server_cmd NAME KIND: the server's command line. gameserver's per-IP
+# session cap (64) would refuse most of the clients, which all come from
+# 127.0.0.1; its other limits stay at their defaults.
 server_cmd() {
     case $1 in
-    gameserver-*) echo "$BIN_DIR/gameserver --model ${1#gameserver-}" ;;
-    tokio_echo) echo "$BIN_DIR/tokio_echo" ;;
+    gameserver-*)
+        echo "$BIN_DIR/gameserver --model ${1#gameserver-} --protocol ${KIND_PROTOCOL[$2]}" \
+            "--max-sessions-per-ip 100000"
+        ;;
+    tokio_echo | tokio_chat) echo "$BIN_DIR/$1" ;;
     *) die "unknown server '$1'" ;;
     esac
 }
 
-# start_server NAME PORT LOG: starts the server pinned to SERVER_CPU and
+# start_server NAME KIND PORT LOG: starts the server pinned to SERVER_CPU and
 # waits until it accepts a TCP connection.
 start_server() {
-    local cmd
-    read -r -a cmd <<<"$(server_cmd "$1")"
+    local name=$1 port=$3 log=$4 cmd
+    read -r -a cmd <<<"$(server_cmd "$name" "$2")"
     [[ -x ${cmd[0]} ]] || die "server binary ${cmd[0]} not found"
-    taskset -c "$SERVER_CPU" "${cmd[@]}" --bind 127.0.0.1 --port "$2" --threads 1 >>"$3" 2>&1 &
+    taskset -c "$SERVER_CPU" "${cmd[@]}" --bind 127.0.0.1 --port "$port" --threads 1 >>"$log" 2>&1 &
     SERVER_PID=$!
     for _ in $(seq 100); do
-        kill -0 "$SERVER_PID" 2>/dev/null || die "$1 exited during startup (see $3)"
-        if (exec 3<>"/dev/tcp/127.0.0.1/$2") 2>/dev/null; then
+        kill -0 "$SERVER_PID" 2>/dev/null || die "$name exited during startup (see $log)"
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
             return 0
         fi
         sleep 0.1
     done
-    die "$1 did not accept on port $2 within 10 s (see $3)"
+    die "$name did not accept on port $port within 10 s (see $log)"
 }
 
 # Busy time (everything but idle and iowait) of CPU $1 in clock ticks, from
@@ -147,12 +183,12 @@ cpu_ticks() {
 # run_one CASE_INDEX SERVER REP: one client run against a fresh server;
 # appends one JSON line to $RESULTS.
 run_one() {
-    local name=${CASE_NAMES[$1]} server=$2 rep=$3
+    local name=${CASE_NAMES[$1]} kind=${CASE_KINDS[$1]} server=$2 rep=$3
     local port log out before after busy_before busy_after t0 t1 client_args rc=0 died=false
     read -r -a client_args <<<"${CASE_ARGS[$1]}"
     port=$(free_port)
     log=$LOG_DIR/$name-$server-$rep
-    start_server "$server" "$port" "$log.server.log"
+    start_server "$server" "$kind" "$port" "$log.server.log"
     before=$(cpu_ticks "$SERVER_PID")
     busy_before=$(cpu_busy_ticks "$SERVER_CPU")
     t0=$(date +%s%N)
@@ -181,10 +217,12 @@ import json, os, sys
 client = json.loads(os.environ["CLIENT_JSON"])
 ticks = $after - $before
 cpu_us = ticks * 1e6 / $CLK_TCK
-msgs = client.get("messages") or 0
+unit = "${KIND_UNIT[$kind]}"
+units = client.get(unit) or 0
 rec = {
     "type": "run", "run_id": "$RUN_ID", "commit": "$COMMIT",
-    "case": "$name", "server": "$server", "rep": $rep,
+    "case": "$name", "kind": "$kind", "reference": "${KIND_REFERENCE[$kind]}",
+    "server": "$server", "rep": $rep, "unit": unit,
     "client_args": "${CASE_ARGS[$1]} --duration $DURATION --threads 1",
     "client_exit": $rc, "server_died": "$died" == "true", "clk_tck": $CLK_TCK, "server_cpu_ticks": ticks,
     "server_cpu_us": cpu_us,
@@ -193,7 +231,9 @@ rec = {
     # the wall time: other processes (and kernel threads) competing with it.
     "other_load_on_server_cpu_pct":
         max(0, ($busy_after - $busy_before) - ticks) / $CLK_TCK / (($t1 - $t0) / 1e9) * 100,
-    "server_cpu_us_per_msg": cpu_us / msgs if msgs else None,
+    # Server CPU per unit of work: per echoed message, or per chat delivery.
+    "server_cpu_us_per_unit": cpu_us / units if units else None,
+    "units_per_sec": client.get(unit + "_per_sec" if unit == "deliveries" else "msgs_per_sec"),
     "client": client,
 }
 with open(sys.argv[1], "a") as f:
@@ -201,8 +241,9 @@ with open(sys.argv[1], "a") as f:
 def num(key):
     v = client.get(key)
     return "n/a" if v is None else f"{v:,.0f}"
+rate = rec["units_per_sec"]
 print(f"  {rec['case']:<8} {rec['server']:<18} rep {rec['rep']}: "
-      f"{num('msgs_per_sec')} msgs/s, p99 {num('p99_us')} us, "
+      f"{'n/a' if rate is None else format(rate, ',.0f')} {unit}/s, p99 {num('p99_us')} us, "
       f"server cpu {cpu_us / 1e6:.2f} s, errors {num('errors')}, "
       f"connect_failures {num('connect_failures')}, "
       f"other load on server CPU {rec['other_load_on_server_cpu_pct']:.0f}%")
@@ -215,18 +256,19 @@ for i in "${!CASE_NAMES[@]}"; do
     if [[ -n ${CASES:-} && " $CASES " != *" ${CASE_NAMES[$i]} "* ]]; then
         continue
     fi
-    echo "case ${CASE_NAMES[$i]}: ${CASE_ARGS[$i]}"
+    mapfile -t case_servers < <(servers_for "${CASE_KINDS[$i]}")
+    echo "case ${CASE_NAMES[$i]} (${CASE_KINDS[$i]}): ${CASE_ARGS[$i]}"
     for rep in $(seq "$REPEAT"); do
-        for server in "${SERVER_LIST[@]}"; do
+        for server in "${case_servers[@]}"; do
             run_one "$i" "$server" "$rep"
         done
     done
 done
 
-python3 - "$RESULTS" "$REFERENCE" <<'EOF'
+python3 - "$RESULTS" <<'EOF'
 import json, statistics, sys
 
-path, reference = sys.argv[1], sys.argv[2]
+path = sys.argv[1]
 runs = [json.loads(line) for line in open(path)]
 runs = [r for r in runs if r.get("type") == "run"]
 
@@ -241,26 +283,36 @@ for r in runs:
 summaries = []
 for (case, server), all_runs in groups.items():
     # Medians only over runs that completed cleanly; the rest count as failed.
+    # If every run failed but the client still reported (e.g. a server that
+    # cannot keep up: late deliveries count as lost), the medians are taken
+    # over those reports and flagged, so the table still shows what it did.
     rs = [r for r in all_runs
           if r["client_exit"] == 0 and not r["server_died"] and r["client"]]
+    failed_runs = len(all_runs) - len(rs)
+    from_failed = not rs
+    if from_failed:
+        rs = [r for r in all_runs if not r["server_died"] and r["client"]]
     c = [r["client"] for r in rs]
+    first = all_runs[0]
     summaries.append({
-        "type": "summary", "run_id": all_runs[0]["run_id"],
-        "commit": all_runs[0]["commit"],
-        "case": case, "server": server, "runs": len(all_runs),
-        "msgs_per_sec": median([x.get("msgs_per_sec") for x in c]),
+        "type": "summary", "run_id": first["run_id"],
+        "commit": first["commit"],
+        "case": case, "kind": first["kind"], "reference": first["reference"],
+        "server": server, "runs": len(all_runs), "unit": first["unit"],
+        "medians_from_failed_runs": from_failed and bool(rs),
+        "units_per_sec": median([r["units_per_sec"] for r in rs]),
         "p99_us": median([x.get("p99_us") for x in c]),
-        "server_cpu_us_per_msg": median([r["server_cpu_us_per_msg"] for r in rs]),
+        "server_cpu_us_per_unit": median([r["server_cpu_us_per_unit"] for r in rs]),
         "errors": sum((r["client"].get("errors") or 0) + (r["client"].get("connect_failures") or 0)
                       for r in all_runs),
-        "failed_runs": len(all_runs) - len(rs),
+        "failed_runs": failed_runs,
         "other_load_max_pct": max(r["other_load_on_server_cpu_pct"] for r in all_runs),
     })
 
-ref = {s["case"]: s for s in summaries if s["server"] == reference}
+ref = {s["case"]: s for s in summaries if s["server"] == s["reference"]}
 for s in summaries:
     base = ref.get(s["case"])
-    for key, out in (("msgs_per_sec", "msgs_ratio"), ("server_cpu_us_per_msg", "cpu_ratio")):
+    for key, out in (("units_per_sec", "rate_ratio"), ("server_cpu_us_per_unit", "cpu_ratio")):
         mine = s[key]
         theirs = base[key] if base else None
         s[out] = mine / theirs if mine is not None and theirs else None
@@ -272,17 +324,22 @@ with open(path, "a") as f:
 def fmt(v, spec):
     return "n/a" if v is None else format(v, spec)
 
-header = (f"{'case':<8} {'server':<18} {'msgs/s':>11} {'p99 us':>9} {'cpu us/msg':>11}"
-          f" {'cpu vs tokio':>12} {'msgs/s vs tokio':>15} {'err':>5} {'fail':>5} {'other%':>6}")
+UNIT_NAMES = {"messages": "msg", "deliveries": "delivery"}
+header = (f"{'case':<8} {'server':<18} {'unit':<9} {'units/s':>11} {'p99 us':>10} {'cpu us/unit':>12}"
+          f" {'cpu vs ref':>10} {'rate vs ref':>11} {'reference':<11} {'err':>7} {'fail':>5} {'other%':>6}")
 print()
 print(header)
 print("-" * len(header))
 for s in summaries:
-    print(f"{s['case']:<8} {s['server']:<18} {fmt(s['msgs_per_sec'], ',.0f'):>11}"
-          f" {fmt(s['p99_us'], ',.0f'):>9} {fmt(s['server_cpu_us_per_msg'], '.3f'):>11}"
-          f" {fmt(s['cpu_ratio'], '.2f'):>12} {fmt(s['msgs_ratio'], '.2f'):>15}"
-          f" {s['errors']:>5} {s['failed_runs']:>5} {s['other_load_max_pct']:>6.0f}")
+    flag = "*" if s["medians_from_failed_runs"] else " "
+    print(f"{s['case']:<8} {s['server']:<18} {UNIT_NAMES.get(s['unit'], s['unit']):<9}"
+          f" {fmt(s['units_per_sec'], ',.0f'):>11}{flag}"
+          f"{fmt(s['p99_us'], ',.0f'):>10} {fmt(s['server_cpu_us_per_unit'], '.3f'):>12}"
+          f" {fmt(s['cpu_ratio'], '.2f'):>10} {fmt(s['rate_ratio'], '.2f'):>11} {s['reference']:<11}"
+          f" {s['errors']:>7} {s['failed_runs']:>5} {s['other_load_max_pct']:>6.0f}")
 print()
+if any(s["medians_from_failed_runs"] for s in summaries):
+    print("* every run of this row failed (see fail/err); its medians are over those runs' reports")
 print(f"results: {path}")
 noisy = [f"{s['case']}/{s['server']}" for s in summaries if s["other_load_max_pct"] > 5]
 if noisy:
