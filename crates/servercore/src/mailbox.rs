@@ -35,6 +35,8 @@ pub(crate) enum Command {
 #[derive(Default)]
 pub(crate) struct Mailbox {
     inbox: Mutex<Vec<Command>>,
+    /// Set (under the lock) when something is posted, cleared by the drain.
+    has_mail: AtomicBool,
     waker: OnceLock<Box<dyn Wake>>,
     stop: AtomicBool,
     live: AtomicUsize,
@@ -55,6 +57,7 @@ impl Mailbox {
             let mut inbox = self.inbox.lock().unwrap_or_else(|e| e.into_inner());
             let was_empty = inbox.is_empty();
             inbox.extend(commands);
+            self.has_mail.store(true, Ordering::Release);
             was_empty
         };
         if was_empty {
@@ -62,8 +65,12 @@ impl Mailbox {
         }
     }
 
-    /// Moves everything in the inbox into `out`.
+    /// Moves everything in the inbox into `out`. Takes the lock only when something was
+    /// posted since the last drain (one atomic load per loop iteration otherwise).
     pub(crate) fn drain_into(&self, out: &mut Vec<Command>) {
+        if !self.has_mail.swap(false, Ordering::Acquire) {
+            return;
+        }
         let mut inbox = self.inbox.lock().unwrap_or_else(|e| e.into_inner());
         out.append(&mut inbox);
     }

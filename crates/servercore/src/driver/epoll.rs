@@ -325,7 +325,13 @@ impl EpollDriver {
             }
             let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
             let count = session.send.io_slices(&mut slices);
-            match conn.stream.write_vectored(&slices[..count]) {
+            // One buffer (the common echo case): plain write(2), cheaper in the kernel than
+            // importing a one-element iovec.
+            let written = match count {
+                1 => conn.stream.write(&slices[0]),
+                _ => conn.stream.write_vectored(&slices[..count]),
+            };
+            match written {
                 Ok(n) => {
                     session.send.advance(n);
                     if core.wrote(id, n) {
