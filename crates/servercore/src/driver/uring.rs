@@ -98,7 +98,7 @@ enum Accept {
     /// Accept failed for the listener's sake (e.g. `EMFILE`); re-armed when
     /// `LoopCore::accept_resume_due` says so (no SQE in flight meanwhile).
     Backoff,
-    /// Shutdown cancelled the accept (or its timeout); the last CQE is awaited.
+    /// Shutdown cancelled the accept; its last CQE is awaited.
     Cancelling,
 }
 
@@ -367,10 +367,12 @@ impl UringDriver {
             if is_transient_accept_error(&err) {
                 tracing::debug!("accept: {err}"); // the connection died in the backlog
             } else {
-                // Out of descriptors (or a listener error): LoopCore pauses accepting and says
-                // when to re-arm (a session closed, or the doubling pause ran out).
-                core.accept_failed(&err);
-                back_off = true;
+                // Out of descriptors: LoopCore pauses accepting and says when to re-arm (a
+                // session closed, or the doubling pause ran out). Anything else: re-arm now.
+                back_off = core.accept_failed(&err);
+                if !back_off {
+                    tracing::warn!("accept failed: {err}");
+                }
             }
         }
         if self.accept == Accept::Idle {
@@ -476,6 +478,7 @@ impl UringDriver {
         let op = match self.accept {
             Accept::Armed => OpKind::Accept,
             Accept::Idle | Accept::Backoff => {
+                self.accept = Accept::Idle; // a paused accept has no SQE in flight
                 self.listener = None;
                 return;
             }
@@ -534,7 +537,8 @@ impl UringDriver {
 
     /// True while any SQE may still produce a CQE.
     fn in_flight(&self) -> bool {
-        self.waker_read != Arm::Idle || self.accept != Accept::Idle || self.conns.len() > 0
+        let accept = matches!(self.accept, Accept::Armed | Accept::Cancelling);
+        self.waker_read != Arm::Idle || accept || self.conns.len() > 0
     }
 }
 

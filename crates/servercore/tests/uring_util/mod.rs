@@ -10,11 +10,19 @@ use std::time::{Duration, Instant};
 use servercore::{Handler, Model, Service, ServiceConfig};
 
 /// A config for the io_uring driver with `threads` loops.
+///
+/// `URING_TEST_TICK_MS=n` adds an n ms tick, so a loop never waits in `io_uring_enter` for
+/// longer: valgrind 3.19 holds its global lock across that syscall (it does not mark it as
+/// blocking), and without the tick every other thread would stall (`scripts/valgrind-uring.sh`).
 pub fn uring_config(threads: usize) -> ServiceConfig {
+    let tick = std::env::var("URING_TEST_TICK_MS")
+        .ok()
+        .and_then(|ms| ms.parse().ok());
     ServiceConfig {
         threads,
         model: Model::Uring,
         max_sessions_per_ip: usize::MAX, // every test client is 127.0.0.1
+        tick: tick.map(Duration::from_millis),
         ..Default::default()
     }
 }

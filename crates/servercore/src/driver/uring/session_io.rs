@@ -81,8 +81,11 @@ impl UringDriver {
             };
         }
         let (id, open) = (conn.session, conn.life == Life::Open);
-        if let Some(bid) = bid {
-            if open && res > 0 {
+        if res > 0 {
+            let Some(bid) = bid else {
+                unreachable!("a buffer-select recv that returned data names its buffer")
+            };
+            if open {
                 let data = self.buf_ring.filled(bid, res as usize);
                 let paused = core.session_mut(id).is_some_and(|s| s.read_paused);
                 if paused || !conn.held.is_empty() {
@@ -92,6 +95,8 @@ impl UringDriver {
                 }
             }
             self.buf_ring.recycle(bid); // the session layer (or `held`) copied what it keeps
+        } else if let Some(bid) = bid {
+            self.buf_ring.recycle(bid); // never seen: a buffer comes only with data
         }
         if res == 0 && open {
             if conn.held.is_empty() {
