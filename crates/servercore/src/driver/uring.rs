@@ -81,6 +81,34 @@ const REAP_ROUNDS: usize = 4;
 /// Spare send records kept for reuse.
 const SEND_POOL: usize = 1024;
 
+/// A ring's queue sizes and its receive buffers.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RingSizes {
+    /// Submission queue entries.
+    pub(crate) sq: u32,
+    /// Completion queue entries (at least `sq`).
+    pub(crate) cq: u32,
+    /// Provided receive buffers (a power of two).
+    pub(crate) buffers: u16,
+    /// Bytes per receive buffer.
+    pub(crate) buffer_size: u32,
+}
+
+impl RingSizes {
+    /// The documented defaults, with buffers of `read_chunk` bytes (clamped).
+    fn for_config(config: &ServiceConfig) -> RingSizes {
+        let size = config
+            .read_chunk
+            .clamp(*RECV_BUFFER_SIZE.start(), *RECV_BUFFER_SIZE.end());
+        RingSizes {
+            sq: SQ_ENTRIES,
+            cq: CQ_ENTRIES,
+            buffers: RECV_BUFFERS,
+            buffer_size: size as u32,
+        }
+    }
+}
+
 /// Memory that loop-level SQEs point at, boxed so it stays put when the driver moves.
 #[derive(Debug, Default)]
 struct Pinned {
@@ -163,22 +191,18 @@ impl UringDriver {
         listener: Option<std::net::TcpListener>,
         config: &ServiceConfig,
     ) -> io::Result<(UringDriver, Box<dyn Wake>)> {
-        let buf_size = config
-            .read_chunk
-            .clamp(*RECV_BUFFER_SIZE.start(), *RECV_BUFFER_SIZE.end());
-        UringDriver::with_buffers(listener, config, RECV_BUFFERS, buf_size as u32)
+        UringDriver::with_sizes(listener, config, RingSizes::for_config(config))
     }
 
-    /// As [`UringDriver::new`], with `count` receive buffers of `size` bytes.
-    pub(crate) fn with_buffers(
+    /// As [`UringDriver::new`], with the given queue and buffer ring sizes.
+    pub(crate) fn with_sizes(
         listener: Option<std::net::TcpListener>,
         config: &ServiceConfig,
-        count: u16,
-        size: u32,
+        sizes: RingSizes,
     ) -> io::Result<(UringDriver, Box<dyn Wake>)> {
-        let (ring, _) = setup::build_ring(SQ_ENTRIES, CQ_ENTRIES)?;
+        let (ring, _) = setup::build_ring(sizes.sq, sizes.cq)?;
         setup::check_support(&ring)?;
-        let buf_ring = BufRing::register(&ring, count, size, BUF_GROUP)?;
+        let buf_ring = BufRing::register(&ring, sizes.buffers, sizes.buffer_size, BUF_GROUP)?;
         let waker = EventFd::new()?;
         if let Some(listener) = &listener {
             // The ring does the waiting; a blocking socket lets it park the accept on the

@@ -6,7 +6,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
-use super::{Stats, UringDriver};
+use super::{RingSizes, Stats, UringDriver};
 use crate::admission::Admission;
 use crate::loop_core::LoopCore;
 use crate::mailbox::Mailbox;
@@ -28,12 +28,11 @@ impl Handler for StallingEcho {
     }
 }
 
-/// Runs one loop with a `count` × `size` buffer ring on its own thread while `client` runs
-/// against it; returns the driver's counters, or `None` (after saying why) without io_uring.
+/// Runs one loop with the given ring sizes on its own thread while `client` runs against it;
+/// returns the driver's counters, or `None` (after saying why) without io_uring.
 fn with_loop<H: Handler>(
     handler: H,
-    count: u16,
-    size: u32,
+    sizes: RingSizes,
     client: impl FnOnce(SocketAddr),
 ) -> Option<Stats> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -49,14 +48,13 @@ fn with_loop<H: Handler>(
     let thread = std::thread::spawn(move || {
         let admission = Arc::new(Admission::new(usize::MAX, usize::MAX));
         let mut core = LoopCore::new(0, config.clone(), mailboxes, admission, handler);
-        let (mut driver, waker) =
-            match UringDriver::with_buffers(Some(listener), &config, count, size) {
-                Ok(made) => made,
-                Err(err) => {
-                    ready_tx.send(Err(err)).unwrap();
-                    return None;
-                }
-            };
+        let (mut driver, waker) = match UringDriver::with_sizes(Some(listener), &config, sizes) {
+            Ok(made) => made,
+            Err(err) => {
+                ready_tx.send(Err(err)).unwrap();
+                return None;
+            }
+        };
         core.mailbox().set_waker(waker);
         ready_tx.send(Ok(())).unwrap();
         driver.run(&mut core).unwrap();
@@ -76,39 +74,67 @@ fn with_loop<H: Handler>(
     thread.join().unwrap()
 }
 
+/// `sessions` clients, all connected before any sends, each writing `bytes` and checking
+/// they come back.
+fn echo_clients(addr: SocketAddr, sessions: usize, bytes: usize) {
+    let clients: Vec<TcpStream> = (0..sessions)
+        .map(|_| TcpStream::connect(addr).unwrap())
+        .collect();
+    let workers: Vec<_> = clients
+        .into_iter()
+        .enumerate()
+        .map(|(n, mut stream)| {
+            std::thread::spawn(move || {
+                stream
+                    .set_read_timeout(Some(Duration::from_secs(20)))
+                    .unwrap();
+                let sent: Vec<u8> = (0..bytes).map(|i| (i * 7 + n) as u8).collect();
+                stream.write_all(&sent).unwrap();
+                let mut echoed = vec![0; bytes];
+                stream.read_exact(&mut echoed).unwrap();
+                assert!(echoed == sent, "session {n}: echo differs");
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker.join().unwrap();
+    }
+}
+
 #[test]
 fn buffer_ring_exhaustion_loses_no_bytes() {
-    const SESSIONS: usize = 64;
-    const BYTES: usize = 48 * 1024;
-    let stats = with_loop(StallingEcho { stalled: false }, 8, 4096, |addr| {
-        let clients: Vec<TcpStream> = (0..SESSIONS)
-            .map(|_| TcpStream::connect(addr).unwrap())
-            .collect();
-        let workers: Vec<_> = clients
-            .into_iter()
-            .enumerate()
-            .map(|(n, mut stream)| {
-                std::thread::spawn(move || {
-                    stream
-                        .set_read_timeout(Some(Duration::from_secs(20)))
-                        .unwrap();
-                    let sent: Vec<u8> = (0..BYTES).map(|i| (i * 7 + n) as u8).collect();
-                    stream.write_all(&sent).unwrap();
-                    let mut echoed = vec![0; BYTES];
-                    stream.read_exact(&mut echoed).unwrap();
-                    assert!(echoed == sent, "session {n}: echo differs");
-                })
-            })
-            .collect();
-        for worker in workers {
-            worker.join().unwrap();
-        }
+    let sizes = RingSizes {
+        sq: 256,
+        cq: 1024,
+        buffers: 8,
+        buffer_size: 4096,
+    };
+    let stats = with_loop(StallingEcho { stalled: false }, sizes, |addr| {
+        echo_clients(addr, 64, 48 * 1024)
     });
     let Some(stats) = stats else { return };
     assert!(
         stats.enobufs > 0,
         "the 8-buffer ring never ran dry: {stats:?}"
     );
+}
+
+/// A 4-entry SQ and an 8-entry CQ under 64 sessions: SQEs are submitted early when the SQ is
+/// full, and CQEs that overflowed the CQ are flushed from the kernel; none is lost.
+#[test]
+fn full_sq_and_overflowing_cq_lose_nothing() {
+    let sizes = RingSizes {
+        sq: 4,
+        cq: 8,
+        buffers: 256,
+        buffer_size: 4096,
+    };
+    let stats = with_loop(StallingEcho { stalled: false }, sizes, |addr| {
+        echo_clients(addr, 64, 32 * 1024)
+    });
+    let Some(stats) = stats else { return };
+    assert!(stats.sq_full > 0, "the SQ never filled: {stats:?}");
+    assert!(stats.cq_overflows > 0, "the CQ never overflowed: {stats:?}");
 }
 
 #[test]
