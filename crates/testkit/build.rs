@@ -1,4 +1,5 @@
-//! Probes io_uring on the build machine and writes the `both_models!` macro accordingly: where
+//! Probes io_uring on the build machine and writes the `both_models!` and `uring_test!` macros
+//! accordingly: where
 //! the kernel refuses io_uring, the generated `uring` tests carry `#[ignore = "<why>"]`, so they
 //! are reported as ignored with the reason, never as passed.
 
@@ -33,6 +34,19 @@ macro_rules! both_models {{
                 super::$body(servercore::Model::Uring);
             }}
         }}
+    }};
+}}
+
+/// Declares a test that needs io_uring: `uring_test! {{ fn name() {{ .. }} }}`. Where the
+/// kernel refuses io_uring it is `#[ignore]`d with the reason (reported as ignored, never as
+/// passed); where io_uring is available, failing to start it fails the test.
+#[macro_export]
+macro_rules! uring_test {{
+    ($(#[$meta:meta])* fn $name:ident() $body:block) => {{
+        #[test]
+        {ignore}
+        $(#[$meta])*
+        fn $name() $body
     }};
 }}
 "#

@@ -10,6 +10,7 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use servercore::{Context, Handler, SessionId};
+use testkit::uring_test;
 use uring_util::*;
 
 /// Echo that stalls once on its first bytes, so data piles up on every socket and the next
@@ -28,42 +29,41 @@ impl Handler for StallingEcho {
     }
 }
 
-#[test]
-fn more_senders_than_buffers() {
-    const SESSIONS: usize = 1024;
-    const BYTES: usize = 40 * 1024;
-    const THREADS: usize = 8;
-    let Some(service) = start(uring_config(1), |_| StallingEcho { stalled: false }) else {
-        return;
-    };
-    let addr = addr(&service);
-    let streams: Vec<TcpStream> = (0..SESSIONS).map(|_| connect(addr)).collect();
-    assert!(wait_until(Duration::from_secs(10), || service
-        .live_sessions()
-        == SESSIONS));
-    let mut groups: Vec<Vec<(usize, TcpStream)>> = (0..THREADS).map(|_| Vec::new()).collect();
-    for (n, stream) in streams.into_iter().enumerate() {
-        groups[n % THREADS].push((n, stream));
-    }
-    let workers: Vec<_> = groups
-        .into_iter()
-        .map(|mut group| {
-            std::thread::spawn(move || {
-                // Everything is written before anything is read: all sessions are active at once.
-                for (n, stream) in &mut group {
-                    stream.write_all(&pattern(*n, BYTES)).unwrap();
-                }
-                for (n, stream) in &mut group {
-                    let echoed = read_n(stream, BYTES).expect("read the echo");
-                    assert!(echoed == pattern(*n, BYTES), "session {n}: echo differs");
-                }
+uring_test! {
+    fn more_senders_than_buffers() {
+        const SESSIONS: usize = 1024;
+        const BYTES: usize = 40 * 1024;
+        const THREADS: usize = 8;
+        let service = start(uring_config(1), |_| StallingEcho { stalled: false });
+        let addr = addr(&service);
+        let streams: Vec<TcpStream> = (0..SESSIONS).map(|_| connect(addr)).collect();
+        assert!(wait_until(Duration::from_secs(10), || service
+            .live_sessions()
+            == SESSIONS));
+        let mut groups: Vec<Vec<(usize, TcpStream)>> = (0..THREADS).map(|_| Vec::new()).collect();
+        for (n, stream) in streams.into_iter().enumerate() {
+            groups[n % THREADS].push((n, stream));
+        }
+        let workers: Vec<_> = groups
+            .into_iter()
+            .map(|mut group| {
+                std::thread::spawn(move || {
+                    // Everything is written before anything is read: all sessions are active at once.
+                    for (n, stream) in &mut group {
+                        stream.write_all(&pattern(*n, BYTES)).unwrap();
+                    }
+                    for (n, stream) in &mut group {
+                        let echoed = read_n(stream, BYTES).expect("read the echo");
+                        assert!(echoed == pattern(*n, BYTES), "session {n}: echo differs");
+                    }
+                })
             })
-        })
-        .collect();
-    for worker in workers {
-        worker.join().unwrap();
-    }
-    for handler in service.stop() {
-        handler.expect("loop ended cleanly");
+            .collect();
+        for worker in workers {
+            worker.join().unwrap();
+        }
+        for handler in service.stop() {
+            handler.expect("loop ended cleanly");
+        }
     }
 }

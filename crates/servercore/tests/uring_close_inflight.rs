@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use servercore::{CloseReason, Context, Handler, ServiceConfig, SessionId};
+use testkit::uring_test;
 use uring_util::*;
 
 /// On every receive, queues a large reply (the peer does not read, so the send stays in
@@ -42,107 +43,105 @@ impl Handler for Flood {
     }
 }
 
-#[test]
-fn close_and_reset_with_ops_in_flight() {
-    const SESSIONS: usize = 40;
-    let (opened, closed, local) = (Arc::default(), Arc::default(), Arc::default());
-    let (o, c, l): (Arc<AtomicUsize>, Arc<AtomicUsize>, Arc<AtomicUsize>) =
-        (Arc::clone(&opened), Arc::clone(&closed), Arc::clone(&local));
-    let reply = bytes::Bytes::from(vec![7u8; 1024 * 1024]);
-    let Some(service) = start(uring_config(2), move |_| Flood {
-        reply: reply.clone(),
-        opened: o.clone(),
-        closed: c.clone(),
-        local: l.clone(),
-    }) else {
-        return;
-    };
-    let addr = addr(&service);
-    let clients: Vec<_> = (0..SESSIONS)
-        .map(|n| {
-            std::thread::spawn(move || {
-                let mut stream = connect(addr);
-                // Wait for the session to open (its first reply), or a reset in the backlog
-                // would drop the connection before it becomes a session.
-                stream.write_all(b"hello").unwrap();
-                read_n(&mut stream, 1).expect("first reply");
-                stream
-                    .set_write_timeout(Some(Duration::from_millis(200)))
-                    .unwrap();
-                let data = pattern(n, 64 * 1024);
-                // Send a lot without reading; the server may close us midway (write errors).
-                for _ in 0..16 {
-                    if stream.write_all(&data).is_err() {
-                        break;
+uring_test! {
+    fn close_and_reset_with_ops_in_flight() {
+        const SESSIONS: usize = 40;
+        let (opened, closed, local) = (Arc::default(), Arc::default(), Arc::default());
+        let (o, c, l): (Arc<AtomicUsize>, Arc<AtomicUsize>, Arc<AtomicUsize>) =
+            (Arc::clone(&opened), Arc::clone(&closed), Arc::clone(&local));
+        let reply = bytes::Bytes::from(vec![7u8; 1024 * 1024]);
+        let service = start(uring_config(2), move |_| Flood {
+            reply: reply.clone(),
+            opened: o.clone(),
+            closed: c.clone(),
+            local: l.clone(),
+        });
+        let addr = addr(&service);
+        let clients: Vec<_> = (0..SESSIONS)
+            .map(|n| {
+                std::thread::spawn(move || {
+                    let mut stream = connect(addr);
+                    // Wait for the session to open (its first reply), or a reset in the backlog
+                    // would drop the connection before it becomes a session.
+                    stream.write_all(b"hello").unwrap();
+                    read_n(&mut stream, 1).expect("first reply");
+                    stream
+                        .set_write_timeout(Some(Duration::from_millis(200)))
+                        .unwrap();
+                    let data = pattern(n, 64 * 1024);
+                    // Send a lot without reading; the server may close us midway (write errors).
+                    for _ in 0..16 {
+                        if stream.write_all(&data).is_err() {
+                            break;
+                        }
                     }
-                }
-                reset(stream);
+                    reset(stream);
+                })
             })
-        })
-        .collect();
-    for client in clients {
-        client.join().unwrap();
-    }
-    assert!(
-        wait_until(Duration::from_secs(10), || service.live_sessions() == 0),
-        "{} sessions still live",
-        service.live_sessions()
-    );
-    assert_eq!(opened.load(Ordering::Relaxed), SESSIONS);
-    assert_eq!(
-        closed.load(Ordering::Relaxed),
-        SESSIONS,
-        "every session ends exactly once"
-    );
-    assert!(
-        local.load(Ordering::Relaxed) > 0,
-        "some sessions were closed by the handler"
-    );
-    // The server must still serve after all that.
-    let mut stream = connect(addr);
-    stream.write_all(b"ping").unwrap();
-    assert_eq!(read_n(&mut stream, 1024).unwrap(), vec![7u8; 1024]);
-    drop(stream);
-    for handler in service.stop() {
-        handler.expect("loop ended cleanly");
+            .collect();
+        for client in clients {
+            client.join().unwrap();
+        }
+        assert!(
+            wait_until(Duration::from_secs(10), || service.live_sessions() == 0),
+            "{} sessions still live",
+            service.live_sessions()
+        );
+        assert_eq!(opened.load(Ordering::Relaxed), SESSIONS);
+        assert_eq!(
+            closed.load(Ordering::Relaxed),
+            SESSIONS,
+            "every session ends exactly once"
+        );
+        assert!(
+            local.load(Ordering::Relaxed) > 0,
+            "some sessions were closed by the handler"
+        );
+        // The server must still serve after all that.
+        let mut stream = connect(addr);
+        stream.write_all(b"ping").unwrap();
+        assert_eq!(read_n(&mut stream, 1024).unwrap(), vec![7u8; 1024]);
+        drop(stream);
+        for handler in service.stop() {
+            handler.expect("loop ended cleanly");
+        }
     }
 }
 
-/// Stop while sessions have sends in flight to peers that never read: after the drain
-/// deadline, shutdown cancels them and waits for their last CQEs.
-#[test]
-fn stop_with_sends_in_flight() {
-    let (opened, closed, local) = (Arc::default(), Arc::default(), Arc::default());
-    let (o, c, l): (Arc<AtomicUsize>, Arc<AtomicUsize>, Arc<AtomicUsize>) =
-        (Arc::clone(&opened), Arc::clone(&closed), Arc::clone(&local));
-    let reply = bytes::Bytes::from(vec![1u8; 4 * 1024 * 1024]);
-    // The peers never read: the drain cannot finish, so keep its deadline short.
-    let config = ServiceConfig {
-        shutdown_drain: Duration::from_millis(200),
-        ..uring_config(2)
-    };
-    let Some(service) = start(config, move |_| Flood {
-        reply: reply.clone(),
-        opened: o.clone(),
-        closed: c.clone(),
-        local: l.clone(),
-    }) else {
-        return;
-    };
-    let streams: Vec<_> = (0..10)
-        .map(|_| {
-            let mut s = connect(addr(&service));
-            s.write_all(b"go").unwrap();
-            s
-        })
-        .collect();
-    assert!(wait_until(Duration::from_secs(5), || opened
-        .load(Ordering::Relaxed)
-        == 10));
-    std::thread::sleep(Duration::from_millis(100));
-    for handler in service.stop() {
-        handler.expect("loop ended cleanly");
+uring_test! {
+    /// Stop while sessions have sends in flight to peers that never read: after the drain
+    /// deadline, shutdown cancels them and waits for their last CQEs.
+    fn stop_with_sends_in_flight() {
+        let (opened, closed, local) = (Arc::default(), Arc::default(), Arc::default());
+        let (o, c, l): (Arc<AtomicUsize>, Arc<AtomicUsize>, Arc<AtomicUsize>) =
+            (Arc::clone(&opened), Arc::clone(&closed), Arc::clone(&local));
+        let reply = bytes::Bytes::from(vec![1u8; 4 * 1024 * 1024]);
+        // The peers never read: the drain cannot finish, so keep its deadline short.
+        let config = ServiceConfig {
+            shutdown_drain: Duration::from_millis(200),
+            ..uring_config(2)
+        };
+        let service = start(config, move |_| Flood {
+            reply: reply.clone(),
+            opened: o.clone(),
+            closed: c.clone(),
+            local: l.clone(),
+        });
+        let streams: Vec<_> = (0..10)
+            .map(|_| {
+                let mut s = connect(addr(&service));
+                s.write_all(b"go").unwrap();
+                s
+            })
+            .collect();
+        assert!(wait_until(Duration::from_secs(5), || opened
+            .load(Ordering::Relaxed)
+            == 10));
+        std::thread::sleep(Duration::from_millis(100));
+        for handler in service.stop() {
+            handler.expect("loop ended cleanly");
+        }
+        assert_eq!(closed.load(Ordering::Relaxed), 10);
+        drop(streams);
     }
-    assert_eq!(closed.load(Ordering::Relaxed), 10);
-    drop(streams);
 }
