@@ -1,0 +1,98 @@
+#!/usr/bin/env python3
+"""Idle memory per session: RSS growth of a server holding N idle TCP sessions.
+
+Usage: bench/idle_rss.py [--sessions 8000] [--models "epoll uring"]
+
+Starts each server (gameserver per I/O model, and the tokio echo baseline) pinned to CPU 0,
+opens N idle connections from 127.0.0.1, .2, ... (at most 50 per source address, under the
+default per-IP cap), waits until the server has accepted them all (its fd count), and reports
+(RSS after - RSS before) / N in KiB. Loopback only; bounded in count and time.
+"""
+import argparse
+import os
+import resource
+import socket
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")), "release")
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise RuntimeError("no VmRSS")
+
+
+def fds(pid):
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_listening(port, deadline):
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"server on {port} did not start")
+
+
+def measure(name, cmd, port, sessions):
+    server = subprocess.Popen(["taskset", "-c", "0", *cmd], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        wait_listening(port, time.time() + 10)
+        time.sleep(0.3)
+        base_rss, base_fds = rss_kib(server.pid), fds(server.pid)
+        conns = []
+        for i in range(sessions):
+            s = socket.socket()
+            s.bind((f"127.0.{1 + i // 50 // 250}.{1 + (i // 50) % 250}", 0))
+            s.connect(("127.0.0.1", port))
+            conns.append(s)
+        deadline = time.time() + 30
+        while fds(server.pid) < base_fds + sessions and time.time() < deadline:
+            time.sleep(0.1)
+        time.sleep(0.5)
+        accepted = fds(server.pid) - base_fds
+        grown = rss_kib(server.pid) - base_rss
+        for s in conns:
+            s.close()
+        per = grown / max(accepted, 1)
+        print(f"{name:18} sessions={accepted:6}  RSS +{grown:7} KiB  {per:6.2f} KiB/session")
+        return per
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sessions", type=int, default=8000)
+    ap.add_argument("--models", default="epoll uring")
+    args = ap.parse_args()
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, args.sessions + 1000), hard))
+    for model in args.models.split():
+        port = free_port()
+        measure(f"gameserver-{model}",
+                [f"{BIN}/gameserver", "--bind", "127.0.0.1", "--port", str(port), "--threads", "1",
+                 "--model", model, "--idle-timeout", "0"], port, args.sessions)
+    port = free_port()
+    measure("tokio_echo", [f"{BIN}/tokio_echo", "--bind", "127.0.0.1", "--port", str(port),
+                           "--threads", "1"], port, args.sessions)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
