@@ -203,6 +203,15 @@ impl SendOp {
         &self.msg
     }
 
+    /// The one buffer of a prepared send, if it holds exactly one: such a send goes out as a
+    /// plain `SEND` (no msghdr or iovec for the kernel to copy in).
+    pub(super) fn single(&self) -> Option<(*const u8, u32)> {
+        match self.bufs.as_slice() {
+            [buf] => Some((buf.as_ptr(), u32::try_from(buf.len()).ok()?)),
+            _ => None,
+        }
+    }
+
     /// The kernel took `n` bytes: puts what it did not take back at the front of `queue`.
     pub(super) fn complete(&mut self, n: usize, queue: &mut SendQueue) {
         advance_bufs(&mut self.bufs, n);
