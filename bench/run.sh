@@ -233,6 +233,11 @@ rec = {
         max(0, ($busy_after - $busy_before) - ticks) / $CLK_TCK / (($t1 - $t0) / 1e9) * 100,
     # Server CPU per unit of work: per echoed message, or per chat delivery.
     "server_cpu_us_per_unit": cpu_us / units if units else None,
+    # All busy time of the server's CPU per unit: also counts kernel work done
+    # there for the server but not charged to it (softirqs deferred to
+    # ksoftirqd, io_uring's kernel workers), and anything else that ran there.
+    "server_core_us_per_unit":
+        ($busy_after - $busy_before) * 1e6 / $CLK_TCK / units if units else None,
     "units_per_sec": client.get(unit + "_per_sec" if unit == "deliveries" else "msgs_per_sec"),
     "client": client,
 }
@@ -303,6 +308,7 @@ for (case, server), all_runs in groups.items():
         "units_per_sec": median([r["units_per_sec"] for r in rs]),
         "p99_us": median([x.get("p99_us") for x in c]),
         "server_cpu_us_per_unit": median([r["server_cpu_us_per_unit"] for r in rs]),
+        "server_core_us_per_unit": median([r["server_core_us_per_unit"] for r in rs]),
         "errors": sum((r["client"].get("errors") or 0) + (r["client"].get("connect_failures") or 0)
                       for r in all_runs),
         "failed_runs": failed_runs,
@@ -326,6 +332,7 @@ def fmt(v, spec):
 
 UNIT_NAMES = {"messages": "msg", "deliveries": "delivery"}
 header = (f"{'case':<8} {'server':<18} {'unit':<9} {'units/s':>11} {'p99 us':>10} {'cpu us/unit':>12}"
+          f" {'core us/unit':>12}"
           f" {'cpu vs ref':>10} {'rate vs ref':>11} {'reference':<11} {'err':>7} {'fail':>5} {'other%':>6}")
 print()
 print(header)
@@ -335,6 +342,7 @@ for s in summaries:
     print(f"{s['case']:<8} {s['server']:<18} {UNIT_NAMES.get(s['unit'], s['unit']):<9}"
           f" {fmt(s['units_per_sec'], ',.0f'):>11}{flag}"
           f"{fmt(s['p99_us'], ',.0f'):>10} {fmt(s['server_cpu_us_per_unit'], '.3f'):>12}"
+          f" {fmt(s['server_core_us_per_unit'], '.3f'):>12}"
           f" {fmt(s['cpu_ratio'], '.2f'):>10} {fmt(s['rate_ratio'], '.2f'):>11} {s['reference']:<11}"
           f" {s['errors']:>7} {s['failed_runs']:>5} {s['other_load_max_pct']:>6.0f}")
 print()
