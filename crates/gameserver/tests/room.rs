@@ -5,6 +5,7 @@ mod util;
 
 use std::collections::HashMap;
 use std::net::TcpStream;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Barrier};
 
 use gameserver::protocol;
@@ -19,11 +20,13 @@ fn chat_body(sender: u32, seq: u32, len: usize) -> Vec<u8> {
     body
 }
 
-/// Reads `count` broadcasts, checking per-sender order; returns messages per sender.
-fn receive_broadcasts(stream: &mut TcpStream, count: usize, len: usize) -> HashMap<u32, u32> {
-    let mut next: HashMap<u32, u32> = HashMap::new();
-    for _ in 0..count {
-        let (id, body) = read_packet(stream).expect("broadcast");
+/// Per-sender order book: each sender's sequence numbers must arrive as 0, 1, 2, ... with no
+/// gap or repeat, and every body must be the one that sender built.
+#[derive(Debug, Default)]
+struct Heard(HashMap<u32, u32>);
+
+impl Heard {
+    fn check(&mut self, (id, body): (u16, Vec<u8>), len: usize) {
         assert_eq!(id, protocol::CHAT_BROADCAST);
         let sender = u32::from_le_bytes(body[..4].try_into().unwrap());
         let seq = u32::from_le_bytes(body[4..8].try_into().unwrap());
@@ -32,14 +35,35 @@ fn receive_broadcasts(stream: &mut TcpStream, count: usize, len: usize) -> HashM
             chat_body(sender, seq, len),
             "broadcast body corrupted"
         );
-        let expected = next.entry(sender).or_insert(0);
+        let expected = self.0.entry(sender).or_insert(0);
         assert_eq!(
             seq, *expected,
             "sender {sender}: out of order or duplicated"
         );
         *expected += 1;
     }
-    next
+}
+
+/// Reads `count` broadcasts, checking per-sender order; returns messages per sender.
+fn receive_broadcasts(stream: &mut TcpStream, count: usize, len: usize) -> HashMap<u32, u32> {
+    let mut heard = Heard::default();
+    for _ in 0..count {
+        heard.check(read_packet(stream).expect("broadcast"), len);
+    }
+    heard.0
+}
+
+/// Reads broadcasts until none arrives for 500 ms, checking per-sender order; returns
+/// messages per sender.
+fn receive_until_quiet(stream: &mut TcpStream, len: usize) -> HashMap<u32, u32> {
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_millis(500)))
+        .unwrap();
+    let mut heard = Heard::default();
+    while let Ok(packet) = read_packet(stream) {
+        heard.check(packet, len);
+    }
+    heard.0
 }
 
 fn fifty_clients_three_rooms(model: Model) {
@@ -114,32 +138,6 @@ fn member_disconnects_mid_broadcast(model: Model) {
     assert_live(&service, 5);
 }
 
-/// Reads broadcasts until none arrives for 500 ms, checking per-sender order (each sender's
-/// sequence numbers arrive as 0, 1, 2, ... with no gap or repeat); returns counts per sender.
-fn receive_until_quiet(stream: &mut TcpStream, len: usize) -> HashMap<u32, u32> {
-    stream
-        .set_read_timeout(Some(std::time::Duration::from_millis(500)))
-        .unwrap();
-    let mut next: HashMap<u32, u32> = HashMap::new();
-    while let Ok((id, body)) = read_packet(stream) {
-        assert_eq!(id, protocol::CHAT_BROADCAST);
-        let sender = u32::from_le_bytes(body[..4].try_into().unwrap());
-        let seq = u32::from_le_bytes(body[4..8].try_into().unwrap());
-        assert_eq!(
-            body,
-            chat_body(sender, seq, len),
-            "broadcast body corrupted"
-        );
-        let expected = next.entry(sender).or_insert(0);
-        assert_eq!(
-            seq, *expected,
-            "sender {sender}: out of order or duplicated"
-        );
-        *expected += 1;
-    }
-    next
-}
-
 fn never_reading_member_is_cut_at_the_cap(model: Model) {
     let limit = 64 * 1024;
     let config = ServiceConfig {
@@ -164,9 +162,23 @@ fn never_reading_member_is_cut_at_the_cap(model: Model) {
     let mut listener = connect(addr);
     join(&mut listener, 1);
     const COUNT: u32 = 3000;
-    let reader =
-        std::thread::spawn(move || receive_broadcasts(&mut listener, COUNT as usize, 1000));
+    // The reading member must really keep up (a debug-build reader thread can lag by more
+    // than the 64 KiB cap, and would rightly be cut too): the talker stays at most 16 chats
+    // (16 KB) ahead of it.
+    let heard = Arc::new(AtomicU32::new(0));
+    let progress = heard.clone();
+    let reader = std::thread::spawn(move || {
+        let mut book = Heard::default();
+        for _ in 0..COUNT {
+            book.check(read_packet(&mut listener).expect("broadcast"), 1000);
+            progress.fetch_add(1, Ordering::Release);
+        }
+        book.0
+    });
     for seq in 0..COUNT {
+        while heard.load(Ordering::Acquire) + 16 < seq {
+            std::thread::yield_now();
+        }
         send_packet(&mut talker, protocol::CHAT, &chat_body(7, seq, 1000));
         // The talker hears its own chats too: keep its queue drained.
         let (id, body) = read_packet(&mut talker).expect("own chat back");
@@ -181,9 +193,17 @@ fn never_reading_member_is_cut_at_the_cap(model: Model) {
         Some(&COUNT),
         "the reading member got everything"
     );
+    let cut_recorded = wait_until(std::time::Duration::from_secs(5), || {
+        !closed.lock().unwrap().is_empty()
+    });
+    assert!(
+        cut_recorded,
+        "the server never closed the sleeper's session"
+    );
     assert!(
         closed_by_server(&mut sleeper),
-        "the sleeper was disconnected"
+        "the sleeper's socket was closed: {:?}",
+        closed.lock().unwrap()
     );
     let reasons = closed.lock().unwrap().clone();
     let cut: Vec<_> = reasons

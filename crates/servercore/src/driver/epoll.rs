@@ -277,12 +277,7 @@ impl EpollDriver {
                 }
                 return;
             }
-            let Some(conn) = self
-                .conns
-                .get_mut(id.slot())
-                .and_then(Option::as_mut)
-                .filter(|c| c.id == id)
-            else {
+            let Some(conn) = conn_in(&mut self.conns, id) else {
                 return;
             };
             match conn.stream.read(&mut self.scratch) {
@@ -309,12 +304,7 @@ impl EpollDriver {
     /// Writes the session's queue with `writev` until it is empty or the socket is full.
     fn flush<H: Handler>(&mut self, core: &mut LoopCore<H>, id: SessionId) {
         loop {
-            let Some(conn) = self
-                .conns
-                .get_mut(id.slot())
-                .and_then(Option::as_mut)
-                .filter(|c| c.id == id)
-            else {
+            let Some(conn) = conn_in(&mut self.conns, id) else {
                 return;
             };
             let Some(session) = core.session_mut(id) else {
@@ -371,12 +361,7 @@ impl EpollDriver {
         id: SessionId,
         want: bool,
     ) {
-        let Some(conn) = self
-            .conns
-            .get_mut(id.slot())
-            .and_then(Option::as_mut)
-            .filter(|c| c.id == id)
-        else {
+        let Some(conn) = conn_in(&mut self.conns, id) else {
             return;
         };
         if conn.want_write == want {
@@ -451,11 +436,17 @@ impl EpollDriver {
     }
 
     fn conn_mut(&mut self, id: SessionId) -> Option<&mut Conn> {
-        self.conns
-            .get_mut(id.slot())
-            .and_then(Option::as_mut)
-            .filter(|c| c.id == id)
+        conn_in(&mut self.conns, id)
     }
+}
+
+/// The socket of session `id`, if it is still the one in its slot (a free function so the
+/// caller can borrow other fields of the driver, like the scratch buffer, at the same time).
+fn conn_in(conns: &mut [Option<Conn>], id: SessionId) -> Option<&mut Conn> {
+    conns
+        .get_mut(id.slot())
+        .and_then(Option::as_mut)
+        .filter(|c| c.id == id)
 }
 
 /// Accept errors that concern one connection, not the listener: skip and go on.
