@@ -36,9 +36,13 @@ DUMMYCLIENT=${DUMMYCLIENT:-$BIN_DIR/dummyclient}
 CASE_NAMES=(
     closed
     open
+    pipelined
+    large
     chat
 )
 CASE_KINDS=(
+    echo
+    echo
     echo
     echo
     chat
@@ -46,6 +50,10 @@ CASE_KINDS=(
 CASE_ARGS=(
     "--clients 100 --size 64 --inflight 1"
     "--clients 1000 --size 64 --rate 150000"
+    # 16 messages in flight per client: reads and sends carry many messages at once.
+    "--clients 100 --size 64 --inflight 16"
+    # Throughput of larger messages.
+    "--clients 100 --size 4096 --inflight 1"
     # 10 rooms x 50 clients, 10 chats/s each of 64-byte packets (60-byte body):
     # 5,000 sends/s, each delivered to 50 members: 250,000 deliveries/s.
     "--protocol packet --scenario chat --clients 500 --rooms 10 --chat-rate 10 --size 60"
