@@ -1,11 +1,12 @@
 //! [`LoadHandler`]: the load generator's servercore handler, one per event loop, and the
-//! `Shared` state through which the main thread ([`crate::load::run`]) steers the loops.
+//! shared state through which the main thread ([`crate::load::run`]) steers the loops.
 //!
 //! ```text
 //!   connected     a Client: echo (ClientStream) is ready at once; chat (Member) sends
 //!                 ENTER_ROOM and is ready at its ROOM_JOINED. Shared::ready counts both.
 //!   tick (1 ms)   follows the phase: Sending starts the closed-loop window, then paces the
-//!                 open loop; Draining publishes what this loop is still owed
+//!                 open loop; Draining publishes what this loop is still owed; every
+//!                 PUBLISH_EVERY_NANOS (100 ms) publishes its counts for the progress bar
 //!   received      Wire::split -> one packet at a time -> the client's verifier -> a Verdict
 //!                 -> Stats; closed loop sends one message per echo
 //!   disconnected  counted (unless Shutdown; after SERVER_FULL as `server_full`); the client
@@ -53,6 +54,27 @@ pub(crate) struct DrainCounts {
     pub(crate) received: AtomicU64,
 }
 
+/// One loop's counts as of its last publication (every [`PUBLISH_EVERY_NANOS`]), for the
+/// progress bar.
+#[derive(Debug, Default)]
+pub(crate) struct LoopProgress {
+    /// Clients of this loop whose connection is open.
+    pub(crate) connections: AtomicU64,
+    /// See [`Stats::sent`].
+    pub(crate) sent: AtomicU64,
+    /// See [`Stats::messages`].
+    pub(crate) messages: AtomicU64,
+    /// See [`Stats::deliveries`].
+    pub(crate) deliveries: AtomicU64,
+    /// Errors known so far: corrupt, out of order, duplicates, disconnects (lost is settled at
+    /// the end).
+    pub(crate) errors: AtomicU64,
+}
+
+/// How often a loop publishes its [`LoopProgress`]: on the first tick this long after the
+/// last one.
+pub(crate) const PUBLISH_EVERY_NANOS: u64 = 100_000_000;
+
 /// What the main thread and the loops share. No lock: the phase is read on each tick, the
 /// counters are published per tick or per client, never per message.
 #[derive(Debug)]
@@ -66,6 +88,8 @@ pub(crate) struct Shared {
     pub(crate) ready: AtomicU32,
     /// Per loop, while draining.
     pub(crate) drain: Box<[DrainCounts]>,
+    /// Per loop, published every [`PUBLISH_EVERY_NANOS`].
+    pub(crate) progress: Box<[LoopProgress]>,
 }
 
 impl Shared {
@@ -82,6 +106,7 @@ impl Shared {
                     received: AtomicU64::new(0),
                 })
                 .collect(),
+            progress: (0..loops).map(|_| LoopProgress::default()).collect(),
         }
     }
 
@@ -231,6 +256,10 @@ pub struct LoadHandler {
     catch_up: u64,
     clients: HashMap<SessionId, Client>,
     phase: Phase,
+    /// When sending started (nanoseconds since `base`), once this loop saw it.
+    start_nanos: u64,
+    /// When this loop last published its [`LoopProgress`].
+    published_nanos: u64,
     stats: Stats,
 }
 
@@ -254,6 +283,8 @@ impl LoadHandler {
             catch_up,
             clients: HashMap::new(),
             phase: Phase::Connecting,
+            start_nanos: 0,
+            published_nanos: 0,
             stats: Stats::new(),
         }
     }
@@ -347,6 +378,21 @@ impl LoadHandler {
         }
     }
 
+    /// Publishes this loop's counts for the progress bar (a few relaxed stores).
+    fn publish_progress(&self, loop_index: usize) {
+        let Some(progress) = self.shared.progress.get(loop_index) else {
+            return;
+        };
+        let s = &self.stats;
+        let open = self.clients.values().filter(|c| c.open).count() as u64;
+        progress.connections.store(open, Ordering::Relaxed);
+        progress.sent.store(s.sent, Ordering::Relaxed);
+        progress.messages.store(s.messages, Ordering::Relaxed);
+        progress.deliveries.store(s.deliveries, Ordering::Relaxed);
+        let errors = s.corrupt + s.out_of_order + s.duplicates + s.disconnects;
+        progress.errors.store(errors, Ordering::Relaxed);
+    }
+
     /// Draining: publishes what this loop's clients are owed and have received.
     fn publish_drain(&self, loop_index: usize) {
         let (owed, received) = self
@@ -420,6 +466,7 @@ impl Handler for LoadHandler {
             return data.len();
         };
         let (stats, size) = (&mut self.stats, self.wire.size());
+        stats.timeline.set_now(now.saturating_sub(self.start_nanos));
         let corrupt_before = stats.corrupt;
         let (mut messages, mut joined) = (0, false);
         let split = self.wire.split(data, |packet| {
@@ -482,8 +529,15 @@ impl Handler for LoadHandler {
         if phase != self.phase {
             let previous = std::mem::replace(&mut self.phase, phase);
             if previous == Phase::Connecting && phase == Phase::Sending {
+                self.start_nanos = self.shared.start_nanos.load(Ordering::Acquire);
                 self.start(ctx);
+                self.publish_progress(ctx.loop_index());
             }
+        }
+        let now = self.nanos(ctx.now());
+        if now.saturating_sub(self.published_nanos) >= PUBLISH_EVERY_NANOS {
+            self.published_nanos = now;
+            self.publish_progress(ctx.loop_index());
         }
         match self.phase {
             Phase::Connecting => {}

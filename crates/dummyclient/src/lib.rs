@@ -16,6 +16,10 @@
 //!   pattern     the pattern bytes both formats carry
 //!   connect     blocking connects with retries and backoff, one deadline
 //!   stats       Verdict per message; Stats per loop (counts + latency), merged into a Report
+//!   timeline    per-second buckets of each loop's Stats (count + latency), for --plot
+//!   plot        --plot: the timeline as an SVG chart (throughput, p50/p99 per second)
+//!   progress    the live progress bar on stderr, fed by load::run_observed
+//!   compare     --compare: two --json reports side by side with ratios
 //! ```
 //!
 //! # Examples
@@ -47,11 +51,15 @@
 //! ```
 
 pub mod chat;
+pub mod compare;
 pub mod connect;
 pub mod handler;
 pub mod lecture;
 pub mod load;
 pub mod message;
 pub mod pattern;
+pub mod plot;
+pub mod progress;
 pub mod stats;
+pub mod timeline;
 pub mod wire;

@@ -26,7 +26,9 @@
 //!   outstanding; the scheduled sends it skips count as `late_sends`.
 //!
 //! The phase is shared through atomics read on each tick, so a loop follows the main thread
-//! within about a millisecond; no lock is taken on the message path.
+//! within about a millisecond; no lock is taken on the message path. Each loop also publishes
+//! its counts every 100 ms; [`run_observed`] hands their sum to an observer (the progress bar)
+//! every [`OBSERVE_EVERY`] while sending and draining.
 
 use std::io;
 use std::net::SocketAddr;
@@ -57,6 +59,9 @@ pub const CATCH_UP: Duration = Duration::from_millis(10);
 /// Open loop: a client keeps at most this many bytes outstanding (sent, not echoed); see
 /// [`LoadConfig::backlog`].
 pub const BACKLOG_BYTES: usize = 1024 * 1024;
+
+/// How often [`run_observed`] calls its observer.
+pub const OBSERVE_EVERY: Duration = Duration::from_millis(250);
 
 /// How long to wait for what is still owed after sending stops, by default.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
@@ -316,6 +321,47 @@ impl std::error::Error for LoadError {
     }
 }
 
+/// The run so far, as the loops last published it (each at most 100 ms old).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Progress {
+    /// Time since sending started.
+    pub elapsed: Duration,
+    /// How long sending lasts (`--duration`).
+    pub duration: Duration,
+    /// True once sending stopped and the run waits for what is owed.
+    pub draining: bool,
+    /// Clients whose connection is open.
+    pub connections: u64,
+    /// Messages sent.
+    pub sent: u64,
+    /// Verified messages.
+    pub messages: u64,
+    /// Messages received, whatever their verdict.
+    pub deliveries: u64,
+    /// Errors so far (corrupt, out of order, duplicates, disconnects; lost comes at the end).
+    pub errors: u64,
+}
+
+impl Progress {
+    /// Sums what the loops published.
+    fn sample(shared: &Shared, elapsed: Duration, duration: Duration, draining: bool) -> Self {
+        let mut p = Progress {
+            elapsed,
+            duration,
+            draining,
+            ..Progress::default()
+        };
+        for lp in shared.progress.iter() {
+            p.connections += lp.connections.load(Ordering::Relaxed);
+            p.sent += lp.sent.load(Ordering::Relaxed);
+            p.messages += lp.messages.load(Ordering::Relaxed);
+            p.deliveries += lp.deliveries.load(Ordering::Relaxed);
+            p.errors += lp.errors.load(Ordering::Relaxed);
+        }
+        p
+    }
+}
+
 /// Runs a load test as `config` says and returns its report. `interrupt` (set by Ctrl-C)
 /// ends the sending phase early.
 ///
@@ -324,6 +370,19 @@ impl std::error::Error for LoadError {
 /// many did) or get ready in time, or event loops that failed. Verification failures are not
 /// errors: see [`Report::passed`].
 pub fn run(config: &LoadConfig, interrupt: &AtomicBool) -> Result<Report, LoadError> {
+    run_observed(config, interrupt, &mut |_| {})
+}
+
+/// [`run`], calling `observe` every [`OBSERVE_EVERY`] while sending and draining with the
+/// counts the loops last published (the loops are never waited for).
+///
+/// # Errors
+/// As [`run`].
+pub fn run_observed(
+    config: &LoadConfig,
+    interrupt: &AtomicBool,
+    observe: &mut dyn FnMut(&Progress),
+) -> Result<Report, LoadError> {
     config.validate().map_err(LoadError::Config)?;
     let addr: SocketAddr = connect::resolve(&config.addr).map_err(LoadError::Connect)?;
     let base = Instant::now();
@@ -342,9 +401,17 @@ pub fn run(config: &LoadConfig, interrupt: &AtomicBool) -> Result<Report, LoadEr
     wait_ready(&shared, config.clients, config.connect_timeout)?;
     let connect_secs = connect_started.elapsed().as_secs_f64();
 
-    let duration_secs = send_for(&shared, base, config.duration, interrupt);
+    let mut observer = Observer {
+        shared: &shared,
+        duration: config.duration,
+        started: Instant::now(),
+        next: Instant::now(),
+        observe,
+    };
+    let duration_secs = send_for(&shared, base, config.duration, interrupt, &mut observer);
     let drain_until = Instant::now() + config.drain_timeout;
     while !shared.drained() && Instant::now() < drain_until {
+        observer.poll(true);
         std::thread::sleep(Duration::from_millis(1));
     }
 
@@ -376,9 +443,42 @@ fn wait_ready(shared: &Shared, clients: usize, timeout: Duration) -> Result<(), 
     }
 }
 
+/// Calls the observer of [`run_observed`] at most every [`OBSERVE_EVERY`].
+struct Observer<'a> {
+    shared: &'a Shared,
+    duration: Duration,
+    started: Instant,
+    next: Instant,
+    observe: &'a mut dyn FnMut(&Progress),
+}
+
+impl Observer<'_> {
+    fn poll(&mut self, draining: bool) {
+        let now = Instant::now();
+        if now >= self.next {
+            self.next = now + OBSERVE_EVERY;
+            let elapsed = now.saturating_duration_since(self.started);
+            (self.observe)(&Progress::sample(
+                self.shared,
+                elapsed,
+                self.duration,
+                draining,
+            ));
+        }
+    }
+}
+
 /// The sending phase: `duration`, or until `interrupt`. Returns the seconds it lasted.
-fn send_for(shared: &Shared, base: Instant, duration: Duration, interrupt: &AtomicBool) -> f64 {
+fn send_for(
+    shared: &Shared,
+    base: Instant,
+    duration: Duration,
+    interrupt: &AtomicBool,
+    observer: &mut Observer<'_>,
+) -> f64 {
     let started = Instant::now();
+    // The first sample after the loops' first publication of this phase.
+    (observer.started, observer.next) = (started, started + OBSERVE_EVERY);
     shared.start_nanos.store(
         started.saturating_duration_since(base).as_nanos() as u64,
         Ordering::Release,
@@ -386,6 +486,7 @@ fn send_for(shared: &Shared, base: Instant, duration: Duration, interrupt: &Atom
     shared.set_phase(Phase::Sending);
     let end = started + duration;
     while Instant::now() < end && !interrupt.load(Ordering::Relaxed) {
+        observer.poll(false);
         std::thread::sleep(
             (end.saturating_duration_since(Instant::now())).min(Duration::from_millis(10)),
         );

@@ -6,13 +6,17 @@
 //! cargo run --release -p dummyclient -- --clients 100 --rate 50000 --size 128 --json
 //! cargo run --release -p dummyclient -- --protocol packet --clients 100 --inflight 4
 //! cargo run --release -p dummyclient -- --protocol packet --scenario chat --clients 500 --rooms 10
+//! cargo run --release -p dummyclient -- --clients 100 --duration 30 --plot run.svg --json-out run.json
+//! cargo run --release -p dummyclient -- --compare before.json after.json
 //! ```
 //!
 //! Exit status: 0 on success; 1 if the run could not be carried out (server not reachable,
 //! event loops failed, chat clients not let into their rooms); 2 if the load run found errors
 //! (corrupt, out of order, duplicates, lost, disconnects) or verified no message at all, and
-//! also for bad flags (clap's usage error).
+//! also for bad flags (clap's usage error). `--compare` exits 0 (1 if a file cannot be read).
 
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -23,7 +27,10 @@ use clap::{ArgGroup, CommandFactory, Parser};
 use dummyclient::lecture::{self, LectureConfig};
 use dummyclient::load::{self, LoadConfig, Pacing, Scenario, DRAIN_TIMEOUT};
 use dummyclient::message::HEADER_LEN;
+use dummyclient::progress::ProgressLine;
+use dummyclient::stats::Report;
 use dummyclient::wire::Protocol;
+use dummyclient::{compare, plot};
 use servercore::{Model, ServiceConfig};
 
 /// The lecture's DummyClient (no flags), or a load generator that verifies every byte it gets
@@ -96,9 +103,25 @@ struct Cli {
         help_heading = "Load mode"
     )]
     model: Model,
-    /// Print the report as one line of JSON.
+    /// Print the report as one line of JSON (instead of the table; no progress bar).
     #[arg(long, requires = "load_mode", help_heading = "Load mode")]
     json: bool,
+    /// Also write the report's one line of JSON to FILE (the table is still printed).
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "load_mode",
+        help_heading = "Load mode"
+    )]
+    json_out: Option<PathBuf>,
+    /// Draw throughput and latency p50/p99 per second of the run as an SVG chart to FILE.
+    #[arg(
+        long,
+        value_name = "FILE.svg",
+        requires = "load_mode",
+        help_heading = "Load mode"
+    )]
+    plot: Option<PathBuf>,
     /// Seconds to keep trying to connect every client before giving up (and then as long
     /// again for every chat client to get into its room).
     #[arg(long, default_value = "10", value_parser = parse_secs, requires = "load_mode", help_heading = "Load mode")]
@@ -113,6 +136,12 @@ struct Cli {
     #[arg(long, requires = "load_mode", help_heading = "Chat (--scenario chat)",
           value_parser = clap::value_parser!(u64).range(1..))]
     chat_rate: Option<u64>,
+
+    /// Print two --json reports side by side with the ratio B/A of each figure (no server
+    /// needed).
+    #[arg(long, num_args = 2, value_names = ["A.json", "B.json"], conflicts_with_all = ["load_mode", "count"],
+          help_heading = "Compare")]
+    compare: Option<Vec<PathBuf>>,
 }
 
 /// `--scenario`.
@@ -215,7 +244,9 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .init();
-    if cli.load_mode() {
+    if let Some(files) = &cli.compare {
+        run_compare(&files[0], &files[1])
+    } else if cli.load_mode() {
         run_load(&cli)
     } else {
         match lecture::run(&cli.lecture_config(), &mut std::io::stdout()) {
@@ -245,12 +276,30 @@ fn run_load(cli: &Cli) -> ExitCode {
             .error(ErrorKind::ArgumentConflict, msg)
             .exit();
     }
-    match load::run(&config, &interrupt) {
+    let mut bar = (!cli.json && std::io::stderr().is_terminal()).then(|| {
+        ProgressLine::new(
+            config.duration,
+            config.clients as u64,
+            cli.scenario == ScenarioArg::Chat,
+        )
+    });
+    let result = load::run_observed(&config, &interrupt, &mut |progress| {
+        if let Some(bar) = bar.as_mut() {
+            bar.update(progress);
+        }
+    });
+    if let Some(bar) = bar {
+        bar.finish();
+    }
+    match result {
         Ok(report) => {
             if cli.json {
                 println!("{}", report.to_json());
             } else {
                 println!("{report}");
+            }
+            if let Err(code) = write_outputs(cli, &report) {
+                return code;
             }
             if report.passed() {
                 ExitCode::SUCCESS
@@ -271,6 +320,37 @@ fn run_load(cli: &Cli) -> ExitCode {
         }
         Err(err) => {
             eprintln!("dummyclient: error: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Writes `--json-out` and `--plot`, if asked for.
+fn write_outputs(cli: &Cli, report: &Report) -> Result<(), ExitCode> {
+    if let Some(path) = &cli.json_out {
+        if let Err(err) = std::fs::write(path, report.to_json() + "\n") {
+            eprintln!("dummyclient: cannot write {}: {err}", path.display());
+            return Err(ExitCode::FAILURE);
+        }
+    }
+    if let Some(path) = &cli.plot {
+        if let Err(err) = plot::write_svg(path, report) {
+            eprintln!("dummyclient: cannot draw {}: {err}", path.display());
+            return Err(ExitCode::FAILURE);
+        }
+    }
+    Ok(())
+}
+
+/// `--compare A B`: prints the two reports side by side.
+fn run_compare(a: &Path, b: &Path) -> ExitCode {
+    match compare::compare_files(a, b) {
+        Ok(table) => {
+            print!("{table}");
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("dummyclient: {err}");
             ExitCode::FAILURE
         }
     }

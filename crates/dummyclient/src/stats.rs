@@ -11,9 +11,11 @@ use std::fmt;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
+use crate::timeline::{SecondPoint, Timeline};
+
 /// Highest latency the histogram tells apart: one hour, in microseconds (higher values are
 /// recorded as this).
-const MAX_LATENCY_US: u64 = 3_600_000_000;
+pub(crate) const MAX_LATENCY_US: u64 = 3_600_000_000;
 
 /// What a verifier made of one received message (an echo, or a chat broadcast).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,6 +66,8 @@ pub struct Stats {
     pub disconnect_reasons: BTreeMap<&'static str, u64>,
     /// Open loop: scheduled sends skipped because the client was too far behind.
     pub late_sends: u64,
+    /// Verified messages per second of the run, for `--plot`.
+    pub timeline: Timeline,
 }
 
 impl Default for Stats {
@@ -82,6 +86,7 @@ impl Default for Stats {
             disconnects: 0,
             disconnect_reasons: BTreeMap::new(),
             late_sends: 0,
+            timeline: Timeline::default(),
         }
     }
 }
@@ -111,6 +116,7 @@ impl Stats {
         self.messages += 1;
         self.bytes += bytes as u64;
         self.latency_us.saturating_record(latency_nanos / 1000);
+        self.timeline.record(bytes, latency_nanos / 1000);
     }
 
     /// Adds `other` (another loop's stats) into `self`.
@@ -131,6 +137,7 @@ impl Stats {
             *self.disconnect_reasons.entry(reason).or_default() += n;
         }
         self.late_sends += other.late_sends;
+        self.timeline.merge(&other.timeline);
     }
 
     /// The sum of the counts that mean the server got something wrong: corrupt, out of order,
@@ -234,6 +241,9 @@ pub struct Report {
     /// How the run was set up.
     #[serde(flatten)]
     pub info: RunInfo,
+    /// Each second of the run (for `--plot`; not in the JSON).
+    #[serde(skip)]
+    pub timeline: Vec<SecondPoint>,
 }
 
 impl Report {
@@ -272,6 +282,7 @@ impl Report {
             disconnect_reasons: stats.disconnect_reasons.clone(),
             connect_failures: info.connect_failures,
             late_sends: stats.late_sends,
+            timeline: stats.timeline.points(info.duration_secs),
             info,
         }
     }
@@ -315,70 +326,95 @@ impl Report {
         }
     }
 
-    /// Counts, throughput and latency: named after what the scenario measures.
-    fn fmt_figures(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    /// The counts line: what was sent and received, named after the scenario.
+    fn fmt_counts(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let i = &self.info;
         if i.is_chat() {
             writeln!(
                 f,
-                "  chats       {} sent, {} broadcasts received ({} verified) in {:.2} s",
+                "  {} chats sent, {} broadcasts received ({} verified) in {:.2} s",
                 self.sent, self.deliveries, self.messages, i.duration_secs
-            )?;
-            writeln!(
-                f,
-                "  throughput  {:.0} deliveries/s, {:.0} sends/s",
-                self.deliveries_per_sec, self.sends_per_sec
-            )?;
+            )
         } else {
             writeln!(
                 f,
-                "  messages    {} echoed and verified of {} sent in {:.2} s",
+                "  {} messages echoed and verified of {} sent in {:.2} s",
                 self.messages, self.sent, i.duration_secs
-            )?;
-            writeln!(
-                f,
-                "  throughput  {:.0} msgs/s, {:.2} MB/s (echoed bytes, one direction, 1 MB = 10^6 B)",
-                self.msgs_per_sec, self.mb_per_sec
-            )?;
+            )
         }
-        writeln!(
-            f,
-            "  {:<11} p50 {}  p90 {}  p99 {}  p99.9 {}  max {}  (mean {:.1})",
-            if i.is_chat() {
-                "fan-out us"
-            } else {
-                "latency us"
-            },
-            self.p50_us,
-            self.p90_us,
-            self.p99_us,
-            self.p999_us,
-            self.max_us,
-            self.mean_us
-        )
     }
 
-    /// The error line, with disconnect reasons if any.
-    fn fmt_errors(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "  errors      {}: corrupt {}, out_of_order {}, duplicates {}, lost {}, disconnects {}",
-            self.errors,
-            self.corrupt,
-            self.out_of_order,
-            self.duplicates,
-            self.lost,
-            self.disconnects
-        )?;
+    /// The table's rows: (section, figure, value). Figure names are one word each (the
+    /// error kinds as in the JSON), so a row splits on whitespace into section words, the
+    /// figure and the value.
+    pub fn rows(&self) -> Vec<(&'static str, &'static str, String)> {
+        let latency = if self.info.is_chat() {
+            "fan-out us"
+        } else {
+            "latency us"
+        };
+        let mut rows = vec![
+            ("throughput", "msgs/s", format!("{:.1}", self.msgs_per_sec)),
+            ("", "MB/s", format!("{:.3}", self.mb_per_sec)),
+        ];
+        if self.info.is_chat() {
+            rows.push((
+                "",
+                "deliveries/s",
+                format!("{:.1}", self.deliveries_per_sec),
+            ));
+            rows.push(("", "sends/s", format!("{:.1}", self.sends_per_sec)));
+        }
+        rows.extend([
+            (latency, "p50", self.p50_us.to_string()),
+            ("", "p90", self.p90_us.to_string()),
+            ("", "p99", self.p99_us.to_string()),
+            ("", "p99.9", self.p999_us.to_string()),
+            ("", "max", self.max_us.to_string()),
+            ("", "mean", format!("{:.1}", self.mean_us)),
+            ("errors", "corrupt", self.corrupt.to_string()),
+            ("", "out_of_order", self.out_of_order.to_string()),
+            ("", "lost", self.lost.to_string()),
+            ("", "duplicates", self.duplicates.to_string()),
+            ("", "disconnects", self.disconnects.to_string()),
+            ("", "total", self.errors.to_string()),
+            (
+                "not errors",
+                "connect_failures",
+                self.connect_failures.to_string(),
+            ),
+            ("", "late_sends", self.late_sends.to_string()),
+        ]);
+        rows
+    }
+
+    /// The table of [`Report::rows`], values right-aligned.
+    fn fmt_table(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let rows = self.rows();
+        let width = rows
+            .iter()
+            .map(|(_, _, v)| v.len())
+            .max()
+            .unwrap_or(0)
+            .max(5);
+        writeln!(f, "  {:<12} {:<16} {:>width$}", "", "figure", "value")?;
+        for (section, figure, value) in &rows {
+            writeln!(f, "  {section:<12} {figure:<16} {value:>width$}")?;
+        }
+        Ok(())
+    }
+
+    /// Disconnect reasons, if any.
+    fn fmt_reasons(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if !self.disconnect_reasons.is_empty() {
             let reasons: Vec<String> = self
                 .disconnect_reasons
                 .iter()
                 .map(|(r, n)| format!("{r} {n}"))
                 .collect();
-            write!(f, " ({})", reasons.join(", "))?;
+            writeln!(f, "  disconnects by reason: {}", reasons.join(", "))?;
         }
-        writeln!(f)
+        Ok(())
     }
 }
 
@@ -388,23 +424,13 @@ impl fmt::Display for Report {
         self.fmt_setup(f)?;
         writeln!(
             f,
-            "  client      {} event loops ({}), ready in {:.2} s",
+            "  client: {} event loops ({}), ready in {:.2} s",
             i.threads, i.model, i.connect_secs
         )?;
-        self.fmt_figures(f)?;
-        writeln!(
-            f,
-            "  connect     {} failed attempts (retried)",
-            self.connect_failures
-        )?;
-        if i.rate.is_some() {
-            writeln!(
-                f,
-                "  late sends  {} (skipped: client too far behind schedule)",
-                self.late_sends
-            )?;
-        }
-        self.fmt_errors(f)?;
+        self.fmt_counts(f)?;
+        writeln!(f)?;
+        self.fmt_table(f)?;
+        self.fmt_reasons(f)?;
         let verdict = if self.passed() {
             "PASS"
         } else if self.messages == 0 {
@@ -412,7 +438,7 @@ impl fmt::Display for Report {
         } else {
             "FAIL: errors"
         };
-        write!(f, "  result      {verdict}")
+        write!(f, "  result: {verdict}")
     }
 }
 
