@@ -17,6 +17,7 @@
 #   SERVER_CPU=0 CLIENT_CPU=1
 #   DUMMYCLIENT=path       use another client binary (same CLI and --json output)
 #   SKIP_BUILD=1           do not run cargo build
+#   GAMESERVER_ARGS="..."  extra gameserver flags, e.g. "--flush-interval-ms 10" (send tick)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -141,7 +142,7 @@ server_cmd() {
     case $1 in
     gameserver-*)
         echo "$BIN_DIR/gameserver --model ${1#gameserver-} --protocol ${KIND_PROTOCOL[$2]}" \
-            "--max-sessions-per-ip 100000"
+            "--max-sessions-per-ip 100000 ${GAMESERVER_ARGS:-}"
         ;;
     tokio_echo | tokio_chat) echo "$BIN_DIR/$1" ;;
     *) die "unknown server '$1'" ;;

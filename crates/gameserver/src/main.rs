@@ -86,6 +86,11 @@ struct Args {
     /// Packet mode: packets a session may send in one burst.
     #[arg(long, default_value_t = RateLimit::default().burst)]
     rate_burst: u32,
+    /// Send tick in milliseconds: hold output up to this long so every message queued for a
+    /// session in between leaves in one write (fewer syscalls per broadcast, up to this much
+    /// added latency). 0: flush at once.
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    flush_interval_ms: u64,
     /// On stop, seconds sessions get to take what is queued for them before they are closed.
     #[arg(long, value_name = "SECS", default_value_t = 5)]
     shutdown_drain: u64,
@@ -120,6 +125,8 @@ impl Args {
             idle_timeout: secs(self.idle_timeout),
             partial_timeout: secs(self.partial_timeout),
             shutdown_drain: Duration::from_secs(self.shutdown_drain),
+            flush_interval: (self.flush_interval_ms > 0)
+                .then(|| Duration::from_millis(self.flush_interval_ms)),
             ..defaults
         }
     }

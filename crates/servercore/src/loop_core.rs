@@ -63,6 +63,8 @@ pub(crate) struct LoopCore<H> {
     next_publish: Instant,
     accept_backoff: AcceptBackoff,
     refusal_log: RefusalLog,
+    /// With a flush interval: when the held pending list is next carried out.
+    next_flush: Option<Instant>,
 }
 
 /// A refused connection, as handed back to the driver.
@@ -129,6 +131,7 @@ impl<H: Handler> LoopCore<H> {
             next_publish: now,
             accept_backoff: AcceptBackoff::default(),
             refusal_log: RefusalLog::default(),
+            next_flush: None,
         }
     }
 
@@ -150,6 +153,7 @@ impl<H: Handler> LoopCore<H> {
             self.next_sweep,
             self.drain_deadline,
             self.accept_backoff.deadline(),
+            self.next_flush,
         ]
         .into_iter()
         .flatten()
@@ -379,7 +383,21 @@ impl<H: Handler> LoopCore<H> {
     }
 
     /// Takes the pending list (sessions with output or a close to carry out).
+    ///
+    /// With `ServiceConfig::flush_interval` set, the list is handed over only once per
+    /// interval (and at once while draining for shutdown): everything queued for a session
+    /// in between leaves in one write.
     pub(crate) fn take_pending(&mut self, out: &mut Vec<SessionId>) {
+        if let Some(interval) = self.state.config.flush_interval {
+            if self.state.pending.is_empty() {
+                return;
+            }
+            let due = *self.next_flush.get_or_insert(self.state.now + interval);
+            if self.state.now < due && self.drain_deadline.is_none() {
+                return;
+            }
+            self.next_flush = None;
+        }
         std::mem::swap(out, &mut self.state.pending);
         self.state.pending.clear();
         for id in out.iter() {
