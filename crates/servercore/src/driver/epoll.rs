@@ -313,13 +313,15 @@ impl EpollDriver {
             if session.send.is_empty() {
                 break;
             }
-            let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
-            let count = session.send.io_slices(&mut slices);
             // One buffer (the common echo case): plain write(2), cheaper in the kernel than
-            // importing a one-element iovec.
-            let written = match count {
-                1 => conn.stream.write(&slices[0]),
-                _ => conn.stream.write_vectored(&slices[..count]),
+            // importing a one-element iovec, and no iovec array to fill here.
+            let written = match session.send.only_buffer() {
+                Some(buf) => conn.stream.write(buf),
+                None => {
+                    let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
+                    let count = session.send.io_slices(&mut slices);
+                    conn.stream.write_vectored(&slices[..count])
+                }
             };
             match written {
                 Ok(n) => {

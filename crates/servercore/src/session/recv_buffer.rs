@@ -75,6 +75,9 @@ impl RecvBuffer {
     /// # Errors
     /// [`RecvBufferFull`] if the buffer would hold more than its limit; nothing is appended.
     pub fn append(&mut self, data: &[u8]) -> Result<(), RecvBufferFull> {
+        if data.is_empty() {
+            return Ok(()); // the usual case: the handler consumed everything
+        }
         let wanted = self.len() + data.len();
         if wanted > self.limit {
             return Err(RecvBufferFull {

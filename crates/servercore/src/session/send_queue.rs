@@ -52,6 +52,14 @@ impl SendQueue {
         self.bufs.len()
     }
 
+    /// The queued bytes, if they are exactly one buffer.
+    pub fn only_buffer(&self) -> Option<&[u8]> {
+        match (self.bufs.front(), self.bufs.len()) {
+            (Some(buf), 1) => Some(buf),
+            _ => None,
+        }
+    }
+
     /// Queues `buf` behind everything already queued. Empty buffers are ignored.
     pub fn push(&mut self, buf: Bytes) {
         if !buf.is_empty() {
@@ -160,6 +168,17 @@ mod tests {
         assert_eq!(q.len(), 5);
         assert_eq!(q.buffers(), 2);
         assert_eq!(contents(&q), b"abcde");
+    }
+
+    #[test]
+    fn only_buffer_is_the_single_queued_buffer() {
+        assert_eq!(SendQueue::new().only_buffer(), None);
+        let mut q = queue(&[b"abc"]);
+        assert_eq!(q.only_buffer(), Some(&b"abc"[..]));
+        q.push(Bytes::from_static(b"d"));
+        assert_eq!(q.only_buffer(), None);
+        q.advance(3);
+        assert_eq!(q.only_buffer(), Some(&b"d"[..]));
     }
 
     #[test]
