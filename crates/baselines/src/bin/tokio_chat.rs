@@ -24,7 +24,7 @@ use std::sync::Arc;
 use anyhow::{bail, Context};
 use clap::Parser;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::sync::{mpsc, Mutex, Notify};
 
 /// Client -> server: sent straight back unchanged.
@@ -130,22 +130,11 @@ impl Shared {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    // Equivalent to `#[tokio::main]` (multi-thread flavor), except that the
-    // worker count comes from `--threads`.
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    builder.enable_all();
-    if let Some(n) = args.threads {
-        builder.worker_threads(n.max(1));
-    }
-    builder.build()?.block_on(serve(args))
+    baselines::runtime(args.threads)?.block_on(serve(args))
 }
 
 async fn serve(args: Args) -> anyhow::Result<()> {
-    let addr = format!("{}:{}", args.bind, args.port);
-    let listener = TcpListener::bind(&addr)
-        .await
-        .with_context(|| format!("bind {addr}"))?;
-    eprintln!("tokio_chat listening on {}", listener.local_addr()?);
+    let listener = baselines::listen("tokio_chat", &args.bind, args.port).await?;
     let state = Arc::new(Mutex::new(Shared {
         rooms: HashMap::new(),
         send_queue_limit: args.send_queue_limit,

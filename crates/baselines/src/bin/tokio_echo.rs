@@ -3,10 +3,9 @@
 //! deliberately has no tricks in either direction: one task per connection,
 //! a 4 KiB buffer, `read` then `write_all`.
 
-use anyhow::Context;
 use clap::Parser;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
 #[derive(Debug, Parser)]
 #[command(about = "Plain tokio echo server (benchmark baseline)")]
@@ -24,24 +23,11 @@ struct Args {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    // Equivalent to `#[tokio::main]` (multi-thread flavor), except that the
-    // worker count comes from `--threads`.
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    builder.enable_all();
-    if let Some(n) = args.threads {
-        builder.worker_threads(n.max(1));
-    }
-    builder.build()?.block_on(serve(args))
+    baselines::runtime(args.threads)?.block_on(serve(args))
 }
 
 async fn serve(args: Args) -> anyhow::Result<()> {
-    let addr = format!("{}:{}", args.bind, args.port);
-    // `TcpListener::bind` uses tokio's default backlog (1024), which is what
-    // a typical user gets; bursts of 1,000 connects on loopback succeed.
-    let listener = TcpListener::bind(&addr)
-        .await
-        .with_context(|| format!("bind {addr}"))?;
-    eprintln!("tokio_echo listening on {}", listener.local_addr()?);
+    let listener = baselines::listen("tokio_echo", &args.bind, args.port).await?;
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(conn) => conn,
