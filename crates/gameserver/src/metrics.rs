@@ -181,15 +181,14 @@ impl Collector for Snapshot {
             None,
             t.refused,
         )?;
-        {
-            let help = "Sessions closed since start, by close reason.";
-            let counter = ConstCounter::new(0u64);
-            let mut family =
-                out.encode_descriptor("sessions_closed", help, None, counter.metric_type())?;
-            for (reason, n) in t.closed_by_reason() {
-                ConstCounter::new(n).encode(family.encode_family(&[("reason", reason)])?)?;
-            }
-        }
+        labelled_counter(
+            &mut out,
+            "sessions_closed",
+            "Sessions closed since start, by close reason.",
+            "reason",
+            t.closed_by_reason()
+                .map(|(reason, n)| (reason.to_string(), n)),
+        )?;
         counter(
             &mut out,
             "received",
@@ -239,16 +238,16 @@ impl Collector for Snapshot {
             None,
             t.accept_pauses,
         )?;
-        {
-            let help = "Event loop iterations (kernel waits) since start, by loop.";
-            let counter = ConstCounter::new(0u64);
-            let mut family =
-                out.encode_descriptor("event_loop_iterations", help, None, counter.metric_type())?;
-            for (index, stats) in self.loops.iter().enumerate() {
-                let label = [("loop", index.to_string())];
-                ConstCounter::new(stats.iterations).encode(family.encode_family(&label)?)?;
-            }
-        }
+        labelled_counter(
+            &mut out,
+            "event_loop_iterations",
+            "Event loop iterations (kernel waits) since start, by loop.",
+            "loop",
+            self.loops
+                .iter()
+                .enumerate()
+                .map(|(i, l)| (i.to_string(), l.iterations)),
+        )?;
         Ok(())
     }
 }
@@ -262,6 +261,22 @@ fn counter(
 ) -> Result<(), fmt::Error> {
     let metric = ConstCounter::new(value);
     metric.encode(out.encode_descriptor(name, help, unit, metric.metric_type())?)
+}
+
+/// One counter family with a sample per `(label value, count)`.
+fn labelled_counter(
+    out: &mut DescriptorEncoder<'_>,
+    name: &str,
+    help: &str,
+    label: &str,
+    samples: impl Iterator<Item = (String, u64)>,
+) -> Result<(), fmt::Error> {
+    let metric_type = ConstCounter::new(0u64).metric_type();
+    let mut family = out.encode_descriptor(name, help, None, metric_type)?;
+    for (value, n) in samples {
+        ConstCounter::new(n).encode(family.encode_family(&[(label, value.as_str())])?)?;
+    }
+    Ok(())
 }
 
 fn gauge(
