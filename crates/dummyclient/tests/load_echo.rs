@@ -3,31 +3,15 @@
 mod util;
 
 use std::process::{Command, Stdio};
-use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
-use dummyclient::load::{self, LoadConfig, Pacing};
-use util::{count, echo_server, json_report, run_dummyclient, stderr};
+use dummyclient::wire::Protocol;
+use util::{clean_closed_loop_run, count, echo_server, json_report, run_dummyclient, stderr};
 
 #[test]
 fn closed_loop_against_echo_has_no_errors() {
     let server = echo_server(1);
-    let config = LoadConfig {
-        size: 100,
-        pacing: Pacing::Closed { inflight: 4 },
-        duration: Duration::from_secs(1),
-        threads: 1,
-        connect_timeout: Duration::from_secs(5),
-        ..LoadConfig::new(server.local_addr().unwrap().to_string(), 20)
-    };
-    let report = load::run(&config, &AtomicBool::new(false)).expect("run completes");
-    assert!(report.passed(), "{report}");
-    assert_eq!(report.errors, 0, "{report}");
-    assert!(report.messages > 1000, "{report}");
-    assert_eq!(
-        report.messages, report.sent,
-        "every message sent was echoed: {report}"
-    );
+    let report = clean_closed_loop_run(server.local_addr().unwrap(), Protocol::Raw);
     assert!(
         report.p50_us > 0 && report.p50_us <= report.max_us,
         "{report}"

@@ -3,12 +3,10 @@
 
 mod util;
 
-use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use dummyclient::load::{self, LoadConfig, Pacing};
 use dummyclient::wire::{self, Protocol};
-use util::{count, game_server, json_report, run_dummyclient, stderr};
+use util::{clean_closed_loop_run, count, game_server, json_report, run_dummyclient, stderr};
 
 #[test]
 fn packet_ids_match_the_gameserver() {
@@ -25,23 +23,7 @@ fn packet_ids_match_the_gameserver() {
 #[test]
 fn closed_loop_packet_echo_has_no_errors() {
     let server = game_server(1);
-    let config = LoadConfig {
-        protocol: Protocol::Packet,
-        size: 100,
-        pacing: Pacing::Closed { inflight: 4 },
-        duration: Duration::from_secs(1),
-        threads: 1,
-        connect_timeout: Duration::from_secs(5),
-        ..LoadConfig::new(server.local_addr().unwrap().to_string(), 20)
-    };
-    let report = load::run(&config, &AtomicBool::new(false)).expect("run completes");
-    assert!(report.passed(), "{report}");
-    assert_eq!(report.errors, 0, "{report}");
-    assert!(report.messages > 1000, "{report}");
-    assert_eq!(
-        report.messages, report.sent,
-        "every ECHO came back: {report}"
-    );
+    let report = clean_closed_loop_run(server.local_addr().unwrap(), Protocol::Packet);
     assert_eq!(report.deliveries, report.messages, "{report}");
     assert_eq!(report.info.protocol, "packet");
     server.stop();

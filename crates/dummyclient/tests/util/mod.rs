@@ -189,3 +189,32 @@ pub fn count(report: &serde_json::Value, key: &str) -> u64 {
 pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
+
+/// A 1 s closed-loop run (20 clients, 4 in flight, 100-byte messages, one loop) against the
+/// server at `addr` through the library API, with the checks every clean run must pass:
+/// no error, more than 1,000 messages, every message sent came back.
+pub fn clean_closed_loop_run(
+    addr: SocketAddr,
+    protocol: dummyclient::wire::Protocol,
+) -> dummyclient::stats::Report {
+    use dummyclient::load::{self, LoadConfig, Pacing};
+    let config = LoadConfig {
+        protocol,
+        size: 100,
+        pacing: Pacing::Closed { inflight: 4 },
+        duration: Duration::from_secs(1),
+        threads: 1,
+        connect_timeout: Duration::from_secs(5),
+        ..LoadConfig::new(addr.to_string(), 20)
+    };
+    let report =
+        load::run(&config, &std::sync::atomic::AtomicBool::new(false)).expect("run completes");
+    assert!(report.passed(), "{report}");
+    assert_eq!(report.errors, 0, "{report}");
+    assert!(report.messages > 1000, "{report}");
+    assert_eq!(
+        report.messages, report.sent,
+        "every message sent came back: {report}"
+    );
+    report
+}
