@@ -37,6 +37,7 @@ DUMMYCLIENT=${DUMMYCLIENT:-$BIN_DIR/dummyclient}
 CASE_NAMES=(
     closed
     open
+    open60k
     pipelined
     large
     chat
@@ -46,11 +47,16 @@ CASE_KINDS=(
     echo
     echo
     echo
+    echo
     chat
 )
 CASE_ARGS=(
     "--clients 100 --size 64 --inflight 1"
     "--clients 1000 --size 64 --rate 150000"
+    # The same below saturation: on a 2-CPU box 150,000/s keeps every server's
+    # CPU ~100% busy (batching grows until it keeps up), so there CPU per message
+    # is ~1/rate for all; at 60,000/s the servers have idle time and it is their cost.
+    "--clients 1000 --size 64 --rate 60000"
     # 16 messages in flight per client: reads and sends carry many messages at once.
     "--clients 100 --size 64 --inflight 16"
     # Throughput of larger messages.
@@ -235,6 +241,10 @@ rec = {
     "client_args": "${CASE_ARGS[$1]} --duration $DURATION --threads 1",
     "client_exit": $rc, "server_died": "$died" == "true", "clk_tck": $CLK_TCK, "server_cpu_ticks": ticks,
     "server_cpu_us": cpu_us,
+    # Share of the wall time the server was running: ~100% means it was
+    # saturated, and its CPU per unit then says how much it batched, not what a
+    # unit costs it.
+    "server_busy_pct": cpu_us / 1e4 / (($t1 - $t0) / 1e9),
     "wall_secs": ($t1 - $t0) / 1e9,
     # Busy time of the server's CPU not spent in the server, as a share of
     # the wall time: other processes (and kernel threads) competing with it.
@@ -318,6 +328,7 @@ for (case, server), all_runs in groups.items():
         "p99_us": median([x.get("p99_us") for x in c]),
         "server_cpu_us_per_unit": median([r["server_cpu_us_per_unit"] for r in rs]),
         "server_core_us_per_unit": median([r["server_core_us_per_unit"] for r in rs]),
+        "server_busy_pct": median([r.get("server_busy_pct") for r in rs]),
         "errors": sum((r["client"].get("errors") or 0) + (r["client"].get("connect_failures") or 0)
                       for r in all_runs),
         "failed_runs": failed_runs,
@@ -341,7 +352,7 @@ def fmt(v, spec):
 
 UNIT_NAMES = {"messages": "msg", "deliveries": "delivery"}
 header = (f"{'case':<8} {'server':<18} {'unit':<9} {'units/s':>11} {'p99 us':>10} {'cpu us/unit':>12}"
-          f" {'core us/unit':>12}"
+          f" {'core us/unit':>12} {'busy%':>5}"
           f" {'cpu vs ref':>10} {'rate vs ref':>11} {'reference':<11} {'err':>7} {'fail':>5} {'other%':>6}")
 print()
 print(header)
@@ -351,7 +362,7 @@ for s in summaries:
     print(f"{s['case']:<8} {s['server']:<18} {UNIT_NAMES.get(s['unit'], s['unit']):<9}"
           f" {fmt(s['units_per_sec'], ',.0f'):>11}{flag}"
           f"{fmt(s['p99_us'], ',.0f'):>10} {fmt(s['server_cpu_us_per_unit'], '.3f'):>12}"
-          f" {fmt(s['server_core_us_per_unit'], '.3f'):>12}"
+          f" {fmt(s['server_core_us_per_unit'], '.3f'):>12} {fmt(s['server_busy_pct'], '.0f'):>5}"
           f" {fmt(s['cpu_ratio'], '.2f'):>10} {fmt(s['rate_ratio'], '.2f'):>11} {s['reference']:<11}"
           f" {s['errors']:>7} {s['failed_runs']:>5} {s['other_load_max_pct']:>6.0f}")
 print()
