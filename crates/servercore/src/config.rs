@@ -69,10 +69,14 @@ pub struct ServiceConfig {
     /// the session with [`CloseReason::SlowConsumer`](crate::CloseReason::SlowConsumer).
     /// Default 4 MiB.
     pub send_queue_limit: usize,
-    /// Most bytes a handler may leave unconsumed on a session (a partial packet); beyond it
-    /// the session closes with `RecvBufferFull`. Default 1 MiB.
+    /// Most bytes a session may hold unconsumed (a partial packet): a read that would take
+    /// the held bytes plus the new ones beyond it closes the session with `RecvBufferFull`.
+    /// The check is made before the handler sees the new bytes, so a handler can count on
+    /// leaving up to the limit minus one read. Default 1 MiB.
     pub recv_buffer_limit: usize,
-    /// Size of each loop's read buffer: the most one `recv` takes. Default 64 KiB.
+    /// Size of each loop's read buffer: the most one `recv` takes. Default 64 KiB. The
+    /// io_uring driver clamps its provided buffers to 1–16 KiB (a buffer ring of many small
+    /// buffers, shared by every session of the loop).
     pub read_chunk: usize,
     /// If set, [`Handler::tick`](crate::Handler::tick) is called about this often.
     pub tick: Option<Duration>,

@@ -103,9 +103,10 @@ impl<'a> Context<'a> {
         self.state.sessions.get(id).map(|s| s.peer)
     }
 
-    /// Bytes queued for session `id` of this loop and not yet taken by the kernel.
+    /// Bytes owed to the peer of session `id` of this loop: queued, or in a send the kernel
+    /// has not completed yet.
     pub fn queued_bytes(&self, id: SessionId) -> Option<usize> {
-        self.state.sessions.get(id).map(|s| s.send.len())
+        self.state.sessions.get(id).map(|s| s.send.owed())
     }
 
     /// Queues `buf` for session `id`. The buffer is shared, not copied: queue the same
@@ -130,7 +131,7 @@ impl<'a> Context<'a> {
         if !session.accepts_sends() {
             return Err(SendError::Closing);
         }
-        let queued = session.send.len() + buf.len();
+        let queued = session.send.owed() + buf.len();
         if queued > limit {
             self.abort(id, CloseReason::SlowConsumer { queued, limit });
             return Err(SendError::QueueFull { queued, limit });
@@ -201,8 +202,9 @@ impl<'a> Context<'a> {
     }
 
     /// Closes session `id` of this loop at once with `reason`, dropping what is queued (a
-    /// hostile or broken peer). The socket is closed by the driver at the end of the
-    /// current event.
+    /// hostile or broken peer). No more of its input reaches the handler; the driver closes
+    /// the socket when it next carries out pending work (at the end of this loop iteration,
+    /// or with `ServiceConfig::flush_interval` at the next flush).
     pub fn abort(&mut self, id: SessionId, reason: CloseReason) {
         if let Some(session) = self.state.sessions.get_mut(id) {
             if !matches!(session.state, SessionState::Aborting { .. }) {

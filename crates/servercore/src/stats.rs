@@ -27,11 +27,12 @@ pub struct LoopStats {
     pub packets_in: u64,
     /// Packets serialized with [`Context::packet`](crate::Context::packet) (a broadcast counts once).
     pub packets_out: u64,
-    /// Bytes queued for sending over all sessions now (gauge).
+    /// Bytes owed to peers over all sessions now, queued or in flight (gauge).
     pub send_queue_bytes: u64,
     /// Largest send queue any one session has had (high-water mark, bytes).
     pub send_queue_high_water: u64,
-    /// Times accepting was paused because the process ran out of file descriptors / memory.
+    /// Times accepting was paused because `accept` failed: out of file descriptors / memory,
+    /// or an unexpected error (logged).
     pub accept_pauses: u64,
     /// Event loop iterations (kernel waits) since start.
     pub iterations: u64,

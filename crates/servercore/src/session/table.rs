@@ -88,12 +88,12 @@ impl SessionTable {
         Some(session)
     }
 
-    /// Bytes queued for sending over all sessions.
+    /// Bytes owed to peers over all sessions (queued or in flight).
     pub(crate) fn queued_bytes(&self) -> usize {
         self.slots
             .iter()
             .filter_map(|s| s.session.as_ref())
-            .map(|s| s.send.len())
+            .map(|s| s.send.owed())
             .sum()
     }
 

@@ -8,7 +8,7 @@ use std::os::fd::OwnedFd;
 
 use bytes::{Bytes, BytesMut};
 
-use crate::session::{advance_bufs, SendQueue, MAX_IOVECS};
+use crate::session::{SendQueue, MAX_IOVECS};
 use crate::SessionId;
 
 /// What an SQE is; the top byte of its `user_data`.
@@ -214,8 +214,7 @@ impl SendOp {
 
     /// The kernel took `n` bytes: puts what it did not take back at the front of `queue`.
     pub(super) fn complete(&mut self, n: usize, queue: &mut SendQueue) {
-        advance_bufs(&mut self.bufs, n);
-        queue.restore_front(self.bufs.drain(..));
+        queue.give_back(n, &mut self.bufs);
     }
 
     /// Drops the buffers (the session is gone) so the record can be reused.
