@@ -1,10 +1,10 @@
 //! [`AcceptBackoff`]: what a loop does when `accept` fails for lack of file descriptors or
-//! memory.
+//! memory (or for any other reason than a connection that died in the backlog).
 
 use std::io;
 use std::time::{Duration, Instant};
 
-/// First pause after `accept` fails with `EMFILE`/`ENFILE`/`ENOBUFS`/`ENOMEM`.
+/// First pause after `accept` fails (`EMFILE`/`ENFILE`/`ENOBUFS`/`ENOMEM`, or unexpectedly).
 pub const FIRST_PAUSE: Duration = Duration::from_millis(10);
 /// Longest pause: the delay doubles from [`FIRST_PAUSE`] up to this.
 pub const MAX_PAUSE: Duration = Duration::from_secs(1);
@@ -15,7 +15,9 @@ pub const MAX_PAUSE: Duration = Duration::from_secs(1);
 /// once would spin (a readiness loop would see the listener readable forever; a multishot
 /// accept would fail again at once). Instead the loop stops accepting and resumes when one of
 /// its sessions closes (a descriptor came free) or after a pause that doubles from 10 ms to
-/// 1 s while the condition lasts. Existing sessions are served normally meanwhile.
+/// 1 s while the condition lasts. Existing sessions are served normally meanwhile. An
+/// unexpected error is handled the same way: it is logged, and retried after the pause rather
+/// than in a tight loop.
 #[derive(Debug)]
 pub(crate) struct AcceptBackoff {
     delay: Duration,
@@ -40,7 +42,7 @@ impl AcceptBackoff {
         )
     }
 
-    /// `accept` failed with exhaustion at `now`: pause, doubling the previous pause.
+    /// `accept` failed at `now`: pause, doubling the previous pause.
     pub(crate) fn pause(&mut self, now: Instant) -> Duration {
         let delay = self.delay;
         self.resume_at = Some(now + delay);
@@ -58,7 +60,7 @@ impl AcceptBackoff {
         self.resume_at
     }
 
-    /// A session closed: a descriptor is free, so the pause may end now.
+    /// The driver closed a socket: a descriptor is free, so the pause may end now.
     pub(crate) fn descriptor_freed(&mut self, now: Instant) {
         if self.resume_at.is_some() {
             self.resume_at = Some(now);

@@ -374,7 +374,7 @@ impl<H: Handler> LoopCore<H> {
         let Some(session) = self.state.sessions.get_mut(id) else {
             return false;
         };
-        let resumed = session.read_paused && session.send.len() <= resume_below;
+        let resumed = session.read_paused && session.send.owed() <= resume_below;
         if resumed {
             session.read_paused = false;
         }
@@ -452,7 +452,6 @@ impl<H: Handler> LoopCore<H> {
         if session.admitted {
             self.state.admission.release(session.peer.ip());
         }
-        self.accept_backoff.descriptor_freed(self.state.now);
         if reason.is_abnormal() {
             tracing::info!(session = %id, peer = %session.peer, %reason, "disconnected");
         } else {
@@ -463,19 +462,27 @@ impl<H: Handler> LoopCore<H> {
             .disconnected(&mut Context::new(&mut self.state), id, reason);
     }
 
-    /// `accept` failed. Exhaustion (`EMFILE`, `ENFILE`, `ENOBUFS`, `ENOMEM`) pauses accepting
-    /// (see [`AcceptBackoff`]) and returns true; other errors return false.
-    pub(crate) fn accept_failed(&mut self, err: &io::Error) -> bool {
-        if !AcceptBackoff::is_exhaustion(err) {
-            return false;
-        }
+    /// `accept` failed for a reason other than a connection that died in the backlog: pauses
+    /// accepting (see [`AcceptBackoff`]). Exhaustion (`EMFILE`, `ENFILE`, `ENOBUFS`, `ENOMEM`)
+    /// is expected under load; anything else is logged as unexpected. Either way retrying at
+    /// once would fail again at once.
+    pub(crate) fn accept_failed(&mut self, err: &io::Error) {
         let delay = self.accept_backoff.pause(Instant::now());
         self.state.stats.accept_pauses += 1;
-        tracing::warn!(
-            loop_index = self.state.index,
-            "accept: {err}; pausing accepts for {delay:?}"
-        );
-        true
+        let loop_index = self.state.index;
+        if AcceptBackoff::is_exhaustion(err) {
+            tracing::warn!(loop_index, "accept: {err}; pausing accepts for {delay:?}");
+        } else {
+            tracing::warn!(
+                loop_index,
+                "accept failed unexpectedly: {err}; pausing accepts for {delay:?}"
+            );
+        }
+    }
+
+    /// The driver closed a socket: a descriptor is free, so paused accepting may resume.
+    pub(crate) fn descriptor_freed(&mut self) {
+        self.accept_backoff.descriptor_freed(self.state.now);
     }
 
     /// True while accepting is paused for descriptor exhaustion.

@@ -179,13 +179,12 @@ impl EpollDriver {
                 Ok((stream, peer)) => self.admit(core, stream, peer),
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => return,
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-                Err(err) if core.accept_failed(&err) => return,
                 Err(err) if is_transient_accept_error(&err) => {
                     // The connection died in the backlog (ECONNABORTED etc.): skip it.
                     tracing::debug!("accept: {err}");
                 }
                 Err(err) => {
-                    tracing::warn!("accept failed: {err}");
+                    core.accept_failed(&err); // LoopCore says when to retry
                     return;
                 }
             }
@@ -417,6 +416,8 @@ impl EpollDriver {
         }
         if let Some(mut conn) = slot.take() {
             let _ = self.poll.registry().deregister(&mut conn.stream);
+            drop(conn); // `close(2)`
+            core.descriptor_freed();
         }
         core.close(id, reason);
     }

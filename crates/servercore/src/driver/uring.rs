@@ -96,7 +96,7 @@ pub(crate) struct RingSizes {
 
 impl RingSizes {
     /// The documented defaults, with buffers of `read_chunk` bytes (clamped).
-    fn for_config(config: &ServiceConfig) -> RingSizes {
+    pub(crate) fn for_config(config: &ServiceConfig) -> RingSizes {
         let size = config
             .read_chunk
             .clamp(*RECV_BUFFER_SIZE.start(), *RECV_BUFFER_SIZE.end());
@@ -139,6 +139,8 @@ pub(crate) struct Stats {
     pub(crate) sq_full: u64,
     /// Times overflowed CQEs were flushed from the kernel.
     pub(crate) cq_overflows: u64,
+    /// Most bytes one session held back (received while its reading was paused).
+    pub(crate) held_high_water: usize,
 }
 
 /// The completion driver of one loop.
@@ -169,6 +171,8 @@ pub(crate) struct UringDriver {
     stopping: bool,
     /// An error that ends the loop, found where it could not be returned.
     fatal: Option<io::Error>,
+    /// A connection's fd was closed since the loop last told `LoopCore` (accept back-off).
+    fd_freed: bool,
     pub(crate) stats: Stats,
 }
 
@@ -226,6 +230,7 @@ impl UringDriver {
             accept_stopped: false,
             stopping: false,
             fatal: None,
+            fd_freed: false,
             stats: Stats::default(),
         };
         driver.arm_waker();
@@ -248,6 +253,9 @@ impl UringDriver {
             self.carry_out_pending(core);
             core.end_iteration();
             self.carry_out_pending(core);
+            if std::mem::take(&mut self.fd_freed) {
+                core.descriptor_freed();
+            }
             if self.accept == Accept::Backoff && core.accept_resume_due() {
                 self.arm_accept();
             }
@@ -391,12 +399,10 @@ impl UringDriver {
             if is_transient_accept_error(&err) {
                 tracing::debug!("accept: {err}"); // the connection died in the backlog
             } else {
-                // Out of descriptors: LoopCore pauses accepting and says when to re-arm (a
-                // session closed, or the doubling pause ran out). Anything else: re-arm now.
-                back_off = core.accept_failed(&err);
-                if !back_off {
-                    tracing::warn!("accept failed: {err}");
-                }
+                // Out of descriptors (or worse): LoopCore pauses accepting and says when to
+                // re-arm (a socket closed, or the doubling pause ran out).
+                core.accept_failed(&err);
+                back_off = true;
             }
         }
         if self.accept == Accept::Idle {
@@ -545,8 +551,15 @@ impl UringDriver {
             enobufs,
             sq_full,
             cq_overflows,
+            held_high_water,
         } = self.stats;
-        tracing::debug!(enobufs, sq_full, cq_overflows, "io_uring loop stopped");
+        tracing::debug!(
+            enobufs,
+            sq_full,
+            cq_overflows,
+            held_high_water,
+            "io_uring loop stopped"
+        );
         debug_assert_eq!(core.session_count(), 0);
         Ok(())
     }

@@ -90,6 +90,7 @@ impl UringDriver {
                 let paused = core.session_mut(id).is_some_and(|s| s.read_paused);
                 if paused || !conn.held.is_empty() {
                     conn.held.extend_from_slice(data); // shown in order once reading resumes
+                    self.stats.held_high_water = self.stats.held_high_water.max(conn.held.len());
                 } else {
                     core.received(id, data);
                 }
@@ -114,6 +115,12 @@ impl UringDriver {
                 CloseReason::from_io(&io::Error::from_raw_os_error(-res)),
             );
         }
+        if res > 0 && open {
+            // Reading may have just been paused (this data filled the send queue), and with a
+            // flush interval the pending list may not hand the session back for a while: stop
+            // the recv now, so `held` takes no more than what is already in flight.
+            self.pause_if_blocked(core, id);
+        }
         if !more {
             self.release_if_quiet(slot);
             self.resume_reading(core, id);
@@ -132,6 +139,13 @@ impl UringDriver {
         if conn.life == Life::Draining {
             self.recycle_send(op); // the session is gone: its bytes are dropped here
             self.release_if_quiet(slot);
+            return;
+        }
+        if let PendingAction::Abort(reason) = core.pending_action(id) {
+            // Aborted while this send was in flight: its unsent rest is dropped with the queue,
+            // and the session closes with the abort's reason, not this send's outcome.
+            self.recycle_send(op);
+            self.close(core, id, reason);
             return;
         }
         if res < 0 {
@@ -323,7 +337,8 @@ impl UringDriver {
             .get_mut(slot)
             .is_some_and(|c| c.life == Life::Draining && c.is_quiet())
         {
-            drop(self.conns.remove(slot));
+            drop(self.conns.remove(slot)); // `close(2)`: its last CQE is in
+            self.fd_freed = true;
         }
     }
 

@@ -35,12 +35,22 @@ fn with_loop<H: Handler>(
     sizes: RingSizes,
     client: impl FnOnce(SocketAddr),
 ) -> Option<Stats> {
+    with_loop_config(ServiceConfig::default(), handler, sizes, client)
+}
+
+/// As [`with_loop`], with `config` (its thread count and model are overridden).
+fn with_loop_config<H: Handler>(
+    config: ServiceConfig,
+    handler: H,
+    sizes: RingSizes,
+    client: impl FnOnce(SocketAddr),
+) -> Option<Stats> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let config = Arc::new(ServiceConfig {
         threads: 1,
         model: Model::Uring,
-        ..Default::default()
+        ..config
     });
     let loops: Arc<[Arc<Mailbox>]> = vec![Arc::new(Mailbox::default())].into();
     let mailboxes = loops.clone();
@@ -132,6 +142,50 @@ testkit::uring_test! {
         let stats = stats.expect("the loop ran");
         assert!(stats.sq_full > 0, "the SQ never filled: {stats:?}");
         assert!(stats.cq_overflows > 0, "the CQ never overflowed: {stats:?}");
+    }
+}
+
+/// Plain echo.
+struct Echo;
+
+impl Handler for Echo {
+    fn received(&mut self, ctx: &mut Context<'_>, id: SessionId, data: &[u8]) -> usize {
+        let _ = ctx.send_copy(id, data);
+        data.len()
+    }
+}
+
+testkit::uring_test! {
+    /// With a flush interval the pending list comes back only once per interval, but a session
+    /// whose reading pauses (its echo queue reached the pause) must stop its multishot recv at
+    /// once: what it holds back is bounded by what was in flight, not by what the peer sends.
+    fn paused_session_stops_reading_between_flushes() {
+        const TOTAL: usize = 16 * 1024 * 1024;
+        let config = ServiceConfig {
+            flush_interval: Some(Duration::from_millis(300)),
+            send_queue_pause: 64 * 1024,
+            ..ServiceConfig::default()
+        };
+        let sizes = RingSizes::for_config(&config);
+        let stats = with_loop_config(config, Echo, sizes, |addr| {
+            let mut stream = TcpStream::connect(addr).unwrap();
+            stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+            let sent: Vec<u8> = (0..TOTAL).map(|i| (i * 13 + i / 4099) as u8).collect();
+            let mut writer = stream.try_clone().unwrap();
+            let to_send = sent.clone();
+            let sender = std::thread::spawn(move || writer.write_all(&to_send));
+            std::thread::sleep(Duration::from_millis(700)); // not reading: two flush intervals
+            let mut echoed = vec![0; TOTAL];
+            stream.read_exact(&mut echoed).unwrap();
+            sender.join().unwrap().unwrap();
+            assert!(echoed == sent, "echo after the pause differs");
+        });
+        let stats = stats.expect("the loop ran");
+        assert!(
+            stats.held_high_water <= 4 * 1024 * 1024,
+            "a paused session held back {} bytes: {stats:?}",
+            stats.held_high_water
+        );
     }
 }
 
