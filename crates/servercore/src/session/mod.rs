@@ -16,7 +16,7 @@ pub use close_reason::CloseReason;
 pub use id::SessionId;
 pub use recv_buffer::{RecvBuffer, RecvBufferFull};
 pub use send_buffer::{SendBufferPool, CHUNK_SIZE};
-pub use send_queue::{advance_bufs, SendQueue, MAX_IOVECS};
+pub use send_queue::{advance_bufs, SendQueue, COPY_BEHIND_MAX, MAX_IOVECS};
 pub(crate) use table::SessionTable;
 
 use std::net::SocketAddr;
