@@ -128,5 +128,84 @@ fn slow_consumer_is_cut_at_the_hard_cap(model: Model) {
     drop(stream);
 }
 
+/// Sends one large burst to each new session at its first tick, and a second one 300 ms
+/// later; records what the second `send` said.
+struct TwoBursts {
+    burst: usize,
+    first: Option<(SessionId, std::time::Instant)>,
+    second: Arc<Mutex<Option<Result<(), servercore::SendError>>>>,
+    closed: Arc<Mutex<Vec<CloseReason>>>,
+}
+
+impl Handler for TwoBursts {
+    fn received(&mut self, _ctx: &mut Context<'_>, _id: SessionId, data: &[u8]) -> usize {
+        data.len()
+    }
+
+    fn connected(&mut self, ctx: &mut Context<'_>, id: SessionId) {
+        let block = ctx.alloc(self.burst, |b| b.resize(self.burst, 0x5A));
+        ctx.send(id, block).expect("the first burst fits the limit");
+        self.first = Some((id, std::time::Instant::now()));
+    }
+
+    fn disconnected(&mut self, _ctx: &mut Context<'_>, _id: SessionId, reason: CloseReason) {
+        self.closed.lock().unwrap().push(reason);
+    }
+
+    fn tick(&mut self, ctx: &mut Context<'_>) {
+        let Some((id, at)) = self.first else { return };
+        let mut second = self.second.lock().unwrap();
+        if second.is_none() && at.elapsed() >= Duration::from_millis(300) {
+            let block = ctx.alloc(self.burst, |b| b.resize(self.burst, 0xA5));
+            *second = Some(ctx.send(id, block));
+        }
+    }
+}
+
+/// The hard cap counts every byte the peer is owed, also those a completion driver has
+/// handed to the kernel in a send that has not completed. The peer never reads, so the kernel
+/// takes at most its socket buffers (a few MiB) of the first 6 MiB burst; the rest is still
+/// owed when the second burst comes, and the two together pass the 7 MiB cap.
+fn hard_cap_counts_bytes_in_flight(model: Model) {
+    const BURST: usize = 6 * 1024 * 1024;
+    let limit = 7 * 1024 * 1024;
+    let config = ServiceConfig {
+        send_queue_limit: limit,
+        send_queue_pause: limit,
+        tick: Some(Duration::from_millis(10)),
+        ..config(model)
+    };
+    let second = Arc::new(Mutex::new(None));
+    let closed = Arc::new(Mutex::new(Vec::new()));
+    let (second_shared, closed_shared) = (second.clone(), closed.clone());
+    let service = Service::bind(loopback(), config, move |_| TwoBursts {
+        burst: BURST,
+        first: None,
+        second: second_shared.clone(),
+        closed: closed_shared.clone(),
+    })
+    .unwrap();
+    let stream = connect(addr(&service)); // never reads
+    assert!(
+        wait_until(Duration::from_secs(10), || second.lock().unwrap().is_some()),
+        "the second burst was never sent"
+    );
+    let outcome = *second.lock().unwrap();
+    match outcome {
+        Some(Err(servercore::SendError::QueueFull { queued, limit: l })) => {
+            assert_eq!(l, limit);
+            assert!(queued > limit, "queued {queued} is within the limit");
+        }
+        other => panic!("the second burst should pass the cap, got {other:?}"),
+    }
+    assert_live(&service, 0);
+    assert!(matches!(
+        closed.lock().unwrap()[..],
+        [CloseReason::SlowConsumer { .. }]
+    ));
+    drop(stream);
+}
+
 both_models!(echo_pauses_reading, echo_to_a_client_that_does_not_read);
+both_models!(hard_cap_in_flight, hard_cap_counts_bytes_in_flight);
 both_models!(slow_consumer, slow_consumer_is_cut_at_the_hard_cap);
