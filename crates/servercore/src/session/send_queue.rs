@@ -34,9 +34,10 @@ pub const COPY_BEHIND_MAX: usize = CHUNK_SIZE / 4;
 ///
 /// Memory follows the bytes owed. A small [`Bytes`] may keep a whole 64 KiB pool chunk
 /// alive, so a session whose peer stops reading could pin far more memory than it owes.
-/// Therefore a small buffer (up to [`COPY_BEHIND_MAX`]) pushed while the session already
-/// owes bytes is copied into a tail the queue owns. A backlogged queue then holds its owed
-/// bytes plus at most the one shared buffer it started with. An idle queue holds no memory.
+/// Therefore a small buffer (up to [`COPY_BEHIND_MAX`]) pushed while the queue already holds
+/// bytes is copied into a tail the queue owns. A backlogged queue then holds its owed bytes
+/// plus at most two shared buffers: the one at its front, and one in a send in flight. An
+/// idle queue holds no memory.
 ///
 /// Two counts: [`SendQueue::len`] is what is queued here; [`SendQueue::owed`] adds what a
 /// completion driver took for a send still in flight ([`SendQueue::take_front`]). The session
@@ -88,15 +89,16 @@ impl SendQueue {
         }
     }
 
-    /// Queues `buf` behind everything already queued. Empty buffers are ignored. If the
-    /// session already owes bytes and `buf` is small, its bytes are copied into the queue's
-    /// tail rather than `buf` being held (see the type's docs).
+    /// Queues `buf` behind everything already queued. Empty buffers are ignored. If the queue
+    /// already holds bytes and `buf` is small, its bytes are copied into the queue's tail
+    /// rather than `buf` being held (see the type's docs). A send in flight alone does not
+    /// count: the next buffer becomes the front, and is held.
     pub fn push(&mut self, buf: Bytes) {
         if buf.is_empty() {
             return;
         }
         self.len += buf.len();
-        if self.owed() > buf.len() && buf.len() <= COPY_BEHIND_MAX {
+        if self.len > buf.len() && buf.len() <= COPY_BEHIND_MAX {
             if self.tail.capacity() - self.tail.len() < buf.len() {
                 self.seal_tail();
                 self.tail.reserve(COPY_BEHIND_MAX);
@@ -360,6 +362,19 @@ mod tests {
         assert_eq!(q.owed(), 6);
         q.give_back(6, &mut taken);
         assert_eq!(q.owed(), 0);
+    }
+
+    #[test]
+    fn a_send_in_flight_alone_does_not_make_a_backlog() {
+        let mut q = queue(&[b"ab"]);
+        let mut taken = Vec::new();
+        q.take_front(MAX_IOVECS, &mut taken);
+        let chunk = Bytes::from(vec![1u8; 64]);
+        q.push(chunk.slice(0..8)); // the new front: held, not copied
+        assert!(!chunk.is_unique());
+        q.push(chunk.slice(8..16)); // behind it: copied
+        assert_eq!(q.buffers(), 2);
+        assert_eq!(q.owed(), 18);
     }
 
     #[test]
