@@ -82,11 +82,15 @@ pub struct ServiceConfig {
     pub tick: Option<Duration>,
     /// Close a session from which no byte arrived for this long
     /// ([`CloseReason::IdleTimeout`](crate::CloseReason::IdleTimeout)). Default 60 s; `None`
-    /// disables. Checked by a coarse per-loop sweep (no timer syscall per message).
+    /// disables. Checked by a coarse per-loop sweep (no timer syscall per message). It also
+    /// runs while reading is paused by backpressure: a peer that takes none of what it is
+    /// owed for this long is closed too.
     pub idle_timeout: Option<Duration>,
     /// Close a session that started a message (left bytes unconsumed) and did not complete it
     /// within this time ([`CloseReason::PartialTimeout`](crate::CloseReason::PartialTimeout):
-    /// slowloris). Default 10 s; `None` disables.
+    /// slowloris). The clock restarts whenever the handler consumes bytes (a stream whose
+    /// reads never end on a message boundary is making progress) and stands still while
+    /// reading is paused. Default 10 s; `None` disables.
     pub partial_timeout: Option<Duration>,
     /// Most sessions the service holds at once; a connection accepted beyond it is refused
     /// (written [`ServiceConfig::farewell`], then closed) and counted. Default 10,000.

@@ -200,9 +200,10 @@ impl<H: Handler> LoopCore<H> {
             };
             let reason = if idle.is_some_and(|t| now.duration_since(s.last_recv) >= t) {
                 CloseReason::IdleTimeout
-            } else if partial
-                .zip(s.partial_since)
-                .is_some_and(|(t, since)| now.duration_since(since) >= t)
+            } else if !s.read_paused // not reading: the rest of the packet may be waiting
+                && partial
+                    .zip(s.partial_since)
+                    .is_some_and(|(t, since)| now.duration_since(since) >= t)
             {
                 CloseReason::PartialTimeout
             } else {
@@ -314,20 +315,26 @@ impl<H: Handler> LoopCore<H> {
         session.last_recv = self.state.now;
         self.state.stats.bytes_in += data.len() as u64;
         let mut held = std::mem::replace(&mut session.recv, crate::RecvBuffer::new(0));
-        let result = if held.is_empty() {
+        let (consumed, result) = if held.is_empty() {
             let consumed = self.deliver(id, data);
-            held.append(&data[consumed..])
+            (consumed, held.append(&data[consumed..]))
         } else {
-            held.append(data).map(|()| {
-                let consumed = self.deliver(id, held.readable());
-                held.consume(consumed);
-            })
+            match held.append(data) {
+                Ok(()) => {
+                    let consumed = self.deliver(id, held.readable());
+                    held.consume(consumed);
+                    (consumed, Ok(()))
+                }
+                Err(full) => (0, Err(full)),
+            }
         };
         if let Some(session) = self.state.sessions.get_mut(id) {
+            // The partial-packet clock runs from when the unfinished message began: the
+            // first held byte, or the last time the handler consumed something (progress).
             session.partial_since = match (held.is_empty(), session.partial_since) {
                 (true, _) => None,
-                (false, None) => Some(self.state.now),
-                (false, since) => since,
+                (false, since) if consumed == 0 && since.is_some() => since,
+                (false, _) => Some(self.state.now),
             };
             session.recv = held;
             if let Err(full) = result {
@@ -377,6 +384,10 @@ impl<H: Handler> LoopCore<H> {
         let resumed = session.read_paused && session.send.owed() <= resume_below;
         if resumed {
             session.read_paused = false;
+            if session.partial_since.is_some() {
+                // The partial-packet clock stood still while reading was paused.
+                session.partial_since = Some(self.state.now);
+            }
         }
         self.handler.sent(&mut Context::new(&mut self.state), id, n);
         resumed

@@ -130,5 +130,37 @@ impl<P: PacketHandler> PacketHandler for Recording<P> {
     }
 }
 
+/// A client streaming packets whose reads never end on a packet boundary always has a partial
+/// packet held, but each read completes one: it is making progress and must not be cut.
+fn packets_split_across_reads_are_progress(model: Model) {
+    let deadline = Duration::from_millis(300);
+    let config = ServiceConfig {
+        partial_timeout: Some(deadline),
+        ..config(model)
+    };
+    let service = Service::bind(loopback(), config, |_| Packets::new(PacketEcho, 4096)).unwrap();
+    let mut client = connect(addr(&service));
+    let packet = encode(7, &[0x42; 96]).unwrap(); // 100 bytes
+    let mut stream = Vec::new();
+    for _ in 0..40 {
+        stream.extend_from_slice(&packet);
+    }
+    // Writes of 130 bytes, 50 ms apart: the server holds part of a packet after every write
+    // but each tenth (500 ms, longer than the deadline), and completes a packet on each.
+    let started = Instant::now();
+    for piece in stream.chunks(130) {
+        client.write_all(piece).unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        started.elapsed() > deadline * 3,
+        "the stream outlasts the deadline"
+    );
+    let echoed = read_n(&mut client, stream.len()).expect("every packet echoed, not cut");
+    assert!(echoed == stream, "echo differs");
+    assert_eq!(service.live_sessions(), 1);
+}
+
 both_models!(idle_timeout, idle_sessions_are_closed);
+both_models!(partial_progress, packets_split_across_reads_are_progress);
 both_models!(slowloris, slowloris_is_cut_while_honest_clients_echo);
