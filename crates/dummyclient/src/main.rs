@@ -4,7 +4,7 @@
 //! cargo run -p dummyclient                                  # lecture: Hello World every second to 127.0.0.1:7777
 //! cargo run --release -p dummyclient -- --clients 100 --inflight 4 --duration 5
 //! cargo run --release -p dummyclient -- --clients 100 --rate 50000 --size 128 --json
-//! cargo run --release -p dummyclient -- --protocol packet --clients 100 --inflight 4
+//! cargo run --release -p dummyclient -- --protocol packet --clients 100 --inflight 4    # gameserver --protocol packet --rate-limit 0
 //! cargo run --release -p dummyclient -- --protocol packet --scenario chat --clients 500 --rooms 10
 //! cargo run --release -p dummyclient -- --clients 100 --duration 30 --plot run.svg --json-out run.json
 //! cargo run --release -p dummyclient -- --compare before.json after.json

@@ -26,12 +26,22 @@ impl Game {
         }
     }
 
+    /// Joins `room` (then leaves the previous one) and answers ROOM_JOINED, or answers
+    /// ROOM_FULL and stays where it was.
     fn enter(&mut self, ctx: &mut Context<'_>, id: SessionId, room: u32) {
-        self.leave(id);
-        let members = self.rooms.join(room, id);
-        self.room_of.insert(id, room);
-        let body = protocol::room_joined(room, u32::try_from(members).unwrap_or(u32::MAX));
-        if let Ok(reply) = ctx.packet(protocol::ROOM_JOINED, &body) {
+        let (reply_id, count) = match self.rooms.join(room, id) {
+            Ok(members) => {
+                if let Some(previous) = self.room_of.insert(id, room) {
+                    if previous != room {
+                        self.rooms.leave(previous, id);
+                    }
+                }
+                (protocol::ROOM_JOINED, members)
+            }
+            Err(full) => (protocol::ROOM_FULL, full.capacity),
+        };
+        let body = protocol::room_joined(room, u32::try_from(count).unwrap_or(u32::MAX));
+        if let Ok(reply) = ctx.packet(reply_id, &body) {
             let _ = ctx.send(id, reply);
         }
     }

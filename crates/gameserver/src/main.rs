@@ -30,7 +30,7 @@ use clap::Parser;
 use gameserver::echo::Echo;
 use gameserver::game::Game;
 use gameserver::protocol;
-use gameserver::room::Rooms;
+use gameserver::room::{Rooms, DEFAULT_ROOM_CAPACITY};
 use servercore::packet::{Packets, RateLimit, DEFAULT_MAX_PACKET};
 use servercore::{Handler, Model, Service, ServiceConfig};
 use signal_hook::consts::{SIGINT, SIGTERM};
@@ -80,6 +80,9 @@ struct Args {
     /// (slowloris; 0: never).
     #[arg(long, value_name = "SECS", default_value_t = 10)]
     partial_timeout: u64,
+    /// Packet mode: most members of one chat room; an ENTER_ROOM beyond it gets ROOM_FULL.
+    #[arg(long, default_value_t = DEFAULT_ROOM_CAPACITY)]
+    max_room_members: usize,
     /// Packet mode: packets per second a session may send on average (0: no limit).
     #[arg(long, default_value_t = RateLimit::default().per_sec)]
     rate_limit: u32,
@@ -165,7 +168,7 @@ fn main() -> anyhow::Result<()> {
     match args.protocol {
         Protocol::Raw => serve(Service::bind(addr, args.config(), |_| Echo), addr, ops),
         Protocol::Packet => {
-            let rooms = Arc::new(Rooms::default());
+            let rooms = Arc::new(Rooms::new(args.max_room_members));
             let config = ServiceConfig {
                 farewell: Some(protocol::server_full()),
                 ..args.config()
@@ -211,12 +214,18 @@ fn serve<H: Handler>(
         }
         let (end_stats_line, stats_line_ended) = mpsc::channel::<()>();
         if let Some(interval) = ops.stats_interval {
-            std::thread::Builder::new()
+            let started = std::thread::Builder::new()
                 .name("stats-line".into())
                 .spawn_scoped(scope, move || {
                     stats_line::run(interval, stats, &stats_line_ended);
-                })
-                .context("starting the stats thread")?;
+                });
+            if let Err(err) = started {
+                // The scope waits for the exporter thread: stop it before leaving with the error.
+                if let Some(metrics) = &ops.metrics {
+                    metrics.stop();
+                }
+                return Err(err).context("starting the stats thread");
+            }
         }
         if let Ok(signal) = ops.stop.recv() {
             let live = service.live_sessions();

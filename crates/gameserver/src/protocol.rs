@@ -21,6 +21,10 @@ pub const ROOM_JOINED: u16 = 6;
 /// UTF-8 reason.
 pub const SERVER_FULL: u16 = 7;
 
+/// Server -> client: answer to ENTER_ROOM when the room has no place left. Body: `room: u32
+/// LE, capacity: u32 LE`. The client stays in the room it was in, if any.
+pub const ROOM_FULL: u16 = 8;
+
 /// The SERVER_FULL packet written to refused connections.
 pub fn server_full() -> bytes::Bytes {
     servercore::packet::encode(SERVER_FULL, b"server full").expect("a short packet")
@@ -31,7 +35,8 @@ pub fn parse_room(body: &[u8]) -> Option<u32> {
     Some(u32::from_le_bytes(body.try_into().ok()?))
 }
 
-/// Builds the ROOM_JOINED body.
+/// Builds the ROOM_JOINED body (`members` after the join) or the ROOM_FULL body (`members`:
+/// the room's capacity).
 pub fn room_joined(room: u32, members: u32) -> [u8; 8] {
     let mut body = [0; 8];
     body[..4].copy_from_slice(&room.to_le_bytes());

@@ -8,24 +8,63 @@ use servercore::{Context, SessionId};
 
 /// Every room and its members. Members may live on any loop: a broadcast queues the one
 /// serialized packet on local members directly and on other loops' members through their
-/// mailboxes (batched per loop per iteration), never copying the payload.
+/// mailboxes (batched per loop per iteration), never copying the payload (a member that is
+/// behind gets a copy in its own queue: see `servercore::SendQueue::push`).
 ///
 /// One lock guards the map; it is held only to look up or change membership and to queue
 /// the shared buffer (a `Bytes` clone: a reference-count increment), never during I/O.
-#[derive(Debug, Default)]
+///
+/// Rooms have a capacity: one chat costs a queued reference (and, on another loop, a mailbox
+/// command) per member, so the member count bounds what one chat can make the server hold.
+#[derive(Debug)]
 pub struct Rooms {
     rooms: Mutex<HashMap<u32, Vec<SessionId>>>,
+    capacity: usize,
+}
+
+/// Default most members of one room (`gameserver --max-room-members`).
+pub const DEFAULT_ROOM_CAPACITY: usize = 1000;
+
+/// `join` refused: the room already has `capacity` members.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RoomFull {
+    pub capacity: usize,
+}
+
+impl Default for Rooms {
+    fn default() -> Self {
+        Rooms::new(DEFAULT_ROOM_CAPACITY)
+    }
 }
 
 impl Rooms {
-    /// Adds `id` to `room`; returns the member count after the join.
-    pub fn join(&self, room: u32, id: SessionId) -> usize {
+    /// No rooms yet; each may hold up to `capacity` members.
+    pub fn new(capacity: usize) -> Rooms {
+        Rooms {
+            rooms: Mutex::default(),
+            capacity,
+        }
+    }
+
+    /// Adds `id` to `room`; returns the member count after the join (unchanged if `id` was
+    /// a member already).
+    ///
+    /// # Errors
+    /// [`RoomFull`] if the room already has its capacity of members.
+    pub fn join(&self, room: u32, id: SessionId) -> Result<usize, RoomFull> {
         let mut rooms = self.rooms.lock().unwrap_or_else(|e| e.into_inner());
         let members = rooms.entry(room).or_default();
         if !members.contains(&id) {
+            if members.len() >= self.capacity {
+                let capacity = self.capacity;
+                if members.is_empty() {
+                    rooms.remove(&room); // capacity 0: do not keep an empty room
+                }
+                return Err(RoomFull { capacity });
+            }
             members.push(id);
         }
-        members.len()
+        Ok(members.len())
     }
 
     /// Removes `id` from `room`; an emptied room is dropped.

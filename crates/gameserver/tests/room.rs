@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Barrier};
 
 use gameserver::protocol;
+use gameserver::room::Rooms;
 use servercore::{CloseReason, Model, ServiceConfig};
 use util::*;
 
@@ -216,6 +217,40 @@ fn never_reading_member_is_cut_at_the_cap(model: Model) {
     );
 }
 
+/// A full room answers ROOM_FULL; the refused client stays in its previous room and still
+/// hears that room's chats, and a place freed by a leaver can be taken.
+fn full_room_refuses_and_keeps_the_old_room(model: Model) {
+    let (service, _closed) = game_server_with(model, ServiceConfig::default(), Rooms::new(2));
+    let addr = addr(&service);
+    let (mut a, mut b, mut c) = (connect(addr), connect(addr), connect(addr));
+    join(&mut a, 1);
+    join(&mut b, 1);
+    join(&mut c, 2);
+    send_packet(&mut c, protocol::ENTER_ROOM, &1u32.to_le_bytes());
+    let (id, body) = read_packet(&mut c).expect("an answer");
+    assert_eq!(id, protocol::ROOM_FULL);
+    assert_eq!(body, protocol::room_joined(1, 2));
+    // c is still in room 2: its chat comes back to it.
+    send_packet(&mut c, protocol::CHAT, b"still here");
+    assert_eq!(
+        read_packet(&mut c).expect("own chat"),
+        (protocol::CHAT_BROADCAST, b"still here".to_vec())
+    );
+    // b leaves room 1; now c fits.
+    send_packet(&mut b, protocol::LEAVE_ROOM, &[]);
+    let joined = wait_until(std::time::Duration::from_secs(5), || {
+        send_packet(&mut c, protocol::ENTER_ROOM, &1u32.to_le_bytes());
+        read_packet(&mut c).expect("an answer").0 == protocol::ROOM_JOINED
+    });
+    assert!(joined, "the freed place was never given");
+    send_packet(&mut a, protocol::CHAT, b"hello");
+    assert_eq!(
+        read_packet(&mut c).expect("a's chat"),
+        (protocol::CHAT_BROADCAST, b"hello".to_vec())
+    );
+}
+
 both_models!(fifty_in_three_rooms, fifty_clients_three_rooms);
 both_models!(disconnect_mid_broadcast, member_disconnects_mid_broadcast);
 both_models!(slow_member_cut, never_reading_member_is_cut_at_the_cap);
+both_models!(room_full, full_room_refuses_and_keeps_the_old_room);

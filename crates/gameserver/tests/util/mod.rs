@@ -36,8 +36,17 @@ impl PacketHandler for Recorder {
 
 /// A packet-mode game server on loopback with 2 loops.
 pub fn game_server(model: Model, config: ServiceConfig) -> (Service<Packets<Recorder>>, Reasons) {
+    game_server_with(model, config, Rooms::default())
+}
+
+/// As [`game_server`], over the given rooms (e.g. with a small capacity).
+pub fn game_server_with(
+    model: Model,
+    config: ServiceConfig,
+    rooms: Rooms,
+) -> (Service<Packets<Recorder>>, Reasons) {
     let closed: Reasons = Arc::default();
-    let rooms = Arc::new(Rooms::default());
+    let rooms = Arc::new(rooms);
     let shared = closed.clone();
     let config = ServiceConfig {
         threads: 2,
