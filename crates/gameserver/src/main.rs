@@ -60,6 +60,10 @@ struct Args {
     /// Close a session whose send queue would exceed this many bytes (slow consumer).
     #[arg(long, default_value_t = ServiceConfig::default().send_queue_limit)]
     send_queue_limit: usize,
+    /// Bytes of sends for other event loops' sessions that may wait in one loop's inbox;
+    /// beyond it such sends are dropped (counted in mailbox_refused).
+    #[arg(long, default_value_t = ServiceConfig::default().mailbox_limit)]
+    mailbox_limit: usize,
     /// raw: echo every byte (the lecture). packet: framed packets with echo and chat rooms
     /// (docs/protocol.md).
     #[arg(long, value_enum, default_value_t = Protocol::Raw)]
@@ -123,6 +127,7 @@ impl Args {
             model: self.model,
             send_queue_pause: self.send_queue_pause,
             send_queue_limit: self.send_queue_limit,
+            mailbox_limit: self.mailbox_limit,
             max_sessions: self.max_sessions,
             max_sessions_per_ip: self.max_sessions_per_ip,
             idle_timeout: secs(self.idle_timeout),

@@ -16,6 +16,7 @@
 //! | `send_queue_bytes`                                | gauge   | `send_queue_bytes`       |
 //! | `send_queue_high_water_bytes`                     | gauge   | `send_queue_high_water`  |
 //! | `accept_pauses_total`                             | counter | `accept_pauses`          |
+//! | `mailbox_refused_total`                           | counter | `mailbox_refused`        |
 //! | `event_loop_iterations_total{loop}`               | counter | `iterations`, per loop   |
 //!
 //! All but the last are merged over the loops ([`LoopStats::merge`]: sums, and the largest
@@ -234,9 +235,16 @@ impl Collector for Snapshot {
         counter(
             &mut out,
             "accept_pauses",
-            "Times accepting paused for lack of file descriptors or memory.",
+            "Times accepting paused because accept failed (out of descriptors or memory).",
             None,
             t.accept_pauses,
+        )?;
+        counter(
+            &mut out,
+            "mailbox_refused",
+            "Sends to another loop's session dropped: that loop's inbox was over its limit.",
+            None,
+            t.mailbox_refused,
         )?;
         labelled_counter(
             &mut out,
@@ -323,6 +331,7 @@ mod tests {
             packets_out: 4,
             send_queue_high_water: 128,
             accept_pauses: 1,
+            mailbox_refused: 5,
             iterations: 9,
             ..Default::default()
         };
@@ -351,6 +360,7 @@ mod tests {
             ("gameserver_send_queue_bytes", 10),
             ("gameserver_send_queue_high_water_bytes", 128),
             ("gameserver_accept_pauses_total", 1),
+            ("gameserver_mailbox_refused_total", 5),
             ("gameserver_event_loop_iterations_total{loop=\"0\"}", 7),
             ("gameserver_event_loop_iterations_total{loop=\"1\"}", 9),
         ];

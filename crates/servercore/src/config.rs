@@ -69,6 +69,12 @@ pub struct ServiceConfig {
     /// the session with [`CloseReason::SlowConsumer`](crate::CloseReason::SlowConsumer).
     /// Default 4 MiB.
     pub send_queue_limit: usize,
+    /// Most payload bytes of cross-loop sends waiting in one loop's inbox. A send to a
+    /// session of a loop that is this far behind fails with
+    /// [`SendError::LoopBehind`](crate::SendError::LoopBehind) and is dropped, so a flood
+    /// fanned out to many sessions of a stalled loop cannot grow memory without bound.
+    /// Default 64 MiB.
+    pub mailbox_limit: usize,
     /// Most bytes a session may hold unconsumed (a partial packet): a read that would take
     /// the held bytes plus the new ones beyond it closes the session with `RecvBufferFull`.
     /// The check is made before the handler sees the new bytes, so a handler can count on
@@ -131,6 +137,7 @@ impl Default for ServiceConfig {
             nodelay: true,
             send_queue_pause: 256 * 1024,
             send_queue_limit: 4 * 1024 * 1024,
+            mailbox_limit: 64 * 1024 * 1024,
             recv_buffer_limit: 1024 * 1024,
             read_chunk: 64 * 1024,
             tick: None,

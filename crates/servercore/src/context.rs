@@ -26,6 +26,15 @@ pub enum SendError {
         /// The hard limit.
         limit: usize,
     },
+    /// The session lives on another loop whose inbox already holds
+    /// `ServiceConfig::mailbox_limit` bytes of sends it has not taken yet: that loop is far
+    /// behind, and the send was dropped (counted in `LoopStats::mailbox_refused`).
+    LoopBehind {
+        /// Payload bytes the target loop's inbox would have held.
+        queued: usize,
+        /// `ServiceConfig::mailbox_limit`.
+        limit: usize,
+    },
 }
 
 impl std::fmt::Display for SendError {
@@ -35,6 +44,12 @@ impl std::fmt::Display for SendError {
             SendError::Closing => f.write_str("session is closing"),
             SendError::QueueFull { queued, limit } => {
                 write!(f, "send queue full ({queued} bytes, limit {limit})")
+            }
+            SendError::LoopBehind { queued, limit } => {
+                write!(
+                    f,
+                    "the session's loop is behind ({queued} bytes in its inbox, limit {limit})"
+                )
             }
         }
     }
@@ -215,12 +230,26 @@ impl<'a> Context<'a> {
         }
     }
 
+    /// Collects `command` for loop `target` (posted at the end of the iteration). Sends are
+    /// refused once the target's inbox, with what this loop has for it, would pass
+    /// `ServiceConfig::mailbox_limit`: a loop that is far behind must not make the others
+    /// hold unbounded memory for it.
     fn post(&mut self, target: usize, command: Command) -> Result<(), SendError> {
-        let outbox = self
-            .state
-            .outbox
-            .get_mut(target)
-            .ok_or(SendError::NoSession)?;
+        let state = &mut *self.state;
+        let (Some(outbox), Some(mailbox)) = (state.outbox.get_mut(target), state.loops.get(target))
+        else {
+            return Err(SendError::NoSession);
+        };
+        let payload = command.payload_len();
+        if payload > 0 {
+            let limit = state.config.mailbox_limit;
+            let queued = mailbox.pending_bytes() + state.outbox_bytes[target] + payload;
+            if queued > limit {
+                state.stats.mailbox_refused += 1;
+                return Err(SendError::LoopBehind { queued, limit });
+            }
+            state.outbox_bytes[target] += payload;
+        }
         outbox.push(command);
         Ok(())
     }

@@ -45,6 +45,8 @@ pub(crate) struct LoopState {
     pub(crate) loops: Arc<[Arc<Mailbox>]>,
     /// Commands for other loops collected during this iteration, by loop index.
     pub(crate) outbox: Vec<Vec<Command>>,
+    /// Payload bytes in each `outbox` entry.
+    pub(crate) outbox_bytes: Vec<usize>,
     /// This loop's counters (plain fields: only this thread writes them).
     pub(crate) stats: LoopStats,
     /// The session caps, shared with every loop of the service.
@@ -110,7 +112,7 @@ impl<H: Handler> LoopCore<H> {
         let now = Instant::now();
         let next_tick = config.tick.map(|t| now + t);
         let next_sweep = config.sweep_interval().map(|t| now + t);
-        let outbox = loops.iter().map(|_| Vec::new()).collect();
+        let outbox: Vec<Vec<Command>> = loops.iter().map(|_| Vec::new()).collect();
         LoopCore {
             handler,
             state: LoopState {
@@ -121,6 +123,7 @@ impl<H: Handler> LoopCore<H> {
                 now,
                 pending: Vec::new(),
                 loops,
+                outbox_bytes: vec![0; outbox.len()],
                 outbox,
                 stats: LoopStats::default(),
                 admission,
@@ -246,9 +249,11 @@ impl<H: Handler> LoopCore<H> {
     }
 
     fn post_outbox(&mut self) {
-        for (target, commands) in self.state.outbox.iter_mut().enumerate() {
+        let state = &mut self.state;
+        for (target, commands) in state.outbox.iter_mut().enumerate() {
             if !commands.is_empty() {
-                self.state.loops[target].post(commands.drain(..));
+                state.loops[target].post(commands.drain(..));
+                state.outbox_bytes[target] = 0;
             }
         }
     }

@@ -26,6 +26,16 @@ pub(crate) enum Command {
     Close { id: SessionId },
 }
 
+impl Command {
+    /// Bytes of payload the command carries (what counts against `mailbox_limit`).
+    pub(crate) fn payload_len(&self) -> usize {
+        match self {
+            Command::Send { buf, .. } => buf.len(),
+            Command::Adopt(_) | Command::Close { .. } => 0,
+        }
+    }
+}
+
 /// The part of a loop that other threads share: its inbox, its waker, its stop flag and its
 /// live-session count.
 ///
@@ -37,6 +47,8 @@ pub(crate) struct Mailbox {
     inbox: Mutex<Vec<Command>>,
     /// Set (under the lock) when something is posted, cleared by the drain.
     has_mail: AtomicBool,
+    /// Payload bytes in the inbox (see `ServiceConfig::mailbox_limit`).
+    pending_bytes: AtomicUsize,
     waker: OnceLock<Box<dyn Wake>>,
     stop: AtomicBool,
     live: AtomicUsize,
@@ -56,7 +68,9 @@ impl Mailbox {
         let was_empty = {
             let mut inbox = self.inbox.lock().unwrap_or_else(|e| e.into_inner());
             let was_empty = inbox.is_empty();
-            inbox.extend(commands);
+            let mut bytes = 0;
+            inbox.extend(commands.into_iter().inspect(|c| bytes += c.payload_len()));
+            self.pending_bytes.fetch_add(bytes, Ordering::Relaxed);
             self.has_mail.store(true, Ordering::Release);
             was_empty
         };
@@ -72,7 +86,14 @@ impl Mailbox {
             return;
         }
         let mut inbox = self.inbox.lock().unwrap_or_else(|e| e.into_inner());
+        let bytes: usize = inbox.iter().map(Command::payload_len).sum();
+        self.pending_bytes.fetch_sub(bytes, Ordering::Relaxed);
         out.append(&mut inbox);
+    }
+
+    /// Payload bytes posted to this loop and not yet taken by it.
+    pub(crate) fn pending_bytes(&self) -> usize {
+        self.pending_bytes.load(Ordering::Relaxed)
     }
 
     /// Asks the loop to stop and wakes it.

@@ -34,6 +34,9 @@ pub struct LoopStats {
     /// Times accepting was paused because `accept` failed: out of file descriptors / memory,
     /// or an unexpected error (logged).
     pub accept_pauses: u64,
+    /// Sends to a session of another loop dropped because that loop's inbox was over
+    /// `ServiceConfig::mailbox_limit` ([`SendError::LoopBehind`](crate::SendError::LoopBehind)).
+    pub mailbox_refused: u64,
     /// Event loop iterations (kernel waits) since start.
     pub iterations: u64,
 }
@@ -54,6 +57,7 @@ impl LoopStats {
         self.send_queue_bytes += other.send_queue_bytes;
         self.send_queue_high_water = self.send_queue_high_water.max(other.send_queue_high_water);
         self.accept_pauses += other.accept_pauses;
+        self.mailbox_refused += other.mailbox_refused;
         self.iterations += other.iterations;
     }
 

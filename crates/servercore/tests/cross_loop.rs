@@ -7,7 +7,7 @@ use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 
-use servercore::{Context, Handler, Model, Service, SessionId};
+use servercore::{Context, Handler, Model, SendError, Service, ServiceConfig, SessionId};
 use util::*;
 
 /// Forwards everything a session receives to the other session.
@@ -83,4 +83,83 @@ fn relay_between_loops(model: Model) {
     assert_eq!(read_n(&mut a, 4).unwrap(), b"back");
 }
 
+/// On any input, sends `blocks` 64 KiB blocks to the other session in one go; records what
+/// each send said.
+struct Flood {
+    peers: Arc<Mutex<Vec<SessionId>>>,
+    blocks: usize,
+    results: Arc<Mutex<Vec<Result<(), SendError>>>>,
+}
+
+impl Handler for Flood {
+    fn connected(&mut self, _ctx: &mut Context<'_>, id: SessionId) {
+        self.peers.lock().unwrap().push(id);
+    }
+
+    fn received(&mut self, ctx: &mut Context<'_>, id: SessionId, data: &[u8]) -> usize {
+        let other = self
+            .peers
+            .lock()
+            .unwrap()
+            .iter()
+            .copied()
+            .find(|&p| p != id);
+        if let Some(other) = other {
+            let block = ctx.alloc(64 * 1024, |b| b.resize(64 * 1024, 0x33));
+            let mut results = self.results.lock().unwrap();
+            for _ in 0..self.blocks {
+                results.push(ctx.send(other, block.clone()));
+            }
+        }
+        data.len()
+    }
+}
+
+/// Cross-loop sends are bounded: once what waits for the target loop passes
+/// `mailbox_limit`, further sends fail with `LoopBehind` (and are counted) instead of
+/// queueing without bound; what was accepted arrives.
+fn cross_loop_sends_stop_at_the_mailbox_limit(model: Model) {
+    let limit = 1024 * 1024;
+    let config = ServiceConfig {
+        mailbox_limit: limit,
+        ..config(model)
+    };
+    let peers = Arc::new(Mutex::new(Vec::new()));
+    let results = Arc::new(Mutex::new(Vec::new()));
+    let (shared_peers, shared_results) = (peers.clone(), results.clone());
+    let service = Service::unbound(config, move |_| Flood {
+        peers: shared_peers.clone(),
+        blocks: 32,
+        results: shared_results.clone(),
+    })
+    .unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let (mut a, a_server) = pair(&listener);
+    let (mut b, b_server) = pair(&listener);
+    service.adopt(a_server); // loop 0
+    service.adopt(b_server); // loop 1 (round robin)
+    assert_live(&service, 2);
+    b.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    a.write_all(b"go").unwrap();
+    let accepted = limit / (64 * 1024);
+    let got = read_n(&mut b, accepted * 64 * 1024).expect("the accepted blocks arrive");
+    assert!(got.iter().all(|&x| x == 0x33));
+    let results = results.lock().unwrap().clone();
+    assert_eq!(results.len(), 32);
+    assert!(results[..accepted].iter().all(Result::is_ok), "{results:?}");
+    for r in &results[accepted..] {
+        assert!(
+            matches!(r, Err(SendError::LoopBehind { limit: l, .. }) if *l == limit),
+            "{r:?}"
+        );
+    }
+    let refused = wait_until(std::time::Duration::from_secs(2), || {
+        let stats = service.stats();
+        stats.iter().map(|s| s.mailbox_refused).sum::<u64>() == 32 - accepted as u64
+    });
+    assert!(refused, "stats: {:?}", service.stats());
+}
+
 both_models!(relay, relay_between_loops);
+both_models!(mailbox_limit, cross_loop_sends_stop_at_the_mailbox_limit);
