@@ -16,8 +16,11 @@
 //! Latency is taken with the loop's clock (`Context::now`, read once per loop iteration) at
 //! both ends, against one base `Instant` for every loop: from the start of the iteration that
 //! queued a message to the start of the iteration that read it (chat: on any member's loop).
-//! Open loop stamps a message when it is actually queued, not when it was scheduled: time a
-//! client spent behind its schedule is not in the latency, it shows as `late_sends`.
+//! Open loop stamps a message with the time its schedule said it was due, not when it was
+//! actually queued: a send that went out late (the client's loop was stalled, or the client
+//! was catching up) carries that lateness in its latency, so a stalling server cannot hide in
+//! the percentiles (coordinated omission). Scheduled sends skipped altogether because the
+//! client was too far behind count as `late_sends`.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
@@ -135,6 +138,14 @@ impl Shared {
             received += loop_counts.received.load(Ordering::Acquire);
         }
         received >= owed
+    }
+
+    /// Messages received since draining began, over every loop that has published.
+    pub(crate) fn drain_received(&self) -> u64 {
+        self.drain
+            .iter()
+            .map(|c| c.received.load(Ordering::Acquire))
+            .sum()
     }
 }
 
@@ -349,7 +360,7 @@ impl LoadHandler {
         };
         let now = self.nanos(ctx.now());
         for (&id, client) in self.clients.iter_mut().filter(|(_, c)| c.open) {
-            self.stats.sent += send(ctx, id, client, &self.wire, inflight, now);
+            self.stats.sent += send(ctx, id, client, &self.wire, inflight, |_| now);
         }
     }
 
@@ -373,7 +384,11 @@ impl LoadHandler {
             let n = due.min(self.catch_up).min(room);
             self.stats.late_sends += due - n;
             if n > 0 {
-                self.stats.sent += send(ctx, id, client, &self.wire, n as usize, now);
+                // The last `n` of the due sends go out; each is stamped with its own slot.
+                let (start, clients, index) = (now - elapsed, self.clients_total, client.index);
+                let first = due_total - n;
+                let stamp = |k: u64| start + slot_nanos(index + (first + k) * clients, rate);
+                self.stats.sent += send(ctx, id, client, &self.wire, n as usize, stamp);
             }
         }
     }
@@ -410,6 +425,12 @@ impl LoadHandler {
 /// after the start, at `rate` messages per second in total. The run-wide schedule has one
 /// slot every `1 / rate` seconds, slot 0 at the start; client `i` owns slots `i`,
 /// `i + clients`, `i + 2 * clients`, ...
+/// Open loop: when slot `slot` of the run-wide schedule is due, in nanoseconds after the
+/// start (the inverse of [`scheduled_by`]).
+pub(crate) fn slot_nanos(slot: u64, rate: u64) -> u64 {
+    (u128::from(slot) * 1_000_000_000 / u128::from(rate)) as u64
+}
+
 pub(crate) fn scheduled_by(elapsed: u64, rate: u64, index: u64, clients: u64) -> u64 {
     let slots = (u128::from(elapsed) * u128::from(rate) / 1_000_000_000) as u64 + 1;
     if slots > index {
@@ -419,19 +440,20 @@ pub(crate) fn scheduled_by(elapsed: u64, rate: u64, index: u64, clients: u64) ->
     }
 }
 
-/// Queues `n` messages of `client` on session `id` as one buffer; returns `n`. If the queue
-/// refuses them the session is closing, and they will be counted lost when the run ends.
+/// Queues `n` messages of `client` on session `id` as one buffer, the `k`-th stamped with
+/// `stamp(k)` (nanoseconds since the base); returns `n`. If the queue refuses them the
+/// session is closing, and they will be counted lost when the run ends.
 fn send(
     ctx: &mut Context<'_>,
     id: SessionId,
     client: &mut Client,
     wire: &Wire,
     n: usize,
-    now: u64,
+    stamp: impl Fn(u64) -> u64,
 ) -> u64 {
     let buf = ctx.alloc(n * wire.framed_len(), |out| {
-        for _ in 0..n {
-            client.write_next(wire, out, now);
+        for k in 0..n as u64 {
+            client.write_next(wire, out, stamp(k));
         }
     });
     if let Err(err) = ctx.send(id, buf) {
@@ -492,7 +514,7 @@ impl Handler for LoadHandler {
             && messages > 0
             && matches!(self.pacing, Pacing::Closed { .. })
         {
-            self.stats.sent += send(ctx, id, client, &self.wire, messages, now);
+            self.stats.sent += send(ctx, id, client, &self.wire, messages, |_| now);
         }
         if joined {
             self.mark_ready(id);
@@ -564,6 +586,21 @@ mod tests {
         assert_eq!(scheduled_by(5_000_000, 1000, 5, 10), 1);
         assert_eq!(scheduled_by(5_000_000, 1000, 6, 10), 0);
         assert_eq!(scheduled_by(25_000_000, 1000, 6, 10), 2, "slots 6 and 16");
+    }
+
+    #[test]
+    fn slot_times_invert_the_schedule() {
+        // Slot 16 at 1000/s is due 16 ms after the start; a client is due exactly as many
+        // sends at a slot's time as the slot makes it.
+        assert_eq!(slot_nanos(16, 1000), 16_000_000);
+        for slot in [0, 5, 16, 999] {
+            let (index, clients) = (slot % 10, 10);
+            let at = slot_nanos(slot, 1000);
+            assert_eq!(scheduled_by(at, 1000, index, clients), slot / clients + 1);
+            if at > 0 {
+                assert_eq!(scheduled_by(at - 1, 1000, index, clients), slot / clients);
+            }
+        }
     }
 
     #[test]

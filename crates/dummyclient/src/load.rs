@@ -63,8 +63,13 @@ pub const BACKLOG_BYTES: usize = 1024 * 1024;
 /// How often [`run_observed`] calls its observer.
 pub const OBSERVE_EVERY: Duration = Duration::from_millis(250);
 
-/// How long to wait for what is still owed after sending stops, by default.
+/// After sending stops, how long the drain waits for what is still owed without anything
+/// arriving, by default: a server still delivering its backlog keeps the drain going (up to
+/// [`MAX_DRAIN`]); one that went quiet for this long has lost what it still owes.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Longest drain, however steadily the server is still delivering.
+pub const MAX_DRAIN: Duration = Duration::from_secs(60);
 
 /// How the clients send.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -373,6 +378,23 @@ pub fn run(config: &LoadConfig, interrupt: &AtomicBool) -> Result<Report, LoadEr
     run_observed(config, interrupt, &mut |_| {})
 }
 
+/// Waits until every loop has received what it is owed, while something keeps arriving: the
+/// drain ends once nothing arrived for `quiet` (or after [`MAX_DRAIN`]).
+fn drain(shared: &Shared, quiet: Duration, observer: &mut Observer<'_>) {
+    let give_up = Instant::now() + MAX_DRAIN;
+    let mut received = shared.drain_received();
+    let mut quiet_until = Instant::now() + quiet;
+    while !shared.drained() && Instant::now() < quiet_until.min(give_up) {
+        observer.poll(true);
+        std::thread::sleep(Duration::from_millis(1));
+        let now_received = shared.drain_received();
+        if now_received > received {
+            received = now_received;
+            quiet_until = Instant::now() + quiet;
+        }
+    }
+}
+
 /// [`run`], calling `observe` every [`OBSERVE_EVERY`] while sending and draining with the
 /// counts the loops last published (the loops are never waited for).
 ///
@@ -409,11 +431,7 @@ pub fn run_observed(
         observe,
     };
     let duration_secs = send_for(&shared, base, config.duration, interrupt, &mut observer);
-    let drain_until = Instant::now() + config.drain_timeout;
-    while !shared.drained() && Instant::now() < drain_until {
-        observer.poll(true);
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    drain(&shared, config.drain_timeout, &mut observer);
 
     let mut info = config.run_info(addr, service.threads(), service.model());
     info.connect_secs = connect_secs;

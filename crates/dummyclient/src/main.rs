@@ -36,8 +36,8 @@ use servercore::{Model, ServiceConfig};
 /// The lecture's DummyClient (no flags), or a load generator that verifies every byte it gets
 /// back (--clients N or --load).
 ///
-/// Load mode connects every client first, sends for --duration, then waits up to 2 s for
-/// what is still owed and reports throughput, latency percentiles and errors. Each message
+/// Load mode connects every client first, sends for --duration, then waits for what is
+/// still owed while it keeps arriving (giving up after 2 s without any) and reports throughput, latency percentiles and errors. Each message
 /// carries (client id, sequence, send time) and a pattern derived from them. Echo: the server
 /// must return every client's stream exactly as sent (--protocol raw: bytes; packet: ECHO
 /// packets). Chat (--protocol packet): every client joins a room, and once all are in, each
