@@ -232,7 +232,7 @@ fn serve<H: Handler>(
                 return Err(err).context("starting the stats thread");
             }
         }
-        if let Ok(signal) = ops.stop.recv() {
+        if let Some(signal) = wait_for_stop(&ops.stop, || service.failed_loops()) {
             let live = service.live_sessions();
             tracing::info!(
                 signal,
@@ -251,6 +251,25 @@ fn serve<H: Handler>(
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Waits for the first signal (returned) or for an event loop to fail (`None`: logged, and
+/// the service is stopped; `Service::stop` then reports the error and the exit status is
+/// not 0).
+fn wait_for_stop(stop: &mpsc::Receiver<i32>, failed_loops: impl Fn() -> usize) -> Option<i32> {
+    loop {
+        match stop.recv_timeout(Duration::from_millis(500)) {
+            Ok(signal) => return Some(signal),
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                let failed = failed_loops();
+                if failed > 0 {
+                    tracing::error!(failed, "an event loop failed: stopping the server");
+                    return None;
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => return None,
+        }
+    }
 }
 
 /// Starts the signal thread. The first SIGINT/SIGTERM is passed on through the returned

@@ -240,6 +240,9 @@ impl<'a> Context<'a> {
         else {
             return Err(SendError::NoSession);
         };
+        if mailbox.failed() {
+            return Err(SendError::NoSession); // its sessions were closed with `LoopFailed`
+        }
         let payload = command.payload_len();
         if payload > 0 {
             let limit = state.config.mailbox_limit;

@@ -511,6 +511,14 @@ impl<H: Handler> LoopCore<H> {
         self.accept_backoff.resume_due(self.state.now)
     }
 
+    /// Removes every session, telling the handler `reason` (the loop cannot go on; the
+    /// driver lets go of the sockets when it is dropped).
+    pub(crate) fn close_all(&mut self, reason: CloseReason) {
+        for id in self.session_ids() {
+            self.close(id, reason);
+        }
+    }
+
     /// Ids of every live session.
     pub(crate) fn session_ids(&self) -> Vec<SessionId> {
         self.state.sessions.ids()

@@ -51,6 +51,8 @@ pub(crate) struct Mailbox {
     pending_bytes: AtomicUsize,
     waker: OnceLock<Box<dyn Wake>>,
     stop: AtomicBool,
+    /// The loop's thread ended with an error: nothing posted here will be taken.
+    failed: AtomicBool,
     live: AtomicUsize,
     stats: Mutex<LoopStats>,
 }
@@ -65,6 +67,9 @@ impl Mailbox {
 
     /// Appends commands to the inbox and wakes the loop if it might be asleep.
     pub(crate) fn post(&self, commands: impl IntoIterator<Item = Command>) {
+        if self.failed() {
+            return; // dropped here: the loop is gone (sockets in `Adopt` are closed)
+        }
         let was_empty = {
             let mut inbox = self.inbox.lock().unwrap_or_else(|e| e.into_inner());
             let was_empty = inbox.is_empty();
@@ -100,6 +105,20 @@ impl Mailbox {
     pub(crate) fn request_stop(&self) {
         self.stop.store(true, Ordering::Release);
         self.wake();
+    }
+
+    /// The loop failed: later posts are dropped, and what waits in the inbox is dropped now.
+    pub(crate) fn mark_failed(&self) {
+        self.failed.store(true, Ordering::Release);
+        let mut inbox = self.inbox.lock().unwrap_or_else(|e| e.into_inner());
+        inbox.clear();
+        self.pending_bytes.store(0, Ordering::Relaxed);
+        self.live.store(0, Ordering::Relaxed);
+    }
+
+    /// True once the loop has failed.
+    pub(crate) fn failed(&self) -> bool {
+        self.failed.load(Ordering::Acquire)
     }
 
     pub(crate) fn stop_requested(&self) -> bool {
@@ -142,5 +161,48 @@ impl std::fmt::Debug for Mailbox {
             .field("stop", &self.stop_requested())
             .field("live", &self.live())
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn send(len: usize) -> Command {
+        Command::Send {
+            id: SessionId::new(1, 0, 1),
+            buf: Bytes::from(vec![0; len]),
+        }
+    }
+
+    #[test]
+    fn pending_bytes_follow_posts_and_drains() {
+        let mailbox = Mailbox::default();
+        mailbox.post([
+            send(10),
+            Command::Close {
+                id: SessionId::new(1, 1, 1),
+            },
+            send(5),
+        ]);
+        assert_eq!(mailbox.pending_bytes(), 15);
+        let mut out = Vec::new();
+        mailbox.drain_into(&mut out);
+        assert_eq!(out.len(), 3);
+        assert_eq!(mailbox.pending_bytes(), 0);
+    }
+
+    #[test]
+    fn a_failed_loop_takes_nothing_more() {
+        let mailbox = Mailbox::default();
+        mailbox.post([send(10)]);
+        mailbox.mark_failed();
+        assert!(mailbox.failed());
+        assert_eq!(mailbox.pending_bytes(), 0, "what waited is dropped");
+        mailbox.post([send(7)]);
+        let mut out = Vec::new();
+        mailbox.drain_into(&mut out);
+        assert!(out.is_empty(), "posts after the failure are dropped");
+        assert_eq!(mailbox.pending_bytes(), 0);
     }
 }

@@ -10,7 +10,7 @@ use crate::admission::Admission;
 use crate::driver::{self, Driver};
 use crate::loop_core::LoopCore;
 use crate::mailbox::{Command, Mailbox};
-use crate::{Handler, Listener, LoopStats, Model, ServiceConfig};
+use crate::{CloseReason, Handler, Listener, LoopStats, Model, ServiceConfig};
 
 /// A running server (or client pool): `threads` event loops, each on its own thread with its
 /// own handler, sessions and kernel queue.
@@ -152,6 +152,13 @@ impl<H: Handler> Service<H> {
         self.loops.iter().map(|l| l.live()).sum()
     }
 
+    /// Loops whose thread ended with an error (logged; their sessions were closed with
+    /// [`CloseReason::LoopFailed`]). A healthy service has none; [`Service::stop`] returns
+    /// the errors.
+    pub fn failed_loops(&self) -> usize {
+        self.loops.iter().filter(|l| l.failed()).count()
+    }
+
     /// Each loop's stats, by loop index, as last published (at most ~100 ms old). Merge them
     /// with [`LoopStats::merge`].
     pub fn stats(&self) -> Vec<LoopStats> {
@@ -219,6 +226,10 @@ fn run_loop<H: Handler>(
     drop(ready);
     if let Err(err) = driver.run(&mut core) {
         tracing::error!(loop_index = core.state.index, "event loop failed: {err}");
+        // Other loops stop reaching it, and the handler hears of every session it had (so
+        // the application forgets them); the driver, dropped below, closes their sockets.
+        core.mailbox().mark_failed();
+        core.close_all(CloseReason::LoopFailed);
         return Err(err);
     }
     Ok(core.into_handler())

@@ -46,6 +46,9 @@ pub enum CloseReason {
     RateLimited,
     /// The service is shutting down.
     Shutdown,
+    /// The session's event loop failed (its kernel wait returned an error) and closed every
+    /// session it had.
+    LoopFailed,
 }
 
 impl CloseReason {
@@ -69,7 +72,7 @@ impl CloseReason {
     }
 
     /// Every reason's [`CloseReason::name`], in a fixed order (metrics index by it).
-    pub const NAMES: [&'static str; 12] = [
+    pub const NAMES: [&'static str; 13] = [
         "peer_closed",
         "reset",
         "io_error",
@@ -82,6 +85,7 @@ impl CloseReason {
         "partial_timeout",
         "rate_limited",
         "shutdown",
+        "loop_failed",
     ];
 
     /// Position of this reason's name in [`CloseReason::NAMES`].
@@ -108,6 +112,7 @@ impl CloseReason {
             CloseReason::PartialTimeout => "partial_timeout",
             CloseReason::RateLimited => "rate_limited",
             CloseReason::Shutdown => "shutdown",
+            CloseReason::LoopFailed => "loop_failed",
         }
     }
 }
@@ -131,6 +136,7 @@ impl fmt::Display for CloseReason {
             CloseReason::PartialTimeout => f.write_str("partial message not completed in time"),
             CloseReason::RateLimited => f.write_str("packet rate limit exceeded"),
             CloseReason::Shutdown => f.write_str("server shutting down"),
+            CloseReason::LoopFailed => f.write_str("the session's event loop failed"),
         }
     }
 }
