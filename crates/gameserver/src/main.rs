@@ -74,9 +74,14 @@ struct Args {
     /// Most sessions at once; connections beyond are refused (packet mode: SERVER_FULL first).
     #[arg(long, default_value_t = ServiceConfig::default().max_sessions)]
     max_sessions: usize,
-    /// Most sessions from one source IP address; beyond it connections are refused.
+    /// Most sessions from one source (IPv4 address, or IPv6 /64); beyond it connections are
+    /// refused.
     #[arg(long, default_value_t = ServiceConfig::default().max_sessions_per_ip)]
     max_sessions_per_ip: usize,
+    /// New sessions a second one source may open on average, in bursts of up to
+    /// --max-sessions-per-ip (0: no limit). Reconnecting does not reset it.
+    #[arg(long, default_value_t = ServiceConfig::default().connect_rate_per_ip)]
+    connect_rate_per_ip: u32,
     /// Close a session from which nothing arrived for SECS seconds (0: never).
     #[arg(long, value_name = "SECS", default_value_t = 60)]
     idle_timeout: u64,
@@ -130,6 +135,7 @@ impl Args {
             mailbox_limit: self.mailbox_limit,
             max_sessions: self.max_sessions,
             max_sessions_per_ip: self.max_sessions_per_ip,
+            connect_rate_per_ip: self.connect_rate_per_ip,
             idle_timeout: secs(self.idle_timeout),
             partial_timeout: secs(self.partial_timeout),
             shutdown_drain: Duration::from_secs(self.shutdown_drain),

@@ -101,9 +101,15 @@ pub struct ServiceConfig {
     /// Most sessions the service holds at once; a connection accepted beyond it is refused
     /// (written [`ServiceConfig::farewell`], then closed) and counted. Default 10,000.
     pub max_sessions: usize,
-    /// Most sessions from one source IP address; beyond it connections are refused like above.
-    /// Default 64. Sessions handed in with `Service::adopt` are not counted.
+    /// Most sessions from one source (an IPv4 address, or an IPv6 /64 prefix); beyond it
+    /// connections are refused like above. Default 64. Sessions handed in with
+    /// `Service::adopt` are not counted.
     pub max_sessions_per_ip: usize,
+    /// New sessions a second one source may open on average, in bursts of up to
+    /// `max_sessions_per_ip`; beyond it connections are refused like above. Closing sessions
+    /// does not give a source its tokens back, so reconnecting cannot reset per-session
+    /// limits (such as a packet rate limit) faster than this. Default 20; 0: no limit.
+    pub connect_rate_per_ip: u32,
     /// Bytes written to a refused connection before it is closed (e.g. a "server full"
     /// packet). Default none.
     pub farewell: Option<bytes::Bytes>,
@@ -147,6 +153,7 @@ impl Default for ServiceConfig {
             flush_interval: None,
             max_sessions: 10_000,
             max_sessions_per_ip: 64,
+            connect_rate_per_ip: 20,
             farewell: None,
         }
     }

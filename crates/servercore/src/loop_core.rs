@@ -279,7 +279,7 @@ impl<H: Handler> LoopCore<H> {
     /// session, or refuses it (the driver then writes the farewell, if any, and closes it).
     pub(crate) fn accept(&mut self, peer: SocketAddr) -> Result<SessionId, Refused> {
         self.accept_backoff.accepted();
-        match self.state.admission.admit(peer.ip()) {
+        match self.state.admission.admit(peer.ip(), self.state.now) {
             Ok(()) => Ok(self.open_session(peer, true)),
             Err(refusal) => {
                 self.state.stats.refused += 1;

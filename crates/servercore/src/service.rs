@@ -105,6 +105,7 @@ impl<H: Handler> Service<H> {
         let admission = Arc::new(Admission::new(
             config.max_sessions,
             config.max_sessions_per_ip,
+            config.connect_rate_per_ip,
         ));
         let (ready_tx, ready_rx) = mpsc::channel();
         for (index, listener) in listeners.into_iter().enumerate() {

@@ -77,6 +77,7 @@ fn session_cap(model: Model) {
 fn per_ip_cap(model: Model) {
     let config = ServiceConfig {
         max_sessions_per_ip: 3,
+        connect_rate_per_ip: 0, // the cap alone (the rate has its own test)
         farewell: Some(Bytes::from_static(FAREWELL)),
         ..config(model)
     };
@@ -99,6 +100,37 @@ fn per_ip_cap(model: Model) {
     assert!(
         echoes(&mut connect_from([127, 0, 0, 1], addr)),
         "released per-IP slot"
+    );
+}
+
+/// A source that used its burst of new sessions must wait for the connect rate, also after
+/// closing them: reconnecting cannot reset per-session limits faster than that.
+fn connect_rate_per_source(model: Model) {
+    let config = ServiceConfig {
+        max_sessions_per_ip: 4,
+        connect_rate_per_ip: 5, // one new session per 200 ms after the burst of 4
+        farewell: Some(Bytes::from_static(FAREWELL)),
+        ..config(model)
+    };
+    let (service, _) = echo_server(config);
+    let addr = addr(&service);
+    let burst: Vec<_> = (0..4).map(|_| connect_from([127, 0, 0, 5], addr)).collect();
+    for mut s in burst {
+        assert!(echoes(&mut s));
+    }
+    assert_live(&service, 0);
+    assert!(
+        refused(&mut connect_from([127, 0, 0, 5], addr)),
+        "closing the burst gave no new sessions back"
+    );
+    assert!(
+        echoes(&mut connect_from([127, 0, 0, 6], addr)),
+        "another source is not affected"
+    );
+    std::thread::sleep(Duration::from_millis(450));
+    assert!(
+        echoes(&mut connect_from([127, 0, 0, 5], addr)),
+        "the rate refilled a token"
     );
 }
 
@@ -186,3 +218,4 @@ fn echoes_packet(stream: &mut TcpStream, packet: &[u8]) -> bool {
 both_models!(session_cap_refuses_with_farewell, session_cap);
 both_models!(per_ip_cap_counts_each_address, per_ip_cap);
 both_models!(packet_rate_limit, rate_limit);
+both_models!(connect_rate, connect_rate_per_source);

@@ -56,7 +56,7 @@ fn with_loop_config<H: Handler>(
     let mailboxes = loops.clone();
     let (ready_tx, ready_rx) = mpsc::channel();
     let thread = std::thread::spawn(move || {
-        let admission = Arc::new(Admission::new(usize::MAX, usize::MAX));
+        let admission = Arc::new(Admission::new(usize::MAX, usize::MAX, 0));
         let mut core = LoopCore::new(0, config.clone(), mailboxes, admission, handler);
         let (mut driver, waker) = match UringDriver::with_sizes(Some(listener), &config, sizes) {
             Ok(made) => made,
