@@ -10,25 +10,37 @@ use std::sync::{Arc, Mutex};
 use servercore::{Context, Handler, Model, SendError, Service, ServiceConfig, SessionId};
 use util::*;
 
+/// The sessions of a test service, shared by its loops' handlers.
+#[derive(Clone, Default)]
+struct Peers(Arc<Mutex<Vec<SessionId>>>);
+
+impl Peers {
+    fn add(&self, id: SessionId) {
+        self.0.lock().unwrap().push(id);
+    }
+
+    /// The first session that is not `id`.
+    fn other_than(&self, id: SessionId) -> Option<SessionId> {
+        self.0.lock().unwrap().iter().copied().find(|&p| p != id)
+    }
+
+    fn ids(&self) -> Vec<SessionId> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
 /// Forwards everything a session receives to the other session.
 struct Relay {
-    peers: Arc<Mutex<Vec<SessionId>>>,
+    peers: Peers,
 }
 
 impl Handler for Relay {
     fn connected(&mut self, _ctx: &mut Context<'_>, id: SessionId) {
-        self.peers.lock().unwrap().push(id);
+        self.peers.add(id);
     }
 
     fn received(&mut self, ctx: &mut Context<'_>, id: SessionId, data: &[u8]) -> usize {
-        let other = self
-            .peers
-            .lock()
-            .unwrap()
-            .iter()
-            .copied()
-            .find(|&p| p != id);
-        if let Some(other) = other {
+        if let Some(other) = self.peers.other_than(id) {
             let buf = ctx.alloc(data.len(), |b| b.extend_from_slice(data));
             ctx.send(other, buf).unwrap();
         }
@@ -43,20 +55,27 @@ fn pair(listener: &TcpListener) -> (TcpStream, TcpStream) {
     (client, server_end)
 }
 
+/// Hands the service two sessions, on loops 0 and 1 (adoption is round robin); returns
+/// their client ends.
+fn two_sessions<H: Handler>(service: &Service<H>) -> (TcpStream, TcpStream) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let (a, a_server) = pair(&listener);
+    let (b, b_server) = pair(&listener);
+    service.adopt(a_server);
+    service.adopt(b_server);
+    assert_live(service, 2);
+    (a, b)
+}
+
 fn relay_between_loops(model: Model) {
-    let peers = Arc::new(Mutex::new(Vec::new()));
+    let peers = Peers::default();
     let shared = peers.clone();
     let service = Service::unbound(config(model), move |_| Relay {
         peers: shared.clone(),
     })
     .unwrap();
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let (mut a, a_server) = pair(&listener);
-    let (mut b, b_server) = pair(&listener);
-    service.adopt(a_server); // loop 0
-    service.adopt(b_server); // loop 1 (round robin)
-    assert_live(&service, 2);
-    let ids = peers.lock().unwrap().clone();
+    let (mut a, mut b) = two_sessions(&service);
+    let ids = peers.ids();
     assert_ne!(
         ids[0].loop_index(),
         ids[1].loop_index(),
@@ -86,25 +105,18 @@ fn relay_between_loops(model: Model) {
 /// On any input, sends `blocks` 64 KiB blocks to the other session in one go; records what
 /// each send said.
 struct Flood {
-    peers: Arc<Mutex<Vec<SessionId>>>,
+    peers: Peers,
     blocks: usize,
     results: Arc<Mutex<Vec<Result<(), SendError>>>>,
 }
 
 impl Handler for Flood {
     fn connected(&mut self, _ctx: &mut Context<'_>, id: SessionId) {
-        self.peers.lock().unwrap().push(id);
+        self.peers.add(id);
     }
 
     fn received(&mut self, ctx: &mut Context<'_>, id: SessionId, data: &[u8]) -> usize {
-        let other = self
-            .peers
-            .lock()
-            .unwrap()
-            .iter()
-            .copied()
-            .find(|&p| p != id);
-        if let Some(other) = other {
+        if let Some(other) = self.peers.other_than(id) {
             let block = ctx.alloc(64 * 1024, |b| b.resize(64 * 1024, 0x33));
             let mut results = self.results.lock().unwrap();
             for _ in 0..self.blocks {
@@ -124,21 +136,15 @@ fn cross_loop_sends_stop_at_the_mailbox_limit(model: Model) {
         mailbox_limit: limit,
         ..config(model)
     };
-    let peers = Arc::new(Mutex::new(Vec::new()));
     let results = Arc::new(Mutex::new(Vec::new()));
-    let (shared_peers, shared_results) = (peers.clone(), results.clone());
+    let (shared_peers, shared_results) = (Peers::default(), results.clone());
     let service = Service::unbound(config, move |_| Flood {
         peers: shared_peers.clone(),
         blocks: 32,
         results: shared_results.clone(),
     })
     .unwrap();
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let (mut a, a_server) = pair(&listener);
-    let (mut b, b_server) = pair(&listener);
-    service.adopt(a_server); // loop 0
-    service.adopt(b_server); // loop 1 (round robin)
-    assert_live(&service, 2);
+    let (mut a, mut b) = two_sessions(&service);
     b.set_read_timeout(Some(std::time::Duration::from_secs(10)))
         .unwrap();
     a.write_all(b"go").unwrap();
