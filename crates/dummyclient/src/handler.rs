@@ -555,6 +555,9 @@ impl Handler for LoadHandler {
                 self.start(ctx);
                 self.publish_progress(ctx.loop_index());
             }
+            if phase == Phase::Draining {
+                self.stats.at_send_end = Some(self.stats.counts());
+            }
         }
         let now = self.nanos(ctx.now());
         if now.saturating_sub(self.published_nanos) >= PUBLISH_EVERY_NANOS {

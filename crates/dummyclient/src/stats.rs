@@ -68,6 +68,22 @@ pub struct Stats {
     pub late_sends: u64,
     /// Verified messages per second of the run, for `--plot`.
     pub timeline: Timeline,
+    /// The counts as they stood when sending ended (set once by each loop); the rates are
+    /// taken over these, so replies that arrive during the drain do not inflate them.
+    pub at_send_end: Option<Counts>,
+}
+
+/// The counts a rate is taken over.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// As [`Stats::messages`].
+    pub messages: u64,
+    /// As [`Stats::deliveries`].
+    pub deliveries: u64,
+    /// As [`Stats::bytes`].
+    pub bytes: u64,
+    /// As [`Stats::sent`].
+    pub sent: u64,
 }
 
 impl Default for Stats {
@@ -87,6 +103,7 @@ impl Default for Stats {
             disconnect_reasons: BTreeMap::new(),
             late_sends: 0,
             timeline: Timeline::default(),
+            at_send_end: None,
         }
     }
 }
@@ -121,6 +138,7 @@ impl Stats {
 
     /// Adds `other` (another loop's stats) into `self`.
     pub fn merge(&mut self, other: &Stats) {
+        let (mine, theirs) = (self.counts_at_send_end(), other.counts_at_send_end());
         self.sent += other.sent;
         self.deliveries += other.deliveries;
         self.messages += other.messages;
@@ -138,6 +156,27 @@ impl Stats {
         }
         self.late_sends += other.late_sends;
         self.timeline.merge(&other.timeline);
+        self.at_send_end = Some(Counts {
+            messages: mine.messages + theirs.messages,
+            deliveries: mine.deliveries + theirs.deliveries,
+            bytes: mine.bytes + theirs.bytes,
+            sent: mine.sent + theirs.sent,
+        });
+    }
+
+    /// The counts now (call when sending ends: see [`Stats::at_send_end`]).
+    pub fn counts(&self) -> Counts {
+        Counts {
+            messages: self.messages,
+            deliveries: self.deliveries,
+            bytes: self.bytes,
+            sent: self.sent,
+        }
+    }
+
+    /// The counts when sending ended, or now if it has not (the run was cut short).
+    pub fn counts_at_send_end(&self) -> Counts {
+        self.at_send_end.unwrap_or_else(|| self.counts())
     }
 
     /// The sum of the counts that mean the server got something wrong: corrupt, out of order,
@@ -250,6 +289,7 @@ impl Report {
     /// Summarizes merged `stats` of a run set up as `info`.
     pub fn new(stats: &Stats, info: RunInfo) -> Report {
         let secs = info.duration_secs.max(1e-9);
+        let window = stats.counts_at_send_end();
         let h = &stats.latency_us;
         let empty = h.is_empty();
         let q = |quantile: f64| {
@@ -263,10 +303,10 @@ impl Report {
             messages: stats.messages,
             sent: stats.sent,
             deliveries: stats.deliveries,
-            msgs_per_sec: stats.messages as f64 / secs,
-            deliveries_per_sec: stats.deliveries as f64 / secs,
-            sends_per_sec: stats.sent as f64 / secs,
-            mb_per_sec: stats.bytes as f64 / secs / 1e6,
+            msgs_per_sec: window.messages as f64 / secs,
+            deliveries_per_sec: window.deliveries as f64 / secs,
+            sends_per_sec: window.sent as f64 / secs,
+            mb_per_sec: window.bytes as f64 / secs / 1e6,
             p50_us: q(0.50),
             p90_us: q(0.90),
             p99_us: q(0.99),
@@ -482,6 +522,30 @@ mod tests {
         assert_eq!(a.latency_us.max(), 30);
         assert_eq!(a.errors(), 3);
         assert_eq!(a.disconnect_reasons["reset"], 3);
+    }
+
+    #[test]
+    fn rates_count_only_what_arrived_while_sending() {
+        // Loop a saw sending end after 3 messages and verified 2 more in the drain; loop b
+        // never saw it (its counts so far stand).
+        let mut a = Stats::new();
+        for _ in 0..3 {
+            a.record_message(64, 1_000);
+        }
+        a.at_send_end = Some(a.counts());
+        for _ in 0..2 {
+            a.record_message(64, 1_000);
+        }
+        let mut b = Stats::new();
+        b.record_message(64, 1_000);
+        let mut merged = Stats::new();
+        merged.merge(&a);
+        merged.merge(&b);
+        assert_eq!(merged.messages, 6, "every verified message is counted");
+        assert_eq!(merged.counts_at_send_end().messages, 4);
+        let r = Report::new(&merged, info()); // 2 s of sending
+        assert_eq!(r.messages, 6);
+        assert_eq!(r.msgs_per_sec, 2.0);
     }
 
     #[test]
