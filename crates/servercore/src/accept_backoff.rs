@@ -42,6 +42,18 @@ impl AcceptBackoff {
         )
     }
 
+    /// True for the `accept` errors that concern one connection, not the listener (it died
+    /// in the backlog, or the call was interrupted): skip it and accept on.
+    pub(crate) fn is_transient(err: &io::Error) -> bool {
+        matches!(
+            err.kind(),
+            io::ErrorKind::ConnectionAborted
+                | io::ErrorKind::ConnectionReset
+                | io::ErrorKind::PermissionDenied
+                | io::ErrorKind::Interrupted
+        ) || err.raw_os_error() == Some(libc::EPROTO)
+    }
+
     /// `accept` failed at `now`: pause, doubling the previous pause.
     pub(crate) fn pause(&mut self, now: Instant) -> Duration {
         let delay = self.delay;
@@ -112,6 +124,20 @@ mod tests {
         b.pause(now);
         b.descriptor_freed(now);
         assert!(b.resume_due(now));
+    }
+
+    #[test]
+    fn transient_errors_are_one_connections_not_the_listeners() {
+        for errno in [libc::ECONNABORTED, libc::EPROTO, libc::EINTR] {
+            assert!(AcceptBackoff::is_transient(&io::Error::from_raw_os_error(
+                errno
+            )));
+        }
+        for errno in [libc::EMFILE, libc::EINVAL, libc::ENOMEM] {
+            assert!(!AcceptBackoff::is_transient(&io::Error::from_raw_os_error(
+                errno
+            )));
+        }
     }
 
     #[test]

@@ -478,11 +478,16 @@ impl<H: Handler> LoopCore<H> {
             .disconnected(&mut Context::new(&mut self.state), id, reason);
     }
 
-    /// `accept` failed for a reason other than a connection that died in the backlog: pauses
-    /// accepting (see [`AcceptBackoff`]). Exhaustion (`EMFILE`, `ENFILE`, `ENOBUFS`, `ENOMEM`)
-    /// is expected under load; anything else is logged as unexpected. Either way retrying at
-    /// once would fail again at once.
-    pub(crate) fn accept_failed(&mut self, err: &io::Error) {
+    /// `accept` failed. An error about one connection (it died in the backlog, or the call
+    /// was interrupted) is skipped: returns false, accept on. Anything else pauses accepting
+    /// (see [`AcceptBackoff`]) and returns true: exhaustion (`EMFILE`, `ENFILE`, `ENOBUFS`,
+    /// `ENOMEM`) is expected under load, the rest is logged as unexpected, and either would
+    /// fail again at once.
+    pub(crate) fn accept_failed(&mut self, err: &io::Error) -> bool {
+        if AcceptBackoff::is_transient(err) {
+            tracing::debug!("accept: {err}");
+            return false;
+        }
         let delay = self.accept_backoff.pause(Instant::now());
         self.state.stats.accept_pauses += 1;
         let loop_index = self.state.index;
@@ -494,6 +499,7 @@ impl<H: Handler> LoopCore<H> {
                 "accept failed unexpectedly: {err}; pausing accepts for {delay:?}"
             );
         }
+        true
     }
 
     /// The driver closed a socket: a descriptor is free, so paused accepting may resume.

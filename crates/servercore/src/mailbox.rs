@@ -47,7 +47,8 @@ pub(crate) struct Mailbox {
     inbox: Mutex<Vec<Command>>,
     /// Set (under the lock) when something is posted, cleared by the drain.
     has_mail: AtomicBool,
-    /// Payload bytes in the inbox (see `ServiceConfig::mailbox_limit`).
+    /// Payload bytes in the inbox (see `ServiceConfig::mailbox_limit`); changed only under
+    /// the inbox lock, read without it.
     pending_bytes: AtomicUsize,
     waker: OnceLock<Box<dyn Wake>>,
     stop: AtomicBool,
@@ -66,12 +67,14 @@ impl Mailbox {
     }
 
     /// Appends commands to the inbox and wakes the loop if it might be asleep.
+    /// Once the loop has failed, commands are dropped here instead (sockets in `Adopt` are
+    /// closed).
     pub(crate) fn post(&self, commands: impl IntoIterator<Item = Command>) {
-        if self.failed() {
-            return; // dropped here: the loop is gone (sockets in `Adopt` are closed)
-        }
         let was_empty = {
             let mut inbox = self.inbox.lock().unwrap_or_else(|e| e.into_inner());
+            if self.failed() {
+                return; // checked under the lock: `mark_failed` sets it holding the lock
+            }
             let was_empty = inbox.is_empty();
             let mut bytes = 0;
             inbox.extend(commands.into_iter().inspect(|c| bytes += c.payload_len()));
@@ -91,8 +94,8 @@ impl Mailbox {
             return;
         }
         let mut inbox = self.inbox.lock().unwrap_or_else(|e| e.into_inner());
-        let bytes: usize = inbox.iter().map(Command::payload_len).sum();
-        self.pending_bytes.fetch_sub(bytes, Ordering::Relaxed);
+        // Everything is taken, and the count only changes under this lock.
+        self.pending_bytes.store(0, Ordering::Relaxed);
         out.append(&mut inbox);
     }
 
@@ -109,8 +112,8 @@ impl Mailbox {
 
     /// The loop failed: later posts are dropped, and what waits in the inbox is dropped now.
     pub(crate) fn mark_failed(&self) {
-        self.failed.store(true, Ordering::Release);
         let mut inbox = self.inbox.lock().unwrap_or_else(|e| e.into_inner());
+        self.failed.store(true, Ordering::Release);
         inbox.clear();
         self.pending_bytes.store(0, Ordering::Relaxed);
         self.live.store(0, Ordering::Relaxed);

@@ -178,15 +178,8 @@ impl EpollDriver {
             match listener.accept() {
                 Ok((stream, peer)) => self.admit(core, stream, peer),
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => return,
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-                Err(err) if is_transient_accept_error(&err) => {
-                    // The connection died in the backlog (ECONNABORTED etc.): skip it.
-                    tracing::debug!("accept: {err}");
-                }
-                Err(err) => {
-                    core.accept_failed(&err); // LoopCore says when to retry
-                    return;
-                }
+                Err(err) if core.accept_failed(&err) => return, // paused: LoopCore says when
+                Err(_) => {}                                    // one connection's error: skipped
             }
         }
     }
@@ -450,14 +443,4 @@ fn conn_in(conns: &mut [Option<Conn>], id: SessionId) -> Option<&mut Conn> {
         .get_mut(id.slot())
         .and_then(Option::as_mut)
         .filter(|c| c.id == id)
-}
-
-/// Accept errors that concern one connection, not the listener: skip and go on.
-fn is_transient_accept_error(err: &io::Error) -> bool {
-    matches!(
-        err.kind(),
-        io::ErrorKind::ConnectionAborted
-            | io::ErrorKind::ConnectionReset
-            | io::ErrorKind::PermissionDenied
-    ) || err.raw_os_error() == Some(libc::EPROTO)
 }

@@ -395,15 +395,9 @@ impl UringDriver {
                 self.accepted(core, fd);
             } // else closed here: the service is stopping
         } else if res != -libc::ECANCELED {
-            let err = io::Error::from_raw_os_error(-res);
-            if is_transient_accept_error(&err) {
-                tracing::debug!("accept: {err}"); // the connection died in the backlog
-            } else {
-                // Out of descriptors (or worse): LoopCore pauses accepting and says when to
-                // re-arm (a socket closed, or the doubling pause ran out).
-                core.accept_failed(&err);
-                back_off = true;
-            }
+            // Out of descriptors (or worse): LoopCore pauses accepting and says when to re-arm
+            // (a socket closed, or the doubling pause ran out).
+            back_off = core.accept_failed(&io::Error::from_raw_os_error(-res));
         }
         if self.accept == Accept::Idle {
             if self.accept_stopped {
@@ -601,14 +595,4 @@ impl Drop for UringDriver {
             tracing::debug!("unregistering the buffer ring: {err}");
         }
     }
-}
-
-/// Accept errors that concern one connection, not the listener: skip and go on.
-fn is_transient_accept_error(err: &io::Error) -> bool {
-    matches!(
-        err.kind(),
-        io::ErrorKind::ConnectionAborted
-            | io::ErrorKind::ConnectionReset
-            | io::ErrorKind::PermissionDenied
-    ) || matches!(err.raw_os_error(), Some(libc::EPROTO | libc::EINTR))
 }
