@@ -8,7 +8,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use dummyclient::load::{self, LoadConfig};
-use util::{count, echo_server, game_server, json_report, run_dummyclient, stderr};
+use util::{count, echo_server, game_server, json_report, run_dummyclient, run_ok, stderr};
 
 #[test]
 fn thirty_clients_in_three_rooms_get_every_chat_once() {
@@ -57,8 +57,7 @@ fn chat_json_names_the_scenario_and_its_figures() {
         "1",
         "--json",
     ];
-    let output = run_dummyclient(&args, Duration::from_secs(20));
-    assert!(output.status.success(), "stderr:\n{}", stderr(&output));
+    let output = run_ok(&args, Duration::from_secs(20));
     let report = json_report(&output);
     assert_eq!(report["scenario"], "chat", "{report}");
     assert_eq!(count(&report, "rooms"), 2, "{report}");
@@ -92,8 +91,7 @@ fn human_chat_report_names_deliveries_and_fan_out() {
         "--threads",
         "1",
     ];
-    let output = run_dummyclient(&args, Duration::from_secs(20));
-    assert!(output.status.success(), "stderr:\n{}", stderr(&output));
+    let output = run_ok(&args, Duration::from_secs(20));
     let text = String::from_utf8_lossy(&output.stdout);
     for word in ["1 rooms", "deliveries/s", "sends/s", "fan-out us", "PASS"] {
         assert!(text.contains(word), "{word:?} missing from:\n{text}");

@@ -6,7 +6,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use dummyclient::wire::Protocol;
-use util::{clean_closed_loop_run, count, echo_server, json_report, run_dummyclient, stderr};
+use util::{clean_closed_loop_run, count, echo_server, json_report, run_ok, stderr};
 
 #[test]
 fn closed_loop_against_echo_has_no_errors() {
@@ -46,13 +46,7 @@ fn json_report_has_every_field_and_exit_code_zero() {
         "1",
         "--json",
     ];
-    let output = run_dummyclient(&args, Duration::from_secs(20));
-    assert!(
-        output.status.success(),
-        "status {:?}, stderr:\n{}",
-        output.status,
-        stderr(&output)
-    );
+    let output = run_ok(&args, Duration::from_secs(20));
     let report = json_report(&output);
     for key in [
         "messages",
@@ -97,8 +91,7 @@ fn human_report_names_its_figures() {
         "--threads",
         "1",
     ];
-    let output = run_dummyclient(&args, Duration::from_secs(20));
-    assert!(output.status.success(), "stderr:\n{}", stderr(&output));
+    let output = run_ok(&args, Duration::from_secs(20));
     let text = String::from_utf8_lossy(&output.stdout);
     for word in ["msgs/s", "MB/s", "p50", "p99.9", "max", "PASS"] {
         assert!(text.contains(word), "{word:?} missing from:\n{text}");

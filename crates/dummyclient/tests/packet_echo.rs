@@ -6,7 +6,7 @@ mod util;
 use std::time::Duration;
 
 use dummyclient::wire::{self, Protocol};
-use util::{clean_closed_loop_run, count, game_server, json_report, run_dummyclient, stderr};
+use util::{clean_closed_loop_run, count, game_server, json_report, run_ok};
 
 #[test]
 fn packet_ids_match_the_gameserver() {
@@ -50,8 +50,7 @@ fn open_loop_packet_echo_over_the_cli() {
         "1",
         "--json",
     ];
-    let output = run_dummyclient(&args, Duration::from_secs(20));
-    assert!(output.status.success(), "stderr:\n{}", stderr(&output));
+    let output = run_ok(&args, Duration::from_secs(20));
     let report = json_report(&output);
     assert_eq!(report["protocol"], "packet", "{report}");
     assert_eq!(report["scenario"], "echo", "{report}");

@@ -4,7 +4,7 @@ mod util;
 
 use std::time::Duration;
 
-use util::{count, echo_server, json_report, run_dummyclient, stalling_server, stderr};
+use util::{count, echo_server, json_report, run_dummyclient, run_ok, stalling_server, stderr};
 
 #[test]
 fn rate_achieves_roughly_the_asked_total() {
@@ -24,8 +24,7 @@ fn rate_achieves_roughly_the_asked_total() {
         "1",
         "--json",
     ];
-    let output = run_dummyclient(&args, Duration::from_secs(30));
-    assert!(output.status.success(), "stderr:\n{}", stderr(&output));
+    let output = run_ok(&args, Duration::from_secs(30));
     let report = json_report(&output);
     let messages = count(&report, "messages") as f64;
     let sent = count(&report, "sent") as f64;

@@ -165,6 +165,18 @@ pub fn run_dummyclient(args: &[&str], timeout: Duration) -> Output {
     }
 }
 
+/// As [`run_dummyclient`], and asserts that it exited 0.
+pub fn run_ok(args: &[&str], timeout: Duration) -> Output {
+    let output = run_dummyclient(args, timeout);
+    assert!(
+        output.status.success(),
+        "dummyclient {args:?}: status {:?}, stderr:\n{}",
+        output.status,
+        stderr(&output)
+    );
+    output
+}
+
 /// Parses the one JSON line `--json` prints.
 pub fn json_report(output: &Output) -> serde_json::Value {
     let stdout = String::from_utf8_lossy(&output.stdout);
