@@ -45,6 +45,14 @@ pub trait Handler: Send + 'static {
         let _ = (ctx, id, reason);
     }
 
+    /// Another thread called [`Notifier::notify`](crate::Notifier::notify) for this loop.
+    /// Notifications coalesce: however many arrive while the loop is busy, this runs once,
+    /// at the end of the loop's next iteration (and sends made here leave in that iteration).
+    /// Drain your own queue here (for example messages from a backplane thread).
+    fn notified(&mut self, ctx: &mut Context<'_>) {
+        let _ = ctx;
+    }
+
     /// Called about every `ServiceConfig::tick` (if set), for timers and paced sends.
     fn tick(&mut self, ctx: &mut Context<'_>) {
         let _ = ctx;

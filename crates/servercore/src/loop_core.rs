@@ -170,7 +170,8 @@ impl<H: Handler> LoopCore<H> {
         self.state.stats.iterations += 1;
     }
 
-    /// Ends an iteration: runs the handler's tick if due, then posts what this loop's
+    /// Ends an iteration: runs the handler's tick if due and its `notified` if another
+    /// thread asked, then posts what this loop's
     /// handlers sent to other loops (one lock and at most one wake-up per target loop).
     pub(crate) fn end_iteration(&mut self) {
         if self.next_sweep.is_some_and(|due| self.state.now >= due) {
@@ -185,6 +186,9 @@ impl<H: Handler> LoopCore<H> {
                 self.next_tick = Some(self.state.now.max(due) + tick);
                 self.handler.tick(&mut Context::new(&mut self.state));
             }
+        }
+        if self.mailbox().take_notification() {
+            self.handler.notified(&mut Context::new(&mut self.state));
         }
         self.post_outbox();
     }

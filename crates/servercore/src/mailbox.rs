@@ -56,6 +56,8 @@ pub(crate) struct Mailbox {
     failed: AtomicBool,
     live: AtomicUsize,
     stats: Mutex<LoopStats>,
+    /// Set by [`Mailbox::notify`], cleared when the loop calls its handler's `notified`.
+    notified: AtomicBool,
 }
 
 impl Mailbox {
@@ -102,6 +104,19 @@ impl Mailbox {
     /// Payload bytes posted to this loop and not yet taken by it.
     pub(crate) fn pending_bytes(&self) -> usize {
         self.pending_bytes.load(Ordering::Relaxed)
+    }
+
+    /// Asks the loop to call its handler's `notified` (once, however many notifications
+    /// arrive before it does) and wakes it if this is the first since the last call.
+    pub(crate) fn notify(&self) {
+        if !self.failed() && !self.notified.swap(true, Ordering::AcqRel) {
+            self.wake();
+        }
+    }
+
+    /// True (once) if a notification arrived since the last call.
+    pub(crate) fn take_notification(&self) -> bool {
+        self.notified.load(Ordering::Relaxed) && self.notified.swap(false, Ordering::AcqRel)
     }
 
     /// Asks the loop to stop and wakes it.

@@ -10,7 +10,7 @@ use crate::admission::Admission;
 use crate::driver::{self, Driver};
 use crate::loop_core::LoopCore;
 use crate::mailbox::{Command, Mailbox};
-use crate::{CloseReason, Handler, Listener, LoopStats, Model, ServiceConfig};
+use crate::{CloseReason, Handler, Listener, LoopStats, Model, Notifier, ServiceConfig};
 
 /// A running server (or client pool): `threads` event loops, each on its own thread with its
 /// own handler, sessions and kernel queue.
@@ -164,6 +164,11 @@ impl<H: Handler> Service<H> {
     /// with [`LoopStats::merge`].
     pub fn stats(&self) -> Vec<LoopStats> {
         self.loops.iter().map(|l| l.stats()).collect()
+    }
+
+    /// A handle other threads use to run the loops' [`Handler::notified`].
+    pub fn notifier(&self) -> Notifier {
+        Notifier::new(self.loops.clone())
     }
 
     /// Hands a connected socket to the next loop (round robin) as a new session.
