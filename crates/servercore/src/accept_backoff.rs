@@ -62,11 +62,6 @@ impl AcceptBackoff {
         delay
     }
 
-    /// True while accepting is paused.
-    pub(crate) fn paused(&self) -> bool {
-        self.resume_at.is_some()
-    }
-
     /// When the pause ends, if paused.
     pub(crate) fn deadline(&self) -> Option<Instant> {
         self.resume_at
@@ -117,10 +112,10 @@ mod tests {
         let mut b = AcceptBackoff::default();
         let now = Instant::now();
         b.pause(now);
-        assert!(b.paused());
+        assert_eq!(b.deadline(), Some(now + FIRST_PAUSE));
         assert!(!b.resume_due(now));
         assert!(b.resume_due(now + FIRST_PAUSE));
-        assert!(!b.paused());
+        assert_eq!(b.deadline(), None);
         b.pause(now);
         b.descriptor_freed(now);
         assert!(b.resume_due(now));

@@ -205,7 +205,7 @@ impl<'a> Context<'a> {
     /// As [`Context::close`], with the reason the handler and the log will see.
     pub fn close_with(&mut self, id: SessionId, reason: CloseReason) {
         if id.loop_index() != self.state.index {
-            let _ = self.post(id.loop_index(), Command::Close { id });
+            let _ = self.post(id.loop_index(), Command::Close { id, reason });
             return;
         }
         if let Some(session) = self.state.sessions.get_mut(id) {
@@ -216,11 +216,16 @@ impl<'a> Context<'a> {
         }
     }
 
-    /// Closes session `id` of this loop at once with `reason`, dropping what is queued (a
-    /// hostile or broken peer). No more of its input reaches the handler; the driver closes
-    /// the socket when it next carries out pending work (at the end of this loop iteration,
-    /// or with `ServiceConfig::flush_interval` at the next flush).
+    /// Closes session `id` at once with `reason`, dropping what is queued (a hostile or
+    /// broken peer). No more of its input reaches the handler; the socket is closed when the
+    /// loop next carries out pending work (at the end of this loop iteration, or with
+    /// `ServiceConfig::flush_interval` at the next flush). A session of another loop is
+    /// aborted through that loop's mailbox.
     pub fn abort(&mut self, id: SessionId, reason: CloseReason) {
+        if id.loop_index() != self.state.index {
+            let _ = self.post(id.loop_index(), Command::Abort { id, reason });
+            return;
+        }
         if let Some(session) = self.state.sessions.get_mut(id) {
             if !matches!(session.state, SessionState::Aborting { .. }) {
                 session.state = SessionState::Aborting { reason };

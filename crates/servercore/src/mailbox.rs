@@ -7,7 +7,7 @@ use std::sync::{Mutex, OnceLock};
 
 use bytes::Bytes;
 
-use crate::{LoopStats, SessionId};
+use crate::{CloseReason, LoopStats, SessionId};
 
 /// Wakes a loop blocked in its kernel wait (`epoll_wait`, `io_uring_enter`). Each driver
 /// supplies its own: an eventfd-backed `mio::Waker`, or an eventfd the ring reads.
@@ -22,8 +22,10 @@ pub(crate) enum Command {
     Adopt(TcpStream),
     /// Queue `buf` on session `id` of this loop (a send from another loop's handler).
     Send { id: SessionId, buf: Bytes },
-    /// Close session `id` of this loop after flushing it.
-    Close { id: SessionId },
+    /// Close session `id` of this loop after flushing it (`Context::close_with`).
+    Close { id: SessionId, reason: CloseReason },
+    /// Close session `id` of this loop at once, dropping its queue (`Context::abort`).
+    Abort { id: SessionId, reason: CloseReason },
 }
 
 impl Command {
@@ -31,7 +33,7 @@ impl Command {
     pub(crate) fn payload_len(&self) -> usize {
         match self {
             Command::Send { buf, .. } => buf.len(),
-            Command::Adopt(_) | Command::Close { .. } => 0,
+            Command::Adopt(_) | Command::Close { .. } | Command::Abort { .. } => 0,
         }
     }
 }
@@ -200,6 +202,7 @@ mod tests {
             send(10),
             Command::Close {
                 id: SessionId::new(1, 1, 1),
+                reason: CloseReason::Local,
             },
             send(5),
         ]);

@@ -7,7 +7,7 @@ use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 
 use crate::admission::Admission;
-use crate::driver::{self, Driver};
+use crate::driver;
 use crate::loop_core::LoopCore;
 use crate::mailbox::{Command, Mailbox};
 use crate::{CloseReason, Handler, Listener, LoopStats, Model, Notifier, ServiceConfig};
@@ -215,7 +215,7 @@ fn run_loop<H: Handler>(
     mut core: LoopCore<H>,
     ready: mpsc::Sender<io::Result<()>>,
 ) -> io::Result<H> {
-    let mut driver = match Driver::new(model, listener, core.config()) {
+    let mut driver = match driver::start(model, listener, core.config()) {
         Ok((driver, waker)) => {
             core.mailbox().set_waker(waker);
             let _ = ready.send(Ok(()));

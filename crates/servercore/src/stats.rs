@@ -39,6 +39,15 @@ pub struct LoopStats {
     pub mailbox_refused: u64,
     /// Event loop iterations (kernel waits) since start.
     pub iterations: u64,
+    /// Most bytes one session held unseen in its receive buffer because they arrived while
+    /// its reading was paused (a completion driver's receives in flight at the pause).
+    pub recv_held_high_water: u64,
+    /// Receives that found no free provided receive buffer (io_uring `ENOBUFS`; re-armed).
+    pub recv_buffers_exhausted: u64,
+    /// Times the io_uring submission queue was full and was submitted early.
+    pub submit_queue_full: u64,
+    /// Times io_uring completions overflowed the completion queue (none lost: flushed later).
+    pub completion_overflows: u64,
 }
 
 impl LoopStats {
@@ -58,6 +67,10 @@ impl LoopStats {
         self.send_queue_high_water = self.send_queue_high_water.max(other.send_queue_high_water);
         self.accept_pauses += other.accept_pauses;
         self.mailbox_refused += other.mailbox_refused;
+        self.recv_held_high_water = self.recv_held_high_water.max(other.recv_held_high_water);
+        self.recv_buffers_exhausted += other.recv_buffers_exhausted;
+        self.submit_queue_full += other.submit_queue_full;
+        self.completion_overflows += other.completion_overflows;
         self.iterations += other.iterations;
     }
 

@@ -12,8 +12,9 @@ use util::*;
 
 const MESSAGES: usize = 200;
 
-/// Sends one numbered byte to every session each tick (1 ms) until `MESSAGES` were sent;
-/// counts the writes the kernel completed (`sent` callbacks).
+/// Sends one numbered byte to every session each tick (1 ms) until `MESSAGES` were sent,
+/// starting at the first tick after a session connected (ticks before that send nothing and
+/// count for nothing); counts the writes the kernel completed (`sent` callbacks).
 struct Ticker {
     sessions: Vec<SessionId>,
     next: usize,
@@ -34,7 +35,7 @@ impl Handler for Ticker {
     }
 
     fn tick(&mut self, ctx: &mut Context<'_>) {
-        if self.next < MESSAGES {
+        if self.next < MESSAGES && !self.sessions.is_empty() {
             for &id in &self.sessions {
                 let _ = ctx.send_copy(id, &[self.next as u8]);
             }

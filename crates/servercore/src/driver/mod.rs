@@ -1,97 +1,205 @@
 //! Drivers: the I/O models. Everything that knows about epoll or io_uring lives below here.
 //!
-//! A driver owns one loop's sockets and its kernel queue and runs the loop:
+//! The loop itself is written once, in [`LoopCore::run`](crate::loop_core::LoopCore): like
+//! muduo's `EventLoop::loop()` over its `Poller`, it owns the iteration and a driver only
+//! carries out what it is told and reports what the kernel said:
 //!
 //! ```text
+//!   LoopCore::run                          Driver (epoll | io_uring)
 //!   loop {
-//!       wait for the kernel          (epoll_wait | io_uring_enter / reap CQEs)
-//!       report what it said          -> LoopCore::{open, received, peer_closed, wrote, close}
-//!       run mailbox commands         (adopted sockets, sends from other loops)
-//!       carry out the pending list   (flush queued sends with one vectored write, closes)
-//!       LoopCore::end_iteration      (tick, post to other loops)
+//!       wait for the kernel          ----> poll(timeout, &mut events)
+//!       for each Event                     Accepted / AcceptFailed / Readable / Writable / Released
+//!           Readable: take input     ----> read(id) until Input::Wait
+//!           Writable: flush          ----> send(id, queue) until SendProgress::Wait / Idle
+//!       mailbox commands (adopt)     ----> register(id, socket)
+//!       pending list: flush, close   ----> send / set_reading / close
+//!       tick, notified, post to other loops
 //!   }
+//!   drain, close the rest            ----> close, finish
 //! ```
 //!
-//! The contract between the session layer and a driver, written so both models fit:
-//! - The session layer never touches a socket; the driver never interprets bytes.
-//! - Bytes received are handed over as a slice ([`LoopCore::received`](crate::loop_core::LoopCore));
-//!   the session layer copies only what the handler leaves unconsumed. So the driver may
-//!   receive into memory it owns (a scratch buffer, a provided-buffer ring).
-//! - Bytes to send wait in the session's [`SendQueue`](crate::session::SendQueue) as shared
-//!   [`Bytes`](bytes::Bytes). A readiness driver writes straight from the queue; a completion
-//!   driver *takes* the buffers out of the queue into the in-flight operation and owns them
-//!   until the completion arrives, so closing a session can never free memory the kernel is
-//!   still reading.
-//! - A session closes through [`LoopCore::close`](crate::loop_core::LoopCore) exactly once;
-//!   the driver decides when its socket is really released (at once for epoll, after the last
-//!   completion for io_uring).
+//! The contract, written so both models fit:
+//! - The session layer never touches a socket; the driver never interprets bytes and never
+//!   sees a session, only its [`SessionId`] and, for a send, its [`SendQueue`].
+//! - Input is lent, not copied: [`Driver::read`] returns a slice of memory the driver owns (a
+//!   scratch buffer, a provided-buffer ring) that the session layer copies only what the
+//!   handler leaves unconsumed out of.
+//! - Output waits in the session's [`SendQueue`] as shared [`Bytes`](bytes::Bytes). A
+//!   readiness driver writes straight from the queue; a completion driver *takes* the
+//!   buffers out of it into the in-flight operation and owns them until the completion
+//!   arrives, so closing a session can never free memory the kernel is still reading.
+//! - Whether a session reads is the session layer's decision ([`Driver::set_reading`]); input
+//!   the kernel already completed while reading was being paused is still handed over by
+//!   `read`, and the session layer holds it in the session's `RecvBuffer` (within its limit).
+//! - A session's socket is let go through [`Driver::close`] exactly once; the driver decides
+//!   when its descriptor is really closed (at once for epoll, after the last completion for
+//!   io_uring) and says so with [`Event::Released`].
 //!
-//! The model is chosen at run time, here and nowhere else.
+//! The model is chosen at run time, here and nowhere else ([`start`]).
 
 pub(crate) mod epoll;
 pub(crate) mod uring;
 
 use std::io;
-use std::net::TcpListener;
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use crate::loop_core::LoopCore;
 use crate::mailbox::Wake;
-use crate::{Handler, Model, ServiceConfig};
+use crate::session::SendQueue;
+use crate::{Handler, Model, ServiceConfig, SessionId};
 
-/// One loop's I/O model, chosen at run time.
-pub(crate) enum Driver {
+/// What the kernel said, as the session layer hears it.
+#[derive(Debug)]
+pub(crate) enum Event {
+    /// The listener produced a connection (not yet a session: admission decides).
+    Accepted { stream: TcpStream, peer: SocketAddr },
+    /// Accepting failed for the listener's sake (descriptor exhaustion or worse); the driver
+    /// has stopped accepting until [`Driver::resume_accepting`]. Errors about one connection
+    /// only are skipped by the driver ([`AcceptBackoff::is_transient`](crate::accept_backoff::AcceptBackoff::is_transient)).
+    AcceptFailed(io::Error),
+    /// Input (bytes, EOF or an error) may be waiting for session `id`: [`Driver::read`] it.
+    Readable(SessionId),
+    /// A send of session `id` can make progress (the socket drained, or a send completed):
+    /// call [`Driver::send`].
+    Writable(SessionId),
+    /// A closed session's descriptor is really closed now (a descriptor is free again).
+    Released,
+}
+
+/// The next input of a session, from [`Driver::read`].
+#[derive(Debug)]
+pub(crate) enum Input<'a> {
+    /// Bytes, lent until the next call on the driver.
+    Data(&'a [u8]),
+    /// The peer finished sending (FIN).
+    Eof,
+    /// The socket failed (reset, timeout); the session is to be closed.
+    Failed(io::Error),
+    /// Nothing more now (`EAGAIN`, no completion, reading paused, or no such session).
+    Wait,
+}
+
+/// What [`Driver::send`] achieved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SendProgress {
+    /// The kernel took `n` more bytes; the queue was advanced past them.
+    Wrote(usize),
+    /// Nothing more can go now; [`Event::Writable`] will say when (a full socket buffer, or
+    /// a send in flight).
+    Wait,
+    /// Nothing is queued and nothing is in flight.
+    Idle,
+}
+
+/// Counters only a driver can know, copied into [`LoopStats`](crate::LoopStats).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct DriverCounters {
+    /// Receives that found no free receive buffer (io_uring's `ENOBUFS`; re-armed).
+    pub(crate) recv_buffers_exhausted: u64,
+    /// Times the submission queue was full and was submitted early.
+    pub(crate) submit_queue_full: u64,
+    /// Times completions overflowed the completion queue and were flushed from the kernel.
+    pub(crate) completion_overflows: u64,
+}
+
+/// One I/O model: the few things that really differ between readiness and completion.
+///
+/// Every method but [`Driver::poll`] returns at once; none calls back into the session layer.
+pub(crate) trait Driver {
+    /// Submits what is queued, waits for the kernel (at most `timeout`; not at all if the
+    /// driver already has work to report) and appends what it said to `events`.
+    ///
+    /// # Errors
+    /// The kernel wait failed for good (not `EINTR`): the loop ends.
+    fn poll(&mut self, timeout: Option<Duration>, events: &mut Vec<Event>) -> io::Result<()>;
+
+    /// Takes `stream` as session `id`'s socket and starts reading it.
+    ///
+    /// # Errors
+    /// The socket could not be registered; it is closed, and the session is to be.
+    fn register(&mut self, id: SessionId, stream: TcpStream) -> io::Result<()>;
+
+    /// The next input of `id`: call until [`Input::Wait`] after an [`Event::Readable`].
+    fn read(&mut self, id: SessionId) -> Input<'_>;
+
+    /// Allows (`true`) or stops (`false`) reading `id` (backpressure, closing).
+    fn set_reading(&mut self, id: SessionId, on: bool);
+
+    /// Writes (readiness) or submits (completion) the front of `id`'s queue, or finishes a
+    /// completed send (giving what the kernel did not take back to the queue's front).
+    ///
+    /// # Errors
+    /// The socket failed; the session is to be closed.
+    fn send(&mut self, id: SessionId, queue: &mut SendQueue) -> io::Result<SendProgress>;
+
+    /// Lets go of `id`'s socket (dropping its unsent output). Returns true if its descriptor
+    /// was closed now; otherwise [`Event::Released`] follows when it is.
+    fn close(&mut self, id: SessionId) -> bool;
+
+    /// Accepting may resume after [`Event::AcceptFailed`].
+    fn resume_accepting(&mut self);
+
+    /// Closes the listener for good (shutdown: no new sessions while draining).
+    fn stop_accepting(&mut self);
+
+    /// The loop is over and every session closed: waits until the kernel holds nothing of the
+    /// driver's (the ownership rule), at most a few seconds.
+    ///
+    /// # Errors
+    /// The kernel wait failed.
+    fn finish(&mut self) -> io::Result<()>;
+
+    /// Bytes the kernel may still complete for one session after `set_reading(false)`: 0 for
+    /// a readiness driver (it simply stops reading); for a completion driver, what one batch
+    /// of receives already in flight can bring. Input held while paused may pass
+    /// `recv_buffer_limit` by this much, and no more.
+    fn read_ahead(&self) -> usize {
+        0
+    }
+
+    /// The driver's own counters so far.
+    fn counters(&self) -> DriverCounters {
+        DriverCounters::default()
+    }
+}
+
+/// A started driver of either model.
+pub(crate) enum AnyDriver {
     Epoll(epoll::EpollDriver),
     Uring(Box<uring::UringDriver>),
 }
 
-impl Driver {
-    /// Builds the driver for `model` on the calling thread (io_uring rings must be created by
-    /// the thread that submits to them). Returns it with the waker other threads use.
-    pub(crate) fn new(
-        model: Model,
-        listener: Option<TcpListener>,
-        config: &ServiceConfig,
-    ) -> io::Result<(Driver, Box<dyn Wake>)> {
-        match model {
-            Model::Epoll | Model::Auto => {
-                let (driver, waker) = epoll::EpollDriver::new(listener, config)?;
-                Ok((Driver::Epoll(driver), waker))
-            }
-            Model::Uring => {
-                let (driver, waker) = uring::UringDriver::new(listener, config)?;
-                Ok((Driver::Uring(Box::new(driver)), waker))
-            }
+/// Builds the driver for `model` on the calling thread (io_uring rings must be created by the
+/// thread that submits to them). Returns it with the waker other threads use.
+///
+/// # Errors
+/// The kernel refused the driver's set-up (`epoll_create`, `io_uring_setup`, …).
+pub(crate) fn start(
+    model: Model,
+    listener: Option<TcpListener>,
+    config: &ServiceConfig,
+) -> io::Result<(AnyDriver, Box<dyn Wake>)> {
+    match model {
+        Model::Epoll | Model::Auto => {
+            let (driver, waker) = epoll::EpollDriver::new(listener, config)?;
+            Ok((AnyDriver::Epoll(driver), waker))
         }
-    }
-
-    /// Runs the loop until its mailbox asks it to stop; every session is closed on return.
-    pub(crate) fn run<H: Handler>(&mut self, core: &mut LoopCore<H>) -> io::Result<()> {
-        match self {
-            Driver::Epoll(d) => d.run(core),
-            Driver::Uring(d) => d.run(core),
+        Model::Uring => {
+            let (driver, waker) = uring::UringDriver::new(listener, config)?;
+            Ok((AnyDriver::Uring(Box::new(driver)), waker))
         }
     }
 }
 
-/// Writes a refused connection its farewell (e.g. a "server full" packet) without blocking:
-/// a fresh socket's send buffer is empty, so a short message goes out whole or not at all.
-/// The caller closes the socket afterwards.
-pub(crate) fn send_farewell(fd: BorrowedFd<'_>, farewell: Option<&[u8]>) {
-    let Some(bytes) = farewell else { return };
-    // SAFETY: `fd` is a live socket for the duration of the borrow, and `bytes` is a valid
-    // slice for `bytes.len()` bytes; `send` only reads it.
-    let sent = unsafe {
-        libc::send(
-            fd.as_raw_fd(),
-            bytes.as_ptr().cast(),
-            bytes.len(),
-            libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
-        )
-    };
-    if sent < 0 {
-        tracing::debug!("farewell not sent: {}", io::Error::last_os_error());
+impl AnyDriver {
+    /// Runs `core`'s loop over this driver until its mailbox asks it to stop.
+    pub(crate) fn run<H: Handler>(&mut self, core: &mut LoopCore<H>) -> io::Result<()> {
+        match self {
+            AnyDriver::Epoll(d) => core.run(d),
+            AnyDriver::Uring(d) => core.run(d.as_mut()),
+        }
     }
 }
 
@@ -108,5 +216,15 @@ pub(crate) fn resolve(model: Model) -> Model {
             }
         }),
         other => other,
+    }
+}
+
+/// Writes a refused connection its farewell (e.g. a "server full" packet) without blocking:
+/// a fresh socket's send buffer is empty, so a short message goes out whole or not at all.
+/// The caller closes the socket afterwards.
+pub(crate) fn send_farewell(stream: &TcpStream, farewell: &[u8]) {
+    let socket = socket2::SockRef::from(stream);
+    if let Err(err) = socket.send_with_flags(farewell, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL) {
+        tracing::debug!("farewell not sent: {err}");
     }
 }

@@ -13,10 +13,12 @@
 //! | `PostQueuedCompletionStatus` (wake a waiting thread) | a write to the loop's eventfd, whose read is always in flight |
 //! | IOCP worker threads                                 | one ring per loop thread, created and used by it only  |
 //!
-//! One loop iteration is one `io_uring_enter`: it submits every SQE queued since the last one
-//! (re-armed recvs, one sendmsg per session with output, cancels) and waits for completions.
-//! Then the CQ is reaped, mailbox commands run, and sessions with queued output get a sendmsg
-//! — which the next enter submits.
+//! One loop iteration ([`LoopCore::run`](crate::loop_core::LoopCore)) is one `io_uring_enter`
+//! ([`Driver::poll`]): it submits every SQE queued since the last one (re-armed recvs, one
+//! send per session with output, cancels) and waits for completions; the reaped CQEs become
+//! the session layer's [`Event`]s. The session layer then reads the completed input
+//! ([`Driver::read`]) and queues the next sends ([`Driver::send`]) — which the next enter
+//! submits.
 //!
 //! # The ownership rule
 //!
@@ -25,13 +27,14 @@
 //! closed meanwhile. Concretely:
 //! - a sendmsg's buffers (taken out of the session's queue), iovecs and msghdr live in a boxed
 //!   [`ops::SendOp`] held by the connection's [`ops::SendState::InFlight`];
-//! - receive buffers belong to the loop's [`buf_ring::BufRing`]; a buffer named by a CQE is
-//!   recycled only after the session layer has been shown (and copied) its bytes;
-//! - a socket's fd lives in its [`ops::Conn`] record. Closing a session calls
-//!   `LoopCore::close` at once (the handler is told), marks the record
-//!   [`ops::Life::Draining`] and cancels its ops; the record — fd included — is freed only when
-//!   no SQE naming it is left, so no fd number is closed (and reused) under a pending op;
-//! - the eventfd's 8-byte read buffer is boxed in the driver,
+//! - receive buffers belong to the loop's [`buf_ring::BufRing`]; a buffer named by a CQE
+//!   waits in its connection's input until the session layer reads it, and is recycled only
+//!   after that (the session layer copies what it keeps);
+//! - a socket's fd lives in its [`ops::Conn`] record. [`Driver::close`] marks the record
+//!   [`ops::Life::Draining`] and cancels its ops (the session layer tells the handler at
+//!   once); the record — fd included — is freed only when no SQE naming it is left, so no fd
+//!   number is closed (and reused) under a pending op;
+//! - the eventfd's 8-byte read buffer is boxed in the driver ([`EventFdBuf`]),
 //!   and the ring is dropped before everything it could still reach. If the driver is dropped
 //!   with ops in flight (an error ended the loop), that memory is leaked instead of freed.
 //!
@@ -39,26 +42,28 @@
 
 mod buf_ring;
 mod ops;
-mod session_io;
 mod setup;
+mod socket_io;
 #[cfg(test)]
 mod tests;
 
 use std::io;
+use std::net::TcpStream;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use io_uring::types::{Fd, SubmitArgs, Timespec};
 use io_uring::{cqueue, opcode, squeue, IoUring};
-use socket2::SockRef;
 
 use self::buf_ring::BufRing;
 use self::ops::{user_data, Arm, ConnTable, OpKind, SendOp};
 pub(crate) use self::setup::probe;
 use self::setup::EventFd;
-use crate::loop_core::LoopCore;
-use crate::mailbox::{Command, Wake};
-use crate::{CloseReason, Handler, ServiceConfig, SessionId};
+use super::{Driver, DriverCounters, Event, Input, SendProgress};
+use crate::accept_backoff::AcceptBackoff;
+use crate::mailbox::Wake;
+use crate::session::SendQueue;
+use crate::{ServiceConfig, SessionId};
 
 /// Submission queue entries per ring. When full, queued SQEs are submitted to make room.
 const SQ_ENTRIES: u32 = 1024;
@@ -109,11 +114,10 @@ impl RingSizes {
     }
 }
 
-/// Memory that loop-level SQEs point at, boxed so it stays put when the driver moves.
+/// Where the eventfd read SQE puts the counter; boxed so it stays put when the driver moves.
 #[derive(Debug, Default)]
-struct Pinned {
-    /// Where the eventfd read puts the counter.
-    waker_buf: u64,
+struct EventFdBuf {
+    counter: u64,
 }
 
 /// Lifecycle of the listener's accept.
@@ -123,24 +127,11 @@ enum Accept {
     Idle,
     /// A multishot accept is in flight.
     Armed,
-    /// Accept failed for the listener's sake (e.g. `EMFILE`); re-armed when
-    /// `LoopCore::accept_resume_due` says so (no SQE in flight meanwhile).
+    /// Accept failed for the listener's sake (e.g. `EMFILE`); re-armed by
+    /// [`Driver::resume_accepting`] (no SQE in flight meanwhile).
     Backoff,
     /// Shutdown cancelled the accept; its last CQE is awaited.
     Cancelling,
-}
-
-/// Counters, logged when the loop stops (and read by tests).
-#[derive(Debug, Default, Clone, Copy)]
-pub(crate) struct Stats {
-    /// Recvs ended by an empty buffer ring (and re-armed).
-    pub(crate) enobufs: u64,
-    /// Times the SQ was full and was submitted early.
-    pub(crate) sq_full: u64,
-    /// Times overflowed CQEs were flushed from the kernel.
-    pub(crate) cq_overflows: u64,
-    /// Most bytes one session held back (received while its reading was paused).
-    pub(crate) held_high_water: usize,
 }
 
 /// The completion driver of one loop.
@@ -151,7 +142,7 @@ pub(crate) struct UringDriver {
     buf_ring: BufRing,
     /// Kept open at least as long as the ring (the mailbox holds another handle).
     waker: EventFd,
-    pinned: Box<Pinned>,
+    waker_buf: Box<EventFdBuf>,
     listener: Option<std::net::TcpListener>,
     waker_read: Arm,
     accept: Accept,
@@ -162,18 +153,17 @@ pub(crate) struct UringDriver {
     send_pool: Vec<Box<SendOp>>,
     /// CQEs taken off the CQ and not yet handled.
     backlog: Vec<cqueue::Entry>,
-    pending: Vec<SessionId>,
-    commands: Vec<Command>,
-    nodelay: bool,
+    /// The provided buffer lent to the session layer by the last `read`.
+    lent: Option<u16>,
+    /// The listener failed (not for one connection's sake): back off when its accept ends.
+    accept_failed: bool,
     /// Stop was requested: the accept is cancelled (or ended) and new sockets are refused.
     accept_stopped: bool,
     /// The final shutdown: loop-level ops are no longer re-armed.
     stopping: bool,
     /// An error that ends the loop, found where it could not be returned.
     fatal: Option<io::Error>,
-    /// A connection's fd was closed since the loop last told `LoopCore` (accept back-off).
-    fd_freed: bool,
-    pub(crate) stats: Stats,
+    counters: DriverCounters,
 }
 
 impl std::fmt::Debug for UringDriver {
@@ -213,65 +203,28 @@ impl UringDriver {
             // socket's wait queue instead of ever answering `EAGAIN`.
             listener.set_nonblocking(false)?;
         }
+        let _ = config;
         let mut driver = UringDriver {
             ring,
             buf_ring,
             waker: waker.clone(),
-            pinned: Box::default(),
+            waker_buf: Box::default(),
             listener,
             waker_read: Arm::Idle,
             accept: Accept::Idle,
             conns: ConnTable::default(),
             send_pool: Vec::new(),
             backlog: Vec::new(),
-            pending: Vec::new(),
-            commands: Vec::new(),
-            nodelay: config.nodelay,
+            lent: None,
+            accept_failed: false,
             accept_stopped: false,
             stopping: false,
             fatal: None,
-            fd_freed: false,
-            stats: Stats::default(),
+            counters: DriverCounters::default(),
         };
         driver.arm_waker();
         driver.arm_accept();
         Ok((driver, Box::new(waker)))
-    }
-
-    /// Runs the loop until stop is requested and the sessions drained (see
-    /// [`LoopCore::begin_shutdown`]), then closes whatever is left and waits for the last CQE
-    /// of every op.
-    ///
-    /// # Errors
-    /// A failing `io_uring_enter` (not `EINTR`/`ETIME`/`EBUSY`).
-    pub(crate) fn run<H: Handler>(&mut self, core: &mut LoopCore<H>) -> io::Result<()> {
-        loop {
-            self.enter(core.timeout())?;
-            core.begin_iteration();
-            self.reap(core)?;
-            self.run_commands(core);
-            self.carry_out_pending(core);
-            core.end_iteration();
-            self.carry_out_pending(core);
-            if std::mem::take(&mut self.fd_freed) {
-                core.descriptor_freed();
-            }
-            if self.accept == Accept::Backoff && core.accept_resume_due() {
-                self.arm_accept();
-            }
-            if let Some(err) = self.fatal.take() {
-                return Err(err);
-            }
-            if core.mailbox().stop_requested() {
-                self.stop_accepting();
-                core.begin_shutdown();
-                self.carry_out_pending(core);
-                if core.drained() {
-                    break;
-                }
-            }
-        }
-        self.shutdown(core)
     }
 
     /// Submits everything queued and waits for at least one CQE (or the timeout; not at all
@@ -306,7 +259,7 @@ impl UringDriver {
     }
 
     /// Handles every CQE, including those the kernel kept aside when the CQ overflowed.
-    fn reap<H: Handler>(&mut self, core: &mut LoopCore<H>) -> io::Result<()> {
+    fn reap(&mut self, out: &mut Vec<Event>) -> io::Result<()> {
         for _ in 0..REAP_ROUNDS {
             self.stash_completions();
             if self.backlog.is_empty() {
@@ -315,7 +268,7 @@ impl UringDriver {
                 }
                 // CQEs that did not fit wait in the kernel: an enter with GETEVENTS moves them
                 // into the (now empty) CQ.
-                self.stats.cq_overflows += 1;
+                self.counters.completion_overflows += 1;
                 if let Err(err) = self.ring.submitter().submit_and_wait(0) {
                     if !matches!(
                         err.raw_os_error(),
@@ -328,7 +281,7 @@ impl UringDriver {
             }
             let mut batch = std::mem::take(&mut self.backlog);
             for cqe in &batch {
-                self.complete(core, cqe.user_data(), cqe.result(), cqe.flags());
+                self.complete(cqe.user_data(), cqe.result(), cqe.flags(), out);
             }
             batch.clear();
             if self.backlog.is_empty() {
@@ -343,20 +296,14 @@ impl UringDriver {
         self.backlog.extend(self.ring.completion());
     }
 
-    fn complete<H: Handler>(
-        &mut self,
-        core: &mut LoopCore<H>,
-        user_data: u64,
-        res: i32,
-        flags: u32,
-    ) {
+    fn complete(&mut self, user_data: u64, res: i32, flags: u32, out: &mut Vec<Event>) {
         let (kind, slot) = ops::decode(user_data);
         match kind {
             OpKind::Waker => self.on_waker(res),
-            OpKind::Accept => self.on_accept(core, res, flags),
-            OpKind::Recv => self.on_recv(core, slot, res, flags),
-            OpKind::Send => self.on_send(core, slot, res),
-            OpKind::CancelConn => self.on_conn_cancelled(slot),
+            OpKind::Accept => self.on_accept(res, flags, out),
+            OpKind::Recv => self.on_recv(slot, res, flags, out),
+            OpKind::Send => self.on_send(slot, res, out),
+            OpKind::CancelConn => self.on_conn_cancelled(slot, out),
             OpKind::CancelLoop => {}
         }
     }
@@ -378,7 +325,7 @@ impl UringDriver {
         }
     }
 
-    fn on_accept<H: Handler>(&mut self, core: &mut LoopCore<H>, res: i32, flags: u32) {
+    fn on_accept(&mut self, res: i32, flags: u32, out: &mut Vec<Event>) {
         if !cqueue::more(flags) {
             self.accept = match self.accept {
                 Accept::Armed | Accept::Cancelling => Accept::Idle,
@@ -387,22 +334,27 @@ impl UringDriver {
                 }
             };
         }
-        let mut back_off = false;
         if res >= 0 {
             // SAFETY: a successful accept's result is a new fd that nothing else owns.
             let fd = unsafe { OwnedFd::from_raw_fd(res) };
             if !self.accept_stopped {
-                self.accepted(core, fd);
+                accepted(fd, out);
             } // else closed here: the service is stopping
         } else if res != -libc::ECANCELED {
-            // Out of descriptors (or worse): LoopCore pauses accepting and says when to re-arm
-            // (a socket closed, or the doubling pause ran out).
-            back_off = core.accept_failed(&io::Error::from_raw_os_error(-res));
+            let err = io::Error::from_raw_os_error(-res);
+            if AcceptBackoff::is_transient(&err) {
+                tracing::debug!("accept: {err}"); // one connection's trouble: accept on
+            } else {
+                // Out of descriptors (or worse): the session layer pauses and says when to
+                // re-arm (a socket closed, or the doubling pause ran out).
+                self.accept_failed = true;
+                out.push(Event::AcceptFailed(err));
+            }
         }
         if self.accept == Accept::Idle {
             if self.accept_stopped {
                 self.listener = None; // its last CQE is in: now the fd may close
-            } else if back_off {
+            } else if self.accept_failed {
                 self.accept = Accept::Backoff;
             } else {
                 self.arm_accept();
@@ -410,43 +362,13 @@ impl UringDriver {
         }
     }
 
-    fn accepted<H: Handler>(&mut self, core: &mut LoopCore<H>, fd: OwnedFd) {
-        match SockRef::from(&fd).peer_addr().map(|a| a.as_socket()) {
-            Ok(Some(peer)) => self.add_session(core, fd, peer, true),
-            Ok(None) => tracing::debug!("accepted a socket that is not TCP/IP"),
-            Err(err) => tracing::debug!("getpeername: {err}"), // reset while in the backlog
-        }
-    }
-
-    fn run_commands<H: Handler>(&mut self, core: &mut LoopCore<H>) {
-        let mut commands = std::mem::take(&mut self.commands);
-        core.mailbox().drain_into(&mut commands);
-        for command in commands.drain(..) {
-            match command {
-                Command::Adopt(stream) => self.adopt(core, stream),
-                other => core.apply(other),
-            }
-        }
-        self.commands = commands;
-    }
-
-    fn adopt<H: Handler>(&mut self, core: &mut LoopCore<H>, stream: std::net::TcpStream) {
-        match stream
-            .set_nonblocking(false)
-            .and_then(|()| stream.peer_addr())
-        {
-            Ok(peer) => self.add_session(core, stream.into(), peer, false),
-            Err(err) => tracing::warn!("cannot adopt socket: {err}"),
-        }
-    }
-
     fn arm_waker(&mut self) {
         self.waker_read = Arm::Armed;
-        let buf = std::ptr::addr_of_mut!(self.pinned.waker_buf).cast::<u8>();
+        let buf = std::ptr::addr_of_mut!(self.waker_buf.counter).cast::<u8>();
         let entry = opcode::Read::new(Fd(self.waker.raw()), buf, 8)
             .build()
             .user_data(user_data(OpKind::Waker, None));
-        // SAFETY: the 8-byte buffer is boxed in `pinned` and the eventfd held by `waker`, both
+        // SAFETY: the 8-byte buffer is boxed in `waker_buf` and the eventfd held by `waker`, both
         // dropped after the ring (ownership rule).
         unsafe { self.push(&entry) };
     }
@@ -477,7 +399,7 @@ impl UringDriver {
             if unsafe { self.ring.submission().push(entry) }.is_ok() {
                 return;
             }
-            self.stats.sq_full += 1;
+            self.counters.submit_queue_full += 1;
             if let Err(err) = self.ring.submit() {
                 match err.raw_os_error() {
                     Some(libc::EINTR) => {}
@@ -495,7 +417,7 @@ impl UringDriver {
 
     /// Stop was requested: cancels the accept (if one is in flight); the listener closes
     /// when the last accept CQE is in, and sockets accepted meanwhile are closed unopened.
-    fn stop_accepting(&mut self) {
+    fn stop_accepting_ops(&mut self) {
         if std::mem::replace(&mut self.accept_stopped, true) {
             return;
         }
@@ -512,20 +434,18 @@ impl UringDriver {
         self.cancel_loop_op(op);
     }
 
-    /// End of the drain: closes every session still open (its peer did not take what was
-    /// queued in time), cancels the waker's read, and reaps until the last CQE is in (the
-    /// ownership rule).
-    fn shutdown<H: Handler>(&mut self, core: &mut LoopCore<H>) -> io::Result<()> {
+    /// The loop is over (every session closed): cancels the waker's read and the accept,
+    /// and reaps until the last CQE is in (the ownership rule).
+    fn finish_ops(&mut self) -> io::Result<()> {
         self.stopping = true;
-        self.stop_accepting();
-        for id in core.session_ids() {
-            self.close(core, id, CloseReason::Shutdown);
-        }
+        self.stop_accepting_ops();
         if self.waker_read == Arm::Armed {
             self.waker_read = Arm::Cancelling;
             self.cancel_loop_op(OpKind::Waker);
         }
+        self.recycle_lent();
         let deadline = Instant::now() + CANCEL_TIMEOUT;
+        let mut ignored = Vec::new();
         while self.in_flight() {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
@@ -536,25 +456,13 @@ impl UringDriver {
                 break;
             }
             self.enter(Some(left))?;
-            self.reap(core)?;
+            self.reap(&mut ignored)?;
+            ignored.clear(); // only closed sessions' completions are left
             if let Some(err) = self.fatal.take() {
                 return Err(err);
             }
         }
-        let Stats {
-            enobufs,
-            sq_full,
-            cq_overflows,
-            held_high_water,
-        } = self.stats;
-        tracing::debug!(
-            enobufs,
-            sq_full,
-            cq_overflows,
-            held_high_water,
-            "io_uring loop stopped"
-        );
-        debug_assert_eq!(core.session_count(), 0);
+        tracing::debug!(counters = ?self.counters, "io_uring loop stopped");
         Ok(())
     }
 
@@ -573,6 +481,73 @@ impl UringDriver {
     }
 }
 
+impl Driver for UringDriver {
+    fn poll(&mut self, timeout: Option<Duration>, out: &mut Vec<Event>) -> io::Result<()> {
+        self.recycle_lent();
+        self.enter(timeout)?;
+        self.reap(out)?;
+        match self.fatal.take() {
+            Some(err) => Err(err),
+            None => Ok(()),
+        }
+    }
+
+    fn register(&mut self, id: SessionId, stream: TcpStream) -> io::Result<()> {
+        self.add_conn(id, stream)
+    }
+
+    fn read(&mut self, id: SessionId) -> Input<'_> {
+        self.next_input(id)
+    }
+
+    fn set_reading(&mut self, id: SessionId, on: bool) {
+        self.set_conn_reading(id, on);
+    }
+
+    fn send(&mut self, id: SessionId, queue: &mut SendQueue) -> io::Result<SendProgress> {
+        self.send_conn(id, queue)
+    }
+
+    fn close(&mut self, id: SessionId) -> bool {
+        self.close_conn(id)
+    }
+
+    fn resume_accepting(&mut self) {
+        self.accept_failed = false;
+        if self.accept == Accept::Backoff && !self.accept_stopped {
+            self.arm_accept();
+        }
+    }
+
+    fn stop_accepting(&mut self) {
+        self.stop_accepting_ops();
+    }
+
+    fn finish(&mut self) -> io::Result<()> {
+        self.finish_ops()
+    }
+
+    /// A multishot recv keeps completing until its cancel lands (the next enter): at most
+    /// the whole buffer ring.
+    fn read_ahead(&self) -> usize {
+        self.buf_ring.bytes()
+    }
+
+    fn counters(&self) -> DriverCounters {
+        self.counters
+    }
+}
+
+/// A socket from the multishot accept, with its peer (`getpeername`; the accept writes no
+/// address), for the session layer.
+fn accepted(fd: OwnedFd, out: &mut Vec<Event>) {
+    let stream = TcpStream::from(fd);
+    match stream.peer_addr() {
+        Ok(peer) => out.push(Event::Accepted { stream, peer }),
+        Err(err) => tracing::debug!("getpeername: {err}"), // reset while in the backlog
+    }
+}
+
 impl Drop for UringDriver {
     fn drop(&mut self) {
         if self.in_flight() {
@@ -585,7 +560,7 @@ impl Drop for UringDriver {
             );
             self.buf_ring.leak();
             std::mem::forget(std::mem::take(&mut self.conns));
-            std::mem::forget(std::mem::take(&mut self.pinned));
+            std::mem::forget(std::mem::take(&mut self.waker_buf));
             std::mem::forget(self.listener.take());
         } else if let Err(err) = self
             .ring

@@ -59,6 +59,13 @@ pub(crate) struct Session {
     pub(crate) partial_since: Option<Instant>,
     /// Counted by the session caps (accepted, not adopted): released on close.
     pub(crate) admitted: bool,
+    /// What the driver was last told: reading this session's socket is allowed.
+    pub(crate) reading: bool,
+    /// The last this many bytes of `recv` arrived while reading was paused and the handler
+    /// has not been shown them yet (a completion driver may finish receives after the pause).
+    pub(crate) held_unseen: usize,
+    /// The peer's EOF arrived behind held bytes: reported once they have been shown.
+    pub(crate) eof_held: bool,
 }
 
 impl Session {
@@ -74,6 +81,9 @@ impl Session {
             last_recv: now,
             partial_since: None,
             admitted: false,
+            reading: true,
+            held_unseen: 0,
+            eof_held: false,
         }
     }
 

@@ -75,11 +75,26 @@ impl RecvBuffer {
     /// # Errors
     /// [`RecvBufferFull`] if the buffer would hold more than its limit; nothing is appended.
     pub fn append(&mut self, data: &[u8]) -> Result<(), RecvBufferFull> {
+        self.append_within(data, self.limit)
+    }
+
+    /// As [`RecvBuffer::append`], allowing `allowance` bytes past the limit: input a
+    /// completion driver had already received when reading was paused (see
+    /// `Driver::read_ahead`), which the kernel cannot take back.
+    pub(crate) fn append_held(
+        &mut self,
+        data: &[u8],
+        allowance: usize,
+    ) -> Result<(), RecvBufferFull> {
+        self.append_within(data, self.limit.saturating_add(allowance))
+    }
+
+    fn append_within(&mut self, data: &[u8], limit: usize) -> Result<(), RecvBufferFull> {
         if data.is_empty() {
             return Ok(()); // the usual case: the handler consumed everything
         }
         let wanted = self.len() + data.len();
-        if wanted > self.limit {
+        if wanted > limit {
             return Err(RecvBufferFull {
                 wanted,
                 limit: self.limit,
@@ -90,6 +105,7 @@ impl RecvBuffer {
         }
         self.buf[self.write..self.write + data.len()].copy_from_slice(data);
         self.write += data.len();
+        debug_assert!(self.len() <= limit);
         self.check();
         Ok(())
     }
@@ -134,8 +150,9 @@ impl RecvBuffer {
     }
 
     fn check(&self) {
+        // The length itself is checked against the limit in force where it grows (`append`
+        // or `append_held`).
         debug_assert!(self.read <= self.write && self.write <= self.buf.len());
-        debug_assert!(self.len() <= self.limit);
     }
 }
 

@@ -147,9 +147,9 @@ impl BufRing {
         self.group
     }
 
-    /// Size of each buffer: the most one recv CQE carries.
-    pub(super) fn buf_size(&self) -> usize {
-        self.buf_size as usize
+    /// Bytes in all the ring's buffers together.
+    pub(super) fn bytes(&self) -> usize {
+        self.buf_size as usize * usize::from(self.count)
     }
 
     /// The first `len` bytes of buffer `bid`, which a CQE just handed back to us.

@@ -4,9 +4,10 @@
 //! Everything here serves the ownership rule of [`super`]: memory and fds an SQE names are
 //! held by these records until the SQE's last CQE has been reaped.
 
+use std::collections::VecDeque;
 use std::os::fd::OwnedFd;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 
 use crate::session::{SendQueue, MAX_IOVECS};
 use crate::SessionId;
@@ -99,13 +100,29 @@ pub(super) enum Life {
     Draining,
 }
 
-/// Lifecycle of a connection's send side: at most one sendmsg in flight.
-#[derive(Debug)]
+/// Lifecycle of a connection's send side: at most one send in flight.
+#[derive(Debug, Default)]
 pub(super) enum SendState {
-    /// No sendmsg in flight; the session's queue alone holds the bytes owed to the peer.
+    /// No send in flight; the session's queue alone holds the bytes owed to the peer.
+    #[default]
     Idle,
-    /// One sendmsg in flight; the record owns the buffers, iovecs and msghdr its SQE names.
+    /// One send in flight; the record owns the buffers, iovecs and msghdr its SQE names.
     InFlight(Box<SendOp>),
+    /// Its CQE came with this result (bytes taken, or `-errno`); the session layer hears of
+    /// it at its next `Driver::send`, which gives the untaken rest back to the queue.
+    Done(Box<SendOp>, i32),
+}
+
+/// One receive completion kept for the session layer, in arrival order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Received {
+    /// `len` bytes in provided buffer `bid` (lent to the session layer by `Driver::read`, then
+    /// recycled).
+    Data { bid: u16, len: u32 },
+    /// The peer's EOF.
+    Eof,
+    /// The recv failed with this errno.
+    Failed(i32),
 }
 
 /// The driver's record of one socket: the fd and every op in flight on it.
@@ -117,16 +134,17 @@ pub(super) struct Conn {
     pub(super) session: SessionId,
     pub(super) life: Life,
     pub(super) recv: Arm,
+    /// The session layer allows reading (`Driver::set_reading`).
+    pub(super) reading: bool,
+    /// The recv ended for good (EOF or an error): never re-armed.
+    pub(super) recv_ended: bool,
     pub(super) send: SendState,
     /// `ASYNC_CANCEL` SQEs in flight that name this socket.
     pub(super) cancels: u32,
-    /// Bytes received while reading was paused, not yet shown to the session layer: a
-    /// multishot recv may complete several times before the cancel that pauses it lands, and
-    /// a CQE cannot be un-received. Shown a buffer's worth at a time once reading resumes;
-    /// empty (owning no memory) otherwise.
-    pub(super) held: BytesMut,
-    /// The peer's EOF came behind `held` bytes: report it once they have been shown.
-    pub(super) eof_held: bool,
+    /// Receive completions not yet taken by the session layer; each `Data` holds a provided
+    /// buffer until then (a cancel that pauses a multishot recv may land after more
+    /// completions, and a CQE cannot be un-received).
+    pub(super) input: VecDeque<Received>,
 }
 
 impl Conn {
@@ -137,16 +155,17 @@ impl Conn {
             session,
             life: Life::Open,
             recv: Arm::Idle,
+            reading: true,
+            recv_ended: false,
             send: SendState::Idle,
             cancels: 0,
-            held: BytesMut::new(),
-            eof_held: false,
+            input: VecDeque::new(),
         }
     }
 
     /// True when no SQE in flight names this record: its fd may be closed.
     pub(super) fn is_quiet(&self) -> bool {
-        self.recv == Arm::Idle && matches!(self.send, SendState::Idle) && self.cancels == 0
+        self.recv == Arm::Idle && !matches!(self.send, SendState::InFlight(_)) && self.cancels == 0
     }
 }
 

@@ -6,11 +6,12 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
-use super::{RingSizes, Stats, UringDriver};
+use super::{RingSizes, UringDriver};
 use crate::admission::Admission;
+use crate::driver::Driver;
 use crate::loop_core::LoopCore;
 use crate::mailbox::Mailbox;
-use crate::{Context, Handler, Model, ServiceConfig, SessionId};
+use crate::{Context, Handler, LoopStats, Model, ServiceConfig, SessionId};
 
 /// Echo that stalls once, on its first bytes, so that data piles up on every socket and the
 /// next batch of recv completions needs more buffers than the ring has.
@@ -29,12 +30,12 @@ impl Handler for StallingEcho {
 }
 
 /// Runs one loop with the given ring sizes on its own thread while `client` runs against it;
-/// returns the driver's counters, or `None` (after saying why) without io_uring.
+/// returns the loop's stats (with the driver's counters), or `None` without io_uring.
 fn with_loop<H: Handler>(
     handler: H,
     sizes: RingSizes,
     client: impl FnOnce(SocketAddr),
-) -> Option<Stats> {
+) -> Option<LoopStats> {
     with_loop_config(ServiceConfig::default(), handler, sizes, client)
 }
 
@@ -44,7 +45,7 @@ fn with_loop_config<H: Handler>(
     handler: H,
     sizes: RingSizes,
     client: impl FnOnce(SocketAddr),
-) -> Option<Stats> {
+) -> Option<LoopStats> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let config = Arc::new(ServiceConfig {
@@ -67,9 +68,14 @@ fn with_loop_config<H: Handler>(
         };
         core.mailbox().set_waker(waker);
         ready_tx.send(Ok(())).unwrap();
-        driver.run(&mut core).unwrap();
+        core.run(&mut driver).unwrap();
         assert_eq!(core.session_count(), 0);
-        Some(driver.stats)
+        let counters = driver.counters();
+        let mut stats = core.stats().clone();
+        stats.recv_buffers_exhausted = counters.recv_buffers_exhausted;
+        stats.submit_queue_full = counters.submit_queue_full;
+        stats.completion_overflows = counters.completion_overflows;
+        Some(stats)
     });
     match ready_rx.recv().unwrap() {
         Ok(()) => {}
@@ -120,7 +126,7 @@ testkit::uring_test! {
         });
         let stats = stats.expect("the loop ran");
         assert!(
-            stats.enobufs > 0,
+            stats.recv_buffers_exhausted > 0,
             "the 8-buffer ring never ran dry: {stats:?}"
         );
     }
@@ -140,8 +146,8 @@ testkit::uring_test! {
             echo_clients(addr, 64, 32 * 1024)
         });
         let stats = stats.expect("the loop ran");
-        assert!(stats.sq_full > 0, "the SQ never filled: {stats:?}");
-        assert!(stats.cq_overflows > 0, "the CQ never overflowed: {stats:?}");
+        assert!(stats.submit_queue_full > 0, "the SQ never filled: {stats:?}");
+        assert!(stats.completion_overflows > 0, "the CQ never overflowed: {stats:?}");
     }
 }
 
@@ -182,9 +188,9 @@ testkit::uring_test! {
         });
         let stats = stats.expect("the loop ran");
         assert!(
-            stats.held_high_water <= 4 * 1024 * 1024,
+            stats.recv_held_high_water <= 4 * 1024 * 1024,
             "a paused session held back {} bytes: {stats:?}",
-            stats.held_high_water
+            stats.recv_held_high_water
         );
     }
 }

@@ -1,0 +1,142 @@
+//! A session's birth and death: admission, adoption, registration with the driver, and the
+//! close that tells the handler exactly once.
+
+use std::io;
+use std::net::{SocketAddr, TcpStream};
+
+use super::LoopCore;
+use crate::driver::{self, Driver};
+use crate::session::Session;
+use crate::{CloseReason, Context, Handler, SessionId};
+
+impl<H: Handler> LoopCore<H> {
+    /// A connection from the listener: a session if the caps allow, else the farewell (if
+    /// any) and close.
+    pub(super) fn admit<D: Driver>(&mut self, driver: &mut D, stream: TcpStream, peer: SocketAddr) {
+        if self.draining() {
+            return; // shutting down: the socket is closed here, never becomes a session
+        }
+        self.accept_backoff.accepted();
+        match self.state.admission.admit(peer.ip(), self.state.now) {
+            Ok(()) => self.open(driver, stream, peer, true),
+            Err(refusal) => {
+                self.state.stats.refused += 1;
+                self.refusal_log.note(self.state.now, peer, refusal);
+                if let Some(farewell) = &self.state.config.farewell {
+                    driver::send_farewell(&stream, farewell);
+                }
+            }
+        }
+    }
+
+    /// A connected socket handed over through the mailbox ([`Service::adopt`](crate::Service::adopt)).
+    pub(super) fn adopt<D: Driver>(&mut self, driver: &mut D, stream: TcpStream) {
+        if self.draining() {
+            return;
+        }
+        match stream.peer_addr() {
+            Ok(peer) => self.open(driver, stream, peer, false),
+            Err(err) => tracing::warn!("cannot adopt socket: {err}"),
+        }
+    }
+
+    /// Makes the session, gives its socket to the driver, and tells the handler.
+    fn open<D: Driver>(
+        &mut self,
+        driver: &mut D,
+        stream: TcpStream,
+        peer: SocketAddr,
+        admitted: bool,
+    ) {
+        if self.state.config.nodelay {
+            if let Err(err) = stream.set_nodelay(true) {
+                tracing::debug!(%peer, "TCP_NODELAY: {err}");
+            }
+        }
+        let limit = self.state.config.recv_buffer_limit;
+        let now = self.state.now;
+        let id = self.state.sessions.insert_with(|id| {
+            let mut session = Session::new(id, peer, limit, now);
+            session.admitted = admitted;
+            session
+        });
+        if let Err(err) = driver.register(id, stream) {
+            tracing::warn!(%peer, "cannot register the socket: {err}");
+            self.forget(id); // the handler never heard of it
+            return;
+        }
+        self.state.stats.accepted += 1;
+        self.mailbox().set_live(self.state.sessions.len());
+        tracing::debug!(session = %id, %peer, "connected");
+        self.handler
+            .connected(&mut Context::new(&mut self.state), id);
+    }
+
+    /// `accept` failed for the listener's sake (the driver skips errors about one
+    /// connection): pauses accepting (see [`AcceptBackoff`](crate::accept_backoff::AcceptBackoff)).
+    /// Exhaustion (`EMFILE`, `ENFILE`, `ENOBUFS`, `ENOMEM`) is expected under load; anything
+    /// else is logged as unexpected. Either would fail again at once.
+    pub(super) fn accept_failed(&mut self, err: &io::Error) {
+        let delay = self.accept_backoff.pause(self.state.now);
+        self.state.stats.accept_pauses += 1;
+        let loop_index = self.state.index;
+        if crate::accept_backoff::AcceptBackoff::is_exhaustion(err) {
+            tracing::warn!(loop_index, "accept: {err}; pausing accepts for {delay:?}");
+        } else {
+            tracing::warn!(
+                loop_index,
+                "accept failed unexpectedly: {err}; pausing accepts for {delay:?}"
+            );
+        }
+    }
+
+    /// Closes session `id` now: the driver lets go of its socket, the handler is told.
+    pub(super) fn close_session<D: Driver>(
+        &mut self,
+        driver: &mut D,
+        id: SessionId,
+        reason: CloseReason,
+    ) {
+        if self.state.sessions.get(id).is_none() {
+            return;
+        }
+        if driver.close(id) {
+            self.accept_backoff.descriptor_freed(self.state.now);
+        }
+        self.remove(id, reason);
+    }
+
+    /// Removes the session and tells the handler (the socket is the driver's business).
+    fn remove(&mut self, id: SessionId, reason: CloseReason) {
+        let Some(session) = self.forget(id) else {
+            return;
+        };
+        self.state.stats.closed[reason.index()] += 1;
+        if reason.is_abnormal() {
+            tracing::info!(session = %id, peer = %session.peer, %reason, "disconnected");
+        } else {
+            tracing::debug!(session = %id, peer = %session.peer, %reason, "disconnected");
+        }
+        drop(session);
+        self.handler
+            .disconnected(&mut Context::new(&mut self.state), id, reason);
+    }
+
+    /// Takes the session out of the table and releases its admission.
+    fn forget(&mut self, id: SessionId) -> Option<Session> {
+        let session = self.state.sessions.remove(id)?;
+        self.mailbox().set_live(self.state.sessions.len());
+        if session.admitted {
+            self.state.admission.release(session.peer.ip());
+        }
+        Some(session)
+    }
+
+    /// Removes every session, telling the handler `reason` (the loop cannot go on; its
+    /// driver lets go of the sockets when it is dropped).
+    pub(crate) fn close_all(&mut self, reason: CloseReason) {
+        for id in self.session_ids() {
+            self.remove(id, reason);
+        }
+    }
+}

@@ -1,0 +1,114 @@
+//! Output: the pending list (sessions with queued bytes or a close to carry out) and the
+//! flush of one session's [`SendQueue`](crate::SendQueue) through the driver.
+//!
+//! ```text
+//!   Context::send ─> SendQueue ─> pending list ─(end of iteration, or each flush tick)─┐
+//!   flush:  Driver::send ──Wrote(n)──> handler.sent; resume reading below half the pause mark; again
+//!                        ──Wait──────> Event::Writable comes back here later
+//!                        ──Idle──────> nothing queued or in flight: a closing session closes now
+//! ```
+
+use super::LoopCore;
+use crate::driver::{Driver, SendProgress};
+use crate::session::SessionState;
+use crate::{CloseReason, Context, Handler, SessionId};
+
+impl<H: Handler> LoopCore<H> {
+    /// Takes the pending list (sessions with output or a close to carry out).
+    ///
+    /// With `ServiceConfig::flush_interval` set, the list is handed over only once per
+    /// interval (and at once while draining for shutdown): everything queued for a session
+    /// in between leaves in one write.
+    fn take_pending(&mut self, out: &mut Vec<SessionId>) {
+        if let Some(interval) = self.state.config.flush_interval {
+            if self.state.pending.is_empty() {
+                return;
+            }
+            let due = *self
+                .next_flush
+                .get_or_insert(super::deadline(self.state.now, interval));
+            if self.state.now < due && self.drain_deadline.is_none() {
+                return;
+            }
+            self.next_flush = None;
+        }
+        std::mem::swap(out, &mut self.state.pending);
+        self.state.pending.clear();
+        for id in out.iter() {
+            if let Some(session) = self.state.sessions.get_mut(*id) {
+                session.flush_scheduled = false;
+            }
+        }
+    }
+
+    /// Flushes or closes every session on the pending list.
+    pub(super) fn carry_out_pending<D: Driver>(&mut self, driver: &mut D) {
+        let mut pending = std::mem::take(&mut self.scratch_pending);
+        self.take_pending(&mut pending);
+        for id in pending.drain(..) {
+            self.sync_reading(driver, id);
+            self.flush(driver, id);
+        }
+        self.scratch_pending = pending;
+    }
+
+    /// Sends what `id` has queued until the driver must wait; then, if the queue is empty
+    /// and nothing is in flight, closes a closing session. An aborted session closes at once.
+    pub(super) fn flush<D: Driver>(&mut self, driver: &mut D, id: SessionId) {
+        loop {
+            let Some(session) = self.state.sessions.get_mut(id) else {
+                return;
+            };
+            if let SessionState::Aborting { reason } = session.state {
+                self.close_session(driver, id, reason);
+                return;
+            }
+            match driver.send(id, &mut session.send) {
+                Ok(SendProgress::Wrote(n)) => {
+                    if self.wrote(id, n) {
+                        self.resume_reading(driver, id);
+                    }
+                }
+                Ok(SendProgress::Wait) => return,
+                Ok(SendProgress::Idle) => break,
+                Err(err) => {
+                    self.close_session(driver, id, CloseReason::from_io(&err));
+                    return;
+                }
+            }
+        }
+        if let Some(reason) = self.flushed(id) {
+            self.close_session(driver, id, reason);
+        }
+    }
+
+    /// The kernel took `n` bytes of `id`'s queue. Tells the handler; returns true if reading
+    /// was paused and may resume now (the queue fell to half the pause mark).
+    fn wrote(&mut self, id: SessionId, n: usize) -> bool {
+        let resume_below = self.state.config.send_queue_pause / 2;
+        self.state.stats.bytes_out += n as u64;
+        let Some(session) = self.state.sessions.get_mut(id) else {
+            return false;
+        };
+        let resumed = session.read_paused && session.send.owed() <= resume_below;
+        if resumed {
+            session.read_paused = false;
+            if session.partial_since.is_some() {
+                // The partial-packet clock stood still while reading was paused.
+                session.partial_since = Some(self.state.now);
+            }
+        }
+        self.handler.sent(&mut Context::new(&mut self.state), id, n);
+        resumed
+    }
+
+    /// The reason a closing session closes with, once everything it owed was sent.
+    fn flushed(&self, id: SessionId) -> Option<CloseReason> {
+        let session = self.state.sessions.get(id)?;
+        match session.state {
+            SessionState::Closing { reason } if session.send.owed() == 0 => Some(reason),
+            SessionState::Aborting { reason } => Some(reason),
+            _ => None,
+        }
+    }
+}

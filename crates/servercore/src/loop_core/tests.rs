@@ -1,0 +1,263 @@
+//! The loop's decisions, tested against a fake driver: what reaches the handler, what is
+//! held, paused, resumed, flushed and closed — with no kernel involved.
+
+use std::collections::{HashMap, VecDeque};
+use std::io;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use super::LoopCore;
+use crate::admission::Admission;
+use crate::driver::{Driver, Event, Input, SendProgress};
+use crate::mailbox::Mailbox;
+use crate::session::SendQueue;
+use crate::{CloseReason, Context, Handler, ServiceConfig, SessionId};
+
+/// What the fake kernel has for a session.
+#[derive(Debug)]
+enum Pending {
+    Data(Vec<u8>),
+    Eof,
+}
+
+/// A driver that records what it was told and lends scripted input.
+#[derive(Default)]
+struct FakeDriver {
+    /// Completion-like: completed input is handed over even while reading is stopped.
+    completion: bool,
+    input: HashMap<SessionId, VecDeque<Pending>>,
+    reading: HashMap<SessionId, bool>,
+    /// Bytes the fake socket takes per `send` (`usize::MAX`: all).
+    capacity: usize,
+    written: HashMap<SessionId, Vec<u8>>,
+    closed: Vec<SessionId>,
+    lent: Vec<u8>,
+    sockets: Vec<TcpStream>,
+}
+
+impl Driver for FakeDriver {
+    fn poll(&mut self, _: Option<Duration>, _: &mut Vec<Event>) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn register(&mut self, id: SessionId, stream: TcpStream) -> io::Result<()> {
+        self.reading.insert(id, true);
+        self.sockets.push(stream);
+        Ok(())
+    }
+
+    fn read(&mut self, id: SessionId) -> Input<'_> {
+        if !self.completion && !self.reading.get(&id).copied().unwrap_or(false) {
+            return Input::Wait;
+        }
+        match self.input.get_mut(&id).and_then(VecDeque::pop_front) {
+            Some(Pending::Data(data)) => {
+                self.lent = data;
+                Input::Data(&self.lent)
+            }
+            Some(Pending::Eof) => Input::Eof,
+            None => Input::Wait,
+        }
+    }
+
+    fn set_reading(&mut self, id: SessionId, on: bool) {
+        self.reading.insert(id, on);
+    }
+
+    fn send(&mut self, id: SessionId, queue: &mut SendQueue) -> io::Result<SendProgress> {
+        if queue.is_empty() {
+            return Ok(SendProgress::Idle);
+        }
+        let n = queue.len().min(self.capacity);
+        if n == 0 {
+            return Ok(SendProgress::Wait);
+        }
+        let mut bufs = Vec::new();
+        queue.take_front(usize::MAX, &mut bufs);
+        let out = self.written.entry(id).or_default();
+        let mut left = n;
+        for buf in &bufs {
+            let take = left.min(buf.len());
+            out.extend_from_slice(&buf[..take]);
+            left -= take;
+        }
+        queue.give_back(n, &mut bufs);
+        Ok(SendProgress::Wrote(n))
+    }
+
+    fn close(&mut self, id: SessionId) -> bool {
+        self.closed.push(id);
+        true
+    }
+
+    fn resume_accepting(&mut self) {}
+
+    fn stop_accepting(&mut self) {}
+
+    fn finish(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Echo that records close reasons.
+#[derive(Default)]
+struct Echo {
+    closed: Arc<Mutex<Vec<CloseReason>>>,
+}
+
+impl Handler for Echo {
+    fn received(&mut self, ctx: &mut Context<'_>, id: SessionId, data: &[u8]) -> usize {
+        let _ = ctx.send(id, Bytes::copy_from_slice(data));
+        data.len()
+    }
+
+    fn disconnected(&mut self, _: &mut Context<'_>, _: SessionId, reason: CloseReason) {
+        self.closed.lock().unwrap().push(reason);
+    }
+}
+
+/// A loop with one adopted session (over a real loopback socket nobody reads).
+fn loop_with_session(
+    config: ServiceConfig,
+    driver: &mut FakeDriver,
+) -> (LoopCore<Echo>, SessionId, Arc<Mutex<Vec<CloseReason>>>) {
+    let loops: Arc<[Arc<Mailbox>]> = vec![Arc::new(Mailbox::default())].into();
+    let admission = Arc::new(Admission::new(usize::MAX, usize::MAX, 0));
+    let echo = Echo::default();
+    let closed = echo.closed.clone();
+    let mut core = LoopCore::new(0, Arc::new(config), loops, admission, echo);
+    let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).unwrap();
+    let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    driver.sockets.push(client);
+    let (server_end, _) = listener.accept().unwrap();
+    core.adopt(driver, server_end);
+    let id = core.session_ids()[0];
+    (core, id, closed)
+}
+
+fn feed(driver: &mut FakeDriver, id: SessionId, input: Pending) {
+    driver.input.entry(id).or_default().push_back(input);
+}
+
+fn small_queues() -> ServiceConfig {
+    ServiceConfig {
+        send_queue_pause: 8,
+        recv_buffer_limit: 64,
+        ..ServiceConfig::default()
+    }
+}
+
+#[test]
+fn input_is_echoed_and_flushed_at_the_end_of_the_iteration() {
+    let mut driver = FakeDriver {
+        capacity: usize::MAX,
+        ..FakeDriver::default()
+    };
+    let (mut core, id, _) = loop_with_session(ServiceConfig::default(), &mut driver);
+    feed(&mut driver, id, Pending::Data(b"hello".to_vec()));
+    feed(&mut driver, id, Pending::Data(b" world".to_vec()));
+    core.dispatch(&mut driver, Event::Readable(id));
+    assert!(driver.written.is_empty(), "sends wait for the pending list");
+    core.carry_out_pending(&mut driver);
+    assert_eq!(driver.written[&id], b"hello world");
+}
+
+#[test]
+fn a_pause_reaches_the_driver_and_held_input_counts_against_the_receive_limit() {
+    let mut driver = FakeDriver {
+        completion: true,
+        capacity: 0, // the peer reads nothing
+        ..FakeDriver::default()
+    };
+    let (mut core, id, closed) = loop_with_session(small_queues(), &mut driver);
+    feed(&mut driver, id, Pending::Data(vec![1; 10])); // echo of 10 >= pause of 8
+    feed(&mut driver, id, Pending::Data(vec![2; 40])); // completed before the pause landed
+    core.dispatch(&mut driver, Event::Readable(id));
+    assert!(!driver.reading[&id], "the driver was told to stop reading");
+    assert_eq!(core.stats().recv_held_high_water, 40);
+    assert!(closed.lock().unwrap().is_empty());
+    feed(&mut driver, id, Pending::Data(vec![3; 40])); // 80 held > 64
+    core.dispatch(&mut driver, Event::Readable(id));
+    core.carry_out_pending(&mut driver);
+    assert_eq!(
+        *closed.lock().unwrap(),
+        [CloseReason::RecvBufferFull { limit: 64 }]
+    );
+    assert_eq!(driver.closed, [id]);
+}
+
+#[test]
+fn resuming_shows_held_bytes_then_the_eof_behind_them() {
+    let mut driver = FakeDriver {
+        completion: true,
+        capacity: 0,
+        ..FakeDriver::default()
+    };
+    let (mut core, id, closed) = loop_with_session(small_queues(), &mut driver);
+    feed(&mut driver, id, Pending::Data(b"0123456789".to_vec()));
+    feed(&mut driver, id, Pending::Data(b"held".to_vec()));
+    feed(&mut driver, id, Pending::Eof);
+    core.dispatch(&mut driver, Event::Readable(id));
+    core.carry_out_pending(&mut driver);
+    assert!(
+        closed.lock().unwrap().is_empty(),
+        "the EOF waits behind held bytes"
+    );
+    driver.capacity = usize::MAX; // the peer reads again
+    core.dispatch(&mut driver, Event::Writable(id));
+    core.carry_out_pending(&mut driver);
+    assert_eq!(driver.written[&id], b"0123456789held");
+    assert_eq!(*closed.lock().unwrap(), [CloseReason::PeerClosed]);
+}
+
+#[test]
+fn a_readiness_driver_leaves_paused_input_in_the_kernel_until_resumed() {
+    let mut driver = FakeDriver {
+        capacity: 0,
+        ..FakeDriver::default()
+    };
+    let (mut core, id, _) = loop_with_session(small_queues(), &mut driver);
+    feed(&mut driver, id, Pending::Data(b"0123456789".to_vec()));
+    feed(&mut driver, id, Pending::Data(b"waits".to_vec()));
+    core.dispatch(&mut driver, Event::Readable(id));
+    assert_eq!(driver.input[&id].len(), 1, "not read while paused");
+    assert_eq!(core.stats().recv_held_high_water, 0);
+    driver.capacity = 4; // partial writes
+    core.dispatch(&mut driver, Event::Writable(id));
+    core.carry_out_pending(&mut driver);
+    assert!(driver.input[&id].is_empty(), "read once resumed");
+    assert_eq!(driver.written[&id], b"0123456789waits");
+}
+
+#[test]
+fn an_abort_drops_the_queue_and_closes_once() {
+    let mut driver = FakeDriver {
+        capacity: 0,
+        ..FakeDriver::default()
+    };
+    let (mut core, id, closed) = loop_with_session(ServiceConfig::default(), &mut driver);
+    feed(&mut driver, id, Pending::Data(b"x".to_vec()));
+    core.dispatch(&mut driver, Event::Readable(id));
+    Context::new(&mut core.state).abort(id, CloseReason::Local);
+    core.carry_out_pending(&mut driver);
+    core.dispatch(&mut driver, Event::Writable(id)); // a late completion: ignored
+    assert_eq!(driver.closed, [id]);
+    assert_eq!(*closed.lock().unwrap(), [CloseReason::Local]);
+    assert_eq!(core.session_count(), 0);
+}
+
+#[test]
+fn a_huge_drain_deadline_means_never_not_a_panic() {
+    let mut driver = FakeDriver::default();
+    let config = ServiceConfig {
+        shutdown_drain: Duration::MAX,
+        ..ServiceConfig::default()
+    };
+    let (mut core, _, _) = loop_with_session(config, &mut driver);
+    core.begin_shutdown();
+    assert!(core.draining());
+    assert!(!core.drained(), "the session still flushes");
+}
