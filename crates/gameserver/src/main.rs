@@ -8,6 +8,9 @@
 //! ```
 //!
 //! Operating it:
+//! - Every flag has a range (`cli.rs`, docs/limits.md); a value outside it, or a
+//!   `--send-queue-pause` too close to `--send-queue-limit`, is refused at start-up with a
+//!   usage error naming the flag (exit status 2).
 //! - `--metrics ADDR` serves Prometheus metrics on `http://ADDR/metrics` (see `metrics.rs`);
 //!   `--stats-interval SECS` logs the same figures every SECS seconds (see `stats_line.rs`).
 //!   Both read the loops' published stats on threads of their own, outside the event loops.
