@@ -8,6 +8,9 @@
 //! ```
 //!
 //! Operating it:
+//! - Every flag has a range (`cli.rs`, docs/limits.md); a value outside it, or a
+//!   `--send-queue-pause` too close to `--send-queue-limit`, is refused at start-up with a
+//!   usage error naming the flag (exit status 2).
 //! - `--metrics ADDR` serves Prometheus metrics on `http://ADDR/metrics` (see `metrics.rs`);
 //!   `--stats-interval SECS` logs the same figures every SECS seconds (see `stats_line.rs`).
 //!   Both read the loops' published stats on threads of their own, outside the event loops.
@@ -17,146 +20,25 @@
 //!   `ServiceConfig::shutdown_drain` to take what is queued for them, then are closed; the
 //!   process exits 0. A second signal during the drain exits at once, also with 0.
 
+mod cli;
 mod metrics;
 mod stats_line;
 
 use std::io::{self, IsTerminal};
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use clap::Parser;
 use gameserver::echo::Echo;
-use gameserver::game::Game;
 use gameserver::protocol;
-use gameserver::room::{Rooms, DEFAULT_ROOM_CAPACITY};
-use servercore::packet::{Packets, RateLimit, DEFAULT_MAX_PACKET};
-use servercore::{Handler, Model, Service, ServiceConfig};
+use gameserver::room::Rooms;
+use servercore::{Handler, Service, ServiceConfig};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
+use crate::cli::{Args, Protocol};
 use crate::metrics::MetricsServer;
-
-/// Echo server for the game-server networking lecture, on servercore.
-#[derive(Debug, Parser)]
-#[command(version, about)]
-struct Args {
-    /// Address to listen on.
-    #[arg(long, default_value = "0.0.0.0")]
-    bind: IpAddr,
-    /// Port to listen on (0: any free port; the `ready` log line tells which).
-    #[arg(long, default_value_t = 7777)]
-    port: u16,
-    /// Event loops (threads); each session lives on one. Default: number of CPUs.
-    #[arg(long)]
-    threads: Option<usize>,
-    /// I/O model: auto (io_uring if the kernel allows, else epoll), epoll or uring.
-    #[arg(long, default_value = "auto")]
-    model: Model,
-    /// Stop reading from a session whose unsent echo exceeds this many bytes, until it drains.
-    #[arg(long, default_value_t = ServiceConfig::default().send_queue_pause)]
-    send_queue_pause: usize,
-    /// Close a session whose send queue would exceed this many bytes (slow consumer).
-    #[arg(long, default_value_t = ServiceConfig::default().send_queue_limit)]
-    send_queue_limit: usize,
-    /// Bytes of sends for other event loops' sessions that may wait in one loop's inbox;
-    /// beyond it such sends are dropped (counted in mailbox_refused).
-    #[arg(long, default_value_t = ServiceConfig::default().mailbox_limit)]
-    mailbox_limit: usize,
-    /// raw: echo every byte (the lecture). packet: framed packets with echo and chat rooms
-    /// (docs/protocol.md).
-    #[arg(long, value_enum, default_value_t = Protocol::Raw)]
-    protocol: Protocol,
-    /// Largest packet accepted in packet mode, header included (bytes, at most 65535).
-    #[arg(long, default_value_t = DEFAULT_MAX_PACKET)]
-    max_packet: usize,
-    /// Most sessions at once; connections beyond are refused (packet mode: SERVER_FULL first).
-    #[arg(long, default_value_t = ServiceConfig::default().max_sessions)]
-    max_sessions: usize,
-    /// Most sessions from one source (IPv4 address, or IPv6 /64); beyond it connections are
-    /// refused.
-    #[arg(long, default_value_t = ServiceConfig::default().max_sessions_per_ip)]
-    max_sessions_per_ip: usize,
-    /// New sessions a second one source may open on average, in bursts of up to
-    /// --max-sessions-per-ip (0: no limit). Reconnecting does not reset it.
-    #[arg(long, default_value_t = ServiceConfig::default().connect_rate_per_ip)]
-    connect_rate_per_ip: u32,
-    /// Close a session from which nothing arrived for SECS seconds (0: never).
-    #[arg(long, value_name = "SECS", default_value_t = 60)]
-    idle_timeout: u64,
-    /// Close a session that started a packet and did not finish it within SECS seconds
-    /// (slowloris; 0: never).
-    #[arg(long, value_name = "SECS", default_value_t = 10)]
-    partial_timeout: u64,
-    /// Packet mode: most members of one chat room; an ENTER_ROOM beyond it gets ROOM_FULL.
-    #[arg(long, default_value_t = DEFAULT_ROOM_CAPACITY)]
-    max_room_members: usize,
-    /// Packet mode: packets per second a session may send on average (0: no limit).
-    #[arg(long, default_value_t = RateLimit::default().per_sec)]
-    rate_limit: u32,
-    /// Packet mode: packets a session may send in one burst.
-    #[arg(long, default_value_t = RateLimit::default().burst)]
-    rate_burst: u32,
-    /// Send tick in milliseconds: hold output up to this long so every message queued for a
-    /// session in between leaves in one write (fewer syscalls per broadcast, up to this much
-    /// added latency). 0: flush at once.
-    #[arg(long, value_name = "MS", default_value_t = 0)]
-    flush_interval_ms: u64,
-    /// On stop, seconds sessions get to take what is queued for them before they are closed.
-    #[arg(long, value_name = "SECS", default_value_t = 5)]
-    shutdown_drain: u64,
-    /// Serve Prometheus metrics on http://ADDR/metrics (e.g. 127.0.0.1:9100). Off by default.
-    #[arg(long, value_name = "ADDR")]
-    metrics: Option<SocketAddr>,
-    /// Log a stats line (totals and rates per second) every SECS seconds. Off by default.
-    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
-    stats_interval: Option<u64>,
-}
-
-/// What the server speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum Protocol {
-    /// Echo every byte back (the lecture's server).
-    Raw,
-    /// Framed packets: echo, rooms, chat broadcast.
-    Packet,
-}
-
-impl Args {
-    fn config(&self) -> ServiceConfig {
-        let defaults = ServiceConfig::default();
-        let secs = |s: u64| (s > 0).then(|| Duration::from_secs(s));
-        ServiceConfig {
-            threads: self.threads.unwrap_or(defaults.threads),
-            model: self.model,
-            send_queue_pause: self.send_queue_pause,
-            send_queue_limit: self.send_queue_limit,
-            mailbox_limit: self.mailbox_limit,
-            max_sessions: self.max_sessions,
-            max_sessions_per_ip: self.max_sessions_per_ip,
-            connect_rate_per_ip: self.connect_rate_per_ip,
-            idle_timeout: secs(self.idle_timeout),
-            partial_timeout: secs(self.partial_timeout),
-            shutdown_drain: Duration::from_secs(self.shutdown_drain),
-            flush_interval: (self.flush_interval_ms > 0)
-                .then(|| Duration::from_millis(self.flush_interval_ms)),
-            ..defaults
-        }
-    }
-
-    /// The packet-mode handler of one loop: the game, framed, rate limited.
-    fn packets(&self, rooms: &Arc<Rooms>) -> Packets<Game> {
-        let packets = Packets::new(Game::new(rooms.clone()), self.max_packet);
-        match self.rate_limit {
-            0 => packets,
-            per_sec => packets.with_rate_limit(RateLimit {
-                per_sec,
-                burst: self.rate_burst.max(1),
-            }),
-        }
-    }
-}
 
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
@@ -166,7 +48,7 @@ fn main() -> anyhow::Result<()> {
         )
         .with_ansi(io::stdout().is_terminal()) // no colour codes in log files and pipes
         .init();
-    let args = Args::parse();
+    let args = Args::parse_checked();
     // Installed before the loops start, so a signal during start-up is not lost.
     let stop = watch_signals()?;
     let metrics = args.metrics.map(MetricsServer::bind).transpose()?;
