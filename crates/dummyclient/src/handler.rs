@@ -27,7 +27,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use servercore::packet::Packet;
+use servercore::packet::{Packet, PacketContext};
 use servercore::{CloseReason, Context, Handler, SessionId};
 
 use crate::chat::{ChatEvent, Member, RoomPlan};
@@ -506,7 +506,7 @@ impl Handler for LoadHandler {
             Err(err) => {
                 stats.corrupt += 1;
                 tracing::warn!(session = %id, client = client.id(), "cannot frame the server's packets: {err}");
-                ctx.abort(id, CloseReason::Protocol(err));
+                ctx.abort(id, CloseReason::Protocol(err.into()));
                 return data.len();
             }
         };

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use servercore::packet::{Packet, PacketHandler};
+use servercore::packet::{Packet, PacketContext, PacketHandler};
 use servercore::{CloseReason, Context, SessionId};
 
 use crate::protocol;

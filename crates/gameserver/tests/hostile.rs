@@ -35,7 +35,7 @@ fn bad_sizes_close_with_the_right_reason(model: Model) {
         let mut bad = connect(addr);
         bad.write_all(&[size.to_le_bytes()[0], 0, 1, 0]).unwrap();
         assert!(closed_by_server(&mut bad), "size {size} closed");
-        let want = CloseReason::Protocol(PacketError::TooSmall { size });
+        let want = CloseReason::Protocol(PacketError::TooSmall { size }.into());
         expect_closed_with(&reasons, |r| *r == want, "too small");
         send_packet(&mut honest, protocol::ECHO, b"still here");
         assert_eq!(
@@ -47,10 +47,13 @@ fn bad_sizes_close_with_the_right_reason(model: Model) {
     big.write_all(&5000u16.to_le_bytes()).unwrap();
     big.write_all(&1u16.to_le_bytes()).unwrap();
     assert!(closed_by_server(&mut big));
-    let want = CloseReason::Protocol(PacketError::TooLarge {
-        size: 5000,
-        max: 4096,
-    });
+    let want = CloseReason::Protocol(
+        PacketError::TooLarge {
+            size: 5000,
+            max: 4096,
+        }
+        .into(),
+    );
     expect_closed_with(&reasons, |r| *r == want, "too large");
     honest_echo(addr, 1);
 }

@@ -21,7 +21,9 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::{Arc, Mutex};
 
-use servercore::packet::{encode, Packet, PacketHandler, PacketHeader, Packets, HEADER_LEN};
+use servercore::packet::{
+    encode, Packet, PacketContext, PacketHandler, PacketHeader, Packets, HEADER_LEN,
+};
 use servercore::{CloseReason, Context, Service, ServiceConfig, SessionId};
 
 const JOIN: u16 = 1;
@@ -33,15 +35,17 @@ const MESSAGE: u16 = 4;
 /// A `SessionId` names its loop, so `Context::send` reaches a member wherever it lives.
 type Rooms = Arc<Mutex<HashMap<String, Vec<SessionId>>>>;
 
-/// One loop's handler: the shared rooms, and which room each of this loop's sessions is in.
+/// The room a session is in, kept on the session itself (`Context::set_data`).
+struct InRoom(String);
+
+/// One loop's handler: the shared rooms.
 struct Chat {
     rooms: Rooms,
-    room_of: HashMap<SessionId, String>,
 }
 
 impl Chat {
-    fn leave(&mut self, id: SessionId) {
-        if let Some(room) = self.room_of.remove(&id) {
+    fn leave(&mut self, ctx: &mut Context<'_>, id: SessionId) {
+        if let Some(InRoom(room)) = ctx.take_data::<InRoom>(id) {
             let mut rooms = self.rooms.lock().unwrap();
             if let Some(members) = rooms.get_mut(&room) {
                 members.retain(|&member| member != id);
@@ -59,23 +63,22 @@ impl PacketHandler for Chat {
                     ctx.abort(id, CloseReason::Invalid("room name is not UTF-8"));
                     return;
                 };
-                self.leave(id);
+                self.leave(ctx, id);
                 let members = {
                     let mut rooms = self.rooms.lock().unwrap();
                     let members = rooms.entry(room.to_owned()).or_default();
                     members.push(id);
                     members.len() as u32
                 };
-                self.room_of.insert(id, room.to_owned());
-                if let Ok(reply) = ctx.packet(JOINED, &members.to_le_bytes()) {
-                    let _ = ctx.send(id, reply);
-                }
+                let _ = ctx.set_data(id, InRoom(room.to_owned()));
+                let _ = ctx.send_packet(id, JOINED, &members.to_le_bytes());
             }
             SAY => {
-                let Some(room) = self.room_of.get(&id) else {
+                let Some(InRoom(room)) = ctx.data::<InRoom>(id) else {
                     ctx.abort(id, CloseReason::Invalid("SAY before JOIN"));
                     return;
                 };
+                let room = room.clone();
                 // Serialize once: `message` is a `Bytes`, and each `clone` below is a
                 // reference-count increment, not a copy. A member whose send queue is over its
                 // limit is disconnected by the session layer; the others are not held up.
@@ -83,7 +86,7 @@ impl PacketHandler for Chat {
                     return;
                 };
                 let rooms = self.rooms.lock().unwrap();
-                for &member in rooms.get(room).into_iter().flatten() {
+                for &member in rooms.get(&room).into_iter().flatten() {
                     let _ = ctx.send(member, message.clone());
                 }
             }
@@ -92,9 +95,9 @@ impl PacketHandler for Chat {
     }
 
     /// Exactly once per session, whatever the reason: the place to forget it.
-    fn disconnected(&mut self, _ctx: &mut Context<'_>, id: SessionId, reason: CloseReason) {
+    fn disconnected(&mut self, ctx: &mut Context<'_>, id: SessionId, reason: CloseReason) {
         println!("session {id} closed: {reason}");
-        self.leave(id);
+        self.leave(ctx, id); // the session's data is still readable here
     }
 }
 
@@ -105,7 +108,6 @@ fn main() -> std::io::Result<()> {
     let factory = |_loop_index| {
         let chat = Chat {
             rooms: rooms.clone(),
-            room_of: HashMap::new(),
         };
         Packets::new(chat, 4096) // frames the byte stream; refuses packets over 4096 bytes
     };
@@ -117,9 +119,11 @@ fn main() -> std::io::Result<()> {
         service.stop(); // closes every session (handlers see `Shutdown`) and joins the loops
         return Ok(());
     }
-    loop {
-        std::thread::park();
+    // Serve until the process is killed or a loop fails (then its error is the exit status).
+    for result in service.wait() {
+        result?;
     }
+    Ok(())
 }
 
 /// Two blocking clients: both join "lobby", alice speaks, both hear her.

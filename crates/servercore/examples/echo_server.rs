@@ -44,7 +44,10 @@ fn main() -> std::io::Result<()> {
         service.model(),
         service.threads()
     );
-    loop {
-        std::thread::park(); // the loops run on their own threads; this one only waits
+    // The loops run on their own threads; this one waits until one fails (or a
+    // `service.stop_handle()` stops them) and reports it.
+    for result in service.wait() {
+        result?;
     }
+    Ok(())
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 /// Why an accepted connection was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refusal {
+pub(crate) enum Refusal {
     /// The service already holds `max_sessions` sessions.
     ServiceFull {
         /// The cap.

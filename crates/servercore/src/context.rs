@@ -1,5 +1,6 @@
 //! [`Context`]: what a handler may do from inside a callback.
 
+use std::any::Any;
 use std::net::SocketAddr;
 use std::time::Instant;
 
@@ -7,7 +8,6 @@ use bytes::{Bytes, BytesMut};
 
 use crate::loop_core::LoopState;
 use crate::mailbox::Command;
-use crate::packet::{encode_into, PacketError, HEADER_LEN};
 use crate::session::SessionState;
 use crate::{CloseReason, SessionId};
 
@@ -177,18 +177,47 @@ impl<'a> Context<'a> {
         self.state.pool.write(len_hint, fill)
     }
 
-    /// Serializes one packet (`header + body`) into the loop's pool, ready to be queued on
-    /// any number of sessions.
+    /// Attaches `value` to session `id` (one value per type; it replaces the value of the same
+    /// type and returns it). The value lives as long as the session and is still readable
+    /// during its [`Handler::disconnected`](crate::Handler::disconnected) call. Returns
+    /// `Err(value)` if `id` is not a live session of this loop.
     ///
     /// # Errors
-    /// [`PacketError::BodyTooLarge`] if the packet would not fit the 16-bit size field.
-    pub fn packet(&mut self, packet_id: u16, body: &[u8]) -> Result<Bytes, PacketError> {
-        let mut result = Ok(());
-        let buf = self.state.pool.write(HEADER_LEN + body.len(), |out| {
-            result = encode_into(out, packet_id, body);
-        });
+    /// The value back, if there is no such session.
+    pub fn set_data<T: Any + Send>(&mut self, id: SessionId, value: T) -> Result<Option<T>, T> {
+        match self.state.sessions.get_mut(id) {
+            Some(session) => Ok(session.data.insert(value)),
+            None => Err(value),
+        }
+    }
+
+    /// The value of type `T` attached to session `id` ([`Context::set_data`]).
+    pub fn data<T: Any + Send>(&self, id: SessionId) -> Option<&T> {
+        match &self.state.closing {
+            Some((closing, data)) if *closing == id => data.get(),
+            _ => self.state.sessions.get(id)?.data.get(),
+        }
+    }
+
+    /// The value of type `T` attached to session `id`, to change it.
+    pub fn data_mut<T: Any + Send>(&mut self, id: SessionId) -> Option<&mut T> {
+        match &mut self.state.closing {
+            Some((closing, data)) if *closing == id => data.get_mut(),
+            _ => self.state.sessions.get_mut(id)?.data.get_mut(),
+        }
+    }
+
+    /// Detaches and returns the value of type `T` attached to session `id`.
+    pub fn take_data<T: Any + Send>(&mut self, id: SessionId) -> Option<T> {
+        match &mut self.state.closing {
+            Some((closing, data)) if *closing == id => data.remove(),
+            _ => self.state.sessions.get_mut(id)?.data.remove(),
+        }
+    }
+
+    /// Counts one packet encoded (for [`LoopStats::packets_out`](crate::LoopStats)).
+    pub(crate) fn count_packet_out(&mut self) {
         self.state.stats.packets_out += 1;
-        result.map(|()| buf)
     }
 
     /// Counts one packet decoded (for [`LoopStats::packets_in`](crate::LoopStats)).

@@ -40,9 +40,8 @@
 //!     let addr = "0.0.0.0:7777".parse().unwrap();
 //!     let service = Service::bind(addr, ServiceConfig::default(), |_loop| Echo)?;
 //!     println!("echo on {}", service.local_addr().unwrap());
-//!     loop {
-//!         std::thread::park(); // serve until killed (park may wake spuriously)
-//!     }
+//!     service.wait(); // serve until stopped (`Service::stop_handle`) or a loop fails
+//!     Ok(())
 //! }
 //! ```
 //!
@@ -64,13 +63,13 @@ pub mod packet;
 mod service;
 pub mod session;
 mod stats;
+mod stop_handle;
 
-pub use admission::Refusal;
 pub use config::{Model, ServiceConfig};
 pub use context::{Context, SendError};
 pub use handler::Handler;
-pub use listener::Listener;
 pub use notifier::Notifier;
 pub use service::Service;
 pub use session::{CloseReason, RecvBuffer, SendQueue, SessionId};
 pub use stats::LoopStats;
+pub use stop_handle::StopHandle;

@@ -15,7 +15,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 /// | `ioctlsocket(FIONBIO)`                    | `SOCK_NONBLOCK` at creation                    |
 /// | `bind` + `listen(SOMAXCONN)`              | `SO_REUSEADDR`, `SO_REUSEPORT`, `bind`, `listen(backlog)` |
 #[derive(Debug)]
-pub struct Listener {
+pub(crate) struct Listener {
     sockets: Vec<TcpListener>,
     local_addr: SocketAddr,
 }
@@ -26,7 +26,7 @@ impl Listener {
     ///
     /// # Errors
     /// Any error of `socket`, `setsockopt`, `bind` or `listen` (e.g. `AddrInUse`).
-    pub fn bind(addr: SocketAddr, count: usize, backlog: i32) -> io::Result<Listener> {
+    pub(crate) fn bind(addr: SocketAddr, count: usize, backlog: i32) -> io::Result<Listener> {
         let first = bind_one(addr, backlog)?;
         let local_addr = first.local_addr()?;
         let mut sockets = vec![first];
@@ -40,7 +40,7 @@ impl Listener {
     }
 
     /// The bound address (with the port the kernel picked, if port 0 was asked for).
-    pub fn local_addr(&self) -> SocketAddr {
+    pub(crate) fn local_addr(&self) -> SocketAddr {
         self.local_addr
     }
 

@@ -8,9 +8,11 @@ use std::thread::JoinHandle;
 
 use crate::admission::Admission;
 use crate::driver;
+use crate::listener::Listener;
 use crate::loop_core::LoopCore;
 use crate::mailbox::{Command, Mailbox};
-use crate::{CloseReason, Handler, Listener, LoopStats, Model, Notifier, ServiceConfig};
+use crate::stop_handle::Ending;
+use crate::{CloseReason, Handler, LoopStats, Model, Notifier, ServiceConfig, StopHandle};
 
 /// A running server (or client pool): `threads` event loops, each on its own thread with its
 /// own handler, sessions and kernel queue.
@@ -46,6 +48,7 @@ use crate::{CloseReason, Handler, Listener, LoopStats, Model, Notifier, ServiceC
 #[derive(Debug)]
 pub struct Service<H> {
     loops: Arc<[Arc<Mailbox>]>,
+    ending: Arc<Ending>,
     threads: Vec<JoinHandle<io::Result<H>>>,
     local_addr: Option<SocketAddr>,
     model: Model,
@@ -95,8 +98,10 @@ impl<H: Handler> Service<H> {
             .iter()
             .map(|_| Arc::new(Mailbox::default()))
             .collect();
+        let ending = Arc::new(Ending::default());
         let mut service = Service {
             loops: loops.clone(),
+            ending: ending.clone(),
             threads: Vec::new(),
             local_addr: None,
             model,
@@ -117,9 +122,14 @@ impl<H: Handler> Service<H> {
                 factory(index),
             );
             let ready = ready_tx.clone();
+            let ending = ending.clone();
             let thread = std::thread::Builder::new()
                 .name(format!("servercore-{index}"))
-                .spawn(move || run_loop(model, listener, core, ready))?;
+                .spawn(move || {
+                    let result = run_loop(model, listener, core, ready);
+                    ending.loop_ended();
+                    result
+                })?;
             service.threads.push(thread);
         }
         drop(ready_tx);
@@ -175,6 +185,21 @@ impl<H: Handler> Service<H> {
     pub fn adopt(&self, stream: TcpStream) {
         let index = self.next_loop.fetch_add(1, Ordering::Relaxed) % self.loops.len();
         self.loops[index].post([Command::Adopt(stream)]);
+    }
+
+    /// A handle other threads use to stop the service (and wake [`Service::wait`]).
+    pub fn stop_handle(&self) -> StopHandle {
+        StopHandle::new(self.loops.clone(), self.ending.clone())
+    }
+
+    /// Serves until [`StopHandle::stop`] is called or a loop fails, then stops every loop
+    /// (draining) and returns the handlers, by loop (a failed loop's error in its place).
+    ///
+    /// # Panics
+    /// If a loop thread panicked (a handler bug); the panic is resumed here.
+    pub fn wait(self) -> Vec<io::Result<H>> {
+        self.ending.wait();
+        self.stop()
     }
 
     /// Stops every loop (sessions close with `Shutdown`) and returns the handlers, by loop.

@@ -7,7 +7,9 @@ use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 
-use servercore::{Context, Handler, Model, SendError, Service, ServiceConfig, SessionId};
+use servercore::{
+    CloseReason, Context, Handler, Model, SendError, Service, ServiceConfig, SessionId,
+};
 use util::*;
 
 /// The sessions of a test service, shared by its loops' handlers.
@@ -167,5 +169,89 @@ fn cross_loop_sends_stop_at_the_mailbox_limit(model: Model) {
     assert!(refused, "stats: {:?}", service.stats());
 }
 
+/// On input "close" or "abort", ends the other session (on the other loop) with that
+/// reason; records every close reason by session.
+struct Closer {
+    peers: Peers,
+    closed: Arc<Mutex<Vec<(SessionId, CloseReason)>>>,
+}
+
+impl Handler for Closer {
+    fn connected(&mut self, _ctx: &mut Context<'_>, id: SessionId) {
+        self.peers.add(id);
+    }
+
+    fn received(&mut self, ctx: &mut Context<'_>, id: SessionId, data: &[u8]) -> usize {
+        if let Some(other) = self.peers.other_than(id) {
+            let queued = ctx.alloc(4, |b| b.extend_from_slice(b"bye!"));
+            let _ = ctx.send(other, queued); // flushed by a close, dropped by an abort
+            match data {
+                b"close" => ctx.close_with(other, CloseReason::Invalid("closed by a peer")),
+                b"abort" => ctx.abort(other, CloseReason::RateLimited),
+                _ => {}
+            }
+        }
+        data.len()
+    }
+
+    fn disconnected(&mut self, _ctx: &mut Context<'_>, id: SessionId, reason: CloseReason) {
+        self.closed.lock().unwrap().push((id, reason));
+    }
+}
+
+/// A handler on one loop closes (flushing, with its reason) or aborts (dropping the queue,
+/// with its reason) a session of another loop.
+fn cross_loop_close_and_abort_keep_their_reasons(model: Model) {
+    for (command, want, flushed) in [
+        (
+            &b"close"[..],
+            CloseReason::Invalid("closed by a peer"),
+            true,
+        ),
+        (&b"abort"[..], CloseReason::RateLimited, false),
+    ] {
+        let (peers, closed) = (Peers::default(), Arc::new(Mutex::new(Vec::new())));
+        let (p, c) = (peers.clone(), closed.clone());
+        let service = Service::unbound(config(model), move |_| Closer {
+            peers: p.clone(),
+            closed: c.clone(),
+        })
+        .unwrap();
+        let (mut a, mut b) = two_sessions(&service);
+        // `b` was adopted second: it lives on loop 1.
+        let b_id = *peers.ids().iter().find(|id| id.loop_index() == 1).unwrap();
+        a.write_all(command).unwrap();
+        let got = read_to_eof(&mut b).unwrap_or_default();
+        assert!(
+            wait_until(std::time::Duration::from_secs(20), || closed
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|&(id, _)| id == b_id)),
+            "the other loop's session was not closed"
+        );
+        let reason = closed
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|(id, _)| *id == b_id)
+            .unwrap()
+            .1;
+        assert_eq!(reason, want);
+        if flushed {
+            assert_eq!(got, b"bye!", "a close flushes what was queued first");
+        }
+        assert_eq!(
+            service.live_sessions(),
+            1,
+            "the sender's session stays open"
+        );
+    }
+}
+
 both_models!(relay, relay_between_loops);
+both_models!(
+    cross_loop_close,
+    cross_loop_close_and_abort_keep_their_reasons
+);
 both_models!(mailbox_limit, cross_loop_sends_stop_at_the_mailbox_limit);

@@ -8,7 +8,7 @@ use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::time::Duration;
 
 use bytes::Bytes;
-use servercore::packet::{encode, Packet, PacketHandler, Packets, RateLimit};
+use servercore::packet::{encode, Packet, PacketContext, PacketHandler, Packets, RateLimit};
 use servercore::{CloseReason, Context, LoopStats, Model, Service, ServiceConfig, SessionId};
 use socket2::{Domain, Socket, Type};
 use util::*;

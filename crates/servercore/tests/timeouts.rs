@@ -6,7 +6,7 @@ mod util;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use servercore::packet::{encode, Packet, PacketHandler, Packets};
+use servercore::packet::{encode, Packet, PacketContext, PacketHandler, Packets};
 use servercore::{CloseReason, Context, Model, Service, ServiceConfig, SessionId};
 use util::*;
 

@@ -20,16 +20,41 @@ struct Flood {
     opened: Arc<AtomicUsize>,
     closed: Arc<AtomicUsize>,
     local: Arc<AtomicUsize>,
+    /// Sessions connected to this loop so far: every other one is closed by the server.
+    connected: u64,
+    close_these: std::collections::HashSet<SessionId>,
+}
+
+impl Flood {
+    fn new(
+        reply: &bytes::Bytes,
+        opened: &Arc<AtomicUsize>,
+        closed: &Arc<AtomicUsize>,
+        local: &Arc<AtomicUsize>,
+    ) -> Flood {
+        Flood {
+            reply: reply.clone(),
+            opened: opened.clone(),
+            closed: closed.clone(),
+            local: local.clone(),
+            connected: 0,
+            close_these: Default::default(),
+        }
+    }
 }
 
 impl Handler for Flood {
-    fn connected(&mut self, _ctx: &mut Context<'_>, _id: SessionId) {
+    fn connected(&mut self, _ctx: &mut Context<'_>, id: SessionId) {
         self.opened.fetch_add(1, Ordering::Relaxed);
+        self.connected += 1;
+        if self.connected % 2 == 0 {
+            self.close_these.insert(id);
+        }
     }
 
     fn received(&mut self, ctx: &mut Context<'_>, id: SessionId, data: &[u8]) -> usize {
         let _ = ctx.send(id, self.reply.clone());
-        if id.to_u64() % 2 == 0 {
+        if self.close_these.remove(&id) {
             ctx.close(id); // while the reply is in flight and the recv still armed
         }
         data.len()
@@ -50,12 +75,7 @@ uring_test! {
         let (o, c, l): (Arc<AtomicUsize>, Arc<AtomicUsize>, Arc<AtomicUsize>) =
             (Arc::clone(&opened), Arc::clone(&closed), Arc::clone(&local));
         let reply = bytes::Bytes::from(vec![7u8; 1024 * 1024]);
-        let service = start(uring_config(2), move |_| Flood {
-            reply: reply.clone(),
-            opened: o.clone(),
-            closed: c.clone(),
-            local: l.clone(),
-        });
+        let service = start(uring_config(2), move |_| Flood::new(&reply, &o, &c, &l));
         let addr = addr(&service);
         let clients: Vec<_> = (0..SESSIONS)
             .map(|n| {
@@ -121,12 +141,7 @@ uring_test! {
             shutdown_drain: Duration::from_millis(200),
             ..uring_config(2)
         };
-        let service = start(config, move |_| Flood {
-            reply: reply.clone(),
-            opened: o.clone(),
-            closed: c.clone(),
-            local: l.clone(),
-        });
+        let service = start(config, move |_| Flood::new(&reply, &o, &c, &l));
         let streams: Vec<_> = (0..10)
             .map(|_| {
                 let mut s = connect(addr(&service));

@@ -108,7 +108,7 @@ impl<H: Handler> LoopCore<H> {
 
     /// Removes the session and tells the handler (the socket is the driver's business).
     fn remove(&mut self, id: SessionId, reason: CloseReason) {
-        let Some(session) = self.forget(id) else {
+        let Some(mut session) = self.forget(id) else {
             return;
         };
         self.state.stats.closed[reason.index()] += 1;
@@ -117,9 +117,11 @@ impl<H: Handler> LoopCore<H> {
         } else {
             tracing::debug!(session = %id, peer = %session.peer, %reason, "disconnected");
         }
+        self.state.closing = Some((id, std::mem::take(&mut session.data)));
         drop(session);
         self.handler
             .disconnected(&mut Context::new(&mut self.state), id, reason);
+        self.state.closing = None; // the session's data is dropped here
     }
 
     /// Takes the session out of the table and releases its admission.

@@ -28,7 +28,7 @@ use crate::accept_backoff::AcceptBackoff;
 use crate::admission::{Admission, Refusal};
 use crate::driver::DriverCounters;
 use crate::mailbox::{Command, Mailbox};
-use crate::session::{SendBufferPool, SessionTable};
+use crate::session::{SendBufferPool, SessionTable, UserData};
 use crate::{CloseReason, Context, Handler, LoopStats, ServiceConfig, SessionId};
 
 /// How often a loop copies its stats to its mailbox.
@@ -62,6 +62,8 @@ pub(crate) struct LoopState {
     pub(crate) stats: LoopStats,
     /// The session caps, shared with every loop of the service.
     pub(crate) admission: Arc<Admission>,
+    /// The data of the session being closed, still reachable from its `disconnected` call.
+    pub(crate) closing: Option<(SessionId, UserData)>,
 }
 
 /// One loop's sessions, its handler, and the loop that drives them.
@@ -131,6 +133,7 @@ impl<H: Handler> LoopCore<H> {
                 outbox,
                 stats: LoopStats::default(),
                 admission,
+                closing: None,
             },
             next_tick,
             next_sweep,

@@ -138,3 +138,23 @@ mod tests {
         );
     }
 }
+
+impl From<PacketError> for crate::session::Violation {
+    /// The session layer's record of a framing error, for [`CloseReason::Protocol`](crate::CloseReason::Protocol).
+    fn from(err: PacketError) -> Self {
+        let (rule, value, limit) = match err {
+            PacketError::TooSmall { size } => {
+                ("packet size below the header", size.into(), HEADER_LEN)
+            }
+            PacketError::TooLarge { size, max } => {
+                ("packet size above the maximum", size.into(), max)
+            }
+            PacketError::BodyTooLarge { len, max } => ("packet body too large to encode", len, max),
+        };
+        crate::session::Violation {
+            rule,
+            value: value as u64,
+            limit: limit as u64,
+        }
+    }
+}

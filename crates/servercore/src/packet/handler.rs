@@ -1,8 +1,6 @@
 //! [`PacketHandler`]: a handler that sees whole packets, and [`Packets`], the adapter that turns
 //! it into a byte-level [`Handler`].
 
-use std::collections::HashMap;
-
 use crate::packet::{Framer, Packet, RateLimit, TokenBucket};
 use crate::{CloseReason, Context, Handler, SessionId};
 
@@ -29,6 +27,12 @@ pub trait PacketHandler: Send + 'static {
 
     /// Called about every `ServiceConfig::tick`, if set.
     fn tick(&mut self, ctx: &mut Context<'_>) {
+        let _ = ctx;
+    }
+
+    /// As [`Handler::notified`]: another thread called
+    /// [`Notifier::notify`](crate::Notifier::notify) for this loop.
+    fn notified(&mut self, ctx: &mut Context<'_>) {
         let _ = ctx;
     }
 }
@@ -61,9 +65,9 @@ pub trait PacketHandler: Send + 'static {
 pub struct Packets<P> {
     framer: Framer,
     inner: P,
+    /// With a rate limit, each session keeps its [`TokenBucket`] on itself
+    /// ([`Context::set_data`]).
     rate_limit: Option<RateLimit>,
-    /// One bucket per session of this loop while a rate limit is set.
-    buckets: HashMap<SessionId, TokenBucket>,
 }
 
 impl<P> Packets<P> {
@@ -73,7 +77,6 @@ impl<P> Packets<P> {
             framer: Framer::new(max_packet),
             inner,
             rate_limit: None,
-            buckets: HashMap::new(),
         }
     }
 
@@ -82,11 +85,6 @@ impl<P> Packets<P> {
     pub fn with_rate_limit(mut self, limit: RateLimit) -> Packets<P> {
         self.rate_limit = Some(limit);
         self
-    }
-
-    /// The wrapped handler.
-    pub fn inner(&self) -> &P {
-        &self.inner
     }
 
     /// Unwraps the handler.
@@ -98,14 +96,15 @@ impl<P> Packets<P> {
 impl<P: PacketHandler> Handler for Packets<P> {
     fn connected(&mut self, ctx: &mut Context<'_>, id: SessionId) {
         if let Some(limit) = self.rate_limit {
-            self.buckets.insert(id, TokenBucket::new(limit, ctx.now()));
+            let _ = ctx.set_data(id, TokenBucket::new(limit, ctx.now()));
         }
         self.inner.connected(ctx, id);
     }
 
     fn received(&mut self, ctx: &mut Context<'_>, id: SessionId, data: &[u8]) -> usize {
         let inner = &mut self.inner;
-        let mut bucket = self.rate_limit.zip(self.buckets.get_mut(&id));
+        // Taken off the session for the decode (the handler may use the context meanwhile).
+        let mut bucket = self.rate_limit.zip(ctx.take_data::<TokenBucket>(id));
         let result = self.framer.decode(data, |packet| {
             ctx.count_packet_in();
             if !ctx.is_open(id) {
@@ -113,26 +112,45 @@ impl<P: PacketHandler> Handler for Packets<P> {
             }
             if let Some((limit, bucket)) = bucket.as_mut() {
                 if !bucket.take(*limit, ctx.now()) {
-                    tracing::info!(session = %id, peer = ?ctx.peer_addr(id), per_sec = limit.per_sec, "packet rate limit exceeded");
+                    tracing::info!(session = %id, peer = %PeerAddr(ctx.peer_addr(id)), per_sec = limit.per_sec, "packet rate limit exceeded");
                     ctx.abort(id, CloseReason::RateLimited);
                     return;
                 }
             }
             inner.packet(ctx, id, packet);
         });
+        if let Some((_, bucket)) = bucket {
+            let _ = ctx.set_data(id, bucket); // gone if the session closed meanwhile
+        }
         result.unwrap_or_else(|err| {
-            tracing::info!(session = %id, peer = ?ctx.peer_addr(id), "bad packet: {err}");
-            ctx.abort(id, CloseReason::Protocol(err));
+            tracing::info!(session = %id, peer = %PeerAddr(ctx.peer_addr(id)), "bad packet: {err}");
+            ctx.abort(id, CloseReason::Protocol(err.into()));
             data.len() // the rest cannot be framed: drop it
         })
     }
 
     fn disconnected(&mut self, ctx: &mut Context<'_>, id: SessionId, reason: CloseReason) {
-        self.buckets.remove(&id);
         self.inner.disconnected(ctx, id, reason);
     }
 
     fn tick(&mut self, ctx: &mut Context<'_>) {
         self.inner.tick(ctx);
+    }
+
+    fn notified(&mut self, ctx: &mut Context<'_>) {
+        self.inner.notified(ctx);
+    }
+}
+
+/// A session's peer address in a log line: the address itself, or `unknown` (the same format
+/// as the loop's own `peer=` lines).
+struct PeerAddr(Option<std::net::SocketAddr>);
+
+impl std::fmt::Display for PeerAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(addr) => write!(f, "{addr}"),
+            None => f.write_str("unknown"),
+        }
     }
 }

@@ -99,6 +99,7 @@ mod framer;
 mod handler;
 mod header;
 mod rate_limit;
+mod send;
 
 pub use error::PacketError;
 pub use framer::{
@@ -107,3 +108,4 @@ pub use framer::{
 pub use handler::{PacketHandler, Packets};
 pub use header::{PacketHeader, HEADER_LEN};
 pub use rate_limit::{RateLimit, TokenBucket};
+pub use send::{PacketContext, PacketSendError};

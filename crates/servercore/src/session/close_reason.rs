@@ -3,7 +3,25 @@
 use std::fmt;
 use std::io;
 
-use crate::packet::PacketError;
+/// How a peer broke the framing of what it speaks over its session (packets, or any other
+/// framing layer on top of the session): the rule, the value that broke it, and the limit.
+/// The framing layer converts its own error into this (e.g. `From<PacketError>`), so the
+/// session layer knows no framing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Violation {
+    /// The rule that was broken, e.g. "packet size above the maximum".
+    pub rule: &'static str,
+    /// The offending value as received.
+    pub value: u64,
+    /// The limit it broke.
+    pub limit: u64,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {} (limit {})", self.rule, self.value, self.limit)
+    }
+}
 
 /// Why a session was closed. Every session ends with exactly one reason, reported once to
 /// [`Handler::disconnected`](crate::Handler::disconnected) and logged.
@@ -33,8 +51,9 @@ pub enum CloseReason {
         /// The configured limit.
         limit: usize,
     },
-    /// The peer broke the packet framing (size below the header or above the maximum).
-    Protocol(PacketError),
+    /// The peer broke the framing of its protocol (e.g. a packet size below the header or
+    /// above the maximum).
+    Protocol(Violation),
     /// The application refused what the peer sent (an unknown packet id, a malformed body).
     Invalid(&'static str),
     /// No bytes arrived for `ServiceConfig::idle_timeout`.
@@ -157,7 +176,11 @@ mod tests {
                 limit: 1,
             },
             CloseReason::RecvBufferFull { limit: 1 },
-            CloseReason::Protocol(PacketError::TooSmall { size: 0 }),
+            CloseReason::Protocol(Violation {
+                rule: "packet size below the header",
+                value: 0,
+                limit: 4,
+            }),
             CloseReason::Invalid("x"),
             CloseReason::IdleTimeout,
             CloseReason::PartialTimeout,

@@ -45,15 +45,15 @@ impl SessionId {
         self.generation
     }
 
-    /// Packs the id into 64 bits (used as an epoll token or an io_uring `user_data` payload).
-    pub fn to_u64(self) -> u64 {
+    /// Packs the id into 64 bits (the epoll driver's token).
+    pub(crate) fn to_u64(self) -> u64 {
         (u64::from(self.loop_index) << 48)
             | (u64::from(self.generation) << 32)
             | u64::from(self.slot)
     }
 
     /// Unpacks an id made by [`SessionId::to_u64`].
-    pub fn from_u64(raw: u64) -> SessionId {
+    pub(crate) fn from_u64(raw: u64) -> SessionId {
         SessionId {
             loop_index: (raw >> 48) as u16,
             generation: (raw >> 32) as u16,

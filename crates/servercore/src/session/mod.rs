@@ -11,13 +11,16 @@ mod recv_buffer;
 mod send_buffer;
 mod send_queue;
 mod table;
+mod user_data;
 
-pub use close_reason::CloseReason;
+pub use close_reason::{CloseReason, Violation};
 pub use id::SessionId;
 pub use recv_buffer::{RecvBuffer, RecvBufferFull};
-pub use send_buffer::{SendBufferPool, CHUNK_SIZE};
-pub use send_queue::{advance_bufs, SendQueue, COPY_BEHIND_MAX, MAX_IOVECS};
+pub use send_buffer::SendBufferPool;
+pub(crate) use send_queue::MAX_IOVECS;
+pub use send_queue::{SendQueue, COPY_BEHIND_MAX};
 pub(crate) use table::SessionTable;
+pub(crate) use user_data::UserData;
 
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -66,6 +69,8 @@ pub(crate) struct Session {
     pub(crate) held_unseen: usize,
     /// The peer's EOF arrived behind held bytes: reported once they have been shown.
     pub(crate) eof_held: bool,
+    /// What the application keeps on the session ([`Context::data`](crate::Context::data)).
+    pub(crate) data: UserData,
 }
 
 impl Session {
@@ -84,6 +89,7 @@ impl Session {
             reading: true,
             held_unseen: 0,
             eof_held: false,
+            data: UserData::default(),
         }
     }
 

@@ -65,11 +65,6 @@ impl RecvBuffer {
         self.buf.len()
     }
 
-    /// The hard limit on unconsumed bytes.
-    pub fn limit(&self) -> usize {
-        self.limit
-    }
-
     /// Appends `data` after the readable bytes, compacting or growing as needed.
     ///
     /// # Errors

@@ -3,7 +3,7 @@
 use bytes::{Bytes, BytesMut};
 
 /// Default size of one chunk (the course's `SendBufferChunk`).
-pub const CHUNK_SIZE: usize = 64 * 1024;
+pub(crate) const CHUNK_SIZE: usize = 64 * 1024;
 
 /// Writes outgoing messages into large shared chunks and hands each one out as a [`Bytes`]
 /// that can be queued on one session or on every member of a room without copying.

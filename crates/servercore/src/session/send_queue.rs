@@ -10,7 +10,7 @@ use super::send_buffer::CHUNK_SIZE;
 /// Most buffers handed to one vectored write (`writev` / `sendmsg`), like the lecture's
 /// `WSABUF` array. Linux allows `IOV_MAX` = 1024; 64 covers a burst of small packets
 /// without making the kernel walk a long list.
-pub const MAX_IOVECS: usize = 64;
+pub(crate) const MAX_IOVECS: usize = 64;
 
 /// Buffers up to this size queued behind a backlog are copied into the queue's own tail
 /// instead of being held (see [`SendQueue::push`]). A quarter chunk: a larger message never
@@ -81,7 +81,7 @@ impl SendQueue {
     }
 
     /// The queued bytes, if they are exactly one buffer.
-    pub fn only_buffer(&self) -> Option<&[u8]> {
+    pub(crate) fn only_buffer(&self) -> Option<&[u8]> {
         match (self.bufs.front(), self.bufs.len(), self.tail.is_empty()) {
             (Some(buf), 1, true) => Some(buf),
             (None, _, false) => Some(&self.tail),
@@ -112,7 +112,7 @@ impl SendQueue {
 
     /// Fills `slices` with the oldest queued bytes, one slice per buffer; returns how many
     /// slices were filled (at most `slices.len()`).
-    pub fn io_slices<'a>(&'a self, slices: &mut [IoSlice<'a>]) -> usize {
+    pub(crate) fn io_slices<'a>(&'a self, slices: &mut [IoSlice<'a>]) -> usize {
         let tail = (!self.tail.is_empty()).then_some(&self.tail[..]);
         let bufs = self.bufs.iter().map(|b| &b[..]).chain(tail);
         let mut n = 0;
@@ -126,7 +126,7 @@ impl SendQueue {
     /// Removes up to `max` whole buffers from the front, for a driver that must own what the
     /// kernel reads while the send is in flight. Returns them oldest first; they count in
     /// [`SendQueue::owed`] until [`SendQueue::give_back`].
-    pub fn take_front(&mut self, max: usize, out: &mut Vec<Bytes>) {
+    pub(crate) fn take_front(&mut self, max: usize, out: &mut Vec<Bytes>) {
         self.seal_tail();
         for _ in 0..max {
             let Some(buf) = self.bufs.pop_front() else {
@@ -144,7 +144,7 @@ impl SendQueue {
     ///
     /// # Panics
     /// If `bufs` holds more than was taken or `written` exceeds `bufs` (a driver bug).
-    pub fn give_back(&mut self, written: usize, bufs: &mut Vec<Bytes>) {
+    pub(crate) fn give_back(&mut self, written: usize, bufs: &mut Vec<Bytes>) {
         let total: usize = bufs.iter().map(Bytes::len).sum();
         assert!(
             written <= total && total <= self.taken,
@@ -166,7 +166,7 @@ impl SendQueue {
     /// # Panics
     /// If `n` exceeds [`SendQueue::len`] (a driver bug: the kernel cannot take more than it
     /// was given).
-    pub fn advance(&mut self, mut n: usize) {
+    pub(crate) fn advance(&mut self, mut n: usize) {
         assert!(n <= self.len, "advanced {n} bytes past {} queued", self.len);
         self.len -= n;
         while n > 0 {
@@ -186,7 +186,7 @@ impl SendQueue {
 
     /// Drops everything queued (the session is closing without a flush). Bytes taken for a
     /// send in flight stay owed until given back.
-    pub fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         self.bufs = VecDeque::new();
         self.tail = BytesMut::new();
         self.len = 0;
@@ -210,7 +210,7 @@ impl SendQueue {
 
 /// Advances a list of in-flight buffers by `n` written bytes, dropping the ones fully written.
 /// Used by completion drivers that hold the front buffers while a send is in flight.
-pub fn advance_bufs(bufs: &mut Vec<Bytes>, mut n: usize) {
+pub(crate) fn advance_bufs(bufs: &mut Vec<Bytes>, mut n: usize) {
     let mut done = 0;
     for buf in bufs.iter_mut() {
         if n < buf.len() {

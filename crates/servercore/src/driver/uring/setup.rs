@@ -94,7 +94,8 @@ pub(super) fn check_support(ring: &IoUring) -> io::Result<()> {
         (opcode::SendMsg::CODE, "SENDMSG"),
         (opcode::AsyncCancel::CODE, "ASYNC_CANCEL"),
         (opcode::Read::CODE, "READ"),
-        (opcode::Timeout::CODE, "TIMEOUT"),
+        (opcode::Send::CODE, "SEND"),
+        (opcode::AsyncCancel2::CODE, "ASYNC_CANCEL (by fd)"),
         // Multishot recv came in 6.0 with no flag to probe; SEND_ZC came in the same release.
         (
             opcode::SendZc::CODE,
