@@ -73,6 +73,26 @@ impl fmt::Display for PacketError {
 
 impl std::error::Error for PacketError {}
 
+impl From<PacketError> for crate::session::Violation {
+    /// The session layer's record of a framing error, for [`CloseReason::Protocol`](crate::CloseReason::Protocol).
+    fn from(err: PacketError) -> Self {
+        let (rule, value, limit) = match err {
+            PacketError::TooSmall { size } => {
+                ("packet size below the header", size.into(), HEADER_LEN)
+            }
+            PacketError::TooLarge { size, max } => {
+                ("packet size above the maximum", size.into(), max)
+            }
+            PacketError::BodyTooLarge { len, max } => ("packet body too large to encode", len, max),
+        };
+        crate::session::Violation {
+            rule,
+            value: value as u64,
+            limit: limit as u64,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -136,25 +156,5 @@ mod tests {
             PacketError::TooLarge { size: 9, max: 8 },
             PacketError::TooLarge { size: 10, max: 8 }
         );
-    }
-}
-
-impl From<PacketError> for crate::session::Violation {
-    /// The session layer's record of a framing error, for [`CloseReason::Protocol`](crate::CloseReason::Protocol).
-    fn from(err: PacketError) -> Self {
-        let (rule, value, limit) = match err {
-            PacketError::TooSmall { size } => {
-                ("packet size below the header", size.into(), HEADER_LEN)
-            }
-            PacketError::TooLarge { size, max } => {
-                ("packet size above the maximum", size.into(), max)
-            }
-            PacketError::BodyTooLarge { len, max } => ("packet body too large to encode", len, max),
-        };
-        crate::session::Violation {
-            rule,
-            value: value as u64,
-            limit: limit as u64,
-        }
     }
 }
