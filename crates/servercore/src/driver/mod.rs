@@ -37,6 +37,20 @@
 //!
 //! The model is chosen at run time, here and nowhere else ([`start`]).
 
+/// The one funnel for raw libc calls (mio's `syscall!`): evaluates the call (an `unsafe`
+/// block at the call site, with its `// SAFETY:` note) and turns the C failure value `-1`
+/// into `io::Error::last_os_error()`.
+macro_rules! syscall {
+    ($call:expr) => {{
+        let res = $call;
+        if res == -1 {
+            Err(std::io::Error::last_os_error())
+        } else {
+            Ok(res)
+        }
+    }};
+}
+
 pub(crate) mod epoll;
 pub(crate) mod uring;
 

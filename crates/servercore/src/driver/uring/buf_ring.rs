@@ -57,6 +57,7 @@ impl Mmap {
             )
         };
         if ptr == libc::MAP_FAILED {
+            // The one call whose failure value is not -1 (it is `(void *)-1`).
             return Err(io::Error::last_os_error());
         }
         Ok(Mmap {
@@ -78,7 +79,9 @@ impl Drop for Mmap {
         }
         // SAFETY: `ptr`/`len` is a mapping this value made and nothing else unmaps; whoever
         // owns the `Mmap` guarantees the kernel no longer uses it (see `BufRing::leak`).
-        unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) };
+        if let Err(err) = syscall!(unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) }) {
+            tracing::warn!("munmap of a buffer ring: {err}");
+        }
     }
 }
 

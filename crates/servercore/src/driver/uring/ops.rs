@@ -38,16 +38,17 @@ pub(super) struct ConnSlot {
     generation: u32,
 }
 
-/// Generations are kept to the 24 bits `user_data` has room for.
-const GENERATION_MASK: u32 = (1 << 24) - 1;
+/// Generations are 16 bits, as in [`SessionId`]: a slot must be reused 65,536 times while
+/// a CQE naming its old record is still unreaped before the two could be confused.
+const GENERATION_MASK: u32 = u16::MAX as u32;
 
 /// Packs an SQE's identity into its 64-bit `user_data`:
 ///
 /// ```text
-///   63        56 55                 32 31                    0
-///  +------------+---------------------+-----------------------+
-///  |  OpKind    | slot generation (24) |  connection slot (32) |
-///  +------------+---------------------+-----------------------+
+///   63        56 55      48 47                 32 31                    0
+///  +------------+----------+---------------------+-----------------------+
+///  |  OpKind    | (unused) | slot generation (16) |  connection slot (32) |
+///  +------------+----------+---------------------+-----------------------+
 /// ```
 ///
 /// Loop-level ops (waker, accept) use slot 0 generation 0.
@@ -337,7 +338,7 @@ mod tests {
     fn user_data_round_trips() {
         let slot = ConnSlot {
             index: 0xdead_beef,
-            generation: 0x00ab_cdef,
+            generation: 0xcdef,
         };
         for kind in [OpKind::Recv, OpKind::Send, OpKind::CancelConn] {
             assert_eq!(decode(user_data(kind, Some(slot))), (kind, slot));

@@ -142,10 +142,7 @@ pub(super) struct EventFd(Arc<OwnedFd>);
 impl EventFd {
     pub(super) fn new() -> io::Result<EventFd> {
         // SAFETY: eventfd takes no pointers; a non-negative result is a new fd we own.
-        let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
+        let fd = syscall!(unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) })?;
         // SAFETY: `fd` was just created and nothing else owns it.
         Ok(EventFd(Arc::new(unsafe { OwnedFd::from_raw_fd(fd) })))
     }
@@ -159,15 +156,9 @@ impl EventFd {
     /// never block).
     pub(super) fn set_blocking(&self) -> io::Result<()> {
         // SAFETY: fcntl on an fd we own, with integer arguments only.
-        let flags = unsafe { libc::fcntl(self.raw(), libc::F_GETFL) };
-        if flags < 0 {
-            return Err(io::Error::last_os_error());
-        }
+        let flags = syscall!(unsafe { libc::fcntl(self.raw(), libc::F_GETFL) })?;
         // SAFETY: as above.
-        let set = unsafe { libc::fcntl(self.raw(), libc::F_SETFL, flags & !libc::O_NONBLOCK) };
-        if set < 0 {
-            return Err(io::Error::last_os_error());
-        }
+        syscall!(unsafe { libc::fcntl(self.raw(), libc::F_SETFL, flags & !libc::O_NONBLOCK) })?;
         Ok(())
     }
 }
@@ -176,15 +167,11 @@ impl Wake for EventFd {
     fn wake(&self) -> io::Result<()> {
         let one: u64 = 1;
         // SAFETY: writes 8 bytes from a live local to an fd this value keeps open.
-        let n = unsafe { libc::write(self.raw(), std::ptr::addr_of!(one).cast(), 8) };
-        if n == 8 {
-            return Ok(());
-        }
-        let err = io::Error::last_os_error();
-        match err.kind() {
+        match syscall!(unsafe { libc::write(self.raw(), std::ptr::addr_of!(one).cast(), 8) }) {
+            Ok(_) => Ok(()), // an eventfd write is all 8 bytes or an error
             // The counter is full: the loop has a wake-up pending anyway.
-            io::ErrorKind::WouldBlock => Ok(()),
-            _ => Err(err),
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => Ok(()),
+            Err(err) => Err(err),
         }
     }
 }
