@@ -60,6 +60,7 @@ mod listener;
 mod loop_core;
 mod mailbox;
 pub mod packet;
+mod proxy_header;
 mod service;
 pub mod session;
 mod stats;
@@ -69,6 +70,10 @@ pub use config::{Model, ServiceConfig};
 pub use context::{Context, SendError};
 pub use handler::Handler;
 pub use listener::Listener;
+pub use proxy_header::{
+    read_proxy_header, ProxiedSource, ProxyHeaderError, ProxyHeaderRead, ProxyVersion,
+    MAX_HEADER_LEN, V1_MAX_LEN, V2_MAX_LEN, V2_MAX_PAYLOAD, V2_SIGNATURE,
+};
 pub use service::Service;
 pub use session::{CloseReason, RecvBuffer, SendQueue, SessionId};
 pub use stats::LoopStats;
