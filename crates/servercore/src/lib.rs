@@ -51,6 +51,7 @@
 //! it, file by file), `docs/protocol.md`, `docs/limits.md`.
 
 mod accept_backoff;
+mod address_list;
 mod admission;
 mod config;
 mod context;
@@ -65,6 +66,7 @@ mod service;
 pub mod session;
 mod stats;
 
+pub use address_list::{AddressList, AddressListError};
 pub use admission::Refusal;
 pub use config::{Model, ServiceConfig};
 pub use context::{Context, SendError};
