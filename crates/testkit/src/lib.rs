@@ -1,17 +1,32 @@
 //! Helpers shared by the integration tests of every crate in the workspace: the
 //! [`both_models!`] macro (one test body, generated for epoll and io_uring; the io_uring
 //! variant is ignored, with the reason, where the kernel refuses io_uring), loopback clients
-//! with timeouts, deterministic data, and polling with a deadline.
+//! with timeouts, deterministic data, polling with a deadline, free loopback ports, and a real
+//! HAProxy in front of a test backend ([`haproxy`]).
 
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
+
+pub mod haproxy;
 
 include!(concat!(env!("OUT_DIR"), "/both_models.rs"));
 
 /// `127.0.0.1:0`: loopback, any free port.
 pub fn loopback() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 0))
+}
+
+/// A loopback address with a port that was free a moment ago, for a server the test starts in
+/// another process (HAProxy, redis-server) that cannot be told to pick port 0 and report it.
+/// Another process may take the port first: the caller retries on a fresh one when its server
+/// cannot bind (as [`haproxy::Haproxy::start`] does).
+///
+/// # Panics
+/// If no loopback port can be bound at all.
+pub fn free_loopback_addr() -> SocketAddr {
+    let listener = TcpListener::bind(loopback()).expect("bind a loopback port");
+    listener.local_addr().expect("local addr")
 }
 
 /// Connects with read/write timeouts so a broken server fails the test instead of hanging it,
@@ -103,6 +118,13 @@ mod tests {
         assert_ne!(pattern(1, 100), pattern(2, 100));
         let p = pattern(3, 600);
         assert_ne!(p[..300], p[300..]);
+    }
+
+    #[test]
+    fn free_loopback_addr_can_be_bound() {
+        let addr = free_loopback_addr();
+        assert!(addr.ip().is_loopback());
+        assert_ne!(addr.port(), 0);
     }
 
     #[test]

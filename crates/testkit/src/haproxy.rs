@@ -1,0 +1,227 @@
+//! [`Haproxy`]: a real HAProxy (the Debian package `haproxy`, installed by `.ci/run`) in front
+//! of a test's backend, speaking PROXY protocol v2 to it, on free loopback ports.
+//!
+//! ```text
+//!   client --> 127.0.0.1:frontend  HAProxy  --PROXY v2 header + bytes--> backend (the test's)
+//!              127.0.0.1:monitor   GET /ready -> 200 (readiness, never reaches the backend)
+//!                                  health check every 200 ms --LOCAL header, close--> backend
+//! ```
+//!
+//! [`Haproxy::start`] writes [`config`]'s `haproxy.cfg` into a temporary directory, runs
+//! `haproxy -f haproxy.cfg -db` (foreground) as a child and returns once HAProxy answers on its
+//! monitor port; dropping the [`Haproxy`] kills that child by PID and waits for it. Readiness
+//! is probed on a separate monitor frontend because a probe of the game frontend would itself
+//! be forwarded to the backend as a client connection. HAProxy binds all its frontends before
+//! it serves any, so a ready monitor means the game frontend is bound too.
+
+use std::fs;
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::free_loopback_addr;
+
+/// How long [`Haproxy::start`] waits for HAProxy to answer on its monitor port.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+/// Attempts at starting, each on fresh ports (another process may take a free port first).
+const START_ATTEMPTS: usize = 3;
+
+/// `haproxy.cfg` for a TCP frontend on `frontend` forwarding to one server at `backend` with
+/// `send-proxy-v2` (every connection starts with a v2 header) and a TCP health check every
+/// `check_interval` (with `send-proxy-v2` HAProxy sends its checks a v2 `LOCAL` header too),
+/// and an HTTP monitor answering `GET /ready` on `monitor`. Timeouts are generous (5 min),
+/// above gameserver's default `--idle-timeout` of 60 s, so the server closes idle players
+/// itself. `docs/deploy.md` shows this file.
+pub fn config(
+    frontend: SocketAddr,
+    monitor: SocketAddr,
+    backend: SocketAddr,
+    check_interval: Duration,
+) -> String {
+    let inter = check_interval.as_millis();
+    format!(
+        "\
+global
+    log stderr format raw daemon
+    maxconn 1000
+
+defaults
+    mode tcp
+    log global
+    option tcplog
+    timeout connect 5s
+    timeout client 5m
+    timeout server 5m
+    timeout tunnel 5m
+    timeout check 5s
+
+frontend game
+    bind {frontend}
+    default_backend gameservers
+
+backend gameservers
+    server game1 {backend} send-proxy-v2 check inter {inter}ms
+
+frontend monitor
+    mode http
+    bind {monitor}
+    timeout http-request 5s
+    monitor-uri /ready
+"
+    )
+}
+
+/// A running HAProxy; killed (by PID) and reaped on drop.
+#[derive(Debug)]
+pub struct Haproxy {
+    child: Child,
+    frontend: SocketAddr,
+    /// Holds `haproxy.cfg` and HAProxy's stderr (`haproxy.log`); removed on drop.
+    dir: tempfile::TempDir,
+}
+
+impl Haproxy {
+    /// Starts HAProxy in front of `backend`, health-checking it every 200 ms, and waits until
+    /// it serves (see the module docs).
+    ///
+    /// # Errors
+    /// `haproxy` is not installed (`NotFound`, naming the package), cannot start (its stderr
+    /// in the message), or does not answer within 30 s.
+    pub fn start(backend: SocketAddr) -> io::Result<Haproxy> {
+        let mut last = None;
+        for _ in 0..START_ATTEMPTS {
+            match Haproxy::try_start(backend, Duration::from_millis(200)) {
+                Ok(haproxy) => return Ok(haproxy),
+                Err(err) if err.kind() == io::ErrorKind::NotFound => return Err(err),
+                Err(err) => last = Some(err),
+            }
+        }
+        Err(last.expect("at least one attempt"))
+    }
+
+    fn try_start(backend: SocketAddr, check_interval: Duration) -> io::Result<Haproxy> {
+        let dir = tempfile::Builder::new().prefix("haproxy-").tempdir()?;
+        let (frontend, monitor) = (free_loopback_addr(), free_loopback_addr());
+        let cfg = dir.path().join("haproxy.cfg");
+        fs::write(&cfg, config(frontend, monitor, backend, check_interval))?;
+        let log = fs::File::create(dir.path().join("haproxy.log"))?;
+        let child = Command::new("haproxy")
+            .arg("-f")
+            .arg(&cfg)
+            .arg("-db")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .map_err(|err| match err.kind() {
+                io::ErrorKind::NotFound => io::Error::new(
+                    err.kind(),
+                    "haproxy is not installed: apt-get install -y haproxy (as .ci/run does)",
+                ),
+                _ => err,
+            })?;
+        let mut haproxy = Haproxy {
+            child,
+            frontend,
+            dir,
+        };
+        haproxy.wait_ready(monitor)?;
+        Ok(haproxy)
+    }
+
+    /// Polls the monitor until it answers 200, HAProxy exits, or [`START_TIMEOUT`] passes.
+    fn wait_ready(&mut self, monitor: SocketAddr) -> io::Result<()> {
+        let deadline = Instant::now() + START_TIMEOUT;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait()? {
+                return Err(io::Error::other(format!(
+                    "haproxy exited ({status}) before serving:\n{}",
+                    self.log()
+                )));
+            }
+            if monitor_ready(monitor) {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!(
+                "haproxy did not answer within {START_TIMEOUT:?}:\n{}",
+                self.log()
+            ),
+        ))
+    }
+
+    /// Where clients connect: HAProxy's game frontend.
+    pub fn frontend(&self) -> SocketAddr {
+        self.frontend
+    }
+
+    /// HAProxy's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The `haproxy.cfg` it runs.
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("haproxy.cfg")
+    }
+
+    /// What HAProxy wrote so far: alerts, warnings, one line per connection and health-check
+    /// state change. For test failure messages.
+    pub fn log(&self) -> String {
+        read_lossy(&self.dir.path().join("haproxy.log"))
+    }
+}
+
+impl Drop for Haproxy {
+    fn drop(&mut self) {
+        // `Child::kill` is kill(pid, SIGKILL) on this child's own PID; then reap it.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Whether HAProxy's monitor answers `GET /ready` with 200.
+fn monitor_ready(monitor: SocketAddr) -> bool {
+    let Ok(mut stream) = TcpStream::connect_timeout(&monitor, Duration::from_secs(1)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    if stream.write_all(b"GET /ready HTTP/1.0\r\n\r\n").is_err() {
+        return false;
+    }
+    let mut reply = Vec::new();
+    let _ = stream.read_to_end(&mut reply);
+    reply.starts_with(b"HTTP/1.0 200") || reply.starts_with(b"HTTP/1.1 200")
+}
+
+fn read_lossy(path: &Path) -> String {
+    fs::read(path)
+        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+        .unwrap_or_else(|err| format!("({}: {err})", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_forwards_with_proxy_v2_and_checks_the_backend() {
+        let at = |port| SocketAddr::from(([127, 0, 0, 1], port));
+        let cfg = config(at(1000), at(1001), at(1002), Duration::from_millis(250));
+        assert!(cfg.contains("    bind 127.0.0.1:1000\n"));
+        assert!(cfg.contains("server game1 127.0.0.1:1002 send-proxy-v2 check inter 250ms\n"));
+        assert!(cfg.contains("    bind 127.0.0.1:1001\n"));
+        assert!(cfg.contains("monitor-uri /ready"));
+        for timeout in ["client", "server", "tunnel"] {
+            assert!(
+                cfg.contains(&format!("timeout {timeout} 5m\n")),
+                "{timeout}"
+            );
+        }
+    }
+}
