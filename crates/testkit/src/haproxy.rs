@@ -224,4 +224,21 @@ mod tests {
             );
         }
     }
+
+    /// docs/deploy.md shows the harness's file, for its documented addresses and interval.
+    #[test]
+    fn deploy_md_shows_the_harness_config() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/deploy.md");
+        let doc = fs::read_to_string(&path).expect("read docs/deploy.md");
+        let open = "```haproxy\n";
+        let start = doc.find(open).expect("a haproxy code block") + open.len();
+        let len = doc[start..].find("```").expect("the block's end");
+        let expected = config(
+            "0.0.0.0:7777".parse().unwrap(),
+            "127.0.0.1:8404".parse().unwrap(),
+            "10.0.1.11:7777".parse().unwrap(),
+            Duration::from_secs(2),
+        );
+        assert_eq!(&doc[start..start + len], expected);
+    }
 }
