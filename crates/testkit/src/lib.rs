@@ -1,12 +1,14 @@
 //! Helpers shared by the integration tests of every crate in the workspace: the
 //! [`both_models!`] macro (one test body, generated for epoll and io_uring; the io_uring
 //! variant is ignored, with the reason, where the kernel refuses io_uring), loopback clients
-//! with timeouts, deterministic data, polling with a deadline, free loopback ports, and a real
-//! HAProxy in front of a test backend ([`haproxy`]).
+//! with timeouts (also from a chosen 127.0.0.x), deterministic data, polling with a deadline,
+//! free loopback ports, and a real HAProxy in front of a test backend ([`haproxy`]).
 
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
+
+use socket2::{Domain, Socket, Type};
 
 pub mod haproxy;
 
@@ -35,7 +37,25 @@ pub fn free_loopback_addr() -> SocketAddr {
 /// # Panics
 /// If the connection is refused.
 pub fn connect(addr: SocketAddr) -> TcpStream {
-    let stream = TcpStream::connect(addr).expect("connect");
+    configured(TcpStream::connect(addr).expect("connect"))
+}
+
+/// As [`connect`], from the local address `from` (any port): a test's way of being several
+/// clients, since every 127.0.0.0/8 address is loopback on Linux (`127.0.0.2`, `127.0.0.3`).
+///
+/// # Panics
+/// If `from` cannot be bound or the connection is refused.
+pub fn connect_from(from: IpAddr, to: SocketAddr) -> TcpStream {
+    let socket = Socket::new(Domain::for_address(to), Type::STREAM, None).expect("socket");
+    socket
+        .bind(&SocketAddr::new(from, 0).into())
+        .expect("bind the client address");
+    socket.connect(&to.into()).expect("connect");
+    configured(socket.into())
+}
+
+/// `TCP_NODELAY` and 20 s read/write timeouts.
+fn configured(stream: TcpStream) -> TcpStream {
     stream.set_nodelay(true).expect("nodelay");
     stream
         .set_read_timeout(Some(Duration::from_secs(20)))
@@ -125,6 +145,15 @@ mod tests {
         let addr = free_loopback_addr();
         assert!(addr.ip().is_loopback());
         assert_ne!(addr.port(), 0);
+    }
+
+    #[test]
+    fn connect_from_uses_the_given_source_address() {
+        let listener = TcpListener::bind(loopback()).unwrap();
+        let client = connect_from([127, 0, 0, 3].into(), listener.local_addr().unwrap());
+        let (_, peer) = listener.accept().unwrap();
+        assert_eq!(peer.ip(), IpAddr::from([127, 0, 0, 3]));
+        assert_eq!(peer, client.local_addr().unwrap());
     }
 
     #[test]
