@@ -4,7 +4,8 @@
 //! own client's address and port, followed by exactly what that client sent; HAProxy's health
 //! checks arrive as v2 `LOCAL` headers with nothing after them. (HAProxy 2.6 ends each check
 //! with a reset right after the header, so a server must take a reset after `LOCAL` as the
-//! normal end of a check.)
+//! normal end of a check.) And the checks are real: they keep a live backend UP and mark a
+//! dead one DOWN.
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -13,6 +14,7 @@ use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
 use servercore::{read_proxy_header, ProxiedSource, ProxyHeaderRead};
+use socket2::{Domain, Socket, Type};
 use testkit::haproxy::Haproxy;
 
 /// One connection the backend received.
@@ -102,4 +104,25 @@ fn haproxy_sends_each_clients_address_and_local_health_checks() {
             }
         }
     }
+}
+
+/// The health checks are real: a backend that accepts passes them and stays UP, one nobody
+/// listens on fails them and goes DOWN.
+#[test]
+fn health_checks_keep_a_live_backend_up_and_mark_a_dead_one_down() {
+    let stat = |haproxy: &Haproxy, column| haproxy.backend_stat(column).expect("haproxy's stats");
+    let (live, _received) = backend();
+    let live = Haproxy::start(live).expect("start haproxy");
+    // Bound but not listening: connects are refused, and no other socket can take the port.
+    let nobody = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    nobody.bind(&testkit::loopback().into()).unwrap();
+    let nobody_addr = nobody.local_addr().unwrap().as_socket().unwrap();
+    let dead = Haproxy::start(nobody_addr).expect("start haproxy");
+    let checked = testkit::wait_until(Duration::from_secs(60), || {
+        stat(&live, "check_status") == "L4OK" && stat(&dead, "status") == "DOWN"
+    });
+    assert!(checked, "live: {}\ndead: {}", live.log(), dead.log());
+    assert_eq!(stat(&live, "status"), "UP", "{}", live.log());
+    assert_eq!(stat(&live, "chkfail"), "0", "{}", live.log());
+    assert_eq!(stat(&dead, "check_status"), "L4CON", "connection refused");
 }

@@ -4,6 +4,7 @@
 //! ```text
 //!   client --> 127.0.0.1:frontend  HAProxy  --PROXY v2 header + bytes--> backend (the test's)
 //!              127.0.0.1:monitor   GET /ready -> 200 (readiness, never reaches the backend)
+//!                                  GET /stats;csv (the backend's health: Haproxy::backend_stat)
 //!                                  health check every 200 ms --LOCAL header, close--> backend
 //! ```
 //!
@@ -21,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::free_loopback_addr;
+use crate::free_loopback_addrs;
 
 /// How long [`Haproxy::start`] waits for HAProxy to answer on its monitor port.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
@@ -31,7 +32,8 @@ const START_ATTEMPTS: usize = 3;
 /// `haproxy.cfg` for a TCP frontend on `frontend` forwarding to one server at `backend` with
 /// `send-proxy-v2` (every connection starts with a v2 header) and a TCP health check every
 /// `check_interval` (with `send-proxy-v2` HAProxy sends its checks a v2 `LOCAL` header too),
-/// and an HTTP monitor answering `GET /ready` on `monitor`. Timeouts are generous (5 min),
+/// and an HTTP monitor on `monitor` answering `GET /ready` and serving statistics on `/stats`.
+/// Timeouts are generous (5 min),
 /// above gameserver's default `--idle-timeout` of 60 s, so the server closes idle players
 /// itself. `docs/deploy.md` shows this file.
 pub fn config(
@@ -69,6 +71,8 @@ frontend monitor
     bind {monitor}
     timeout http-request 5s
     monitor-uri /ready
+    stats enable
+    stats uri /stats
 "
     )
 }
@@ -78,6 +82,7 @@ frontend monitor
 pub struct Haproxy {
     child: Child,
     frontend: SocketAddr,
+    monitor: SocketAddr,
     /// Holds `haproxy.cfg` and HAProxy's stderr (`haproxy.log`); removed on drop.
     dir: tempfile::TempDir,
 }
@@ -103,7 +108,8 @@ impl Haproxy {
 
     fn try_start(backend: SocketAddr, check_interval: Duration) -> io::Result<Haproxy> {
         let dir = tempfile::Builder::new().prefix("haproxy-").tempdir()?;
-        let (frontend, monitor) = (free_loopback_addr(), free_loopback_addr());
+        let ports = free_loopback_addrs(2);
+        let (frontend, monitor) = (ports[0], ports[1]);
         let cfg = dir.path().join("haproxy.cfg");
         fs::write(&cfg, config(frontend, monitor, backend, check_interval))?;
         let log = fs::File::create(dir.path().join("haproxy.log"))?;
@@ -125,14 +131,15 @@ impl Haproxy {
         let mut haproxy = Haproxy {
             child,
             frontend,
+            monitor,
             dir,
         };
-        haproxy.wait_ready(monitor)?;
+        haproxy.wait_ready()?;
         Ok(haproxy)
     }
 
     /// Polls the monitor until it answers 200, HAProxy exits, or [`START_TIMEOUT`] passes.
-    fn wait_ready(&mut self, monitor: SocketAddr) -> io::Result<()> {
+    fn wait_ready(&mut self) -> io::Result<()> {
         let deadline = Instant::now() + START_TIMEOUT;
         while Instant::now() < deadline {
             if let Some(status) = self.child.try_wait()? {
@@ -141,7 +148,7 @@ impl Haproxy {
                     self.log()
                 )));
             }
-            if monitor_ready(monitor) {
+            if monitor_ready(self.monitor) {
                 return Ok(());
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -158,6 +165,19 @@ impl Haproxy {
     /// Where clients connect: HAProxy's game frontend.
     pub fn frontend(&self) -> SocketAddr {
         self.frontend
+    }
+
+    /// One column of the backend server's line in HAProxy's CSV statistics, e.g. `"status"`
+    /// (`"UP"`, `"DOWN"`, or a transition such as `"UP 1/3"`: going down after one failed
+    /// check of three), `"check_status"` (the last check: `"L4OK"`, `"L4CON"` refused, ...) or
+    /// `"chkfail"` (failed checks so far).
+    ///
+    /// # Errors
+    /// The statistics cannot be read, or have no such server or column.
+    pub fn backend_stat(&self, column: &str) -> io::Result<String> {
+        let csv = http_get(self.monitor, "/stats;csv")?;
+        game1_stat(&csv, column)
+            .ok_or_else(|| io::Error::other(format!("no {column} of game1 in:\n{csv}")))
     }
 
     /// HAProxy's process id.
@@ -187,16 +207,51 @@ impl Drop for Haproxy {
 
 /// Whether HAProxy's monitor answers `GET /ready` with 200.
 fn monitor_ready(monitor: SocketAddr) -> bool {
-    let Ok(mut stream) = TcpStream::connect_timeout(&monitor, Duration::from_secs(1)) else {
-        return false;
-    };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-    if stream.write_all(b"GET /ready HTTP/1.0\r\n\r\n").is_err() {
-        return false;
-    }
+    http_get(monitor, "/ready").is_ok()
+}
+
+/// The body of `GET path` on `monitor`, if it answers 200.
+fn http_get(monitor: SocketAddr, path: &str) -> io::Result<String> {
+    let mut stream = TcpStream::connect_timeout(&monitor, Duration::from_secs(1))?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    stream.write_all(format!("GET {path} HTTP/1.0\r\n\r\n").as_bytes())?;
     let mut reply = Vec::new();
-    let _ = stream.read_to_end(&mut reply);
-    reply.starts_with(b"HTTP/1.0 200") || reply.starts_with(b"HTTP/1.1 200")
+    stream.read_to_end(&mut reply)?;
+    let reply = String::from_utf8_lossy(&reply);
+    let ok = reply.starts_with("HTTP/1.0 200") || reply.starts_with("HTTP/1.1 200");
+    match reply.split_once("\r\n\r\n") {
+        Some((head, body)) if ok && head.to_ascii_lowercase().contains("chunked") => {
+            dechunk(body).ok_or_else(|| io::Error::other(format!("GET {path}: bad chunks")))
+        }
+        Some((_, body)) if ok => Ok(body.to_owned()),
+        _ => Err(io::Error::other(format!("GET {path}: {reply}"))),
+    }
+}
+
+/// The payload of a chunked HTTP body (HAProxy sends its statistics so, even to HTTP/1.0).
+fn dechunk(mut body: &str) -> Option<String> {
+    let mut out = String::new();
+    loop {
+        let (size, rest) = body.split_once("\r\n")?;
+        let size = usize::from_str_radix(size.split(';').next()?.trim(), 16).ok()?;
+        if size == 0 {
+            return Some(out);
+        }
+        out.push_str(rest.get(..size)?);
+        body = rest.get(size..)?.strip_prefix("\r\n")?;
+    }
+}
+
+/// Column `name` of server `game1`'s line in HAProxy's CSV statistics.
+fn game1_stat(csv: &str, name: &str) -> Option<String> {
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next()?.trim_start_matches("# ").split(',').collect();
+    let column = |name| header.iter().position(|&h| h == name);
+    let (px, sv, wanted) = (column("pxname")?, column("svname")?, column(name)?);
+    lines
+        .map(|line| line.split(',').collect::<Vec<_>>())
+        .find(|row| row.get(px) == Some(&"gameservers") && row.get(sv) == Some(&"game1"))
+        .and_then(|row| row.get(wanted).map(|s| (*s).to_owned()))
 }
 
 fn read_lossy(path: &Path) -> String {
@@ -217,12 +272,37 @@ mod tests {
         assert!(cfg.contains("server game1 127.0.0.1:1002 send-proxy-v2 check inter 250ms\n"));
         assert!(cfg.contains("    bind 127.0.0.1:1001\n"));
         assert!(cfg.contains("monitor-uri /ready"));
+        assert!(cfg.contains("stats uri /stats"));
         for timeout in ["client", "server", "tunnel"] {
             assert!(
                 cfg.contains(&format!("timeout {timeout} 5m\n")),
                 "{timeout}"
             );
         }
+    }
+
+    #[test]
+    fn stats_are_read_from_the_csv_columns() {
+        let csv = "# pxname,svname,qcur,status,check_status\n\
+                   game,FRONTEND,,OPEN,\n\
+                   gameservers,game1,0,UP 1/3,L4CON\n\
+                   gameservers,BACKEND,0,UP,\n";
+        assert_eq!(game1_stat(csv, "status").as_deref(), Some("UP 1/3"));
+        assert_eq!(game1_stat(csv, "check_status").as_deref(), Some("L4CON"));
+        assert_eq!(game1_stat(csv, "weight"), None);
+        assert_eq!(game1_stat("# pxname,svname,status\n", "status"), None);
+        assert_eq!(game1_stat("", "status"), None);
+    }
+
+    #[test]
+    fn chunked_bodies_are_joined() {
+        assert_eq!(
+            dechunk("3\r\nabc\r\n2;x=y\r\nde\r\n0\r\n\r\n").as_deref(),
+            Some("abcde")
+        );
+        assert_eq!(dechunk("0\r\n\r\n").as_deref(), Some(""));
+        assert_eq!(dechunk("5\r\nabc"), None, "truncated");
+        assert_eq!(dechunk("z\r\n"), None, "not hex");
     }
 
     /// docs/deploy.md shows the harness's file, for its documented addresses and interval.

@@ -27,8 +27,21 @@ pub fn loopback() -> SocketAddr {
 /// # Panics
 /// If no loopback port can be bound at all.
 pub fn free_loopback_addr() -> SocketAddr {
-    let listener = TcpListener::bind(loopback()).expect("bind a loopback port");
-    listener.local_addr().expect("local addr")
+    free_loopback_addrs(1)[0]
+}
+
+/// `n` different free loopback addresses (see [`free_loopback_addr`]): all are held at once
+/// while they are picked, so no two are the same port.
+///
+/// # Panics
+/// If `n` loopback ports cannot be bound.
+pub fn free_loopback_addrs(n: usize) -> Vec<SocketAddr> {
+    let held: Vec<TcpListener> = (0..n)
+        .map(|_| TcpListener::bind(loopback()).expect("bind a loopback port"))
+        .collect();
+    held.iter()
+        .map(|l| l.local_addr().expect("local addr"))
+        .collect()
 }
 
 /// Connects with read/write timeouts so a broken server fails the test instead of hanging it,
@@ -145,6 +158,9 @@ mod tests {
         let addr = free_loopback_addr();
         assert!(addr.ip().is_loopback());
         assert_ne!(addr.port(), 0);
+        let addrs = free_loopback_addrs(3);
+        assert_eq!(addrs.len(), 3);
+        assert!(addrs[0] != addrs[1] && addrs[1] != addrs[2] && addrs[0] != addrs[2]);
     }
 
     #[test]
