@@ -111,7 +111,8 @@ pub enum ProxyHeaderError {
     TooLarge {
         /// Which header.
         version: ProxyVersion,
-        /// Its length: announced (v2), or the bytes seen without an end of line (v1).
+        /// Its length as announced (v2), or the bytes looked at without finding the end of
+        /// the line (v1: always `max`, so the error does not change as more bytes arrive).
         len: usize,
         /// The limit: [`V1_MAX_LEN`] or [`V2_MAX_LEN`].
         max: usize,
@@ -137,6 +138,11 @@ impl fmt::Display for ProxyHeaderError {
             ProxyHeaderError::NotProxy => f.write_str(
                 "not a PROXY protocol header (the connection must start with \"PROXY \" or the v2 signature)",
             ),
+            ProxyHeaderError::TooLarge {
+                version: ProxyVersion::V1,
+                max,
+                ..
+            } => write!(f, "PROXY v1 header too large (no end of line within {max} bytes)"),
             ProxyHeaderError::TooLarge { version, len, max } => {
                 write!(f, "PROXY {version} header too large ({len} bytes, max {max})")
             }
@@ -201,10 +207,10 @@ fn read_v1(buf: &[u8]) -> Result<ProxyHeaderRead, ProxyHeaderError> {
         }
         None => {
             check_v1_start(window)?;
-            if buf.len() >= V1_MAX_LEN {
+            if window.len() == V1_MAX_LEN {
                 return Err(ProxyHeaderError::TooLarge {
                     version: ProxyVersion::V1,
-                    len: buf.len(),
+                    len: window.len(),
                     max: V1_MAX_LEN,
                 });
             }

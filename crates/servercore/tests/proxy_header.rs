@@ -255,10 +255,12 @@ fn v1_without_end_of_line_is_too_large_at_the_limit() {
     assert_eq!(read_proxy_header(&line), too_large);
     // A line ending just past the limit is still too large.
     line.extend_from_slice(b"\r\n");
-    assert!(matches!(
-        read_proxy_header(&line),
-        Err(ProxyHeaderError::TooLarge { .. })
-    ));
+    assert_eq!(read_proxy_header(&line), too_large);
+    let text = read_proxy_header(&line).unwrap_err().to_string();
+    assert_eq!(
+        text,
+        "PROXY v1 header too large (no end of line within 107 bytes)"
+    );
 }
 
 #[test]
@@ -387,10 +389,14 @@ proptest! {
     fn decisions_are_final_on_any_input(
         start in prop_oneof![
             Just(b"PROXY ".to_vec()),
+            Just(b"PROXY UNKNOWN ".to_vec()),
             Just(V2_SIGNATURE.to_vec()),
             Just(Vec::new()),
         ],
-        tail in proptest::collection::vec(any::<u8>(), 0..300),
+        tail in prop_oneof![
+            proptest::collection::vec(any::<u8>(), 0..300),
+            proptest::collection::vec(0x20u8..0x7f, 0..300), // printable: a long v1 line
+        ],
         cut in any::<prop::sample::Index>(),
     ) {
         let mut buf = start;
