@@ -50,6 +50,7 @@
 //! it, file by file), `docs/protocol.md`, `docs/limits.md`.
 
 mod accept_backoff;
+mod address_list;
 mod admission;
 mod config;
 mod context;
@@ -60,15 +61,21 @@ mod loop_core;
 mod mailbox;
 mod notifier;
 pub mod packet;
+mod proxy_header;
 mod service;
 pub mod session;
 mod stats;
 mod stop_handle;
 
+pub use address_list::{AddressList, AddressListError};
 pub use config::{Model, ServiceConfig};
 pub use context::{Context, SendError};
 pub use handler::Handler;
 pub use notifier::Notifier;
+pub use proxy_header::{
+    read_proxy_header, ProxiedSource, ProxyHeaderError, ProxyHeaderRead, ProxyVersion,
+    MAX_HEADER_LEN, V1_MAX_LEN, V2_MAX_LEN, V2_MAX_PAYLOAD, V2_SIGNATURE,
+};
 pub use service::Service;
 pub use session::{CloseReason, RecvBuffer, SendQueue, SessionId};
 pub use stats::LoopStats;

@@ -1,11 +1,16 @@
 //! Helpers shared by the integration tests of every crate in the workspace: the
 //! [`both_models!`] macro (one test body, generated for epoll and io_uring; the io_uring
 //! variant is ignored, with the reason, where the kernel refuses io_uring), loopback clients
-//! with timeouts, deterministic data, and polling with a deadline.
+//! with timeouts (also from a chosen 127.0.0.x), deterministic data, polling with a deadline,
+//! free loopback ports, and a real HAProxy in front of a test backend ([`haproxy`]).
 
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
+
+use socket2::{Domain, Socket, Type};
+
+pub mod haproxy;
 
 include!(concat!(env!("OUT_DIR"), "/both_models.rs"));
 
@@ -14,13 +19,56 @@ pub fn loopback() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 0))
 }
 
+/// A loopback address with a port that was free a moment ago, for a server the test starts in
+/// another process (HAProxy, redis-server) that cannot be told to pick port 0 and report it.
+/// Another process may take the port first: the caller retries on a fresh one when its server
+/// cannot bind (as [`haproxy::Haproxy::start`] does).
+///
+/// # Panics
+/// If no loopback port can be bound at all.
+pub fn free_loopback_addr() -> SocketAddr {
+    free_loopback_addrs(1)[0]
+}
+
+/// `n` different free loopback addresses (see [`free_loopback_addr`]): all are held at once
+/// while they are picked, so no two are the same port.
+///
+/// # Panics
+/// If `n` loopback ports cannot be bound.
+pub fn free_loopback_addrs(n: usize) -> Vec<SocketAddr> {
+    let held: Vec<TcpListener> = (0..n)
+        .map(|_| TcpListener::bind(loopback()).expect("bind a loopback port"))
+        .collect();
+    held.iter()
+        .map(|l| l.local_addr().expect("local addr"))
+        .collect()
+}
+
 /// Connects with read/write timeouts so a broken server fails the test instead of hanging it,
 /// and `TCP_NODELAY` so request/response tests do not wait on delayed ACKs.
 ///
 /// # Panics
 /// If the connection is refused.
 pub fn connect(addr: SocketAddr) -> TcpStream {
-    let stream = TcpStream::connect(addr).expect("connect");
+    configured(TcpStream::connect(addr).expect("connect"))
+}
+
+/// As [`connect`], from the local address `from` (any port): a test's way of being several
+/// clients, since every 127.0.0.0/8 address is loopback on Linux (`127.0.0.2`, `127.0.0.3`).
+///
+/// # Panics
+/// If `from` cannot be bound or the connection is refused.
+pub fn connect_from(from: IpAddr, to: SocketAddr) -> TcpStream {
+    let socket = Socket::new(Domain::for_address(to), Type::STREAM, None).expect("socket");
+    socket
+        .bind(&SocketAddr::new(from, 0).into())
+        .expect("bind the client address");
+    socket.connect(&to.into()).expect("connect");
+    configured(socket.into())
+}
+
+/// `TCP_NODELAY` and 20 s read/write timeouts.
+fn configured(stream: TcpStream) -> TcpStream {
     stream.set_nodelay(true).expect("nodelay");
     stream
         .set_read_timeout(Some(Duration::from_secs(20)))
@@ -103,6 +151,25 @@ mod tests {
         assert_ne!(pattern(1, 100), pattern(2, 100));
         let p = pattern(3, 600);
         assert_ne!(p[..300], p[300..]);
+    }
+
+    #[test]
+    fn free_loopback_addr_can_be_bound() {
+        let addr = free_loopback_addr();
+        assert!(addr.ip().is_loopback());
+        assert_ne!(addr.port(), 0);
+        let addrs = free_loopback_addrs(3);
+        assert_eq!(addrs.len(), 3);
+        assert!(addrs[0] != addrs[1] && addrs[1] != addrs[2] && addrs[0] != addrs[2]);
+    }
+
+    #[test]
+    fn connect_from_uses_the_given_source_address() {
+        let listener = TcpListener::bind(loopback()).unwrap();
+        let client = connect_from([127, 0, 0, 3].into(), listener.local_addr().unwrap());
+        let (_, peer) = listener.accept().unwrap();
+        assert_eq!(peer.ip(), IpAddr::from([127, 0, 0, 3]));
+        assert_eq!(peer, client.local_addr().unwrap());
     }
 
     #[test]
