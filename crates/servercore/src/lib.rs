@@ -63,6 +63,7 @@ pub mod packet;
 mod service;
 pub mod session;
 mod stats;
+pub mod websocket;
 
 pub use admission::Refusal;
 pub use config::{Model, ServiceConfig};
