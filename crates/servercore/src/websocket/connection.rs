@@ -181,6 +181,14 @@ impl WsConnection {
         self.subprotocol
     }
 
+    /// Pongs received so far (the peer answering [`idle_ping`](super::idle_ping)s).
+    pub fn pongs(&self) -> u64 {
+        match &self.phase {
+            Phase::Open(reader) => reader.pongs(),
+            _ => 0,
+        }
+    }
+
     /// The configuration.
     pub fn config(&self) -> &WsConfig {
         &self.config

@@ -94,6 +94,8 @@ pub struct MessageReader {
     delivered: bool,
     /// The current control frame's payload.
     control: Vec<u8>,
+    /// Pongs received (they yield no event): the peer answers pings.
+    pongs: u64,
 }
 
 impl MessageReader {
@@ -107,12 +109,18 @@ impl MessageReader {
             fragmented: false,
             delivered: false,
             control: Vec::with_capacity(MAX_CONTROL_PAYLOAD),
+            pongs: 0,
         }
     }
 
     /// The message limit.
     pub fn max_message(&self) -> usize {
         self.max_message
+    }
+
+    /// Pongs received so far (pongs are consumed without an event).
+    pub fn pongs(&self) -> u64 {
+        self.pongs
     }
 
     /// The message the last [`FrameEvent::Message`] handed out (until the next read).
@@ -237,7 +245,8 @@ impl MessageReader {
                 if !self.fragmented {
                     return Err(WsError::UnexpectedContinuation);
                 }
-                let total = self.message.len() as u64 + len;
+                // Saturating: a 64-bit length near u64::MAX must not wrap past the check.
+                let total = (self.message.len() as u64).saturating_add(len);
                 if total > max as u64 {
                     return Err(WsError::MessageTooLarge { len: total, max });
                 }
@@ -276,6 +285,7 @@ impl MessageReader {
             }
             Kind::Control(Control::Ping) => Ok(true),
             Kind::Control(_) => {
+                self.pongs += 1;
                 self.control.clear();
                 Ok(false)
             }

@@ -40,8 +40,10 @@ fn fragments_with_control_frames_between_them_make_one_message() {
     stream.extend(client_frame(true, PONG, b"ignored"));
     stream.extend(client_frame(true, CONTINUATION, b"ef"));
     stream.extend(client_frame(true, BINARY, b"next"));
-    let (events, err) = read_all(&mut server(), &stream);
+    let mut reader = server();
+    let (events, err) = read_all(&mut reader, &stream);
     assert_eq!(err, None);
+    assert_eq!(reader.pongs(), 1);
     assert_eq!(
         events,
         [
@@ -112,6 +114,23 @@ fn fragments_over_the_limit_are_refused() {
     let (events, err) = read_all(&mut server(), &stream);
     assert!(events.is_empty());
     assert_eq!(err, Some(WsError::MessageTooLarge { len: 70, max: 64 }));
+}
+
+#[test]
+fn a_continuation_announcing_u64_max_bytes_is_refused_not_wrapped() {
+    // Found by the fuzz target: the running total overflowed.
+    let mut stream = client_frame(false, BINARY, b"ab");
+    stream.extend_from_slice(&[0x80, 0xff]);
+    stream.extend_from_slice(&u64::MAX.to_be_bytes());
+    stream.extend_from_slice(&MASK);
+    let (_, err) = read_all(&mut server(), &stream);
+    assert_eq!(
+        err,
+        Some(WsError::MessageTooLarge {
+            len: u64::MAX,
+            max: 64
+        })
+    );
 }
 
 #[test]
