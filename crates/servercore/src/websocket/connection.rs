@@ -143,7 +143,10 @@ enum Phase {
 /// the bytes given and close the socket (after they are written); further input is
 /// consumed and ignored. The caller owns the clocks: the handshake deadline (close a
 /// connection still [handshaking](WsConnection::is_handshaking) after the partial-packet
-/// timeout) and the idle ping ([`idle_ping`](super::idle_ping)).
+/// timeout), the partial-message deadline (a connection
+/// [mid message](WsConnection::is_mid_message) holds no unconsumed bytes: its payload was
+/// consumed as it came) and the idle ping ([`idle_ping`](super::idle_ping); answers are
+/// counted by [`pongs`](WsConnection::pongs)).
 #[derive(Debug)]
 pub struct WsConnection {
     config: WsConfig,
@@ -174,6 +177,16 @@ impl WsConnection {
     /// True once the connection has been answered for the last time: close it.
     pub fn is_done(&self) -> bool {
         matches!(self.phase, Phase::Done)
+    }
+
+    /// True while a frame or a fragmented message has begun and not ended. The reader
+    /// consumes payload bytes as they arrive, so a half-sent frame holds no unconsumed bytes
+    /// in the receive buffer: a partial-packet deadline (slowloris) must look at this too.
+    pub fn is_mid_message(&self) -> bool {
+        match &self.phase {
+            Phase::Open(reader) => !reader.is_idle(),
+            _ => false,
+        }
     }
 
     /// True if the handshake selected the `servercore.packet.v1` subprotocol.

@@ -106,6 +106,23 @@ fn a_conversation_split_at_every_byte() {
 }
 
 #[test]
+fn a_half_sent_frame_is_consumed_but_reported_as_mid_message() {
+    let mut ws = connection();
+    let opening = opening();
+    assert_eq!(ws.advance(&opening).consumed, opening.len());
+    assert!(!ws.is_mid_message());
+    let frame = client_frame(true, 2, &[6, 0, 1, 0, b'h', b'i']);
+    // Header and two payload bytes: all consumed, no event, but a message is under way.
+    let step = ws.advance(&frame[..8]);
+    assert_eq!((step.consumed, step.event), (8, None));
+    assert!(ws.is_mid_message());
+    let step = ws.advance(&frame[8..]);
+    assert_eq!(step.consumed, frame.len() - 8);
+    assert!(matches!(step.event, Some(WsEvent::Message(_))));
+    assert!(!ws.is_mid_message());
+}
+
+#[test]
 fn plain_get_serves_the_page_then_ignores_input() {
     let mut ws = connection();
     let seen = run(&mut ws, b"GET / HTTP/1.1\r\nHost: h\r\n\r\nmore", &[]);
