@@ -113,14 +113,18 @@ pub fn apply_mask(buf: &mut [u8], mask: [u8; 4], offset: usize) {
     for (k, byte) in rotated.iter_mut().enumerate() {
         *byte = mask[(offset + k) % 4];
     }
-    let mut chunks = buf.chunks_exact_mut(4);
-    let word = u32::from_ne_bytes(rotated);
+    // Eight bytes at a time (the mask twice), then the tail byte by byte.
+    let word = u64::from_ne_bytes([
+        rotated[0], rotated[1], rotated[2], rotated[3], rotated[0], rotated[1], rotated[2],
+        rotated[3],
+    ]);
+    let mut chunks = buf.chunks_exact_mut(8);
     for chunk in &mut chunks {
-        let value = u32::from_ne_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]) ^ word;
-        chunk.copy_from_slice(&value.to_ne_bytes());
+        let bytes: [u8; 8] = (&*chunk).try_into().expect("chunks of 8");
+        chunk.copy_from_slice(&(u64::from_ne_bytes(bytes) ^ word).to_ne_bytes());
     }
     for (k, byte) in chunks.into_remainder().iter_mut().enumerate() {
-        *byte ^= rotated[k];
+        *byte ^= rotated[k % 4];
     }
 }
 
