@@ -44,7 +44,7 @@ use crate::connect::{self, ConnectError};
 use crate::handler::{LoadHandler, Phase, Shared};
 use crate::message::HEADER_LEN;
 use crate::stats::{Report, RunInfo, Stats};
-use crate::websocket::{self, HandshakeError};
+use crate::websocket::{HandshakeError, HandshakeGate};
 use crate::wire::{Protocol, Wire};
 
 /// Largest `--size` of a raw message (a packet body is at most [`MAX_BODY`]).
@@ -427,25 +427,15 @@ pub fn run_observed(
     .map_err(LoadError::Service)?;
 
     let connect_started = Instant::now();
-    let mut handshake_error = None;
-    let connect_failures = connect::connect_all(
-        addr,
-        config.clients,
-        config.connect_timeout,
-        |mut stream| {
-            if config.websocket && handshake_error.is_none() {
-                let shaken = websocket::handshake(&mut stream, config.connect_timeout);
-                handshake_error = shaken.err();
-            }
-            if handshake_error.is_none() {
+    let mut gate = HandshakeGate::new(config.websocket, config.connect_timeout);
+    let connect_failures =
+        connect::connect_all(addr, config.clients, config.connect_timeout, |stream| {
+            if let Some(stream) = gate.pass(stream) {
                 service.adopt(stream);
             }
-        },
-    )
-    .map_err(LoadError::Connect)?;
-    if let Some(err) = handshake_error {
-        return Err(LoadError::Handshake(err));
-    }
+        })
+        .map_err(LoadError::Connect)?;
+    gate.finish().map_err(LoadError::Handshake)?;
     wait_ready(&shared, config.clients, config.connect_timeout)?;
     let connect_secs = connect_started.elapsed().as_secs_f64();
 

@@ -134,6 +134,44 @@ pub fn handshake(stream: &mut TcpStream, timeout: Duration) -> Result<(), Handsh
     }
 }
 
+/// The connect phase's handshakes: with `--websocket`, each connected socket shakes hands
+/// before it is adopted; the first failure stops the rest (their sockets are dropped) and is
+/// reported by [`finish`](Self::finish). Without it, sockets pass as they are.
+#[derive(Debug)]
+pub struct HandshakeGate {
+    enabled: bool,
+    timeout: Duration,
+    error: Option<HandshakeError>,
+}
+
+impl HandshakeGate {
+    /// A gate that shakes hands (within `timeout` each) if `enabled`.
+    pub fn new(enabled: bool, timeout: Duration) -> HandshakeGate {
+        HandshakeGate {
+            enabled,
+            timeout,
+            error: None,
+        }
+    }
+
+    /// The socket, ready for the event loop; `None` once a handshake has failed.
+    pub fn pass(&mut self, mut stream: TcpStream) -> Option<TcpStream> {
+        if self.error.is_some() {
+            return None;
+        }
+        if self.enabled {
+            self.error = handshake(&mut stream, self.timeout).err();
+        }
+        self.error.is_none().then_some(stream)
+    }
+
+    /// # Errors
+    /// The first handshake that failed.
+    pub fn finish(self) -> Result<(), HandshakeError> {
+        self.error.map_or(Ok(()), Err)
+    }
+}
+
 /// Why a session's input could not be read.
 #[derive(Debug)]
 pub enum InboundError {

@@ -3,6 +3,7 @@
 //! client and fragments every third packet around a ping, so the client's handshake, masked
 //! frames, fragment reassembly and pongs are all exercised.
 
+mod util;
 mod ws_server;
 
 use std::sync::atomic::AtomicBool;
@@ -10,6 +11,7 @@ use std::time::Duration;
 
 use dummyclient::load::{self, LoadConfig, LoadError, Pacing};
 use dummyclient::wire::Protocol;
+use util::{count, json_report, run_dummyclient, run_ok, stderr};
 use ws_server::WsTestServer;
 
 const PAGE: &[u8] = b"<!doctype html><title>test</title>";
@@ -93,4 +95,45 @@ fn websocket_needs_the_packet_protocol() {
     };
     let err = config.validate().unwrap_err();
     assert!(err.contains("--websocket needs --protocol packet"), "{err}");
+}
+
+#[test]
+fn the_websocket_flag_runs_chat_from_the_command_line() {
+    let server = WsTestServer::start(PAGE);
+    let addr = server.addr().to_string();
+    let args = [
+        "--addr",
+        &addr,
+        "--protocol",
+        "packet",
+        "--websocket",
+        "--scenario",
+        "chat",
+        "--clients",
+        "4",
+        "--rooms",
+        "1",
+        "--duration",
+        "0.5",
+        "--threads",
+        "1",
+        "--json",
+    ];
+    let report = json_report(&run_ok(&args, Duration::from_secs(60)));
+    assert_eq!(report["protocol"], "websocket", "{report}");
+    assert_eq!(count(&report, "errors"), 0, "{report}");
+    assert_eq!(
+        count(&report, "deliveries"),
+        count(&report, "sent") * 4,
+        "{report}"
+    );
+    server.stop();
+
+    let raw = run_dummyclient(&["--websocket", "--clients", "1"], Duration::from_secs(60));
+    assert_eq!(raw.status.code(), Some(2), "a usage error");
+    assert!(
+        stderr(&raw).contains("--websocket needs --protocol packet"),
+        "{}",
+        stderr(&raw)
+    );
 }
