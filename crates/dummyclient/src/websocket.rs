@@ -109,7 +109,12 @@ pub fn handshake(stream: &mut TcpStream, timeout: Duration) -> Result<(), Handsh
     let mut response = Vec::new();
     let mut peeked = vec![0; MAX_RESPONSE];
     loop {
-        let n = stream.peek(&mut peeked).map_err(HandshakeError::Io)?;
+        let n = match stream.peek(&mut peeked) {
+            Ok(n) => n,
+            // A signal (another thread's child exiting, a timer) is not a failure: peek again.
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            Err(err) => return Err(HandshakeError::Io(err)),
+        };
         if n == 0 {
             let closed = WsError::BadResponse {
                 what: "connection closed".into(),

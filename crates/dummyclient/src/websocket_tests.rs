@@ -83,7 +83,10 @@ fn handshake_server(after: &'static [u8]) -> (std::net::SocketAddr, std::thread:
         let mut ws = WsConnection::new(WsConfig::new(4096));
         let (mut buffer, mut chunk) = (Vec::new(), [0; 1024]);
         loop {
-            let n = stream.read(&mut chunk).unwrap();
+            let n = match stream.read(&mut chunk) {
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                read => read.unwrap(),
+            };
             assert!(n > 0, "client closed during the handshake");
             buffer.extend_from_slice(&chunk[..n]);
             if let Some(WsEvent::Handshake {

@@ -148,7 +148,12 @@ impl Client {
 
 fn read_more(stream: &mut TcpStream, buffer: &mut Vec<u8>) {
     let mut chunk = [0; 4096];
-    let n = stream.read(&mut chunk).expect("read");
+    let n = loop {
+        match stream.read(&mut chunk) {
+            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
+            read => break read.expect("read"),
+        }
+    };
     assert!(n > 0, "server closed early");
     buffer.extend_from_slice(&chunk[..n]);
 }

@@ -116,14 +116,7 @@ fn serve(stream: TcpStream, shared: &Shared, page: &'static [u8]) {
         let n = match reader.read(&mut chunk) {
             Ok(0) => break,
             Ok(n) => n,
-            Err(err)
-                if matches!(
-                    err.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
-            {
-                continue
-            }
+            Err(err) if retry(err.kind()) => continue,
             Err(_) => break,
         };
         buffer.extend_from_slice(&chunk[..n]);
@@ -173,6 +166,13 @@ fn serve(stream: TcpStream, shared: &Shared, page: &'static [u8]) {
     }
     leave(shared, number, room);
     let _ = writer.lock().unwrap().shutdown(Shutdown::Both);
+}
+
+/// A read that found nothing yet (the timeout that lets the thread see `stop`) or was
+/// interrupted by a signal: read again.
+fn retry(kind: std::io::ErrorKind) -> bool {
+    use std::io::ErrorKind::{Interrupted, TimedOut, WouldBlock};
+    matches!(kind, WouldBlock | TimedOut | Interrupted)
 }
 
 /// One packet from connection `number`.
