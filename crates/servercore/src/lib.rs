@@ -66,6 +66,7 @@ mod service;
 pub mod session;
 mod stats;
 mod stop_handle;
+pub mod websocket;
 
 pub use address_list::{AddressList, AddressListError};
 pub use config::{Model, ServiceConfig};
