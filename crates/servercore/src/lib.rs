@@ -69,7 +69,7 @@ mod stop_handle;
 pub mod websocket;
 
 pub use address_list::{AddressList, AddressListError};
-pub use config::{Model, ServiceConfig};
+pub use config::{Model, ProxyProtocol, ServiceConfig};
 pub use context::{Context, SendError};
 pub use handler::Handler;
 pub use notifier::Notifier;
