@@ -6,6 +6,7 @@ use std::sync::Arc;
 use servercore::packet::{Packet, PacketHandler};
 use servercore::{CloseReason, Context, SessionId};
 
+use crate::cluster::Link;
 use crate::protocol;
 use crate::room::Rooms;
 
@@ -15,6 +16,8 @@ use crate::room::Rooms;
 pub struct Game {
     rooms: Arc<Rooms>,
     room_of: HashMap<SessionId, u32>,
+    /// Set with `--cluster`: chats are also published for the room's other instances.
+    cluster: Option<Arc<Link>>,
 }
 
 impl Game {
@@ -23,6 +26,16 @@ impl Game {
         Game {
             rooms,
             room_of: HashMap::new(),
+            cluster: None,
+        }
+    }
+
+    /// A loop's handler over `rooms` shared with other instances: each chat is also published
+    /// through `link` (the rooms should be made with `Rooms::with_peers(.., link)`).
+    pub fn clustered(rooms: Arc<Rooms>, link: Arc<Link>) -> Game {
+        Game {
+            cluster: Some(link),
+            ..Game::new(rooms)
         }
     }
 
@@ -60,6 +73,9 @@ impl Game {
         // Serialized once; every member's queue shares this one buffer.
         if let Ok(packet) = ctx.packet(protocol::CHAT_BROADCAST, body) {
             self.rooms.broadcast(ctx, room, &packet);
+        }
+        if let Some(link) = &self.cluster {
+            link.publish(room, body); // never waits: queued or dropped and counted
         }
     }
 }

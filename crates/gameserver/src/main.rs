@@ -27,6 +27,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser;
+use gameserver::cluster::{Cluster, ClusterArgs, ClusterStats, Relay};
 use gameserver::echo::Echo;
 use gameserver::game::Game;
 use gameserver::protocol;
@@ -112,6 +113,9 @@ struct Args {
     /// Log a stats line (totals and rates per second) every SECS seconds. Off by default.
     #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
     stats_interval: Option<u64>,
+    /// Scale-out through Redis (packet mode): `--cluster URL` and its companions.
+    #[command(flatten)]
+    cluster: ClusterArgs,
 }
 
 /// What the server speaks.
@@ -146,8 +150,8 @@ impl Args {
     }
 
     /// The packet-mode handler of one loop: the game, framed, rate limited.
-    fn packets(&self, rooms: &Arc<Rooms>) -> Packets<Game> {
-        let packets = Packets::new(Game::new(rooms.clone()), self.max_packet);
+    fn packets(&self, game: Game) -> Packets<Game> {
+        let packets = Packets::new(game, self.max_packet);
         match self.rate_limit {
             0 => packets,
             per_sec => packets.with_rate_limit(RateLimit {
@@ -171,21 +175,39 @@ fn main() -> anyhow::Result<()> {
     let stop = watch_signals()?;
     let metrics = args.metrics.map(MetricsServer::bind).transpose()?;
     let addr = SocketAddr::new(args.bind, args.port);
-    let ops = Operations {
+    let mut ops = Operations {
         metrics,
         stats_interval: args.stats_interval.map(Duration::from_secs),
         stop,
+        cluster: None,
     };
     match args.protocol {
         Protocol::Raw => serve(Service::bind(addr, args.config(), |_| Echo), addr, ops),
         Protocol::Packet => {
-            let rooms = Arc::new(Rooms::new(args.max_room_members));
+            let mut cluster = Cluster::new(&args.cluster, args.max_room_members);
+            let rooms = cluster.as_ref().map_or_else(
+                || Arc::new(Rooms::new(args.max_room_members)),
+                Cluster::rooms,
+            );
             let config = ServiceConfig {
                 farewell: Some(protocol::server_full()),
                 ..args.config()
             };
-            let factory = |_| args.packets(&rooms);
-            serve(Service::bind(addr, config, factory), addr, ops)
+            let factory = |index| {
+                let game = cluster
+                    .as_ref()
+                    .map_or_else(|| Game::new(rooms.clone()), Cluster::game);
+                let inbox = cluster.as_mut().map(|c| c.inbox(index));
+                Relay::new(args.packets(game), inbox)
+            };
+            let service = Service::bind(addr, config, factory);
+            ops.cluster = cluster.as_ref().map(Cluster::stats);
+            // Started once the loops exist (it needs their notifier); stopped after them.
+            let _backplane = match (&service, cluster) {
+                (Ok(service), Some(cluster)) => Some(cluster.start(service.notifier())?),
+                _ => None,
+            };
+            serve(service, addr, ops)
         }
     }
 }
@@ -197,6 +219,8 @@ struct Operations {
     stats_interval: Option<Duration>,
     /// Receives the first SIGINT/SIGTERM.
     stop: mpsc::Receiver<i32>,
+    /// The backplane's counters, with `--cluster`.
+    cluster: Option<Arc<ClusterStats>>,
 }
 
 /// Runs `service` with its operations until the first signal, then stops it (drains).
@@ -218,9 +242,10 @@ fn serve<H: Handler>(
     std::thread::scope(|scope| -> anyhow::Result<()> {
         let stats = || service.stats();
         if let Some(metrics) = &ops.metrics {
+            let cluster = ops.cluster.as_ref();
             std::thread::Builder::new()
                 .name("metrics".into())
-                .spawn_scoped(scope, move || metrics.serve(stats))
+                .spawn_scoped(scope, move || metrics.serve(stats, cluster))
                 .context("starting the metrics thread")?;
         }
         let (end_stats_line, stats_line_ended) = mpsc::channel::<()>();

@@ -3,6 +3,8 @@
 
 #![allow(dead_code, unused_imports)]
 
+pub mod process;
+
 use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 use std::sync::{Arc, Mutex};
