@@ -21,6 +21,8 @@ use crate::cluster::{presence, publisher, subscriber};
 /// First wait before reconnecting; doubled per failure up to [`MAX_BACKOFF`].
 const MIN_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
+/// A connection that lasted this long was healthy: the back-off starts over.
+const HEALTHY: Duration = Duration::from_secs(5);
 /// How long a connect, a command or a reply may take before the connection counts as down.
 pub(crate) const IO_TIMEOUT: Duration = Duration::from_secs(2);
 /// Granularity of waits, so a stop is noticed quickly.
@@ -55,6 +57,10 @@ pub(crate) struct Connector {
     stop: Arc<AtomicBool>,
     connected_once: bool,
     down_logged: bool,
+    /// When the current connection was made (to tell a flapping one from a healthy one).
+    connected_at: Instant,
+    /// Wait before the next attempt after a connection that failed soon after it was made.
+    backoff: Duration,
 }
 
 impl Connector {
@@ -71,6 +77,7 @@ impl Connector {
                         ClusterStats::add(&self.stats.reconnects, 1);
                     }
                     self.connected_once = true;
+                    self.connected_at = Instant::now();
                     self.up(true, None);
                     return Some(con);
                 }
@@ -82,9 +89,17 @@ impl Connector {
         }
     }
 
-    /// The connection failed with `err` (the next `connect` retries).
+    /// The connection failed with `err` (the next `connect` retries). A connection that
+    /// fails soon after it was made is retried with a growing back-off too, so a Redis that
+    /// accepts and then refuses is not hammered.
     pub(crate) fn lost(&mut self, err: &redis::RedisError) {
         self.up(false, Some(&err.to_string()));
+        if self.connected_at.elapsed() < HEALTHY {
+            self.sleep(self.backoff);
+            self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+        } else {
+            self.backoff = MIN_BACKOFF;
+        }
     }
 
     /// Records the connection state; logs once per change (and once if the very first
@@ -164,6 +179,8 @@ impl Backplane {
             stop: stop.clone(),
             connected_once: false,
             down_logged: false,
+            connected_at: Instant::now(),
+            backoff: MIN_BACKOFF,
         };
         tracing::info!(node = link.node(), url, "cluster: joining the backplane");
         // Dropped on an error below: stops the threads already started.

@@ -106,6 +106,9 @@ fn write_counts(
     rooms: &[u32],
     written: &mut Written,
 ) -> redis::RedisResult<()> {
+    if rooms.is_empty() {
+        return Ok(()); // Redis refuses an empty pipeline
+    }
     let mut pipe = redis::pipe();
     for &room in rooms {
         match counts.get(&room) {

@@ -3,7 +3,11 @@
 
 #![allow(dead_code, unused_imports)]
 
+pub mod chat;
+pub mod cluster;
 pub mod process;
+
+pub use chat::{chat_body, Heard};
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
