@@ -6,7 +6,7 @@ use std::sync::Arc;
 use servercore::packet::{Packet, PacketHandler};
 use servercore::{CloseReason, Context, SessionId};
 
-use crate::cluster::Link;
+use crate::cluster::{Link, Waiter};
 use crate::protocol;
 use crate::room::Rooms;
 
@@ -40,7 +40,8 @@ impl Game {
     }
 
     /// Joins `room` (then leaves the previous one) and answers ROOM_JOINED, or answers
-    /// ROOM_FULL and stays where it was.
+    /// ROOM_FULL and stays where it was. Clustered, ROOM_JOINED may wait until this instance
+    /// hears the room's other instances (see `cluster::Link::answer_now`).
     fn enter(&mut self, ctx: &mut Context<'_>, id: SessionId, room: u32) {
         let (reply_id, count) = match self.rooms.join(room, id) {
             Ok(members) => {
@@ -53,6 +54,18 @@ impl Game {
             }
             Err(full) => (protocol::ROOM_FULL, full.capacity),
         };
+        if reply_id == protocol::ROOM_JOINED {
+            if let Some(link) = &self.cluster {
+                let waiter = Waiter {
+                    session: id,
+                    room,
+                    loop_index: ctx.loop_index(),
+                };
+                if !link.answer_now(waiter) {
+                    return; // answered by `cluster::Relay` once this node hears the room
+                }
+            }
+        }
         let body = protocol::room_joined(room, u32::try_from(count).unwrap_or(u32::MAX));
         if let Ok(reply) = ctx.packet(reply_id, &body) {
             let _ = ctx.send(id, reply);

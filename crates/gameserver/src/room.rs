@@ -133,7 +133,18 @@ impl Rooms {
         members.len()
     }
 
-    /// Number of members of `room`.
+    /// True if `id` is a member of `room`.
+    pub fn contains(&self, room: u32, id: SessionId) -> bool {
+        let rooms = self.rooms.lock().unwrap_or_else(|e| e.into_inner());
+        rooms.get(&room).is_some_and(|m| m.contains(&id))
+    }
+
+    /// Members of `room` on every instance (this one's, plus those its peers know of).
+    pub fn count(&self, room: u32) -> usize {
+        self.members(room) + self.elsewhere(room)
+    }
+
+    /// Number of members of `room` on this instance.
     pub fn members(&self, room: u32) -> usize {
         let rooms = self.rooms.lock().unwrap_or_else(|e| e.into_inner());
         rooms.get(&room).map_or(0, Vec::len)

@@ -8,6 +8,7 @@ use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::cluster::stats::ClusterStats;
+use crate::cluster::subscriptions::{Subscriptions, Waiter};
 use crate::cluster::wire::{unix_micros, Envelope};
 use crate::room::Peers;
 
@@ -52,6 +53,8 @@ pub struct Link {
     rooms_changed: AtomicBool,
     /// Set while chats are being dropped at the full queue (one log line per episode).
     dropping: AtomicBool,
+    /// Active channels and members waiting for theirs.
+    subscriptions: Mutex<Subscriptions>,
 }
 
 /// The receiving ends the backplane threads take over.
@@ -88,6 +91,7 @@ impl Link {
             presence_wake: wake_tx,
             rooms_changed: AtomicBool::new(true),
             dropping: AtomicBool::new(false),
+            subscriptions: Mutex::default(),
         };
         let ends = LinkEnds {
             queue: queue_rx,
@@ -167,6 +171,32 @@ impl Link {
         *lock(&self.others) = others;
     }
 
+    /// `waiter` joined its room: true if its `ROOM_JOINED` may go now; otherwise it is
+    /// answered (through [`Link::take_ready`]) once this node listens to the room.
+    pub fn answer_now(&self, waiter: Waiter) -> bool {
+        lock(&self.subscriptions).answer_now(waiter)
+    }
+
+    /// The `ROOM_JOINED` answers due on loop `index`.
+    pub fn take_ready(&self, index: usize) -> Vec<Waiter> {
+        lock(&self.subscriptions).take_ready(index)
+    }
+
+    /// See `Subscriptions::subscribed`.
+    pub(crate) fn subscribed(&self, room: u32) -> Vec<usize> {
+        lock(&self.subscriptions).subscribed(room)
+    }
+
+    /// See `Subscriptions::unsubscribed`.
+    pub(crate) fn unsubscribed(&self, room: u32) {
+        lock(&self.subscriptions).unsubscribed(room);
+    }
+
+    /// See `Subscriptions::listening`.
+    pub(crate) fn listening(&self, listening: bool) -> Vec<usize> {
+        lock(&self.subscriptions).listening(listening)
+    }
+
     /// Updates the cache for `rooms` only.
     pub(crate) fn merge_others(&self, rooms: &[u32], mut fresh: HashMap<u32, usize>) {
         let mut others = lock(&self.others);
@@ -189,6 +219,7 @@ impl Peers for Link {
         let had = local.counts.contains_key(&room);
         if members == 0 {
             local.counts.remove(&room);
+            lock(&self.subscriptions).emptied(room);
             // No member left to chat here: the next one starts a new stream.
             lock(&self.streams).remove(&room);
         } else {

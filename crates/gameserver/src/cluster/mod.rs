@@ -30,6 +30,7 @@
 //! | `backplane.rs`  | the three Redis threads: start, stop, (re)connect with back-off |
 //! | `publisher.rs`, `subscriber.rs`, `presence.rs` | one thread each |
 //! | `sequence.rs`   | gap and duplicate detection per origin stream |
+//! | `subscriptions.rs` | active channels; joiners waiting for theirs before `ROOM_JOINED` |
 //! | `stats.rs`      | the counters and their Prometheus names |
 
 mod backplane;
@@ -41,6 +42,7 @@ mod relay;
 mod sequence;
 mod stats;
 mod subscriber;
+mod subscriptions;
 pub mod wire;
 
 use std::sync::mpsc::SyncSender;
@@ -52,6 +54,7 @@ pub use link::Link;
 pub use relay::{Inbox, Relay};
 pub use sequence::{Sequences, Verdict};
 pub use stats::{ClusterSnapshot, ClusterStats, Role};
+pub use subscriptions::Waiter;
 
 use crate::game::Game;
 use crate::room::Rooms;
@@ -100,7 +103,7 @@ impl Cluster {
 
     /// Loop `index`'s inbox (call once per loop).
     pub fn inbox(&mut self, index: usize) -> Inbox {
-        let (tx, inbox) = relay::inbox(self.args.queue(), self.rooms.clone(), self.stats());
+        let (tx, inbox) = relay::inbox(self.args.queue(), self.rooms.clone(), self.link.clone());
         if self.inboxes.len() <= index {
             self.inboxes.resize(index + 1, None);
         }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use servercore::{CloseReason, Context, Handler, SessionId};
 
-use crate::cluster::stats::ClusterStats;
+use crate::cluster::link::Link;
 use crate::cluster::wire::unix_micros;
 use crate::protocol;
 use crate::room::Rooms;
@@ -31,21 +31,17 @@ pub struct Inbox {
     chats: Receiver<Incoming>,
     bound: usize,
     rooms: Arc<Rooms>,
-    stats: Arc<ClusterStats>,
+    link: Arc<Link>,
 }
 
 /// Makes a bounded inbox for one loop: the sender goes to the subscriber thread.
-pub fn inbox(
-    bound: usize,
-    rooms: Arc<Rooms>,
-    stats: Arc<ClusterStats>,
-) -> (SyncSender<Incoming>, Inbox) {
+pub fn inbox(bound: usize, rooms: Arc<Rooms>, link: Arc<Link>) -> (SyncSender<Incoming>, Inbox) {
     let (tx, chats) = std::sync::mpsc::sync_channel(bound);
     let inbox = Inbox {
         chats,
         bound,
         rooms,
-        stats,
+        link,
     };
     (tx, inbox)
 }
@@ -54,13 +50,29 @@ impl Inbox {
     /// Delivers what is waiting, at most the inbox bound (so one call is bounded too; the
     /// subscriber notifies again for what it queues later).
     fn deliver(&mut self, ctx: &mut Context<'_>) {
+        self.answer_joins(ctx);
         for chat in self.chats.try_iter().take(self.bound) {
             // Serialized once per instance; every local member's queue shares it.
             if let Ok(packet) = ctx.packet(protocol::CHAT_BROADCAST, &chat.body) {
                 self.rooms.broadcast(ctx, chat.room, &packet);
             }
             let waited = unix_micros().saturating_sub(chat.sent_at_us);
-            self.stats.observe_latency(waited as f64 / 1e6);
+            self.link.stats().observe_latency(waited as f64 / 1e6);
+        }
+    }
+
+    /// Sends the `ROOM_JOINED` answers that waited for this node to hear their rooms (to
+    /// sessions still in that room).
+    fn answer_joins(&mut self, ctx: &mut Context<'_>) {
+        for waiter in self.link.take_ready(ctx.loop_index()) {
+            if !self.rooms.contains(waiter.room, waiter.session) {
+                continue; // left (or moved on) meanwhile
+            }
+            let count = u32::try_from(self.rooms.count(waiter.room)).unwrap_or(u32::MAX);
+            let body = protocol::room_joined(waiter.room, count);
+            if let Ok(reply) = ctx.packet(protocol::ROOM_JOINED, &body) {
+                let _ = ctx.send(waiter.session, reply);
+            }
         }
     }
 }

@@ -42,7 +42,12 @@ pub(crate) fn run(
     };
     let mut sequences = Sequences::default();
     while let Some(mut con) = connector.connect() {
-        match listen(&mut con, connector, link, &loops, &mut sequences) {
+        link.listening(true);
+        let result = listen(&mut con, connector, link, &loops, &mut sequences);
+        for index in link.listening(false) {
+            notifier.notify(index); // nobody waits for a subscriber that is not there
+        }
+        match result {
             Ok(()) => return, // stopping
             Err(err) => connector.lost(&err),
         }
@@ -68,7 +73,14 @@ fn listen(
         }
         if let Some(rooms) = link.rooms_if_changed(force) {
             force = false;
-            reconcile(&mut pubsub, &rooms, &mut subscribed, sequences)?;
+            reconcile(
+                link,
+                loops.notifier,
+                &mut pubsub,
+                &rooms,
+                &mut subscribed,
+                sequences,
+            )?;
         }
         match pubsub.get_message() {
             Ok(msg) => deliver(link, loops, sequences, &msg),
@@ -80,6 +92,8 @@ fn listen(
 
 /// Subscribes to the rooms in `wanted` not yet subscribed, unsubscribes from the others.
 fn reconcile(
+    link: &Link,
+    notifier: &Notifier,
     pubsub: &mut redis::PubSub<'_>,
     wanted: &[u32],
     subscribed: &mut HashSet<u32>,
@@ -89,11 +103,15 @@ fn reconcile(
     for &room in wanted.difference(&subscribed.clone()) {
         pubsub.subscribe(room_channel(room))?;
         subscribed.insert(room);
+        for index in link.subscribed(room) {
+            notifier.notify(index); // members waiting for their ROOM_JOINED
+        }
     }
     let gone: Vec<u32> = subscribed.difference(&wanted).copied().collect();
     for room in gone {
         pubsub.unsubscribe(room_channel(room))?;
         subscribed.remove(&room);
+        link.unsubscribed(room);
         sequences.forget(room);
     }
     Ok(())
