@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use gameserver::protocol;
 use servercore::Model;
-use util::cluster::{free_port, node, wait_metric, RedisServer};
+use util::cluster::{free_port, node, wait_metric, wait_subscribers, RedisServer};
 use util::process::{sample, Gameserver, STEP};
 use util::*;
 
@@ -262,12 +262,12 @@ fn outage(model: Model) {
         "A counted {dropped} dropped chats, expected {at_least} or more"
     );
 
-    let restarted = RedisServer::start_on(redis.port).expect("redis-server back on its port");
+    let restarted = RedisServer::start_on(redis.port()).expect("redis-server back on its port");
     for n in &nodes {
         wait_metric(n, "gameserver_cluster_backplane_up", |v| v == 1);
         wait_metric(n, "gameserver_cluster_reconnects_total", |v| v >= 3);
     }
-    restarted.wait_subscribers(ROOM, 2);
+    wait_subscribers(&restarted, ROOM, 2);
     let after = say(&mut talker, 10);
     let last = after.end - 1;
     // B hears the chats after the outage (and maybe some queued during it), in order.

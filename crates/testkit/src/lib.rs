@@ -1,11 +1,16 @@
 //! Helpers shared by the integration tests of every crate in the workspace: the
 //! [`both_models!`] macro (one test body, generated for epoll and io_uring; the io_uring
 //! variant is ignored, with the reason, where the kernel refuses io_uring), loopback clients
-//! with timeouts, deterministic data, and polling with a deadline.
+//! with timeouts, deterministic data, polling with a deadline, and a real `redis-server`
+//! ([`RedisServer`]).
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
+
+mod redis_server;
+
+pub use redis_server::{free_port, RedisServer};
 
 include!(concat!(env!("OUT_DIR"), "/both_models.rs"));
 

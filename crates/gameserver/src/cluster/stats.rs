@@ -121,6 +121,11 @@ impl ClusterStats {
         self.dropped_queue_full.load(Ordering::Relaxed)
     }
 
+    /// Chats received from other nodes.
+    pub fn received(&self) -> u64 {
+        self.received.load(Ordering::Relaxed)
+    }
+
     /// Holes counted in other nodes' sequences.
     pub fn gaps(&self) -> u64 {
         self.gaps.load(Ordering::Relaxed)
