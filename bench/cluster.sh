@@ -10,6 +10,7 @@
 # Environment knobs:
 #   CLIENTS=500 ROOMS=10 CHAT_RATE=10 SIZE=60 DURATION=10
 #   SERVER_CPU=0 CLIENT_CPU=1 MODEL=epoll SKIP_BUILD=1
+#   GAMESERVER_ARGS="…"   extra flags for every gameserver (e.g. "--flush-interval-ms 5")
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -85,9 +86,10 @@ cpu_ticks() {
 start_gameserver() {
     local name=$1 port=$2
     shift 2
+    # shellcheck disable=SC2086 # GAMESERVER_ARGS is a list of flags
     taskset -c "$SERVER_CPU" "$BIN_DIR/gameserver" --protocol packet --model "$MODEL" \
         --bind 127.0.0.1 --port "$port" --threads 1 --max-sessions-per-ip 100000 \
-        --rate-limit 0 "$@" >"$LOG_DIR/$name.log" 2>&1 &
+        --rate-limit 0 "$@" ${GAMESERVER_ARGS:-} >"$LOG_DIR/$name.log" 2>&1 &
     PIDS+=($!)
     wait_port "$port" "$!"
     LAST_PID=$!
@@ -141,6 +143,29 @@ if os.environ["PUBLISHES"]:
 PY
 }
 
+# hop_latency NAME METRICS_PORT: the instance's publish->deliver latency histogram, summed
+# up: mean and the share of chats delivered within 1.6 ms and 6.4 ms.
+hop_latency() {
+    python3 - "$1" "$2" <<'PY'
+import sys, urllib.request
+name, port = sys.argv[1], sys.argv[2]
+text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics").read().decode()
+series = {}
+for line in text.splitlines():
+    if line.startswith("gameserver_cluster_deliver_latency_seconds"):
+        key, value = line.rsplit(" ", 1)
+        series[key] = float(value)
+count = series.get("gameserver_cluster_deliver_latency_seconds_count", 0)
+total = series.get("gameserver_cluster_deliver_latency_seconds_sum", 0)
+def within(le):
+    return series.get(f'gameserver_cluster_deliver_latency_seconds_bucket{{le="{le}"}}', 0)
+if count:
+    print(f"  {name}: cross-instance hop (origin queue -> delivered here) mean "
+          f"{total / count * 1e3:.2f} ms, {within('0.0016') / count:.1%} within 1.6 ms, "
+          f"{within('0.0064') / count:.1%} within 6.4 ms ({int(count)} chats)")
+PY
+}
+
 publish_calls() {
     redis-cli -p "$REDIS_PORT" INFO commandstats |
         sed -n 's/^cmdstat_publish:calls=\([0-9]*\),.*/\1/p' | grep . || echo 0
@@ -148,7 +173,8 @@ publish_calls() {
 
 {
     echo "bench/cluster.sh $(git rev-parse --short HEAD 2>/dev/null || echo unknown): $CLIENTS clients," \
-        "$ROOMS rooms, $CHAT_RATE chats/s each, $SIZE-byte bodies, ${DURATION}s, model $MODEL;" \
+        "$ROOMS rooms, $CHAT_RATE chats/s each, $SIZE-byte bodies, ${DURATION}s," \
+        "model $MODEL${GAMESERVER_ARGS:+ ($GAMESERVER_ARGS)};" \
         "servers on CPU $SERVER_CPU, client on CPU $CLIENT_CPU"
 
     port=$(free_port)
@@ -163,14 +189,16 @@ publish_calls() {
     wait_port "$REDIS_PORT" "$!"
     redis_pid=$!
     url=redis://127.0.0.1:$REDIS_PORT
-    a=$(free_port)
-    start_gameserver a "$a" --cluster "$url" --node-id a
+    a=$(free_port) a_metrics=$(free_port)
+    start_gameserver a "$a" --cluster "$url" --node-id a --metrics "127.0.0.1:$a_metrics"
     a_pid=$LAST_PID
-    b=$(free_port)
-    start_gameserver b "$b" --cluster "$url" --node-id b
+    b=$(free_port) b_metrics=$(free_port)
+    start_gameserver b "$b" --cluster "$url" --node-id b --metrics "127.0.0.1:$b_metrics"
     b_pid=$LAST_PID
     run "two instances + redis" "127.0.0.1:$a,127.0.0.1:$b" \
         "gameserver-a=$a_pid" "gameserver-b=$b_pid" "redis-server=$redis_pid"
+    hop_latency a "$a_metrics"
+    hop_latency b "$b_metrics"
     stop_all
 } | tee "$OUT"
 echo "saved to $OUT; logs in $LOG_DIR"
