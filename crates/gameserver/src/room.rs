@@ -150,3 +150,52 @@ impl Rooms {
         rooms.get(&room).map_or(0, Vec::len)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex as StdMutex;
+
+    /// Peers with a fixed count elsewhere, recording what they are told.
+    #[derive(Debug, Default)]
+    struct FakePeers {
+        elsewhere: usize,
+        told: StdMutex<Vec<(u32, usize)>>,
+    }
+
+    impl Peers for FakePeers {
+        fn members_elsewhere(&self, _room: u32) -> usize {
+            self.elsewhere
+        }
+        fn local_members_changed(&self, room: u32, members: usize) {
+            self.told.lock().unwrap().push((room, members));
+        }
+    }
+
+    #[test]
+    fn counts_and_capacity_include_members_elsewhere() {
+        let peers = Arc::new(FakePeers {
+            elsewhere: 3,
+            ..Default::default()
+        });
+        let rooms = Rooms::with_peers(5, peers.clone());
+        let (a, b, c) = (
+            SessionId::from_u64(1),
+            SessionId::from_u64(2),
+            SessionId::from_u64(3),
+        );
+        assert_eq!(rooms.join(9, a), Ok(4));
+        assert_eq!(rooms.join(9, b), Ok(5));
+        assert_eq!(rooms.join(9, c), Err(RoomFull { capacity: 5 }));
+        assert_eq!(rooms.join(9, a), Ok(5), "a member again: unchanged");
+        assert_eq!(rooms.count(9), 5);
+        assert!(rooms.contains(9, b) && !rooms.contains(9, c));
+        rooms.leave(9, a);
+        rooms.leave(9, a); // not a member: nothing to tell
+        rooms.leave(9, b);
+        assert_eq!(
+            *peers.told.lock().unwrap(),
+            vec![(9, 1), (9, 2), (9, 1), (9, 0)]
+        );
+    }
+}

@@ -233,3 +233,101 @@ impl Peers for Link {
         let _ = self.presence_wake.try_send(()); // full: a nudge is already pending
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn link(queue: usize) -> (Arc<Link>, LinkEnds) {
+        Link::new("me", Arc::new(ClusterStats::new("me")), queue)
+    }
+
+    /// (epoch, seq, body) of every chat waiting in the queue.
+    fn queued(ends: &LinkEnds) -> Vec<(u32, u64, Vec<u8>)> {
+        ends.queue
+            .try_iter()
+            .map(|chat| {
+                let e = Envelope::decode(&chat.payload).expect("an envelope");
+                assert_eq!(e.origin, "me");
+                (e.epoch, e.seq, e.body.to_vec())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn chats_are_numbered_per_room_and_a_full_queue_drops_and_counts() {
+        let (link, ends) = link(3);
+        link.publish(1, b"a");
+        link.publish(2, b"b");
+        link.publish(1, b"c");
+        link.publish(1, b"dropped");
+        assert_eq!(link.stats().dropped_queue_full(), 1);
+        let got = queued(&ends);
+        assert_eq!(got.len(), 3);
+        let (e1, e2) = (got[0].0, got[1].0);
+        assert_ne!(e1, e2, "each room has its own stream");
+        assert_eq!(got[0], (e1, 0, b"a".to_vec()));
+        assert_eq!(got[1], (e2, 0, b"b".to_vec()));
+        assert_eq!(got[2], (e1, 1, b"c".to_vec()));
+        link.taken(3);
+        link.publish(1, b"e");
+        assert_eq!(
+            queued(&ends),
+            vec![(e1, 3, b"e".to_vec())],
+            "the drop used up seq 2"
+        );
+    }
+
+    #[test]
+    fn an_emptied_room_starts_a_new_stream() {
+        let (link, ends) = link(8);
+        link.local_members_changed(5, 1);
+        link.publish(5, b"x");
+        link.local_members_changed(5, 0);
+        link.local_members_changed(5, 1);
+        link.publish(5, b"y");
+        let got = queued(&ends);
+        assert_eq!((got[0].1, got[1].1), (0, 0));
+        assert_ne!(got[0].0, got[1].0);
+    }
+
+    #[test]
+    fn membership_changes_reach_presence_and_subscriber() {
+        let (link, ends) = link(8);
+        assert_eq!(
+            link.rooms_if_changed(false),
+            Some(vec![]),
+            "starts as changed"
+        );
+        assert_eq!(link.rooms_if_changed(false), None);
+        link.local_members_changed(7, 1);
+        assert!(ends.presence_wake.try_recv().is_ok(), "presence nudged");
+        link.local_members_changed(7, 2); // same set of rooms
+        assert_eq!(link.rooms_if_changed(false), Some(vec![7]));
+        link.local_members_changed(7, 3);
+        assert_eq!(link.rooms_if_changed(false), None, "only counts changed");
+        let (counts, dirty) = link.take_local();
+        assert_eq!((counts.get(&7), dirty), (Some(&3), vec![7]));
+        link.local_members_changed(7, 0);
+        assert_eq!(link.rooms_if_changed(false), Some(vec![]));
+        let (counts, dirty) = link.take_local();
+        assert!(counts.is_empty());
+        assert_eq!(dirty, vec![7]);
+    }
+
+    #[test]
+    fn counts_elsewhere_come_from_the_cache() {
+        let (link, _ends) = link(8);
+        assert_eq!(link.members_elsewhere(1), 0);
+        link.set_others(HashMap::from([(1, 4), (2, 9)]));
+        link.merge_others(&[2, 3], HashMap::from([(3, 1)]));
+        assert_eq!(
+            (
+                link.members_elsewhere(1),
+                link.members_elsewhere(2),
+                link.members_elsewhere(3)
+            ),
+            (4, 0, 1)
+        );
+    }
+}
