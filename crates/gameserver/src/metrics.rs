@@ -400,6 +400,33 @@ mod tests {
     }
 
     #[test]
+    fn cluster_series_follow_when_clustered() {
+        let cluster = Arc::new(ClusterStats::new("node-7"));
+        let text = encode(vec![LoopStats::default()], Some(&cluster)).unwrap();
+        let want = [
+            ("gameserver_cluster_node_info{node=\"node-7\"}", 1),
+            ("gameserver_cluster_backplane_up", 0),
+            ("gameserver_cluster_connection_up{role=\"subscriber\"}", 0),
+            ("gameserver_cluster_published_total", 0),
+            (
+                "gameserver_cluster_publish_dropped_total{reason=\"queue_full\"}",
+                0,
+            ),
+            ("gameserver_cluster_gaps_total", 0),
+            ("gameserver_cluster_deliver_latency_seconds_count", 0),
+        ];
+        for (series, value) in want {
+            assert_eq!(sample(&text, series), Some(value), "{series} in:\n{text}");
+        }
+        assert!(text.contains("# TYPE gameserver_cluster_deliver_latency_seconds histogram\n"));
+        let alone = encode(vec![LoopStats::default()], None).unwrap();
+        assert!(
+            !alone.contains("cluster"),
+            "no cluster series without --cluster"
+        );
+    }
+
+    #[test]
     fn serves_metrics_and_refuses_other_paths() {
         use std::io::{Read, Write};
 
