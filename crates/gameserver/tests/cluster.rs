@@ -2,7 +2,8 @@
 //! Every chat reaches every member exactly once and in per-sender order, on 2 and 3
 //! instances and under join/leave churn; a Redis outage keeps local delivery going, is counted
 //! as a gap, and heals when Redis returns; a node killed with SIGKILL stops being counted
-//! within the heartbeat TTL; an absent backplane never holds more than the queue bound.
+//! within the heartbeat TTL; a frozen or absent backplane never holds more than the queue
+//! bound.
 
 mod util;
 
@@ -397,3 +398,70 @@ fn absent_backplane(model: Model) {
 }
 
 both_models!(absent_backplane_is_bounded, absent_backplane);
+
+/// Redis frozen (SIGSTOP: connections open, nothing answered): A's members keep chatting
+/// locally, the publish queue stays at its bound and the rest is dropped and counted; once
+/// Redis resumes, B hears A again.
+fn frozen_backplane(model: Model) {
+    const BOUND: u64 = 32;
+    const CHATS: u32 = 500;
+    let bound = BOUND.to_string();
+    let (redis, nodes) = cluster(model, 2, &["--cluster-queue", &bound]);
+    let (a, b) = (&nodes[0], &nodes[1]);
+    let (mut talker, mut remote) = (connect(a.addr), connect(b.addr));
+    join(&mut talker, ROOM);
+    join(&mut remote, ROOM);
+
+    redis.freeze();
+    let started = Instant::now();
+    for seq in 0..CHATS {
+        send_packet(&mut talker, protocol::CHAT, &chat_body(0, seq, LEN));
+        let (id, _) = read_packet(&mut talker).expect("own chat back");
+        assert_eq!(id, protocol::CHAT_BROADCAST);
+    }
+    println!(
+        "{CHATS} local chats with Redis frozen took {:?}",
+        started.elapsed()
+    );
+    // At most BOUND wait in the queue and one batch (at most what the queue held) in the
+    // publisher's stuck round trip: everything else is dropped and counted.
+    let at_least = u64::from(CHATS) - 3 * BOUND;
+    let mut dropped = 0;
+    let counted = wait_until(STEP, || {
+        let text = a.scrape();
+        let queue = sample(&text, "gameserver_cluster_publish_queue").unwrap_or(u64::MAX);
+        assert!(queue <= BOUND, "publish queue at {queue}, bound {BOUND}");
+        dropped = ["queue_full", "backplane_down"]
+            .iter()
+            .filter_map(|reason| {
+                let series =
+                    format!("gameserver_cluster_publish_dropped_total{{reason=\"{reason}\"}}");
+                sample(&text, &series)
+            })
+            .sum();
+        dropped >= at_least
+    });
+    assert!(
+        counted,
+        "A counted {dropped} dropped chats, expected {at_least} or more"
+    );
+
+    redis.thaw();
+    for n in &nodes {
+        wait_metric(n, "gameserver_cluster_backplane_up", |v| v == 1);
+    }
+    wait_subscribers(&redis, ROOM, 2);
+    let last = CHATS + 4;
+    for seq in CHATS..=last {
+        send_packet(&mut talker, protocol::CHAT, &chat_body(0, seq, LEN));
+    }
+    let mut heard = Heard::default();
+    loop {
+        let (_, seq) = heard.check_increasing(read_packet(&mut remote).expect("a chat"), LEN);
+        if seq == last {
+            break;
+        }
+    }
+}
+
+both_models!(frozen_backplane_is_bounded, frozen_backplane);
