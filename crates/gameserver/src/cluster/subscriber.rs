@@ -9,7 +9,7 @@ use std::sync::mpsc::{SyncSender, TrySendError};
 
 use servercore::Notifier;
 
-use crate::cluster::backplane::{Connector, POLL};
+use crate::cluster::backplane::{Connector, IO_TIMEOUT, POLL};
 use crate::cluster::link::Link;
 use crate::cluster::relay::Incoming;
 use crate::cluster::sequence::{Sequences, Verdict};
@@ -100,6 +100,12 @@ fn reconcile(
     sequences: &mut Sequences,
 ) -> redis::RedisResult<()> {
     let wanted: HashSet<u32> = wanted.iter().copied().collect();
+    if wanted == *subscribed {
+        return Ok(());
+    }
+    // A (un)subscribe waits for its reply as long as any command may; the short poll
+    // timeout is for waiting on messages only.
+    pubsub.set_read_timeout(Some(IO_TIMEOUT))?;
     for &room in wanted.difference(&subscribed.clone()) {
         pubsub.subscribe(room_channel(room))?;
         subscribed.insert(room);
@@ -114,7 +120,7 @@ fn reconcile(
         link.unsubscribed(room);
         sequences.forget(room);
     }
-    Ok(())
+    pubsub.set_read_timeout(Some(POLL))
 }
 
 /// Checks one message and queues it on its room's loop.
