@@ -28,7 +28,9 @@ fn node(model: Model, url: &str, name: &str) -> Node {
         cluster_ttl_ms: 6000,
         cluster_queue: 8192,
     };
-    let mut cluster = Cluster::new(&args, 1000).expect("--cluster given");
+    let mut cluster = Cluster::new(&args, 1000)
+        .expect("a Redis URL")
+        .expect("--cluster given");
     let stats = cluster.stats();
     let config = ServiceConfig {
         threads: 2,

@@ -155,22 +155,21 @@ pub struct Backplane {
 }
 
 impl Backplane {
-    /// Starts the three threads on `url`. `inboxes[i]` is loop `i`'s inbox; `notifier` wakes
-    /// the loops.
+    /// Starts the three threads on `client` (made from `url`, which is logged).
+    /// `inboxes[i]` is loop `i`'s inbox; `notifier` wakes the loops.
     ///
     /// # Errors
-    /// [`StartError`] if `url` is not a Redis URL or a thread cannot start. (An unreachable
-    /// Redis is not an error: the threads keep trying, and the server serves its own members
-    /// meanwhile.)
+    /// [`StartError::Spawn`] if a thread cannot start. (An unreachable Redis is not an error:
+    /// the threads keep trying, and the server serves its own members meanwhile.)
     pub fn start(
         url: &str,
+        client: redis::Client,
         link: Arc<Link>,
         ends: LinkEnds,
         inboxes: Vec<SyncSender<Incoming>>,
         notifier: Notifier,
         ttl: Duration,
     ) -> Result<Backplane, StartError> {
-        let client = redis::Client::open(url).map_err(StartError::BadUrl)?;
         let stop = Arc::new(AtomicBool::new(false));
         let connector = |role| Connector {
             client: client.clone(),

@@ -65,6 +65,7 @@ use relay::Incoming;
 #[derive(Debug)]
 pub struct Cluster {
     url: String,
+    client: redis::Client,
     args: ClusterArgs,
     link: Arc<Link>,
     ends: link::LinkEnds,
@@ -74,21 +75,28 @@ pub struct Cluster {
 
 impl Cluster {
     /// The cluster the flags ask for (`None` without `--cluster`), with rooms of `capacity`
-    /// members cluster-wide.
-    pub fn new(args: &ClusterArgs, capacity: usize) -> Option<Cluster> {
-        let url = args.cluster.clone()?;
+    /// members cluster-wide. Nothing connects yet.
+    ///
+    /// # Errors
+    /// [`StartError::BadUrl`] if `--cluster` is not a Redis URL.
+    pub fn new(args: &ClusterArgs, capacity: usize) -> Result<Option<Cluster>, StartError> {
+        let Some(url) = args.cluster.clone() else {
+            return Ok(None);
+        };
+        let client = redis::Client::open(url.as_str()).map_err(StartError::BadUrl)?;
         let node = args.node();
         let stats = Arc::new(ClusterStats::new(node.as_str()));
         let (link, ends) = Link::new(node.as_str(), stats, args.queue());
         let rooms = Arc::new(Rooms::with_peers(capacity, link.clone()));
-        Some(Cluster {
+        Ok(Some(Cluster {
             url,
+            client,
             args: args.clone(),
             link,
             ends,
             rooms,
             inboxes: Vec::new(),
-        })
+        }))
     }
 
     /// The rooms, shared with the other instances.
@@ -124,6 +132,7 @@ impl Cluster {
         let inboxes = self.inboxes.into_iter().flatten().collect();
         Backplane::start(
             &self.url,
+            self.client,
             self.link,
             self.ends,
             inboxes,
