@@ -465,3 +465,16 @@ fn frozen_backplane(model: Model) {
 }
 
 both_models!(frozen_backplane_is_bounded, frozen_backplane);
+
+/// Two instances started with the same `--node-id` would skip each other's chats as their
+/// own: the heartbeat notices and says so in the log.
+fn same_node_id(model: Model) {
+    let redis = RedisServer::start();
+    let ttl = ["--cluster-ttl-ms", "900"];
+    let _first = node(model, &redis.url(), "twin", &ttl);
+    let mut second = node(model, &redis.url(), "twin", &ttl);
+    let line = second.wait_for_line(&["another instance uses this node id"]);
+    assert!(line.is_some(), "the clash was not reported");
+}
+
+both_models!(same_node_id_is_reported, same_node_id);

@@ -14,19 +14,29 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use crate::cluster::backplane::{Connector, POLL};
+use crate::cluster::config::NodeId;
 use crate::cluster::link::Link;
 use crate::cluster::wire::{members_key, node_key};
 
 /// What this thread has written, kept across reconnections.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Written {
     /// Rooms with a field of ours in Redis (as far as we know).
     rooms: HashSet<u32>,
+    /// This process's value of the heartbeat key: another value found there means another
+    /// instance runs with the same node id.
+    token: String,
+    /// Set while such a clash is being seen (one log line per episode).
+    clash: bool,
 }
 
 /// Runs until the backplane stops; then removes this node's entries (best effort).
 pub(crate) fn run(connector: &mut Connector, link: &Link, wake: &Receiver<()>, ttl: Duration) {
-    let mut written = Written::default();
+    let mut written = Written {
+        rooms: HashSet::new(),
+        token: NodeId::random().to_string(),
+        clash: false,
+    };
     while let Some(mut con) = connector.connect() {
         match serve(&mut con, connector, link, wake, ttl, &mut written) {
             Ok(()) => {
@@ -58,7 +68,7 @@ fn serve(
         }
         let (counts, dirty) = link.take_local();
         if Instant::now() >= next_refresh {
-            heartbeat(con, link, ttl)?;
+            heartbeat(con, link, ttl, written)?;
             let all: Vec<u32> = counts
                 .keys()
                 .copied()
@@ -87,15 +97,31 @@ fn serve(
     }
 }
 
-/// Renews this node's heartbeat key.
-fn heartbeat(con: &mut redis::Connection, link: &Link, ttl: Duration) -> redis::RedisResult<()> {
+/// Renews this node's heartbeat key, and says (once per episode) if another process was
+/// renewing it too: two instances with one node id skip each other's chats as their own.
+fn heartbeat(
+    con: &mut redis::Connection,
+    link: &Link,
+    ttl: Duration,
+    written: &mut Written,
+) -> redis::RedisResult<()> {
     let ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
-    redis::cmd("SET")
+    let previous: Option<String> = redis::cmd("SET")
         .arg(node_key(link.node()))
-        .arg(1)
+        .arg(&written.token)
         .arg("PX")
         .arg(ms)
-        .exec(con)
+        .arg("GET")
+        .query(con)?;
+    let clash = previous.is_some_and(|p| p != written.token);
+    if clash && !written.clash {
+        tracing::error!(
+            node = link.node(),
+            "another instance uses this node id: chats between the two are lost; give each its own --node-id"
+        );
+    }
+    written.clash = clash;
+    Ok(())
 }
 
 /// Writes this node's count of each room in `rooms` (deleting the field where it is 0).
