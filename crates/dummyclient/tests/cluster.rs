@@ -75,7 +75,6 @@ fn chat_over_three_instances(model: Model) {
     assert!(report.sent >= 300, "about 600 chats in 1 s: {report}");
     assert_eq!(report.deliveries, report.sent * 15, "{report}");
     for n in &nodes {
-        assert!(n.service.live_sessions() <= 20);
         // Two thirds of each room's chats come from the other two instances.
         assert!(
             n.stats.received() > 0,
