@@ -81,6 +81,14 @@ pub fn resolve(addr: &str) -> Result<SocketAddr, ConnectError> {
     })
 }
 
+/// Resolves a comma-separated list of `host:port` (`--addr a,b,c`).
+///
+/// # Errors
+/// [`ConnectError::Resolve`] for the first one that does not resolve.
+pub fn resolve_list(list: &str) -> Result<Vec<SocketAddr>, ConnectError> {
+    list.split(',').map(|a| resolve(a.trim())).collect()
+}
+
 /// Connects `clients` sockets to `addr` one after the other, each with `TCP_NODELAY`, and
 /// hands each to `adopt` as soon as it is connected. A failed attempt is retried after a
 /// pause of [`FIRST_BACKOFF`], doubling up to [`MAX_BACKOFF`], until `timeout` (for the whole

@@ -23,6 +23,7 @@
 //! client was too far behind count as `late_sends`.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -33,6 +34,7 @@ use servercore::{CloseReason, Context, Handler, SessionId};
 use crate::chat::{ChatEvent, Member, RoomPlan};
 use crate::load::{LoadConfig, Pacing, Scenario, CATCH_UP};
 use crate::message::ClientStream;
+use crate::spread::Spread;
 use crate::stats::{Stats, Verdict};
 use crate::websocket::{Inbound, InboundError};
 use crate::wire::{Wire, CHAT, ECHO, ENTER_ROOM, SERVER_FULL};
@@ -88,6 +90,8 @@ pub(crate) struct Shared {
     pub(crate) start_nanos: AtomicU64,
     /// Hands out client ids (0, 1, 2, ...) as loops open the adopted sockets.
     next_client: AtomicU32,
+    /// With several servers: the ids planned for each (see `spread`).
+    spread: Option<Spread>,
     /// Clients ready to send (echo: opened; chat: in their room), or closed before that.
     pub(crate) ready: AtomicU32,
     /// Per loop, while draining.
@@ -103,6 +107,7 @@ impl Shared {
             phase: AtomicU8::new(Phase::Connecting as u8),
             start_nanos: AtomicU64::new(0),
             next_client: AtomicU32::new(0),
+            spread: None,
             ready: AtomicU32::new(0),
             drain: (0..loops)
                 .map(|_| DrainCounts {
@@ -112,6 +117,22 @@ impl Shared {
                 .collect(),
             progress: (0..loops).map(|_| LoopProgress::default()).collect(),
         }
+    }
+
+    /// Gives out client ids by server, as `spread` plans (several servers).
+    pub(crate) fn with_spread(self, spread: Spread) -> Shared {
+        Shared {
+            spread: Some(spread),
+            ..self
+        }
+    }
+
+    /// The id of a client that just opened, connected to `server`.
+    fn client_index(&self, server: Option<SocketAddr>) -> u32 {
+        let planned = self.spread.as_ref().zip(server);
+        planned
+            .and_then(|(spread, server)| spread.index_for(server))
+            .unwrap_or_else(|| self.next_client.fetch_add(1, Ordering::AcqRel))
     }
 
     fn phase(&self) -> Phase {
@@ -468,7 +489,7 @@ fn send(
 
 impl Handler for LoadHandler {
     fn connected(&mut self, ctx: &mut Context<'_>, id: SessionId) {
-        let index = self.shared.next_client.fetch_add(1, Ordering::AcqRel);
+        let index = self.shared.client_index(ctx.peer_addr(id));
         let client = self.new_client(index);
         let room = match &client.role {
             Role::Chat(member) => Some(member.room()),

@@ -16,6 +16,7 @@
 //!   chat        chat: the body format, rooms, the per-member verifier (per-sender order)
 //!   pattern     the pattern bytes both formats carry
 //!   connect     blocking connects with retries and backoff, one deadline
+//!   spread      --addr a,b,c: which client goes to which server (rooms split over them)
 //!   stats       Verdict per message; Stats per loop (counts + latency), merged into a Report
 //!   timeline    per-second buckets of each loop's Stats (count + latency), for --plot
 //!   plot        --plot: the timeline as an SVG chart (throughput, p50/p99 per second)
@@ -61,6 +62,7 @@ pub mod message;
 pub mod pattern;
 pub mod plot;
 pub mod progress;
+pub mod spread;
 pub mod stats;
 pub mod timeline;
 pub mod websocket;

@@ -43,6 +43,7 @@ use crate::chat::MIN_CHAT_SIZE;
 use crate::connect::{self, ConnectError};
 use crate::handler::{LoadHandler, Phase, Shared};
 use crate::message::HEADER_LEN;
+use crate::spread::Spread;
 use crate::stats::{Report, RunInfo, Stats};
 use crate::websocket::{HandshakeError, HandshakeGate};
 use crate::wire::{Protocol, Wire};
@@ -112,7 +113,8 @@ impl Scenario {
 /// Everything a load run needs.
 #[derive(Debug, Clone)]
 pub struct LoadConfig {
-    /// Server address, `host:port`.
+    /// Server address, `host:port`; several, comma-separated, share the clients (see
+    /// [`crate::spread`]).
     pub addr: String,
     /// Number of clients (connections).
     pub clients: usize,
@@ -418,9 +420,20 @@ pub fn run_observed(
     observe: &mut dyn FnMut(&Progress),
 ) -> Result<Report, LoadError> {
     config.validate().map_err(LoadError::Config)?;
-    let addr: SocketAddr = connect::resolve(&config.addr).map_err(LoadError::Connect)?;
+    let servers = connect::resolve_list(&config.addr).map_err(LoadError::Connect)?;
+    let rooms = match config.scenario {
+        Scenario::Chat { rooms } => rooms,
+        Scenario::Echo => 1,
+    };
+    // Which server each client goes to (clients and rooms are validated to fit u32).
+    let spread = Spread::new(&servers, config.clients as u32, rooms as u32);
+    let connections: Vec<(SocketAddr, usize)> = spread.connections().collect();
     let base = Instant::now();
-    let shared = Arc::new(Shared::new(config.threads));
+    let mut shared = Shared::new(config.threads);
+    if servers.len() > 1 {
+        shared = shared.with_spread(spread);
+    }
+    let shared = Arc::new(shared);
     let service = Service::unbound(config.service_config(), |_| {
         LoadHandler::new(shared.clone(), base, config)
     })
@@ -428,13 +441,18 @@ pub fn run_observed(
 
     let connect_started = Instant::now();
     let mut gate = HandshakeGate::new(config.websocket, config.connect_timeout);
-    let connect_failures =
-        connect::connect_all(addr, config.clients, config.connect_timeout, |stream| {
+    let mut connect_failures = 0;
+    for (addr, clients) in connections {
+        let left = config
+            .connect_timeout
+            .saturating_sub(connect_started.elapsed());
+        connect_failures += connect::connect_all(addr, clients, left, |stream| {
             if let Some(stream) = gate.pass(stream) {
                 service.adopt(stream);
             }
         })
         .map_err(LoadError::Connect)?;
+    }
     gate.finish().map_err(LoadError::Handshake)?;
     wait_ready(&shared, config.clients, config.connect_timeout)?;
     let connect_secs = connect_started.elapsed().as_secs_f64();
@@ -449,7 +467,7 @@ pub fn run_observed(
     let duration_secs = send_for(&shared, base, config.duration, interrupt, &mut observer);
     drain(&shared, config.drain_timeout, &mut observer);
 
-    let mut info = config.run_info(addr, service.threads(), service.model());
+    let mut info = config.run_info(&servers, service.threads(), service.model());
     info.connect_secs = connect_secs;
     info.duration_secs = duration_secs;
     info.connect_failures = connect_failures;
@@ -549,9 +567,10 @@ fn merge(loops: Vec<io::Result<LoadHandler>>, clients: usize) -> Result<Stats, L
 
 impl LoadConfig {
     /// The report's description of this run (timings left at zero for the caller to fill).
-    fn run_info(&self, addr: SocketAddr, threads: usize, model: Model) -> RunInfo {
+    fn run_info(&self, servers: &[SocketAddr], threads: usize, model: Model) -> RunInfo {
+        let addrs: Vec<String> = servers.iter().map(SocketAddr::to_string).collect();
         RunInfo {
-            addr: addr.to_string(),
+            addr: addrs.join(","),
             scenario: self.scenario.name(),
             protocol: match self.websocket {
                 true => "websocket",

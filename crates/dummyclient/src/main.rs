@@ -48,7 +48,9 @@ use servercore::{Model, ServiceConfig};
 #[command(version, about, long_about, after_help = EXIT_STATUS)]
 #[command(group(ArgGroup::new("load_mode").args(["clients", "load"]).multiple(true)))]
 struct Cli {
-    /// Server address (host:port).
+    /// Server address (host:port). Load mode: several, comma-separated (instances of one
+    /// `gameserver --cluster`), share the clients; with --scenario chat every room's members
+    /// are split evenly over them.
     #[arg(long, default_value = "127.0.0.1:7777")]
     addr: String,
 

@@ -16,14 +16,14 @@ use std::ffi::OsString;
 use std::fmt::Display;
 use std::net::{IpAddr, SocketAddr};
 use std::str::FromStr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use clap::builder::RangedU64ValueParser;
 use clap::error::ErrorKind;
 use clap::{CommandFactory, Parser};
+use gameserver::cluster::ClusterArgs;
 use gameserver::game::Game;
-use gameserver::room::{Rooms, DEFAULT_ROOM_CAPACITY};
+use gameserver::room::DEFAULT_ROOM_CAPACITY;
 use servercore::packet::{Packets, RateLimit, DEFAULT_MAX_PACKET, HEADER_LEN, MAX_WIRE_PACKET};
 use servercore::{AddressList, Model, ProxyProtocol, ServiceConfig};
 
@@ -177,6 +177,9 @@ pub(crate) struct Args {
     /// default.
     #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=DAY))]
     pub(crate) stats_interval: Option<u64>,
+    /// Scale-out through Redis (packet mode): `--cluster URL` and its companions.
+    #[command(flatten)]
+    pub(crate) cluster: ClusterArgs,
 }
 
 /// What the server speaks.
@@ -255,8 +258,8 @@ impl Args {
     }
 
     /// The packet-mode handler of one loop: the game, framed, rate limited.
-    pub(crate) fn packets(&self, rooms: &Arc<Rooms>) -> Packets<Game> {
-        let packets = Packets::new(Game::new(rooms.clone()), self.max_packet);
+    pub(crate) fn packets(&self, game: Game) -> Packets<Game> {
+        let packets = Packets::new(game, self.max_packet);
         match self.rate_limit {
             0 => packets,
             per_sec => packets.with_rate_limit(RateLimit {

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use servercore::packet::{Packet, PacketContext, PacketHandler};
 use servercore::{CloseReason, Context, SessionId};
 
+use crate::cluster::{Link, Waiter};
 use crate::protocol;
 use crate::room::Rooms;
 
@@ -15,6 +16,8 @@ use crate::room::Rooms;
 pub struct Game {
     rooms: Arc<Rooms>,
     room_of: HashMap<SessionId, u32>,
+    /// Set with `--cluster`: chats are also published for the room's other instances.
+    cluster: Option<Arc<Link>>,
 }
 
 impl Game {
@@ -23,11 +26,22 @@ impl Game {
         Game {
             rooms,
             room_of: HashMap::new(),
+            cluster: None,
+        }
+    }
+
+    /// A loop's handler over `rooms` shared with other instances: each chat is also published
+    /// through `link` (the rooms should be made with `Rooms::with_peers(.., link)`).
+    pub fn clustered(rooms: Arc<Rooms>, link: Arc<Link>) -> Game {
+        Game {
+            cluster: Some(link),
+            ..Game::new(rooms)
         }
     }
 
     /// Joins `room` (then leaves the previous one) and answers ROOM_JOINED, or answers
-    /// ROOM_FULL and stays where it was.
+    /// ROOM_FULL and stays where it was. Clustered, ROOM_JOINED may wait until this instance
+    /// hears the room's other instances (see `cluster::Link::answer_now`).
     fn enter(&mut self, ctx: &mut Context<'_>, id: SessionId, room: u32) {
         let (reply_id, count) = match self.rooms.join(room, id) {
             Ok(members) => {
@@ -40,6 +54,18 @@ impl Game {
             }
             Err(full) => (protocol::ROOM_FULL, full.capacity),
         };
+        if reply_id == protocol::ROOM_JOINED {
+            if let Some(link) = &self.cluster {
+                let waiter = Waiter {
+                    session: id,
+                    room,
+                    loop_index: ctx.loop_index(),
+                };
+                if !link.answer_now(waiter) {
+                    return; // answered by `cluster::Relay` once this node hears the room
+                }
+            }
+        }
         let body = protocol::room_joined(room, u32::try_from(count).unwrap_or(u32::MAX));
         if let Ok(reply) = ctx.packet(reply_id, &body) {
             let _ = ctx.send(id, reply);
@@ -60,6 +86,9 @@ impl Game {
         // Serialized once; every member's queue shares this one buffer.
         if let Ok(packet) = ctx.packet(protocol::CHAT_BROADCAST, body) {
             self.rooms.broadcast(ctx, room, &packet);
+        }
+        if let Some(link) = &self.cluster {
+            link.publish(room, body); // never waits: queued or dropped and counted
         }
     }
 }

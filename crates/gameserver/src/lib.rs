@@ -1,7 +1,9 @@
 //! The game logic of `gameserver`, on servercore: the lecture's raw echo ([`echo::Echo`]) and
 //! the packet protocol with echo, rooms and chat ([`game::Game`], [`room::Rooms`],
-//! [`protocol`]). The binary (`main.rs`) is the command line around them.
+//! [`protocol`]); [`cluster`] spreads rooms over several instances through Redis. The binary
+//! (`main.rs`) is the command line around them.
 
+pub mod cluster;
 pub mod echo;
 pub mod game;
 pub mod protocol;

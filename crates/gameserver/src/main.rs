@@ -30,7 +30,9 @@ use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use anyhow::Context as _;
+use gameserver::cluster::{Cluster, ClusterStats, Relay};
 use gameserver::echo::Echo;
+use gameserver::game::Game;
 use gameserver::protocol;
 use gameserver::room::Rooms;
 use servercore::{Handler, Service, ServiceConfig};
@@ -53,21 +55,46 @@ fn main() -> anyhow::Result<()> {
     let stop = watch_signals()?;
     let metrics = args.metrics.map(MetricsServer::bind).transpose()?;
     let addr = SocketAddr::new(args.bind, args.port);
-    let ops = Operations {
+    let mut ops = Operations {
         metrics,
         stats_interval: args.stats_interval.map(Duration::from_secs),
         stop,
+        cluster: None,
     };
     match args.protocol {
-        Protocol::Raw => serve(Service::bind(addr, args.config(), |_| Echo), addr, ops),
+        Protocol::Raw => {
+            // Rooms are a packet-mode thing: say so rather than ignore the flag.
+            anyhow::ensure!(
+                args.cluster.cluster.is_none(),
+                "--cluster needs --protocol packet"
+            );
+            serve(Service::bind(addr, args.config(), |_| Echo), addr, ops)
+        }
         Protocol::Packet => {
-            let rooms = Arc::new(Rooms::new(args.max_room_members));
+            let mut cluster = Cluster::new(&args.cluster, args.max_room_members)?;
+            let rooms = cluster.as_ref().map_or_else(
+                || Arc::new(Rooms::new(args.max_room_members)),
+                Cluster::rooms,
+            );
             let config = ServiceConfig {
                 farewell: Some(protocol::server_full()),
                 ..args.config()
             };
-            let factory = |_| args.packets(&rooms);
-            serve(Service::bind(addr, config, factory), addr, ops)
+            let factory = |index| {
+                let game = cluster
+                    .as_ref()
+                    .map_or_else(|| Game::new(rooms.clone()), Cluster::game);
+                let inbox = cluster.as_mut().map(|c| c.inbox(index));
+                Relay::new(args.packets(game), inbox)
+            };
+            let service = Service::bind(addr, config, factory);
+            ops.cluster = cluster.as_ref().map(Cluster::stats);
+            // Started once the loops exist (it needs their notifier); stopped after them.
+            let _backplane = match (&service, cluster) {
+                (Ok(service), Some(cluster)) => Some(cluster.start(service.notifier())?),
+                _ => None,
+            };
+            serve(service, addr, ops)
         }
     }
 }
@@ -79,6 +106,8 @@ struct Operations {
     stats_interval: Option<Duration>,
     /// Receives the first SIGINT/SIGTERM.
     stop: mpsc::Receiver<i32>,
+    /// The backplane's counters, with `--cluster`.
+    cluster: Option<Arc<ClusterStats>>,
 }
 
 /// Runs `service` with its operations until the first signal, then stops it (drains).
@@ -100,9 +129,10 @@ fn serve<H: Handler>(
     std::thread::scope(|scope| -> anyhow::Result<()> {
         let stats = || service.stats();
         if let Some(metrics) = &ops.metrics {
+            let cluster = ops.cluster.as_ref();
             std::thread::Builder::new()
                 .name("metrics".into())
-                .spawn_scoped(scope, move || metrics.serve(stats))
+                .spawn_scoped(scope, move || metrics.serve(stats, cluster))
                 .context("starting the metrics thread")?;
         }
         let (end_stats_line, stats_line_ended) = mpsc::channel::<()>();

@@ -20,19 +20,22 @@
 //! | `event_loop_iterations_total{loop}`               | counter | `iterations`, per loop   |
 //!
 //! All but the last are merged over the loops ([`LoopStats::merge`]: sums, and the largest
-//! high-water mark).
+//! high-water mark). With `--cluster`, the backplane's `gameserver_cluster_*` series follow
+//! (listed in `gameserver::cluster::ClusterStats`'s module).
 
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use gameserver::cluster::{ClusterSnapshot, ClusterStats};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{prometheus_text, DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::{Registry, Unit};
 use servercore::LoopStats;
+use std::sync::Arc;
 
 /// Prefix of every metric name.
 const PREFIX: &str = "gameserver";
@@ -78,10 +81,14 @@ impl MetricsServer {
     }
 
     /// Answers requests until [`MetricsServer::stop`]; `stats` is called once per scrape.
-    pub(crate) fn serve(&self, stats: impl Fn() -> Vec<LoopStats>) {
+    pub(crate) fn serve(
+        &self,
+        stats: impl Fn() -> Vec<LoopStats>,
+        cluster: Option<&Arc<ClusterStats>>,
+    ) {
         loop {
             match self.http.recv() {
-                Ok(request) => answer(request, &stats),
+                Ok(request) => answer(request, &stats, cluster),
                 Err(_) if self.stopping.load(Ordering::Acquire) => return,
                 Err(err) => {
                     // An accept error (e.g. out of file descriptors): not fatal, do not spin.
@@ -101,7 +108,11 @@ impl MetricsServer {
 }
 
 /// Serves one request: the metrics for `GET`/`HEAD /metrics`, 404 or 405 otherwise.
-fn answer(request: tiny_http::Request, stats: &impl Fn() -> Vec<LoopStats>) {
+fn answer(
+    request: tiny_http::Request,
+    stats: &impl Fn() -> Vec<LoopStats>,
+    cluster: Option<&Arc<ClusterStats>>,
+) {
     use tiny_http::{Header, Method, Response};
 
     let path = request.url().split('?').next().unwrap_or_default();
@@ -110,7 +121,7 @@ fn answer(request: tiny_http::Request, stats: &impl Fn() -> Vec<LoopStats>) {
     } else if !matches!(request.method(), Method::Get | Method::Head) {
         Response::from_string("only GET and HEAD\n").with_status_code(405)
     } else {
-        match encode(stats()) {
+        match encode(stats(), cluster) {
             Ok(body) => {
                 let content_type =
                     Header::from_bytes("Content-Type", prometheus_text::CONTENT_TYPE)
@@ -127,13 +138,20 @@ fn answer(request: tiny_http::Request, stats: &impl Fn() -> Vec<LoopStats>) {
     }
 }
 
-/// Encodes one snapshot of every loop's stats in the Prometheus text format.
+/// Encodes one snapshot of every loop's stats (and the backplane's, if clustered) in the
+/// Prometheus text format.
 ///
 /// # Errors
 /// Only if a metric cannot be written (writing to a `String` does not fail).
-pub(crate) fn encode(loops: Vec<LoopStats>) -> Result<String, fmt::Error> {
+pub(crate) fn encode(
+    loops: Vec<LoopStats>,
+    cluster: Option<&Arc<ClusterStats>>,
+) -> Result<String, fmt::Error> {
     let mut registry = Registry::with_prefix(PREFIX);
     registry.register_collector(Box::new(Snapshot::new(loops)));
+    if let Some(cluster) = cluster {
+        registry.register_collector(Box::new(ClusterSnapshot(cluster.clone())));
+    }
     let mut out = String::new();
     prometheus_text::encode(&mut out, &registry)?;
     Ok(out)
@@ -342,7 +360,7 @@ mod tests {
 
     #[test]
     fn merges_loops_and_names_every_series() {
-        let text = encode(two_loops()).unwrap();
+        let text = encode(two_loops(), None).unwrap();
         let want = [
             ("gameserver_sessions_live", 3),
             ("gameserver_sessions_accepted_total", 7),
@@ -371,7 +389,7 @@ mod tests {
 
     #[test]
     fn every_close_reason_is_a_series_with_help_and_type() {
-        let text = encode(vec![LoopStats::default()]).unwrap();
+        let text = encode(vec![LoopStats::default()], None).unwrap();
         for reason in CloseReason::NAMES {
             let series = format!("gameserver_sessions_closed_total{{reason=\"{reason}\"}}");
             assert_eq!(sample(&text, &series), Some(0), "{series}");
@@ -379,6 +397,33 @@ mod tests {
         assert!(text.contains("# TYPE gameserver_sessions_closed_total counter\n"));
         assert!(text.contains("# TYPE gameserver_sessions_live gauge\n"));
         assert!(text.contains("# HELP gameserver_sent_bytes_total "));
+    }
+
+    #[test]
+    fn cluster_series_follow_when_clustered() {
+        let cluster = Arc::new(ClusterStats::new("node-7"));
+        let text = encode(vec![LoopStats::default()], Some(&cluster)).unwrap();
+        let want = [
+            ("gameserver_cluster_node_info{node=\"node-7\"}", 1),
+            ("gameserver_cluster_backplane_up", 0),
+            ("gameserver_cluster_connection_up{role=\"subscriber\"}", 0),
+            ("gameserver_cluster_published_total", 0),
+            (
+                "gameserver_cluster_publish_dropped_total{reason=\"queue_full\"}",
+                0,
+            ),
+            ("gameserver_cluster_gaps_total", 0),
+            ("gameserver_cluster_deliver_latency_seconds_count", 0),
+        ];
+        for (series, value) in want {
+            assert_eq!(sample(&text, series), Some(value), "{series} in:\n{text}");
+        }
+        assert!(text.contains("# TYPE gameserver_cluster_deliver_latency_seconds histogram\n"));
+        let alone = encode(vec![LoopStats::default()], None).unwrap();
+        assert!(
+            !alone.contains("cluster"),
+            "no cluster series without --cluster"
+        );
     }
 
     #[test]
@@ -399,7 +444,7 @@ mod tests {
             response
         };
         std::thread::scope(|s| {
-            s.spawn(|| server.serve(two_loops));
+            s.spawn(|| server.serve(two_loops, None));
             let ok = get("/metrics");
             assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
             assert!(ok.contains("version=0.0.4"), "{ok}");

@@ -13,38 +13,6 @@ use gameserver::room::Rooms;
 use servercore::{CloseReason, Model, ServiceConfig};
 use util::*;
 
-/// A chat body: sender index + sequence number, padded to `len`.
-fn chat_body(sender: u32, seq: u32, len: usize) -> Vec<u8> {
-    let mut body = vec![0xC5; len.max(8)];
-    body[..4].copy_from_slice(&sender.to_le_bytes());
-    body[4..8].copy_from_slice(&seq.to_le_bytes());
-    body
-}
-
-/// Per-sender order book: each sender's sequence numbers must arrive as 0, 1, 2, ... with no
-/// gap or repeat, and every body must be the one that sender built.
-#[derive(Debug, Default)]
-struct Heard(HashMap<u32, u32>);
-
-impl Heard {
-    fn check(&mut self, (id, body): (u16, Vec<u8>), len: usize) {
-        assert_eq!(id, protocol::CHAT_BROADCAST);
-        let sender = u32::from_le_bytes(body[..4].try_into().unwrap());
-        let seq = u32::from_le_bytes(body[4..8].try_into().unwrap());
-        assert_eq!(
-            body,
-            chat_body(sender, seq, len),
-            "broadcast body corrupted"
-        );
-        let expected = self.0.entry(sender).or_insert(0);
-        assert_eq!(
-            seq, *expected,
-            "sender {sender}: out of order or duplicated"
-        );
-        *expected += 1;
-    }
-}
-
 /// Reads `count` broadcasts, checking per-sender order; returns messages per sender.
 fn receive_broadcasts(stream: &mut TcpStream, count: usize, len: usize) -> HashMap<u32, u32> {
     let mut heard = Heard::default();

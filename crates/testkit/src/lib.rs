@@ -2,7 +2,8 @@
 //! [`both_models!`] macro (one test body, generated for epoll and io_uring; the io_uring
 //! variant is ignored, with the reason, where the kernel refuses io_uring), loopback clients
 //! with timeouts (also from a chosen 127.0.0.x), deterministic data, polling with a deadline,
-//! free loopback ports, and a real HAProxy in front of a test backend ([`haproxy`]).
+//! free loopback ports, a real HAProxy in front of a test backend ([`haproxy`]) and a real
+//! `redis-server` ([`RedisServer`]).
 
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
@@ -11,6 +12,9 @@ use std::time::{Duration, Instant};
 use socket2::{Domain, Socket, Type};
 
 pub mod haproxy;
+mod redis_server;
+
+pub use redis_server::{free_port, RedisServer};
 
 include!(concat!(env!("OUT_DIR"), "/both_models.rs"));
 

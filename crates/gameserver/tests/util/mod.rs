@@ -3,6 +3,12 @@
 
 #![allow(dead_code, unused_imports)]
 
+pub mod chat;
+pub mod cluster;
+pub mod process;
+
+pub use chat::{chat_body, Heard};
+
 use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 use std::sync::{Arc, Mutex};

@@ -30,6 +30,17 @@ impl SessionId {
         }
     }
 
+    /// An id made by hand, for tests of code that keys its data by session (a room list, a
+    /// map of players): the loop makes every real id, and one made here names no session
+    /// unless it happens to equal one.
+    pub fn from_parts(loop_index: u16, slot: u32, generation: u16) -> SessionId {
+        SessionId {
+            loop_index,
+            generation,
+            slot,
+        }
+    }
+
     /// The index of the event loop that owns this session (0-based).
     pub fn loop_index(self) -> usize {
         usize::from(self.loop_index)

@@ -1,0 +1,143 @@
+//! `--cluster redis://…`: one chat room across several gameserver instances, through Redis
+//! pub/sub (the backplane design of Socket.IO's and SignalR's Redis adapters). See
+//! docs/cluster.md for the guarantees, their limits and the numbers.
+//!
+//! ```text
+//!  instance A                                   Redis                 instance B
+//!  loop: CHAT ─┬─ serialize once ─> A's members
+//!              └─ Link::publish: number (origin, epoch, seq), bounded queue (full: drop+count)
+//!                   │
+//!        [publisher thread] ── PUBLISH gameserver:room:R ──> channel ──> [subscriber thread]
+//!                                                                        (only rooms with local
+//!                                                                         members; seq check:
+//!                                                                         gaps/duplicates counted)
+//!                                                                              │ bounded inbox of
+//!                                                                              │ loop R % loops
+//!                                                                              v + Notifier
+//!                                                         loop: Relay::notified: serialize once
+//!                                                               ─> B's members
+//!        [presence thread] ── HSET members:R A n, SET node:A PX ttl ── (B reads: counts, capacity)
+//! ```
+//!
+//! The event loops never wait on Redis: they only touch bounded queues, small maps and a cache.
+//!
+//! | file            | concept |
+//! |-----------------|---------|
+//! | `config.rs`     | the `--cluster*` flags, the node id |
+//! | `wire.rs`       | the published envelope, channel and key names |
+//! | `link.rs`       | the loops' side: numbering, the publish queue, membership notes, the count cache |
+//! | `relay.rs`      | a loop's inbox and the handler wrapper that delivers it |
+//! | `backplane.rs`  | the three Redis threads: start, stop, (re)connect with back-off |
+//! | `publisher.rs`, `subscriber.rs`, `presence.rs` | one thread each |
+//! | `sequence.rs`   | gap and duplicate detection per origin stream |
+//! | `subscriptions.rs` | active channels; joiners waiting for theirs before `ROOM_JOINED` |
+//! | `stats.rs`      | the counters and their Prometheus names |
+
+mod backplane;
+mod config;
+mod link;
+mod presence;
+mod publisher;
+mod relay;
+mod sequence;
+mod stats;
+mod subscriber;
+mod subscriptions;
+pub mod wire;
+
+use std::sync::mpsc::SyncSender;
+use std::sync::Arc;
+
+pub use backplane::{Backplane, StartError};
+pub use config::{ClusterArgs, NodeId};
+pub use link::Link;
+pub use relay::{Inbox, Relay};
+pub use sequence::{Sequences, Verdict};
+pub use stats::{ClusterSnapshot, ClusterStats, Role};
+pub use subscriptions::Waiter;
+
+use crate::game::Game;
+use crate::room::Rooms;
+use relay::Incoming;
+
+/// A clustered server being put together: the shared rooms and link first, one inbox per loop
+/// as the loops are made, then [`Cluster::start`] once the service (and its notifier) exists.
+#[derive(Debug)]
+pub struct Cluster {
+    url: String,
+    client: redis::Client,
+    args: ClusterArgs,
+    link: Arc<Link>,
+    ends: link::LinkEnds,
+    rooms: Arc<Rooms>,
+    inboxes: Vec<Option<SyncSender<Incoming>>>,
+}
+
+impl Cluster {
+    /// The cluster the flags ask for (`None` without `--cluster`), with rooms of `capacity`
+    /// members cluster-wide. Nothing connects yet.
+    ///
+    /// # Errors
+    /// [`StartError::BadUrl`] if `--cluster` is not a Redis URL.
+    pub fn new(args: &ClusterArgs, capacity: usize) -> Result<Option<Cluster>, StartError> {
+        let Some(url) = args.cluster.clone() else {
+            return Ok(None);
+        };
+        let client = redis::Client::open(url.as_str()).map_err(StartError::BadUrl)?;
+        let node = args.node();
+        let stats = Arc::new(ClusterStats::new(node.as_str()));
+        let (link, ends) = Link::new(node.as_str(), stats, args.queue());
+        let rooms = Arc::new(Rooms::with_peers(capacity, link.clone()));
+        Ok(Some(Cluster {
+            url,
+            client,
+            args: args.clone(),
+            link,
+            ends,
+            rooms,
+            inboxes: Vec::new(),
+        }))
+    }
+
+    /// The rooms, shared with the other instances.
+    pub fn rooms(&self) -> Arc<Rooms> {
+        self.rooms.clone()
+    }
+
+    /// A loop's game handler, publishing its chats.
+    pub fn game(&self) -> Game {
+        Game::clustered(self.rooms.clone(), self.link.clone())
+    }
+
+    /// Loop `index`'s inbox (call once per loop).
+    pub fn inbox(&mut self, index: usize) -> Inbox {
+        let (tx, inbox) = relay::inbox(self.args.queue(), self.rooms.clone(), self.link.clone());
+        if self.inboxes.len() <= index {
+            self.inboxes.resize(index + 1, None);
+        }
+        self.inboxes[index] = Some(tx);
+        inbox
+    }
+
+    /// The counters (for metrics).
+    pub fn stats(&self) -> Arc<ClusterStats> {
+        self.link.stats().clone()
+    }
+
+    /// Starts the Redis threads; `notifier` wakes the loops whose inboxes were made.
+    ///
+    /// # Errors
+    /// See [`Backplane::start`].
+    pub fn start(self, notifier: servercore::Notifier) -> Result<Backplane, StartError> {
+        let inboxes = self.inboxes.into_iter().flatten().collect();
+        Backplane::start(
+            &self.url,
+            self.client,
+            self.link,
+            self.ends,
+            inboxes,
+            notifier,
+            self.args.ttl(),
+        )
+    }
+}

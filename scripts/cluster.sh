@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# Starts redis-server and N gameserver instances that share their chat rooms through it
+# (gameserver --cluster, docs/cluster.md), all on loopback ports; prints how to point the
+# dummyclient at them; stops them all on Ctrl-C.
+#
+# Usage: scripts/cluster.sh [N]          (N instances, default 2)
+# Environment knobs:
+#   REDIS_PORT=6390      redis-server's port
+#   BASE_PORT=7801       instance i listens on BASE_PORT + i - 1
+#   METRICS_BASE=9801    and serves /metrics on METRICS_BASE + i - 1
+#   THREADS=1            event loops per instance
+#   GAMESERVER_ARGS="…"  extra gameserver flags (e.g. "--cluster-ttl-ms 3000")
+#   SKIP_BUILD=1         do not run cargo build
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+
+N=${1:-2}
+REDIS_PORT=${REDIS_PORT:-6390}
+BASE_PORT=${BASE_PORT:-7801}
+METRICS_BASE=${METRICS_BASE:-9801}
+THREADS=${THREADS:-1}
+BIN_DIR=${CARGO_TARGET_DIR:-$ROOT/target}/release
+
+die() {
+    echo "cluster.sh: $*" >&2
+    exit 1
+}
+
+[[ $N =~ ^[1-9][0-9]*$ ]] || die "N must be a positive number, not '$N'"
+command -v redis-server >/dev/null || die "redis-server not found (apt-get install -y redis-server)"
+if [[ -z ${SKIP_BUILD:-} ]]; then
+    cargo build --release -p gameserver -p dummyclient
+fi
+[[ -x $BIN_DIR/gameserver ]] || die "$BIN_DIR/gameserver not found"
+
+LOG_DIR=$(mktemp -d -t cluster.XXXXXX)
+PIDS=()
+
+stop_all() {
+    trap - INT TERM EXIT
+    echo
+    echo "stopping ${#PIDS[@]} processes"
+    local pid
+    for pid in "${PIDS[@]}"; do
+        kill -TERM "$pid" 2>/dev/null || true
+    done
+    for pid in "${PIDS[@]}"; do
+        wait "$pid" 2>/dev/null || true
+    done
+    echo "logs kept in $LOG_DIR"
+}
+trap stop_all INT TERM EXIT
+
+# wait_port PORT PID NAME: until PORT accepts a TCP connection (10 s at most).
+wait_port() {
+    for _ in $(seq 100); do
+        kill -0 "$2" 2>/dev/null || die "$3 exited during start-up (see $LOG_DIR)"
+        if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    die "$3 did not accept on port $1 within 10 s (see $LOG_DIR)"
+}
+
+redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
+    >"$LOG_DIR/redis.log" 2>&1 &
+PIDS+=($!)
+wait_port "$REDIS_PORT" "$!" redis-server
+echo "redis-server      127.0.0.1:$REDIS_PORT   (pid $!)"
+
+ADDRS=()
+for i in $(seq "$N"); do
+    port=$((BASE_PORT + i - 1))
+    metrics=$((METRICS_BASE + i - 1))
+    # shellcheck disable=SC2086 # GAMESERVER_ARGS is a list of flags
+    "$BIN_DIR/gameserver" --protocol packet --bind 127.0.0.1 --port "$port" \
+        --threads "$THREADS" --metrics "127.0.0.1:$metrics" \
+        --cluster "redis://127.0.0.1:$REDIS_PORT" --node-id "node$i" \
+        --max-sessions-per-ip 100000 ${GAMESERVER_ARGS:-} >"$LOG_DIR/node$i.log" 2>&1 &
+    PIDS+=($!)
+    wait_port "$port" "$!" "node$i"
+    echo "gameserver node$i  127.0.0.1:$port   metrics http://127.0.0.1:$metrics/metrics   (pid $!)"
+    ADDRS+=("127.0.0.1:$port")
+done
+
+LIST=$(IFS=,; echo "${ADDRS[*]}")
+cat <<EOT
+
+Logs: $LOG_DIR
+Point the dummyclient at every instance (each room's members are split over them):
+
+  $BIN_DIR/dummyclient --protocol packet --scenario chat --clients 500 --rooms 10 \\
+      --chat-rate 10 --duration 10 --addr $LIST
+
+Ctrl-C stops them all.
+EOT
+wait
