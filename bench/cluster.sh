@@ -88,7 +88,7 @@ start_gameserver() {
     shift 2
     # shellcheck disable=SC2086 # GAMESERVER_ARGS is a list of flags
     taskset -c "$SERVER_CPU" "$BIN_DIR/gameserver" --protocol packet --model "$MODEL" \
-        --bind 127.0.0.1 --port "$port" --threads 1 --max-sessions-per-ip 100000 \
+        --bind 127.0.0.1 --port "$port" --threads 1 \
         --rate-limit 0 "$@" ${GAMESERVER_ARGS:-} >"$LOG_DIR/$name.log" 2>&1 &
     PIDS+=($!)
     wait_port "$port" "$!"

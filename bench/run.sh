@@ -148,7 +148,7 @@ server_cmd() {
     case $1 in
     gameserver-*)
         echo "$BIN_DIR/gameserver --model ${1#gameserver-} --protocol ${KIND_PROTOCOL[$2]}" \
-            "--max-sessions-per-ip 100000 ${GAMESERVER_ARGS:-}"
+            "${GAMESERVER_ARGS:-}"
         ;;
     tokio_echo | tokio_chat) echo "$BIN_DIR/$1" ;;
     *) die "unknown server '$1'" ;;

@@ -79,7 +79,7 @@ for i in $(seq "$N"); do
     "$BIN_DIR/gameserver" --protocol packet --bind 127.0.0.1 --port "$port" \
         --threads "$THREADS" --metrics "127.0.0.1:$metrics" \
         --cluster "redis://127.0.0.1:$REDIS_PORT" --node-id "node$i" \
-        --max-sessions-per-ip 100000 ${GAMESERVER_ARGS:-} >"$LOG_DIR/node$i.log" 2>&1 &
+        ${GAMESERVER_ARGS:-} >"$LOG_DIR/node$i.log" 2>&1 &
     PIDS+=($!)
     wait_port "$port" "$!" "node$i"
     echo "gameserver node$i  127.0.0.1:$port   metrics http://127.0.0.1:$metrics/metrics   (pid $!)"

@@ -6,8 +6,6 @@ use std::io;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
-use socket2::{Domain, Protocol, Socket, Type};
-
 /// First pause after a failed connect attempt; it doubles after each failure up to
 /// [`MAX_BACKOFF`].
 pub const FIRST_BACKOFF: Duration = Duration::from_millis(10);
@@ -106,7 +104,7 @@ pub fn connect_all(
     let deadline = started + timeout;
     let mut failures = 0;
     for connected in 0..clients {
-        match connect_one(addr, source_for(addr, connected), deadline, &mut failures) {
+        match connect_one(addr, deadline, &mut failures) {
             Ok(stream) => {
                 if let Err(err) = stream.set_nodelay(true) {
                     tracing::debug!("TCP_NODELAY: {err}");
@@ -127,47 +125,8 @@ pub fn connect_all(
     Ok(failures)
 }
 
-/// Clients that share one loopback source address: under servers' default per-IP cap (64).
-pub const CLIENTS_PER_SOURCE: usize = 32;
-
-/// The source address of client `index`: for a server on 127.0.0.0/8, clients are spread over
-/// 127.0.x.y (every address of that range is the local host), [`CLIENTS_PER_SOURCE`] to an
-/// address, so a load test is not refused by a per-source-IP cap and is not limited to one
-/// address's ephemeral ports. Other servers: the system picks (`None`).
-pub fn source_for(addr: SocketAddr, index: usize) -> Option<SocketAddr> {
-    let SocketAddr::V4(v4) = addr else {
-        return None;
-    };
-    if !v4.ip().is_loopback() {
-        return None;
-    }
-    let n = index / CLIENTS_PER_SOURCE;
-    let ip = std::net::Ipv4Addr::new(127, 0, (n / 250) as u8, (1 + n % 250) as u8);
-    Some(SocketAddr::from((ip, 0)))
-}
-
-/// Connects to `addr` from `source` (if given) within `timeout`.
-fn connect_from(
-    addr: SocketAddr,
-    source: Option<SocketAddr>,
-    timeout: Duration,
-) -> io::Result<TcpStream> {
-    let Some(source) = source else {
-        return TcpStream::connect_timeout(&addr, timeout);
-    };
-    let socket = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP))?;
-    socket.bind(&source.into())?;
-    socket.connect_timeout(&addr.into(), timeout)?;
-    Ok(socket.into())
-}
-
 /// One client's connect, retried with backoff until `deadline`.
-fn connect_one(
-    addr: SocketAddr,
-    source: Option<SocketAddr>,
-    deadline: Instant,
-    failures: &mut u64,
-) -> io::Result<TcpStream> {
+fn connect_one(addr: SocketAddr, deadline: Instant, failures: &mut u64) -> io::Result<TcpStream> {
     let mut backoff = FIRST_BACKOFF;
     loop {
         let remaining = deadline.saturating_duration_since(Instant::now());
@@ -177,7 +136,7 @@ fn connect_one(
                 "connect deadline passed",
             ));
         }
-        match connect_from(addr, source, remaining) {
+        match TcpStream::connect_timeout(&addr, remaining) {
             Ok(stream) => return Ok(stream),
             Err(err) => {
                 *failures += 1;
@@ -198,20 +157,6 @@ fn connect_one(
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn loopback_clients_are_spread_over_source_addresses() {
-        let server: SocketAddr = "127.0.0.1:7777".parse().unwrap();
-        let first = source_for(server, 0).unwrap();
-        assert_eq!(first.ip().to_string(), "127.0.0.1");
-        assert_eq!(source_for(server, CLIENTS_PER_SOURCE - 1), Some(first));
-        let second = source_for(server, CLIENTS_PER_SOURCE).unwrap();
-        assert_eq!(second.ip().to_string(), "127.0.0.2");
-        let far = source_for(server, CLIENTS_PER_SOURCE * 600).unwrap();
-        assert_eq!(far.ip().to_string(), "127.0.2.101");
-        assert_eq!(source_for("10.0.0.1:7777".parse().unwrap(), 5), None);
-        assert_eq!(source_for("[::1]:7777".parse().unwrap(), 5), None);
-    }
-
     use super::*;
 
     #[test]
