@@ -25,7 +25,11 @@ use gameserver::cluster::ClusterArgs;
 use gameserver::game::Game;
 use gameserver::room::DEFAULT_ROOM_CAPACITY;
 use servercore::packet::{Packets, RateLimit, DEFAULT_MAX_PACKET, HEADER_LEN, MAX_WIRE_PACKET};
+use servercore::websocket::WsConfig;
 use servercore::{AddressList, Model, ProxyProtocol, ServiceConfig};
+
+/// The browser chat page, served at `/` on the WebSocket port.
+const CHAT_PAGE: &[u8] = include_bytes!("../../../web/chat.html");
 
 /// Most event loops: far beyond any machine's cores, below where threads, listening sockets
 /// and rings become a resource problem of their own.
@@ -173,6 +177,11 @@ pub(crate) struct Args {
     /// Serve Prometheus metrics on http://ADDR/metrics (e.g. 127.0.0.1:9100). Off by default.
     #[arg(long, value_name = "ADDR")]
     pub(crate) metrics: Option<SocketAddr>,
+    /// Packet mode: also serve browser players over WebSocket on ADDR (e.g. 127.0.0.1:7778):
+    /// the same packets in binary messages, the same rooms; `/` serves the chat page
+    /// (web/chat.html). Off by default.
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) websocket: Option<SocketAddr>,
     /// Log a stats line (totals and rates per second) every SECS seconds (1 to 86400). Off by
     /// default.
     #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=DAY))]
@@ -255,6 +264,11 @@ impl Args {
                 .map(ProxyProtocol::new),
             ..defaults
         }
+    }
+
+    /// The WebSocket listener's settings: messages up to the packet limit, the chat page.
+    pub(crate) fn websocket_config(&self) -> WsConfig {
+        WsConfig::new(self.max_packet).with_page(bytes::Bytes::from_static(CHAT_PAGE))
     }
 
     /// The packet-mode handler of one loop: the game, framed, rate limited.

@@ -68,6 +68,10 @@ fn main() -> anyhow::Result<()> {
                 args.cluster.cluster.is_none(),
                 "--cluster needs --protocol packet"
             );
+            anyhow::ensure!(
+                args.websocket.is_none(),
+                "--websocket needs --protocol packet"
+            );
             serve(Service::bind(addr, args.config(), |_| Echo), addr, ops)
         }
         Protocol::Packet => {
@@ -88,6 +92,11 @@ fn main() -> anyhow::Result<()> {
                 Relay::new(args.packets(game), inbox)
             };
             let service = Service::bind(addr, config, factory);
+            if let (Ok(service), Some(ws_addr)) = (&service, args.websocket) {
+                service
+                    .listen_websocket(ws_addr, args.websocket_config())
+                    .with_context(|| format!("cannot listen for websocket on {ws_addr}"))?;
+            }
             ops.cluster = cluster.as_ref().map(Cluster::stats);
             // Started once the loops exist (it needs their notifier); stopped after them.
             let _backplane = match (&service, cluster) {

@@ -140,6 +140,15 @@ impl<'a> Context<'a> {
         }
         let limit = self.state.config.send_queue_limit;
         let pause = self.state.config.send_queue_pause;
+        // A WebSocket session's send is one binary message: its frame header goes first (a
+        // few bytes from the pool; the shared buffer itself is not copied).
+        let head = match self.state.sessions.get(id) {
+            Some(s) if s.frame_messages => {
+                let head = crate::websocket::binary_header(buf.len());
+                Some(self.state.pool.copy(head.as_bytes()))
+            }
+            _ => None,
+        };
         let session = self
             .state
             .sessions
@@ -148,10 +157,14 @@ impl<'a> Context<'a> {
         if !session.accepts_sends() {
             return Err(SendError::Closing);
         }
-        let queued = session.send.owed() + buf.len();
+        let framing = head.as_ref().map_or(0, Bytes::len);
+        let queued = session.send.owed() + framing + buf.len();
         if queued > limit {
             self.abort(id, CloseReason::SlowConsumer { queued, limit });
             return Err(SendError::QueueFull { queued, limit });
+        }
+        if let Some(head) = head {
+            session.send.push(head);
         }
         session.send.push(buf);
         let high_water = &mut self.state.stats.send_queue_high_water;
@@ -242,8 +255,21 @@ impl<'a> Context<'a> {
         if let Some(session) = self.state.sessions.get_mut(id) {
             if matches!(
                 session.state,
-                SessionState::Open | SessionState::AwaitingHeader { .. }
+                SessionState::Open
+                    | SessionState::AwaitingHeader { .. }
+                    | SessionState::Upgrading { .. }
             ) {
+                if std::mem::take(&mut session.frame_messages) {
+                    // A WebSocket peer is told why before the FIN: 1001 "going away" on
+                    // shutdown, 1000 otherwise.
+                    let code = match reason {
+                        CloseReason::Shutdown => crate::websocket::CLOSE_AWAY,
+                        _ => crate::websocket::CLOSE_NORMAL,
+                    };
+                    session
+                        .send
+                        .push(crate::websocket::close_frame(Some(code), ""));
+                }
                 session.state = SessionState::Closing { reason };
                 self.state.schedule(id);
             }

@@ -69,6 +69,7 @@
 //! it, file by file), `docs/protocol.md`, `docs/limits.md`.
 
 mod accept_backoff;
+mod acceptor;
 mod address_list;
 mod admission;
 mod config;

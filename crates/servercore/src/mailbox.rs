@@ -3,7 +3,7 @@
 use std::io;
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use bytes::Bytes;
 
@@ -15,11 +15,24 @@ pub(crate) trait Wake: Send + Sync {
     fn wake(&self) -> io::Result<()>;
 }
 
+/// How an adopted socket speaks.
+#[derive(Debug, Clone)]
+pub(crate) enum Transport {
+    /// Bytes as they are, not admitted under the session caps (`Service::adopt`: a client).
+    Adopted,
+    /// An accepted WebSocket connection, admitted under the caps like any accepted one.
+    WebSocket(Arc<crate::websocket::WsConfig>),
+}
+
 /// Work handed to a loop from outside it.
 #[derive(Debug)]
 pub(crate) enum Command {
-    /// Take this connected socket as a new session (client sockets, or a shared acceptor).
-    Adopt(TcpStream),
+    /// Take this connected socket as a new session: a client socket (`Service::adopt`), or a
+    /// connection from an accept thread (`Service::listen_websocket`).
+    Adopt {
+        stream: TcpStream,
+        transport: Transport,
+    },
     /// Queue `buf` on session `id` of this loop (a send from another loop's handler).
     Send { id: SessionId, buf: Bytes },
     /// Close session `id` of this loop after flushing it (`Context::close_with`).
@@ -33,7 +46,7 @@ impl Command {
     pub(crate) fn payload_len(&self) -> usize {
         match self {
             Command::Send { buf, .. } => buf.len(),
-            Command::Adopt(_) | Command::Close { .. } | Command::Abort { .. } => 0,
+            Command::Adopt { .. } | Command::Close { .. } | Command::Abort { .. } => 0,
         }
     }
 }

@@ -3,15 +3,17 @@
 use std::io;
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 
+use crate::acceptor::Acceptor;
 use crate::admission::Admission;
 use crate::driver;
 use crate::listener::Listener;
 use crate::loop_core::LoopCore;
-use crate::mailbox::{Command, Mailbox};
+use crate::mailbox::{Command, Mailbox, Transport};
 use crate::stop_handle::Ending;
+use crate::websocket::WsConfig;
 use crate::{CloseReason, Handler, LoopStats, Model, Notifier, ServiceConfig, StopHandle};
 
 /// A running server (or client pool): `threads` event loops, each on its own thread with its
@@ -52,7 +54,12 @@ pub struct Service<H> {
     threads: Vec<JoinHandle<io::Result<H>>>,
     local_addr: Option<SocketAddr>,
     model: Model,
-    next_loop: AtomicUsize,
+    /// Round robin over the loops for adopted and acceptor-thread sockets.
+    next_loop: Arc<AtomicUsize>,
+    /// Listeners of their own threads (`listen_websocket`); stopped before the loops.
+    acceptors: Mutex<Vec<Acceptor>>,
+    /// `ServiceConfig::backlog`, for listeners added later.
+    backlog: i32,
 }
 
 impl<H: Handler> Service<H> {
@@ -105,7 +112,9 @@ impl<H: Handler> Service<H> {
             threads: Vec::new(),
             local_addr: None,
             model,
-            next_loop: AtomicUsize::new(0),
+            next_loop: Arc::new(AtomicUsize::new(0)),
+            acceptors: Mutex::new(Vec::new()),
+            backlog: config.backlog,
         };
         let admission = Arc::new(
             Admission::new(
@@ -187,7 +196,37 @@ impl<H: Handler> Service<H> {
     /// Hands a connected socket to the next loop (round robin) as a new session.
     pub fn adopt(&self, stream: TcpStream) {
         let index = self.next_loop.fetch_add(1, Ordering::Relaxed) % self.loops.len();
-        self.loops[index].post([Command::Adopt(stream)]);
+        self.loops[index].post([Command::Adopt {
+            stream,
+            transport: Transport::Adopted,
+        }]);
+    }
+
+    /// Also listens on `addr` for WebSocket players (RFC 6455, binary messages; `config`
+    /// bounds messages and the upgrade request and may carry a page served at `/`). Each
+    /// connection is accepted by a thread of its own and handed to a loop, where it is
+    /// admitted under the session caps, upgraded, and then served like any session: the
+    /// handler gets the messages' bytes as one byte stream, and every
+    /// [`Context::send`](crate::Context::send) to it leaves as one binary message. Returns the
+    /// bound address.
+    ///
+    /// # Errors
+    /// Binding errors (`AddrInUse`, `PermissionDenied`).
+    pub fn listen_websocket(&self, addr: SocketAddr, config: WsConfig) -> io::Result<SocketAddr> {
+        let acceptor = Acceptor::start(
+            addr,
+            self.backlog,
+            Transport::WebSocket(Arc::new(config)),
+            self.loops.clone(),
+            self.next_loop.clone(),
+        )?;
+        let local = acceptor.local_addr();
+        tracing::info!(addr = %local, "listening (websocket)");
+        self.acceptors
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(acceptor);
+        Ok(local)
     }
 
     /// A handle other threads use to stop the service (and wake [`Service::wait`]).
@@ -218,6 +257,10 @@ impl<H: Handler> Service<H> {
     }
 
     fn request_stop(&self) {
+        self.acceptors
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear(); // no new sessions from them while the loops drain
         for mailbox in self.loops.iter() {
             mailbox.request_stop();
         }
@@ -226,6 +269,10 @@ impl<H: Handler> Service<H> {
 
 impl<H> Drop for Service<H> {
     fn drop(&mut self) {
+        self.acceptors
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
         for mailbox in self.loops.iter() {
             mailbox.request_stop();
         }

@@ -109,16 +109,18 @@ fn slowloris_is_cut_while_honest_clients_echo(model: Model) {
     for s in &mut slow {
         let _ = s.shutdown(std::net::Shutdown::Write); // ends each lingering close
     }
-    assert!(wait_until(Duration::from_secs(30), || closed
+    let cut = |reasons: &[CloseReason]| {
+        reasons
+            .iter()
+            .filter(|r| **r == CloseReason::PartialTimeout)
+            .count()
+    };
+    assert!(wait_until(Duration::from_secs(30), || cut(&closed
         .lock()
-        .unwrap()
-        .len()
+        .unwrap())
         >= SLOW));
     let reasons = closed.lock().unwrap().clone();
-    let partial = reasons
-        .iter()
-        .filter(|r| **r == CloseReason::PartialTimeout)
-        .count();
+    let partial = cut(&reasons);
     println!(
         "{SLOW} slowloris sessions cut within {cut_after:?} (deadline {deadline:?}); \
          {HONEST} honest clients did {rounds} echoes meanwhile"

@@ -1,89 +1,46 @@
-//! `servercore::websocket` inside a real `Handler` on both I/O models: the state machine fits
-//! the session layer's receive path as it is (bytes not consumed are offered again), frames
-//! split anywhere by the network, fragments with pings between them, the close handshake,
-//! and the refusals (text 1003, unmasked 1002, a plain GET served the page, a bad version
-//! 426), each followed by the server closing the connection.
+//! `Service::listen_websocket` on both I/O models: a packet handler that knows nothing of
+//! WebSocket serves browser-style clients — frames split anywhere by the network, fragments
+//! with pings between them, the close handshake, and the refusals (text 1003, unmasked 1002,
+//! a plain GET served the page, a bad version 426), each followed by the server closing the
+//! connection.
 
 mod util;
 
-use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 
 use bytes::Bytes;
 use rand::{Rng, SeedableRng};
-use servercore::packet::{encode, Framer};
+use servercore::packet::{encode, Packet, PacketContext, PacketHandler, Packets};
 use servercore::websocket::{
-    binary_header, masked_close_frame, masked_frame, ClientHandshake, FrameEvent, MessageReader,
-    Opcode, Role, WsConfig, WsConnection, WsEvent,
+    masked_close_frame, masked_frame, ClientHandshake, FrameEvent, MessageReader, Opcode, Role,
+    WsConfig,
 };
-use servercore::{CloseReason, Context, Handler, Model, Service, SessionId};
+use servercore::{Context, Model, Service, SessionId};
 use util::*;
 
 const PAGE: &[u8] = b"<!doctype html><title>chat</title>";
 
-/// Echoes every packet of every binary message, each in a binary frame of its own.
-#[derive(Default)]
-struct WsEcho {
-    connections: HashMap<SessionId, WsConnection>,
-}
+/// Echoes every packet; over WebSocket each reply leaves as one binary message.
+struct PacketEcho;
 
-impl WsEcho {
-    fn echo(ctx: &mut Context<'_>, id: SessionId, message: &[u8]) {
-        let decoded = Framer::new(4096).decode(message, |packet| {
-            let wire = encode(packet.id, packet.body).expect("a decoded packet re-encodes");
-            let _ = ctx.send_copy(id, binary_header(wire.len()).as_bytes());
-            let _ = ctx.send(id, wire);
-        });
-        if decoded != Ok(message.len()) {
-            ctx.close_with(id, CloseReason::Invalid("a message of partial packets"));
-        }
+impl PacketHandler for PacketEcho {
+    fn packet(&mut self, ctx: &mut Context<'_>, id: SessionId, packet: Packet<'_>) {
+        let _ = ctx.send_packet(id, packet.id, packet.body);
     }
 }
 
-impl Handler for WsEcho {
-    fn connected(&mut self, _ctx: &mut Context<'_>, id: SessionId) {
-        let config = WsConfig::new(4096).with_page(Bytes::from_static(PAGE));
-        self.connections.insert(id, WsConnection::new(config));
-    }
-
-    fn received(&mut self, ctx: &mut Context<'_>, id: SessionId, data: &[u8]) -> usize {
-        let Some(ws) = self.connections.get_mut(&id) else {
-            return data.len();
-        };
-        let mut consumed = 0;
-        loop {
-            let step = ws.advance(&data[consumed..]);
-            consumed += step.consumed;
-            match step.event {
-                None => return consumed,
-                Some(WsEvent::Handshake { response, .. } | WsEvent::Reply(response)) => {
-                    let _ = ctx.send(id, response);
-                }
-                Some(WsEvent::Message(message)) => WsEcho::echo(ctx, id, message),
-                Some(
-                    WsEvent::Page { response }
-                    | WsEvent::Closed {
-                        reply: response, ..
-                    }
-                    | WsEvent::Refused {
-                        reply: response, ..
-                    },
-                ) => {
-                    let _ = ctx.send(id, response);
-                    ctx.close(id);
-                }
-            }
-        }
-    }
-
-    fn disconnected(&mut self, _ctx: &mut Context<'_>, id: SessionId, _reason: CloseReason) {
-        self.connections.remove(&id);
-    }
-}
-
-fn ws_server(model: Model) -> Service<WsEcho> {
-    Service::bind(loopback(), config(model), |_| WsEcho::default()).expect("start the server")
+/// A packet echo server with a WebSocket listener; returns it and the WebSocket address.
+fn ws_server(model: Model) -> (Service<Packets<PacketEcho>>, SocketAddr) {
+    let service = Service::bind(loopback(), config(model), |_| {
+        Packets::new(PacketEcho, 4096)
+    })
+    .expect("start the server");
+    let ws = WsConfig::new(4096).with_page(Bytes::from_static(PAGE));
+    let addr = service
+        .listen_websocket(loopback(), ws)
+        .expect("listen for websocket");
+    (service, addr)
 }
 
 /// What a test client got.
@@ -181,8 +138,7 @@ fn frames(rng: &mut impl Rng, packets: &[Bytes]) -> (Vec<u8>, usize) {
 }
 
 fn echo_with_random_splits(model: Model) {
-    let service = ws_server(model);
-    let addr = addr(&service);
+    let (service, addr) = ws_server(model);
     let clients: Vec<_> = (0..12u64)
         .map(|seed| {
             std::thread::spawn(move || {
@@ -243,8 +199,7 @@ fn send_raw(addr: SocketAddr, upgrade: bool, bytes: &[u8]) -> Client {
 }
 
 fn refusals_answer_then_close(model: Model) {
-    let service = ws_server(model);
-    let addr = addr(&service);
+    let (service, addr) = ws_server(model);
     let mut text_frame = masked_frame(Opcode::Binary, b"hello", [1, 2, 3, 4]).to_vec();
     text_frame[0] = 0x81; // FIN + text
     let mut unmasked = vec![0x82, 3];

@@ -51,7 +51,9 @@ impl<H: Handler> LoopCore<H> {
             return;
         };
         let allowed = match session.state {
-            SessionState::Open | SessionState::AwaitingHeader { .. } => !session.read_paused,
+            SessionState::Open
+            | SessionState::AwaitingHeader { .. }
+            | SessionState::Upgrading { .. } => !session.read_paused,
             // Read and discard: unread input would make the close a reset (lingering close).
             SessionState::Closing { .. } | SessionState::Lingering { .. } => true,
             SessionState::Aborting { .. } => false,
@@ -65,6 +67,14 @@ impl<H: Handler> LoopCore<H> {
     /// Bytes arrived on `id`: shown to the handler, or held while reading is paused (up to
     /// `recv_buffer_limit` plus what the driver may have had in flight, `read_ahead`).
     fn received(&mut self, id: SessionId, data: &[u8], read_ahead: usize) {
+        let Some(session) = self.state.sessions.get_mut(id) else {
+            return;
+        };
+        let websocket =
+            session.frame_messages || matches!(session.state, SessionState::Upgrading { .. });
+        if websocket && self.ws_received(id, data) {
+            return;
+        }
         let Some(session) = self.state.sessions.get_mut(id) else {
             return;
         };
@@ -85,7 +95,7 @@ impl<H: Handler> LoopCore<H> {
                 }
                 return;
             }
-            SessionState::Aborting { .. } => return,
+            SessionState::Upgrading { .. } | SessionState::Aborting { .. } => return,
         }
         self.state.stats.bytes_in += data.len() as u64;
         if session.read_paused {
@@ -203,6 +213,10 @@ impl<H: Handler> LoopCore<H> {
         session.peer_eof = true;
         match session.state {
             SessionState::AwaitingHeader { .. } => self.header_truncated(id),
+            SessionState::Upgrading { .. } => {
+                Context::new(&mut self.state).abort(id, CloseReason::PeerClosed);
+                // never introduced
+            }
             SessionState::Open => {
                 session.state = SessionState::Closing {
                     reason: CloseReason::PeerClosed,

@@ -3,10 +3,14 @@
 
 use std::io;
 use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
 
+use super::websocket::WsSession;
 use super::LoopCore;
 use crate::driver::{self, Driver};
+use crate::mailbox::Transport;
 use crate::session::{Session, SessionState};
+use crate::websocket::WsConfig;
 use crate::{CloseReason, Context, Handler, SessionId};
 
 impl<H: Handler> LoopCore<H> {
@@ -27,26 +31,49 @@ impl<H: Handler> LoopCore<H> {
             }
             return;
         }
+        if self.admit_peer(peer) {
+            self.open(driver, stream, peer, Arrival::Admitted);
+        } else if let Some(farewell) = &self.state.config.farewell {
+            driver::send_farewell(&stream, farewell);
+        }
+    }
+
+    /// Admits one session from `peer` under the caps, or counts and logs the refusal.
+    fn admit_peer(&mut self, peer: SocketAddr) -> bool {
         match self.state.admission.admit(peer.ip(), self.state.now) {
-            Ok(()) => self.open(driver, stream, peer, Arrival::Admitted),
+            Ok(()) => true,
             Err(refusal) => {
                 self.state.stats.refused += 1;
                 self.refusal_log.note(self.state.now, peer, refusal);
-                if let Some(farewell) = &self.state.config.farewell {
-                    driver::send_farewell(&stream, farewell);
-                }
+                false
             }
         }
     }
 
-    /// A connected socket handed over through the mailbox ([`Service::adopt`](crate::Service::adopt)).
-    pub(super) fn adopt<D: Driver>(&mut self, driver: &mut D, stream: TcpStream) {
+    /// A connected socket handed over through the mailbox: a client's
+    /// ([`Service::adopt`](crate::Service::adopt)), or one a WebSocket listener accepted
+    /// (admitted under the caps, then upgraded).
+    pub(super) fn adopt<D: Driver>(
+        &mut self,
+        driver: &mut D,
+        stream: TcpStream,
+        transport: Transport,
+    ) {
         if self.draining() {
             return;
         }
-        match stream.peer_addr() {
-            Ok(peer) => self.open(driver, stream, peer, Arrival::Adopted),
-            Err(err) => tracing::warn!("cannot adopt socket: {err}"),
+        let peer = match stream.peer_addr() {
+            Ok(peer) => peer,
+            Err(err) => return tracing::debug!("cannot adopt socket: {err}"),
+        };
+        match transport {
+            Transport::Adopted => self.open(driver, stream, peer, Arrival::Adopted),
+            Transport::WebSocket(config) => {
+                self.accept_backoff.accepted();
+                if self.admit_peer(peer) {
+                    self.open(driver, stream, peer, Arrival::Upgrading(config));
+                }
+            }
         }
     }
 
@@ -68,9 +95,16 @@ impl<H: Handler> LoopCore<H> {
         let now = self.state.now;
         let id = self.state.sessions.insert_with(|id| {
             let mut session = Session::new(id, peer, limit, now);
-            session.admitted = arrival == Arrival::Admitted;
-            if arrival == Arrival::AwaitingHeader {
-                session.state = SessionState::AwaitingHeader { since: now };
+            session.admitted = matches!(arrival, Arrival::Admitted | Arrival::Upgrading(_));
+            match &arrival {
+                Arrival::AwaitingHeader => {
+                    session.state = SessionState::AwaitingHeader { since: now }
+                }
+                Arrival::Upgrading(config) => {
+                    session.state = SessionState::Upgrading { since: now };
+                    session.data.insert(WsSession::new(config));
+                }
+                Arrival::Admitted | Arrival::Adopted => {}
             }
             session
         });
@@ -80,7 +114,7 @@ impl<H: Handler> LoopCore<H> {
             return;
         }
         self.mailbox().set_live(self.state.sessions.len());
-        if arrival != Arrival::AwaitingHeader {
+        if matches!(arrival, Arrival::Admitted | Arrival::Adopted) {
             self.introduce(id);
         }
     }
@@ -181,7 +215,7 @@ impl<H: Handler> LoopCore<H> {
 }
 
 /// How a connection became a session.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 enum Arrival {
     /// Accepted and admitted under the session caps.
     Admitted,
@@ -189,4 +223,6 @@ enum Arrival {
     Adopted,
     /// Accepted from a trusted proxy: admitted once its PROXY header names the client.
     AwaitingHeader,
+    /// Accepted by a WebSocket listener and admitted: introduced once upgraded.
+    Upgrading(Arc<WsConfig>),
 }

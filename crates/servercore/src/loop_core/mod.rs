@@ -13,6 +13,7 @@
 //! | `input.rs`     | input: deliver, hold while paused (bounded), EOF, pause and resume   |
 //! | `output.rs`    | the pending list, flushing a send queue, closing after the flush     |
 //! | `proxy.rs`     | PROXY protocol: the header, then admission under the real client     |
+//! | `websocket.rs` | WebSocket sessions: upgrade, frames in, one message per send, pings  |
 
 mod input;
 mod lifecycle;
@@ -21,6 +22,7 @@ mod proxy;
 mod run;
 #[cfg(test)]
 mod tests;
+mod websocket;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -215,6 +217,9 @@ impl<H: Handler> LoopCore<H> {
         let header = config.proxy_protocol.as_ref().map(|p| p.header_timeout);
         let linger = config.lingering_time;
         for id in self.state.sessions.ids() {
+            if self.ws_sweep(id) {
+                continue; // an upgrade in progress: its own deadline
+            }
             let Some(s) = self.state.sessions.get_mut(id) else {
                 continue;
             };

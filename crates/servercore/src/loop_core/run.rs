@@ -73,7 +73,7 @@ impl<H: Handler> LoopCore<H> {
         for command in commands.drain(..) {
             let mut ctx = Context::new(&mut self.state);
             match command {
-                Command::Adopt(stream) => self.adopt(driver, stream),
+                Command::Adopt { stream, transport } => self.adopt(driver, stream, transport),
                 Command::Send { id, buf } => {
                     let _ = ctx.send(id, buf); // a stale id or a full queue: handled there
                 }

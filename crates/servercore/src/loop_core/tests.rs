@@ -139,7 +139,7 @@ fn loop_with_session(
     let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
     driver.sockets.push(client);
     let (server_end, _) = listener.accept().unwrap();
-    core.adopt(driver, server_end);
+    core.adopt(driver, server_end, crate::mailbox::Transport::Adopted);
     let id = core.session_ids()[0];
     (core, id, closed)
 }

@@ -38,6 +38,9 @@ pub(crate) enum SessionState {
     /// PROXY protocol: reading the header that names the real client, since the given time;
     /// the handler has not been told of the session yet.
     AwaitingHeader { since: Instant },
+    /// WebSocket: reading the HTTP upgrade request, since the given time; the handler has not
+    /// been told of the session yet.
+    Upgrading { since: Instant },
     /// Reading and writing.
     Open,
     /// No more reads are delivered (input is read and discarded); queued bytes are flushed,
@@ -92,6 +95,9 @@ pub(crate) struct Session {
     pub(crate) closing_since: Option<Instant>,
     /// Bytes read and thrown away while closing.
     pub(crate) discarded: usize,
+    /// Each send goes out as one WebSocket binary message: a frame header is queued before it
+    /// (the upgrade is done and no close frame was sent yet).
+    pub(crate) frame_messages: bool,
 }
 
 impl Session {
@@ -116,6 +122,7 @@ impl Session {
             peer_eof: false,
             closing_since: None,
             discarded: 0,
+            frame_messages: false,
         }
     }
 

@@ -1,0 +1,118 @@
+//! [`Acceptor`]: a listener of its own thread that hands each connection to an event loop —
+//! the lecture's accept thread. It serves the WebSocket listener
+//! ([`Service::listen_websocket`](crate::Service::listen_websocket)): browser players connect
+//! far less often than they send, so one `accept` thread and one mailbox post per connection
+//! cost nothing that matters, and the loops' drivers keep their single listener each. The
+//! sessions it hands over are admitted, limited and served by the loops exactly like the
+//! others.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use mio::net::TcpListener;
+use mio::{Events, Interest, Poll, Token, Waker};
+
+use crate::mailbox::{Command, Mailbox, Transport};
+
+const LISTENER: Token = Token(0);
+const STOP: Token = Token(1);
+
+/// A running accept thread; dropping it stops the thread.
+#[derive(Debug)]
+pub(crate) struct Acceptor {
+    local_addr: SocketAddr,
+    waker: Arc<Waker>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Acceptor {
+    /// Listens on `addr` (the service's backlog) and starts the thread, which gives each
+    /// connection to the next loop (round robin, shared with `Service::adopt`) as a session
+    /// speaking `transport`.
+    pub(crate) fn start(
+        addr: SocketAddr,
+        backlog: i32,
+        transport: Transport,
+        loops: Arc<[Arc<Mailbox>]>,
+        next_loop: Arc<AtomicUsize>,
+    ) -> io::Result<Acceptor> {
+        let std_listener = crate::listener::Listener::bind(addr, 1, backlog)?;
+        let local_addr = std_listener.local_addr();
+        let Some(std_listener) = std_listener.into_sockets().pop() else {
+            unreachable!("one socket was bound")
+        };
+        let mut listener = TcpListener::from_std(std_listener);
+        let poll = Poll::new()?;
+        poll.registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)?;
+        let waker = Arc::new(Waker::new(poll.registry(), STOP)?);
+        let thread = std::thread::Builder::new()
+            .name(format!("servercore-accept-{}", local_addr.port()))
+            .spawn(move || accept_loop(poll, &listener, &transport, &loops, &next_loop))?;
+        Ok(Acceptor {
+            local_addr,
+            waker,
+            thread: Some(thread),
+        })
+    }
+
+    /// The bound address.
+    pub(crate) fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+}
+
+impl Drop for Acceptor {
+    fn drop(&mut self) {
+        let _ = self.waker.wake();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Waits for connections (or the stop wake-up) and posts each to a loop.
+fn accept_loop(
+    mut poll: Poll,
+    listener: &TcpListener,
+    transport: &Transport,
+    loops: &[Arc<Mailbox>],
+    next_loop: &AtomicUsize,
+) {
+    let mut events = Events::with_capacity(16);
+    loop {
+        if let Err(err) = poll.poll(&mut events, None) {
+            if err.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            tracing::error!("accept thread: {err}");
+            return;
+        }
+        if events.iter().any(|e| e.token() == STOP) {
+            return;
+        }
+        loop {
+            match listener.accept() {
+                Ok((stream, _peer)) => {
+                    let index = next_loop.fetch_add(1, Ordering::Relaxed) % loops.len();
+                    loops[index].post([Command::Adopt {
+                        stream: stream.into(),
+                        transport: transport.clone(),
+                    }]);
+                }
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
+                Err(err) if crate::accept_backoff::AcceptBackoff::is_transient(&err) => {}
+                Err(err) => {
+                    // Out of descriptors: wait a little instead of spinning (the loops free
+                    // descriptors as sessions close).
+                    tracing::warn!("accept (websocket listener): {err}; pausing 100 ms");
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                    break;
+                }
+            }
+        }
+    }
+}
