@@ -15,22 +15,31 @@ fn main() {
             format!("#[ignore = \"{why}\"]")
         }
     };
+    // A `both_models!` test's own attributes (e.g. an `ignore` on one platform) go on both
+    // variants, except on a `uring` variant ignored already: one reason is enough.
+    let uring_attrs = if ignore.is_empty() {
+        "$(#[$meta])*"
+    } else {
+        &ignore
+    };
     let out = PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR")).join("both_models.rs");
     let code = format!(
         r#"
 /// Generates `mod $name {{ fn epoll(); fn uring(); }}`, each calling `super::$body(model)`:
-/// one test body, run on both I/O models.
+/// one test body, run on both I/O models. Attributes before `$name` (say
+/// `#[cfg_attr(windows, ignore = "why")]`) go on both tests.
 #[macro_export]
 macro_rules! both_models {{
-    ($name:ident, $body:ident) => {{
+    ($(#[$meta:meta])* $name:ident, $body:ident) => {{
         mod $name {{
             #[test]
+            $(#[$meta])*
             fn epoll() {{
                 super::$body(servercore::Model::Epoll);
             }}
 
             #[test]
-            {ignore}
+            {uring_attrs}
             fn uring() {{
                 super::$body(servercore::Model::Uring);
             }}
