@@ -293,3 +293,25 @@ const FAREWELL_FLAGS: libc::c_int = libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;
 /// `mio` makes every socket it accepts non-blocking.
 #[cfg(windows)]
 const FAREWELL_FLAGS: i32 = 0;
+
+/// The platform split off Linux (these run on macOS and Windows; on Linux the io_uring
+/// driver's own tests cover `start` and `resolve`, `driver/uring/tests.rs`).
+#[cfg(all(test, not(target_os = "linux")))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uring_is_refused_with_a_reason_and_auto_is_the_readiness_model() {
+        let config = ServiceConfig::default();
+        let err = start(Model::Uring, None, &config)
+            .err()
+            .expect("io_uring refused");
+        assert_eq!(err.kind(), io::ErrorKind::Unsupported);
+        assert!(err.to_string().contains("Linux-only"), "{err}");
+        assert_eq!(resolve(Model::Auto), Model::Epoll);
+        assert!(matches!(
+            start(resolve(Model::Auto), None, &config),
+            Ok((AnyDriver::Epoll(_), _))
+        ));
+    }
+}
