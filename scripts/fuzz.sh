@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
-# Fuzz servercore's packet framer with cargo-fuzz (libFuzzer).
+# Fuzz servercore's input paths with cargo-fuzz (libFuzzer).
 #
 #   scripts/fuzz.sh [SECONDS] [TARGET]      # defaults: 60 seconds, target "framer"
+#
+# Targets (crates/servercore/fuzz/fuzz_targets/):
+#   framer     the packet framer (packet::Framer), any chunking
+#   websocket  the WebSocket input path (websocket::WsConnection): handshake and frames
+#   all        each target in turn, SECONDS each
 #
 # cargo-fuzz needs nightly-only rustc flags (-Zsanitizer, -Cpasses=sancov...).
 # RUSTC_BOOTSTRAP=1 lets the stable toolchain accept them, so no nightly
@@ -26,4 +31,10 @@ fi
 
 cd "$root/crates/servercore"
 export RUSTC_BOOTSTRAP=1
+if [[ "$target" == all ]]; then
+    for t in framer websocket; do
+        cargo fuzz run ${args[@]+"${args[@]}"} "$t" -- -max_total_time="$secs"
+    done
+    exit 0
+fi
 exec cargo fuzz run ${args[@]+"${args[@]}"} "$target" -- -max_total_time="$secs"

@@ -34,6 +34,7 @@ use crate::chat::{ChatEvent, Member, RoomPlan};
 use crate::load::{LoadConfig, Pacing, Scenario, CATCH_UP};
 use crate::message::ClientStream;
 use crate::stats::{Stats, Verdict};
+use crate::websocket::{Inbound, InboundError};
 use crate::wire::{Wire, CHAT, ECHO, ENTER_ROOM, SERVER_FULL};
 
 /// Where the run is; set by the main thread, followed by each loop on its tick.
@@ -266,6 +267,8 @@ pub struct LoadHandler {
     backlog: usize,
     catch_up: u64,
     clients: HashMap<SessionId, Client>,
+    /// `--websocket`: each session's frame reader.
+    inbound: Option<HashMap<SessionId, Inbound>>,
     phase: Phase,
     /// When sending started (nanoseconds since `base`), once this loop saw it.
     start_nanos: u64,
@@ -293,6 +296,7 @@ impl LoadHandler {
             backlog: config.backlog(),
             catch_up,
             clients: HashMap::new(),
+            inbound: config.websocket.then(HashMap::new),
             phase: Phase::Connecting,
             start_nanos: 0,
             published_nanos: 0,
@@ -471,11 +475,14 @@ impl Handler for LoadHandler {
             Role::Echo(_) => None,
         };
         self.clients.insert(id, client);
+        if let Some(inbound) = &mut self.inbound {
+            inbound.insert(id, Inbound::default());
+        }
         match room {
             // A chat client is ready once the server has put it in its room.
             Some(room) => {
                 if let Ok(packet) = ctx.packet(ENTER_ROOM, &room.to_le_bytes()) {
-                    let _ = ctx.send(id, packet);
+                    let _ = ctx.send(id, self.wire.wrap(packet));
                 }
             }
             None => self.mark_ready(id),
@@ -491,13 +498,18 @@ impl Handler for LoadHandler {
         stats.timeline.set_now(now.saturating_sub(self.start_nanos));
         let corrupt_before = stats.corrupt;
         let (mut messages, mut joined) = (0, false);
-        let split = self.wire.split(data, |packet| {
-            match client.receive(packet, now, stats, size) {
-                Received::Message => messages += 1,
-                Received::Joined => joined = true,
-                Received::Refused => client.refused = true,
-            }
-        });
+        let on_packet = |packet: Packet<'_>| match client.receive(packet, now, stats, size) {
+            Received::Message => messages += 1,
+            Received::Joined => joined = true,
+            Received::Refused => client.refused = true,
+        };
+        let split = match self.inbound.as_mut().and_then(|i| i.get_mut(&id)) {
+            Some(inbound) => inbound.split(ctx, id, &self.wire, data, on_packet),
+            None => self
+                .wire
+                .split(data, on_packet)
+                .map_err(InboundError::Packets),
+        };
         if stats.corrupt > corrupt_before && corrupt_before < 10 {
             tracing::warn!(session = %id, client = client.id(), "corrupt message");
         }
@@ -506,7 +518,7 @@ impl Handler for LoadHandler {
             Err(err) => {
                 stats.corrupt += 1;
                 tracing::warn!(session = %id, client = client.id(), "cannot frame the server's packets: {err}");
-                ctx.abort(id, CloseReason::Protocol(err.into()));
+                ctx.abort(id, err.close_reason());
                 return data.len();
             }
         };
@@ -527,6 +539,9 @@ impl Handler for LoadHandler {
             return;
         };
         client.open = false;
+        if let Some(inbound) = &mut self.inbound {
+            inbound.remove(&id);
+        }
         let (client_id, refused) = (client.id(), client.refused);
         // Closed before it was ready: the main thread need not wait for it any more.
         self.mark_ready(id);

@@ -11,6 +11,7 @@
 //!   handler     LoadHandler on servercore event loops: phases Connecting -> Sending ->
 //!               Draining; sends, paces, hands what arrives to the verifiers
 //!   wire        --protocol raw (messages back to back) or packet (docs/protocol.md)
+//!   websocket   --websocket: the upgrade handshake, masked frames out, frames -> packets in
 //!   message     echo: the message format (header + pattern), the per-client stream verifier
 //!   chat        chat: the body format, rooms, the per-member verifier (per-sender order)
 //!   pattern     the pattern bytes both formats carry
@@ -62,4 +63,5 @@ pub mod plot;
 pub mod progress;
 pub mod stats;
 pub mod timeline;
+pub mod websocket;
 pub mod wire;

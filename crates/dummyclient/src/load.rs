@@ -44,6 +44,7 @@ use crate::connect::{self, ConnectError};
 use crate::handler::{LoadHandler, Phase, Shared};
 use crate::message::HEADER_LEN;
 use crate::stats::{Report, RunInfo, Stats};
+use crate::websocket::{HandshakeError, HandshakeGate};
 use crate::wire::{Protocol, Wire};
 
 /// Largest `--size` of a raw message (a packet body is at most [`MAX_BODY`]).
@@ -117,6 +118,9 @@ pub struct LoadConfig {
     pub clients: usize,
     /// What the server speaks.
     pub protocol: Protocol,
+    /// Over WebSocket (`--websocket`, packet protocol only): handshake, then each packet in
+    /// a masked binary frame ([`crate::websocket`]).
+    pub websocket: bool,
     /// What the clients do.
     pub scenario: Scenario,
     /// Bytes per raw message, or per packet body (at least [`HEADER_LEN`] for echo,
@@ -144,6 +148,7 @@ impl LoadConfig {
             addr: addr.into(),
             clients,
             protocol: Protocol::Raw,
+            websocket: false,
             scenario: Scenario::Echo,
             size: 64,
             pacing: Pacing::Closed { inflight: 1 },
@@ -184,6 +189,9 @@ impl LoadConfig {
                 u32::MAX,
                 self.clients
             ));
+        }
+        if self.websocket && self.protocol != Protocol::Packet {
+            return Err("--websocket needs --protocol packet".into());
         }
         self.validate_scenario()?;
         self.validate_size()?;
@@ -236,7 +244,7 @@ impl LoadConfig {
 
     /// How this run's messages travel.
     pub fn wire(&self) -> Wire {
-        Wire::new(self.protocol, self.size)
+        Wire::new(self.protocol, self.size).with_websocket(self.websocket)
     }
 
     /// Open loop: the most messages one client keeps outstanding: a second of its share of
@@ -289,6 +297,8 @@ pub enum LoadError {
     Connect(ConnectError),
     /// The client's event loops could not start or failed.
     Service(io::Error),
+    /// `--websocket`: a client's opening handshake failed.
+    Handshake(HandshakeError),
     /// Not every client got ready (chat: into its room) in time.
     NotReady {
         /// Clients ready (or closed).
@@ -306,6 +316,7 @@ impl std::fmt::Display for LoadError {
             LoadError::Config(msg) => f.write_str(msg),
             LoadError::Connect(err) => err.fmt(f),
             LoadError::Service(err) => write!(f, "client event loops: {err}"),
+            LoadError::Handshake(err) => err.fmt(f),
             LoadError::NotReady { ready, clients, waited } => write!(
                 f,
                 "only {ready} of {clients} clients were ready within {:.1} s (chat: no ROOM_JOINED; \
@@ -322,6 +333,7 @@ impl std::error::Error for LoadError {
             LoadError::Config(_) | LoadError::NotReady { .. } => None,
             LoadError::Connect(err) => Some(err),
             LoadError::Service(err) => Some(err),
+            LoadError::Handshake(err) => Some(err),
         }
     }
 }
@@ -415,11 +427,15 @@ pub fn run_observed(
     .map_err(LoadError::Service)?;
 
     let connect_started = Instant::now();
+    let mut gate = HandshakeGate::new(config.websocket, config.connect_timeout);
     let connect_failures =
         connect::connect_all(addr, config.clients, config.connect_timeout, |stream| {
-            service.adopt(stream);
+            if let Some(stream) = gate.pass(stream) {
+                service.adopt(stream);
+            }
         })
         .map_err(LoadError::Connect)?;
+    gate.finish().map_err(LoadError::Handshake)?;
     wait_ready(&shared, config.clients, config.connect_timeout)?;
     let connect_secs = connect_started.elapsed().as_secs_f64();
 
@@ -537,7 +553,10 @@ impl LoadConfig {
         RunInfo {
             addr: addr.to_string(),
             scenario: self.scenario.name(),
-            protocol: self.protocol.name(),
+            protocol: match self.websocket {
+                true => "websocket",
+                false => self.protocol.name(),
+            },
             clients: self.clients,
             rooms: match self.scenario {
                 Scenario::Chat { rooms } => Some(rooms),

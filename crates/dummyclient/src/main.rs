@@ -6,6 +6,7 @@
 //! cargo run --release -p dummyclient -- --clients 100 --rate 50000 --size 128 --json
 //! cargo run --release -p dummyclient -- --protocol packet --clients 100 --inflight 4    # gameserver --protocol packet --rate-limit 0
 //! cargo run --release -p dummyclient -- --protocol packet --scenario chat --clients 500 --rooms 10
+//! cargo run --release -p dummyclient -- --protocol packet --websocket --addr 127.0.0.1:7778 --clients 100   # gameserver --websocket 127.0.0.1:7778
 //! cargo run --release -p dummyclient -- --clients 100 --duration 30 --plot run.svg --json-out run.json
 //! cargo run --release -p dummyclient -- --compare before.json after.json
 //! ```
@@ -72,6 +73,11 @@ struct Cli {
     /// What the server speaks: raw bytes or framed packets (docs/protocol.md).
     #[arg(long, value_enum, default_value_t = Protocol::Raw, requires = "load_mode", help_heading = "Load mode")]
     protocol: Protocol,
+    /// Speak WebSocket (RFC 6455) to the server's WebSocket port, as a browser does: an
+    /// upgrade handshake, then each packet in a masked binary frame (needs --protocol packet;
+    /// gameserver --websocket ADDR).
+    #[arg(long, requires = "load_mode", help_heading = "Load mode")]
+    websocket: bool,
     /// What the clients do (chat needs --protocol packet).
     #[arg(long, value_enum, default_value_t = ScenarioArg::Echo, requires = "load_mode", help_heading = "Load mode")]
     scenario: ScenarioArg,
@@ -213,6 +219,7 @@ impl Cli {
             addr: self.addr.clone(),
             clients,
             protocol: self.protocol,
+            websocket: self.websocket,
             scenario,
             size: self.size as usize,
             pacing,

@@ -193,7 +193,7 @@ pub struct RunInfo {
     pub addr: String,
     /// `"echo"` or `"chat"`.
     pub scenario: &'static str,
-    /// `"raw"` or `"packet"`.
+    /// `"raw"`, `"packet"`, or `"websocket"` (packets over WebSocket).
     pub protocol: &'static str,
     /// Clients (connections).
     pub clients: usize,

@@ -58,6 +58,9 @@ impl Protocol {
 #[derive(Debug, Clone, Copy)]
 pub struct Wire {
     protocol: Protocol,
+    /// `--websocket`: each outgoing packet goes in a masked binary frame
+    /// ([`crate::websocket`]); incoming frames are unwrapped before [`Wire::split`].
+    websocket: bool,
     /// Message size: raw messages are cut at it; packet bodies are at most this long (or
     /// [`ROOM_JOINED_LEN`]) and a bigger packet is refused.
     size: usize,
@@ -69,9 +72,15 @@ impl Wire {
     pub fn new(protocol: Protocol, size: usize) -> Wire {
         Wire {
             protocol,
+            websocket: false,
             size,
             framer: Framer::new(HEADER_LEN + size.max(ROOM_JOINED_LEN)),
         }
+    }
+
+    /// The same wire with each outgoing packet in a masked WebSocket frame (`--websocket`).
+    pub fn with_websocket(self, websocket: bool) -> Wire {
+        Wire { websocket, ..self }
     }
 
     /// Bytes of one message (raw) or packet body (packet).
@@ -81,9 +90,22 @@ impl Wire {
 
     /// Bytes on the wire for one message.
     pub fn framed_len(&self) -> usize {
-        match self.protocol {
+        let message = match self.protocol {
             Protocol::Raw => self.size,
             Protocol::Packet => HEADER_LEN + self.size,
+        };
+        match self.websocket {
+            true => crate::websocket::header_len(message) + message,
+            false => message,
+        }
+    }
+
+    /// An already encoded packet as it goes on this wire (in a masked frame with
+    /// `--websocket`).
+    pub fn wrap(&self, packet: bytes::Bytes) -> bytes::Bytes {
+        match self.websocket {
+            true => crate::websocket::wrap(&packet),
+            false => packet,
         }
     }
 
@@ -95,11 +117,21 @@ impl Wire {
     /// fit the 16-bit size field (the config is validated against both).
     pub fn frame(&self, out: &mut BytesMut, id: u16, body: impl FnOnce(&mut BytesMut)) {
         let start = out.len();
-        if self.protocol == Protocol::Packet {
-            let size = u16::try_from(self.framed_len()).expect("packet fits its size field");
-            out.put_slice(&PacketHeader { size, id }.encode());
+        let message = Wire {
+            websocket: false,
+            ..*self
+        };
+        let write = |out: &mut BytesMut| {
+            if self.protocol == Protocol::Packet {
+                let size = u16::try_from(message.framed_len()).expect("packet fits its size field");
+                out.put_slice(&PacketHeader { size, id }.encode());
+            }
+            body(out);
+        };
+        match self.websocket {
+            true => crate::websocket::frame_masked(out, message.framed_len(), write),
+            false => write(out),
         }
-        body(out);
         assert_eq!(out.len() - start, self.framed_len(), "one framed message");
     }
 

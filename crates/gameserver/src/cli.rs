@@ -25,7 +25,7 @@ use clap::{CommandFactory, Parser};
 use gameserver::game::Game;
 use gameserver::room::{Rooms, DEFAULT_ROOM_CAPACITY};
 use servercore::packet::{Packets, RateLimit, DEFAULT_MAX_PACKET, HEADER_LEN, MAX_WIRE_PACKET};
-use servercore::{Model, ServiceConfig};
+use servercore::{AddressList, Model, ProxyProtocol, ServiceConfig};
 
 /// Most event loops: far beyond any machine's cores, below where threads, listening sockets
 /// and rings become a resource problem of their own.
@@ -120,6 +120,18 @@ pub(crate) struct Args {
     #[arg(long, value_name = "PER_SEC",
           default_value_t = ServiceConfig::default().connect_rate_per_ip)]
     connect_rate_per_ip: u32,
+    /// Sources exempt from --max-sessions-per-ip and --connect-rate-per-ip (CIDR,CIDR,...;
+    /// '' for none). --max-sessions still counts them.
+    #[arg(long, value_name = "CIDRS", default_value = "127.0.0.0/8,::1")]
+    trusted_sources: AddressList,
+    /// Expect a PROXY protocol v1/v2 header (from a load balancer such as HAProxy with
+    /// send-proxy-v2) on every connection; needs --trusted-proxies. See docs/deploy.md.
+    #[arg(long, requires = "trusted_proxies")]
+    proxy_protocol: bool,
+    /// With --proxy-protocol: the balancers' addresses (CIDR,CIDR,...); a connection from
+    /// anywhere else is closed.
+    #[arg(long, value_name = "CIDRS", requires = "proxy_protocol")]
+    trusted_proxies: Option<AddressList>,
     /// Close a session from which nothing arrived for SECS seconds (0: never; at most 86400).
     #[arg(long, value_name = "SECS", default_value_t = 60,
           value_parser = clap::value_parser!(u64).range(0..=DAY))]
@@ -225,6 +237,12 @@ impl Args {
             shutdown_drain: Duration::from_secs(self.shutdown_drain),
             flush_interval: (self.flush_interval_ms > 0)
                 .then(|| Duration::from_millis(self.flush_interval_ms)),
+            trusted_sources: self.trusted_sources.clone(),
+            proxy_protocol: self
+                .proxy_protocol
+                .then(|| self.trusted_proxies.clone())
+                .flatten()
+                .map(ProxyProtocol::new),
             ..defaults
         }
     }

@@ -152,6 +152,17 @@ fn the_send_queue_pause_must_sit_a_read_below_the_limit() {
     assert!(stderr.contains("at most 34464"), "{stderr}");
 }
 
+#[test]
+fn proxy_protocol_needs_its_trusted_proxies_and_lists_must_parse() {
+    assert_refused(&["--proxy-protocol"], &["--trusted-proxies"]);
+    assert_refused(&["--trusted-proxies", "10.0.0.0/8"], &["--proxy-protocol"]);
+    assert_refused(
+        &["--proxy-protocol", "--trusted-proxies", "10.0.0.0/33"],
+        &["--trusted-proxies"],
+    );
+    assert_refused(&["--trusted-sources", "localhost"], &["--trusted-sources"]);
+}
+
 #[cfg(unix)] // ends with SIGTERM: Windows cannot signal one child process alone
 both_models!(edges_are_accepted_and_work, edges_body);
 

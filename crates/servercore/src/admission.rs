@@ -1,5 +1,6 @@
 //! [`Admission`]: who may open a session — the service-wide and per-source-IP caps.
 
+use crate::AddressList;
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -78,6 +79,8 @@ pub(crate) struct Admission {
     connect_rate: u32,
     total: AtomicUsize,
     sources: Mutex<Sources>,
+    /// Sources exempt from the per-source cap and rate (`ServiceConfig::trusted_sources`).
+    trusted: AddressList,
 }
 
 #[derive(Debug, Default)]
@@ -94,7 +97,14 @@ impl Admission {
             connect_rate,
             total: AtomicUsize::new(0),
             sources: Mutex::default(),
+            trusted: AddressList::empty(),
         }
+    }
+
+    /// Exempts `trusted` from the per-source cap and rate (the service cap still applies).
+    pub(crate) fn with_trusted(mut self, trusted: AddressList) -> Admission {
+        self.trusted = trusted;
+        self
     }
 
     /// Admits one session from `ip` at `now`, or says why not. Every `Ok` must be matched by
@@ -104,6 +114,9 @@ impl Admission {
         if self.total.fetch_add(1, Ordering::AcqRel) >= max {
             self.total.fetch_sub(1, Ordering::AcqRel);
             return Err(Refusal::ServiceFull { max });
+        }
+        if self.trusted.contains(ip) {
+            return Ok(());
         }
         let result = self.admit_source(source_of(ip), now);
         if result.is_err() {
@@ -145,6 +158,10 @@ impl Admission {
 
     /// Gives back what [`Admission::admit`] took for `ip`.
     pub(crate) fn release(&self, ip: IpAddr) {
+        if self.trusted.contains(ip) {
+            self.total.fetch_sub(1, Ordering::AcqRel);
+            return;
+        }
         let ip = source_of(ip);
         let mut sources = self.sources.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(source) = sources.map.get_mut(&ip) {
@@ -179,6 +196,31 @@ mod tests {
 
     fn ip(last: u8) -> IpAddr {
         IpAddr::from([127, 0, 0, last])
+    }
+
+    #[test]
+    fn trusted_sources_skip_the_per_source_limits_but_not_the_service_cap() {
+        let now = Instant::now();
+        let trusted: AddressList = "127.0.0.0/8".parse().unwrap();
+        let admission = Admission::new(5, 1, 1).with_trusted(trusted);
+        for _ in 0..5 {
+            admission.admit(ip(1), now).unwrap(); // five from one source, no rate either
+        }
+        assert!(matches!(
+            admission.admit(ip(2), now),
+            Err(Refusal::ServiceFull { max: 5 })
+        ));
+        admission.release(ip(1));
+        admission.admit(ip(3), now).unwrap();
+        let other = IpAddr::from([10, 0, 0, 1]);
+        for _ in 0..5 {
+            admission.release(ip(1));
+        }
+        admission.admit(other, now).unwrap();
+        assert!(matches!(
+            admission.admit(other, now),
+            Err(Refusal::IpFull { max: 1, .. })
+        ));
     }
 
     impl Admission {

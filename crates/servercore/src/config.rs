@@ -4,6 +4,8 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
+use crate::AddressList;
+
 /// Which I/O model the event loops use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Model {
@@ -121,12 +123,49 @@ pub struct ServiceConfig {
     /// broadcast tick: fewer syscalls per message for up to this much added latency.
     /// Default none: output is flushed at the end of every loop iteration.
     pub flush_interval: Option<Duration>,
+    /// Sources exempt from `max_sessions_per_ip` and `connect_rate_per_ip` (the operator's
+    /// own machines, as fail2ban's `ignoreip`); `max_sessions` still counts them. Default
+    /// loopback (127.0.0.0/8 and ::1); [`AddressList::empty`] turns the exemption off.
+    pub trusted_sources: AddressList,
+    /// PROXY protocol (v1 or v2) on accepted connections, for a server behind a load
+    /// balancer; default off (a header is then never trusted: its bytes are input like any
+    /// other). See [`ProxyProtocol`].
+    pub proxy_protocol: Option<ProxyProtocol>,
+}
+
+/// PROXY protocol settings: which peers may speak it, and how long a header may take.
+///
+/// With it on, every accepted connection must come from `trusted_proxies` (anything else is
+/// closed at once, counted as `untrusted_proxy`) and must start with a complete, valid PROXY
+/// header within `header_timeout` (else it is closed: `proxy_header`, `proxy_header_timeout`).
+/// The client address the header carries is the session's peer: admission (per-source caps
+/// and connect rate), logs and [`Context::peer_addr`](crate::Context::peer_addr) see it.
+/// A v2 `LOCAL` header (a balancer's health check) is accepted, counts against no limit and
+/// never reaches the handler (`health_check`). The header is read from the bytes already
+/// received for the session: no extra syscall, both I/O models.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxyProtocol {
+    /// Peers allowed to send a PROXY header (the load balancers).
+    pub trusted_proxies: AddressList,
+    /// How long a connection may take to send its whole header. Default 3 s.
+    pub header_timeout: Duration,
+}
+
+impl ProxyProtocol {
+    /// PROXY protocol from `trusted_proxies`, with the default 3 s header deadline.
+    pub fn new(trusted_proxies: AddressList) -> ProxyProtocol {
+        ProxyProtocol {
+            trusted_proxies,
+            header_timeout: Duration::from_secs(3),
+        }
+    }
 }
 
 impl ServiceConfig {
     /// How often the timeout sweep runs: a quarter of the shortest timeout, at most 1 s.
     pub(crate) fn sweep_interval(&self) -> Option<Duration> {
-        let shortest = [self.idle_timeout, self.partial_timeout]
+        let header = self.proxy_protocol.as_ref().map(|p| p.header_timeout);
+        let shortest = [self.idle_timeout, self.partial_timeout, header]
             .into_iter()
             .flatten()
             .min()?;
@@ -155,6 +194,8 @@ impl Default for ServiceConfig {
             max_sessions_per_ip: 64,
             connect_rate_per_ip: 20,
             farewell: None,
+            trusted_sources: AddressList::loopback(),
+            proxy_protocol: None,
         }
     }
 }

@@ -102,7 +102,9 @@ impl<'a> Context<'a> {
 
     /// Ids of every live session of this loop (a snapshot).
     pub fn session_ids(&self) -> Vec<SessionId> {
-        self.state.sessions.ids()
+        let mut ids = self.state.sessions.ids();
+        ids.retain(|&id| self.state.sessions.get(id).is_some_and(|s| s.introduced));
+        ids
     }
 
     /// True while `id` names an open session of this loop.
@@ -238,7 +240,10 @@ impl<'a> Context<'a> {
             return;
         }
         if let Some(session) = self.state.sessions.get_mut(id) {
-            if session.state == SessionState::Open {
+            if matches!(
+                session.state,
+                SessionState::Open | SessionState::AwaitingHeader { .. }
+            ) {
                 session.state = SessionState::Closing { reason };
                 self.state.schedule(id);
             }

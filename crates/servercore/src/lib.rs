@@ -4,23 +4,42 @@
 //! echo servers, finished and made fast, on Linux.
 //!
 //! ```text
-//!   your Handler    connected / received / sent / disconnected / tick        (application)
+//!   your Handler    connected / received / sent / disconnected / tick / notified  (application)
 //!     or PacketHandler, framed by packet::Packets
-//!        |  Context::send, send_copy, packet, close, abort
-//!   Session layer   SessionTable, RecvBuffer, SendQueue, SendBufferPool      (loop_core, session)
-//!        |  received(slice) / wrote(n) / close(reason)
-//!   Driver          epoll (mio): readiness    |  io_uring: completion         (driver/)
+//!        |  Context: send, send_copy, close, abort, per-session data;
+//!        |           PacketContext: packet, send_packet
+//!   LoopCore        the loop, written once for both models                     (loop_core/)
+//!                   poll -> dispatch -> commands -> flush -> tick/sweep;
+//!                   sessions: SessionTable, RecvBuffer, SendQueue               (session/)
+//!        |  Driver trait: poll / register / read / set_reading / send / close
+//!        |  Events back: Accepted / AcceptFailed / Readable / Writable / Released
+//!   Driver          epoll (mio): readiness    |  io_uring: completion          (driver/)
 //!        |
 //!   Kernel          epoll_wait, read, writev  |  io_uring_enter: multishot RECV,
 //!                                             |  SENDMSG, multishot ACCEPT; CQEs
 //! ```
 //!
 //! A [`Service`] runs `threads` event loops. Each loop owns its sessions and a [`Handler`]
-//! instance; a session lives on one loop for its whole life, so handlers need no locks. Sends
-//! are queued as shared [`bytes::Bytes`] (a broadcast is serialized once) and flushed once per
-//! loop iteration: one `writev` per session with epoll, one `SENDMSG` in flight per session
-//! with io_uring. Every limit is bounded and documented in `docs/limits.md`; each loop's
-//! counters are read with [`Service::stats`] ([`LoopStats`]).
+//! instance; a session lives on one loop for its whole life, so handlers need no locks. The
+//! loop and every decision about a session (read, pause for backpressure, hold input, flush,
+//! close) are written once, above the driver, so both I/O models behave the same; a driver
+//! only carries them out with its system calls. Sends are queued as shared [`bytes::Bytes`] (a
+//! broadcast is serialized once) and flushed once per loop iteration: one `writev` per session
+//! with epoll, one `SENDMSG` in flight per session with io_uring. Every limit is bounded and
+//! documented in `docs/limits.md`; each loop's counters are read with [`Service::stats`]
+//! ([`LoopStats`]).
+//!
+//! Around the loop:
+//! - [`Service::wait`] serves until a [`StopHandle`] ([`Service::stop_handle`], e.g. from a
+//!   signal handler thread) stops it or a loop fails, then drains and returns the handlers.
+//! - A [`Notifier`] ([`Service::notifier`]) lets any thread wake a loop to run
+//!   [`Handler::notified`], which drains the application's own queue on the loop's thread.
+//! - [`packet::PacketContext`] (implemented by [`Context`]) serializes a packet once
+//!   ([`packet`](packet::PacketContext::packet)) or sends one in a single call
+//!   ([`send_packet`](packet::PacketContext::send_packet)).
+//! - Per-session data: [`Context::set_data`], [`Context::data`], [`Context::data_mut`],
+//!   [`Context::take_data`] attach a value (one per type) to a session; it is still readable in
+//!   [`Handler::disconnected`] and dropped with the session.
 //!
 //! The lecture's echo server, in full:
 //!
@@ -66,9 +85,10 @@ mod service;
 pub mod session;
 mod stats;
 mod stop_handle;
+pub mod websocket;
 
 pub use address_list::{AddressList, AddressListError};
-pub use config::{Model, ServiceConfig};
+pub use config::{Model, ProxyProtocol, ServiceConfig};
 pub use context::{Context, SendError};
 pub use handler::Handler;
 pub use notifier::Notifier;

@@ -132,6 +132,25 @@ pub enum ProxyHeaderError {
     },
 }
 
+impl From<&ProxyHeaderError> for crate::session::Violation {
+    /// The session layer's record of a bad header, for
+    /// [`CloseReason::ProxyHeader`](crate::CloseReason::ProxyHeader) (the log line has the
+    /// details).
+    fn from(err: &ProxyHeaderError) -> Self {
+        let (rule, value, limit) = match err {
+            ProxyHeaderError::NotProxy => ("not a PROXY header", 0, 0),
+            ProxyHeaderError::TooLarge { len, max, .. } => ("PROXY header too large", *len, *max),
+            ProxyHeaderError::Malformed { .. } => ("malformed PROXY header", 0, 0),
+            ProxyHeaderError::Unsupported { what } => (*what, 0, 0),
+        };
+        crate::session::Violation {
+            rule,
+            value: value as u64,
+            limit: limit as u64,
+        }
+    }
+}
+
 impl fmt::Display for ProxyHeaderError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -107,11 +107,14 @@ impl<H: Handler> Service<H> {
             model,
             next_loop: AtomicUsize::new(0),
         };
-        let admission = Arc::new(Admission::new(
-            config.max_sessions,
-            config.max_sessions_per_ip,
-            config.connect_rate_per_ip,
-        ));
+        let admission = Arc::new(
+            Admission::new(
+                config.max_sessions,
+                config.max_sessions_per_ip,
+                config.connect_rate_per_ip,
+            )
+            .with_trusted(config.trusted_sources.clone()),
+        );
         let (ready_tx, ready_rx) = mpsc::channel();
         for (index, listener) in listeners.into_iter().enumerate() {
             let core = LoopCore::new(

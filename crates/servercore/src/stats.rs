@@ -25,7 +25,7 @@ pub struct LoopStats {
     pub bytes_out: u64,
     /// Whole packets decoded (packet services).
     pub packets_in: u64,
-    /// Packets serialized with [`Context::packet`](crate::Context::packet) (a broadcast counts once).
+    /// Packets serialized with [`PacketContext::packet`](crate::packet::PacketContext::packet) (a broadcast counts once).
     pub packets_out: u64,
     /// Bytes owed to peers over all sessions now, queued or in flight (gauge).
     pub send_queue_bytes: u64,

@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use servercore::packet::{encode, Packet, PacketContext, PacketHandler, Packets, RateLimit};
-use servercore::{CloseReason, Context, LoopStats, Model, Service, ServiceConfig, SessionId};
+use servercore::{
+    AddressList, CloseReason, Context, LoopStats, Model, Service, ServiceConfig, SessionId,
+};
 use socket2::{Domain, Socket, Type};
 use util::*;
 
@@ -78,6 +80,7 @@ fn per_ip_cap(model: Model) {
     let config = ServiceConfig {
         max_sessions_per_ip: 3,
         connect_rate_per_ip: 0, // the cap alone (the rate has its own test)
+        trusted_sources: AddressList::empty(), // loopback clients are limited here
         farewell: Some(Bytes::from_static(FAREWELL)),
         ..config(model)
     };
@@ -109,6 +112,7 @@ fn connect_rate_per_source(model: Model) {
     let config = ServiceConfig {
         max_sessions_per_ip: 4,
         connect_rate_per_ip: 5, // one new session per 200 ms after the burst of 4
+        trusted_sources: AddressList::empty(),
         farewell: Some(Bytes::from_static(FAREWELL)),
         ..config(model)
     };

@@ -50,7 +50,11 @@ impl<H: Handler> LoopCore<H> {
         let Some(session) = self.state.sessions.get_mut(id) else {
             return;
         };
-        let allowed = !session.read_paused && session.state == SessionState::Open;
+        let allowed = !session.read_paused
+            && matches!(
+                session.state,
+                SessionState::Open | SessionState::AwaitingHeader { .. }
+            );
         if session.reading != allowed {
             session.reading = allowed;
             driver.set_reading(id, allowed);
@@ -63,10 +67,16 @@ impl<H: Handler> LoopCore<H> {
         let Some(session) = self.state.sessions.get_mut(id) else {
             return;
         };
-        if session.state != SessionState::Open {
-            return; // closing: input is no longer delivered
-        }
         session.last_recv = self.state.now;
+        match session.state {
+            SessionState::Open => {}
+            SessionState::AwaitingHeader { .. } => {
+                self.state.stats.bytes_in += data.len() as u64;
+                self.read_proxy_header(id, data);
+                return;
+            }
+            _ => return, // closing: input is no longer delivered
+        }
         self.state.stats.bytes_in += data.len() as u64;
         if session.read_paused {
             match session.recv.append_held(data, read_ahead) {
@@ -84,7 +94,7 @@ impl<H: Handler> LoopCore<H> {
 
     /// Shows the handler what `id` holds followed by `data` (straight from the driver's
     /// buffer when nothing is held) and keeps what it did not consume.
-    fn offer(&mut self, id: SessionId, data: &[u8]) {
+    pub(super) fn offer(&mut self, id: SessionId, data: &[u8]) {
         let Some(session) = self.state.sessions.get_mut(id) else {
             return;
         };
@@ -150,7 +160,7 @@ impl<H: Handler> LoopCore<H> {
     }
 
     /// `id` sent more than its receive buffer may hold: closed at once.
-    fn refuse_input(&mut self, id: SessionId, limit: usize) {
+    pub(super) fn refuse_input(&mut self, id: SessionId, limit: usize) {
         if let Some(session) = self.state.sessions.get_mut(id) {
             session.recv.clear();
             session.held_unseen = 0;
@@ -178,6 +188,8 @@ impl<H: Handler> LoopCore<H> {
         };
         if session.held_unseen > 0 {
             session.eof_held = true;
+        } else if matches!(session.state, SessionState::AwaitingHeader { .. }) {
+            self.header_truncated(id);
         } else if session.state == SessionState::Open {
             session.state = SessionState::Closing {
                 reason: CloseReason::PeerClosed,

@@ -6,7 +6,7 @@ use std::net::{SocketAddr, TcpStream};
 
 use super::LoopCore;
 use crate::driver::{self, Driver};
-use crate::session::Session;
+use crate::session::{Session, SessionState};
 use crate::{CloseReason, Context, Handler, SessionId};
 
 impl<H: Handler> LoopCore<H> {
@@ -17,8 +17,18 @@ impl<H: Handler> LoopCore<H> {
             return; // shutting down: the socket is closed here, never becomes a session
         }
         self.accept_backoff.accepted();
+        if let Some(proxy) = &self.state.config.proxy_protocol {
+            if proxy.trusted_proxies.contains(peer.ip()) {
+                self.open(driver, stream, peer, Arrival::AwaitingHeader);
+            } else {
+                let reason = CloseReason::UntrustedProxy;
+                self.state.stats.closed[reason.index()] += 1;
+                self.refusal_log.note(self.state.now, peer, reason);
+            }
+            return;
+        }
         match self.state.admission.admit(peer.ip(), self.state.now) {
-            Ok(()) => self.open(driver, stream, peer, true),
+            Ok(()) => self.open(driver, stream, peer, Arrival::Admitted),
             Err(refusal) => {
                 self.state.stats.refused += 1;
                 self.refusal_log.note(self.state.now, peer, refusal);
@@ -35,18 +45,19 @@ impl<H: Handler> LoopCore<H> {
             return;
         }
         match stream.peer_addr() {
-            Ok(peer) => self.open(driver, stream, peer, false),
+            Ok(peer) => self.open(driver, stream, peer, Arrival::Adopted),
             Err(err) => tracing::warn!("cannot adopt socket: {err}"),
         }
     }
 
-    /// Makes the session, gives its socket to the driver, and tells the handler.
+    /// Makes the session, gives its socket to the driver, and tells the handler (unless the
+    /// session must first name its client in a PROXY header).
     fn open<D: Driver>(
         &mut self,
         driver: &mut D,
         stream: TcpStream,
         peer: SocketAddr,
-        admitted: bool,
+        arrival: Arrival,
     ) {
         if self.state.config.nodelay {
             if let Err(err) = stream.set_nodelay(true) {
@@ -57,7 +68,10 @@ impl<H: Handler> LoopCore<H> {
         let now = self.state.now;
         let id = self.state.sessions.insert_with(|id| {
             let mut session = Session::new(id, peer, limit, now);
-            session.admitted = admitted;
+            session.admitted = arrival == Arrival::Admitted;
+            if arrival == Arrival::AwaitingHeader {
+                session.state = SessionState::AwaitingHeader { since: now };
+            }
             session
         });
         if let Err(err) = driver.register(id, stream) {
@@ -65,9 +79,24 @@ impl<H: Handler> LoopCore<H> {
             self.forget(id); // the handler never heard of it
             return;
         }
-        self.state.stats.accepted += 1;
         self.mailbox().set_live(self.state.sessions.len());
-        tracing::debug!(session = %id, %peer, "connected");
+        if arrival != Arrival::AwaitingHeader {
+            self.introduce(id);
+        }
+    }
+
+    /// Tells the handler of a session (once it is admitted under its real peer).
+    pub(super) fn introduce(&mut self, id: SessionId) {
+        let Some(session) = self.state.sessions.get_mut(id) else {
+            return;
+        };
+        session.introduced = true;
+        let (peer, proxy) = (session.peer, session.proxy);
+        self.state.stats.accepted += 1;
+        match proxy {
+            Some(proxy) => tracing::debug!(session = %id, %peer, %proxy, "connected"),
+            None => tracing::debug!(session = %id, %peer, "connected"),
+        }
         self.handler
             .connected(&mut Context::new(&mut self.state), id);
     }
@@ -112,6 +141,12 @@ impl<H: Handler> LoopCore<H> {
             return;
         };
         self.state.stats.closed[reason.index()] += 1;
+        if !session.introduced {
+            // Never a session for the handler (a health check, a bad or missing PROXY
+            // header, a refusal after one): logged where it was decided.
+            tracing::debug!(session = %id, peer = %session.peer, %reason, "closed before it was introduced");
+            return;
+        }
         if reason.is_abnormal() {
             tracing::info!(session = %id, peer = %session.peer, %reason, "disconnected");
         } else {
@@ -141,4 +176,15 @@ impl<H: Handler> LoopCore<H> {
             self.remove(id, reason);
         }
     }
+}
+
+/// How a connection became a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Arrival {
+    /// Accepted and admitted under the session caps.
+    Admitted,
+    /// Handed in with `Service::adopt` (not counted by the caps).
+    Adopted,
+    /// Accepted from a trusted proxy: admitted once its PROXY header names the client.
+    AwaitingHeader,
 }

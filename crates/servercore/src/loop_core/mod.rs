@@ -12,10 +12,12 @@
 //! | `lifecycle.rs` | admit / adopt / open a session, close it (handler told exactly once) |
 //! | `input.rs`     | input: deliver, hold while paused (bounded), EOF, pause and resume   |
 //! | `output.rs`    | the pending list, flushing a send queue, closing after the flush     |
+//! | `proxy.rs`     | PROXY protocol: the header, then admission under the real client     |
 
 mod input;
 mod lifecycle;
 mod output;
+mod proxy;
 mod run;
 #[cfg(test)]
 mod tests;
@@ -25,10 +27,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::accept_backoff::AcceptBackoff;
-use crate::admission::{Admission, Refusal};
+use crate::admission::Admission;
 use crate::driver::DriverCounters;
 use crate::mailbox::{Command, Mailbox};
-use crate::session::{SendBufferPool, SessionTable, UserData};
+use crate::session::{SendBufferPool, SessionState, SessionTable, UserData};
 use crate::{CloseReason, Context, Handler, LoopStats, ServiceConfig, SessionId};
 
 /// How often a loop copies its stats to its mailbox.
@@ -93,7 +95,7 @@ struct RefusalLog {
 }
 
 impl RefusalLog {
-    fn note(&mut self, now: Instant, peer: SocketAddr, refusal: Refusal) {
+    fn note(&mut self, now: Instant, peer: SocketAddr, refusal: impl std::fmt::Display) {
         if self
             .last
             .is_some_and(|t| now.duration_since(t) < Duration::from_secs(1))
@@ -210,11 +212,17 @@ impl<H: Handler> LoopCore<H> {
         let config = &self.state.config;
         self.next_sweep = config.sweep_interval().map(|t| deadline(now, t));
         let (idle, partial) = (config.idle_timeout, config.partial_timeout);
+        let header = config.proxy_protocol.as_ref().map(|p| p.header_timeout);
         for id in self.state.sessions.ids() {
             let Some(s) = self.state.sessions.get(id) else {
                 continue;
             };
-            let reason = if idle.is_some_and(|t| now.duration_since(s.last_recv) >= t) {
+            let reason = if let SessionState::AwaitingHeader { since } = s.state {
+                if header.is_none_or(|t| now.duration_since(since) < t) {
+                    continue;
+                }
+                CloseReason::ProxyHeaderTimeout
+            } else if idle.is_some_and(|t| now.duration_since(s.last_recv) >= t) {
                 CloseReason::IdleTimeout
             } else if !s.read_paused // not reading: the rest of the packet may be waiting
                 && partial
@@ -236,9 +244,8 @@ impl<H: Handler> LoopCore<H> {
             return;
         }
         self.drain_deadline = Some(deadline(Instant::now(), self.state.config.shutdown_drain));
-        let mut ctx = Context::new(&mut self.state);
-        for id in ctx.session_ids() {
-            ctx.close_with(id, CloseReason::Shutdown);
+        for id in self.state.sessions.ids() {
+            Context::new(&mut self.state).close_with(id, CloseReason::Shutdown);
         }
     }
 

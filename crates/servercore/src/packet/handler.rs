@@ -44,7 +44,7 @@ pub trait PacketHandler: Send + 'static {
 ///
 /// # Examples
 /// ```
-/// use servercore::packet::{Packet, PacketHandler, Packets};
+/// use servercore::packet::{Packet, PacketContext, PacketHandler, Packets};
 /// use servercore::{Context, SessionId};
 ///
 /// /// Sends every packet back.
@@ -52,9 +52,7 @@ pub trait PacketHandler: Send + 'static {
 ///
 /// impl PacketHandler for PacketEcho {
 ///     fn packet(&mut self, ctx: &mut Context<'_>, id: SessionId, packet: Packet<'_>) {
-///         if let Ok(buf) = ctx.packet(packet.id, packet.body) {
-///             let _ = ctx.send(id, buf);
-///         }
+///         let _ = ctx.send_packet(id, packet.id, packet.body);
 ///     }
 /// }
 ///

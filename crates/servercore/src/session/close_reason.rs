@@ -68,6 +68,17 @@ pub enum CloseReason {
     /// The session's event loop failed (its kernel wait returned an error) and closed every
     /// session it had.
     LoopFailed,
+    /// PROXY protocol: the connection came from an address not in `trusted_proxies`.
+    UntrustedProxy,
+    /// PROXY protocol: the connection's header was malformed, truncated or too large.
+    ProxyHeader(Violation),
+    /// PROXY protocol: the header did not arrive within `header_timeout`.
+    ProxyHeaderTimeout,
+    /// PROXY protocol: a load balancer's health check (a v2 `LOCAL` header) ended; it never
+    /// reached the handler and counted against no limit.
+    HealthCheck,
+    /// The session caps refused the client a PROXY header named (after the farewell, if any).
+    Refused,
 }
 
 impl CloseReason {
@@ -86,12 +97,15 @@ impl CloseReason {
     pub fn is_abnormal(&self) -> bool {
         !matches!(
             self,
-            CloseReason::PeerClosed | CloseReason::Local | CloseReason::Shutdown
+            CloseReason::PeerClosed
+                | CloseReason::Local
+                | CloseReason::Shutdown
+                | CloseReason::HealthCheck
         )
     }
 
     /// Every reason's [`CloseReason::name`], in a fixed order (metrics index by it).
-    pub const NAMES: [&'static str; 13] = [
+    pub const NAMES: [&'static str; 18] = [
         "peer_closed",
         "reset",
         "io_error",
@@ -105,6 +119,11 @@ impl CloseReason {
         "rate_limited",
         "shutdown",
         "loop_failed",
+        "untrusted_proxy",
+        "proxy_header",
+        "proxy_header_timeout",
+        "health_check",
+        "refused",
     ];
 
     /// Position of this reason's name in [`CloseReason::NAMES`].
@@ -132,6 +151,11 @@ impl CloseReason {
             CloseReason::RateLimited => "rate_limited",
             CloseReason::Shutdown => "shutdown",
             CloseReason::LoopFailed => "loop_failed",
+            CloseReason::UntrustedProxy => "untrusted_proxy",
+            CloseReason::ProxyHeader(_) => "proxy_header",
+            CloseReason::ProxyHeaderTimeout => "proxy_header_timeout",
+            CloseReason::HealthCheck => "health_check",
+            CloseReason::Refused => "refused",
         }
     }
 }
@@ -156,6 +180,13 @@ impl fmt::Display for CloseReason {
             CloseReason::RateLimited => f.write_str("packet rate limit exceeded"),
             CloseReason::Shutdown => f.write_str("server shutting down"),
             CloseReason::LoopFailed => f.write_str("the session's event loop failed"),
+            CloseReason::UntrustedProxy => {
+                f.write_str("PROXY protocol from an address not in trusted_proxies")
+            }
+            CloseReason::ProxyHeader(violation) => write!(f, "bad PROXY header: {violation}"),
+            CloseReason::ProxyHeaderTimeout => f.write_str("PROXY header not received in time"),
+            CloseReason::HealthCheck => f.write_str("load balancer health check"),
+            CloseReason::Refused => f.write_str("refused by the session caps"),
         }
     }
 }
@@ -186,6 +217,16 @@ mod tests {
             CloseReason::PartialTimeout,
             CloseReason::RateLimited,
             CloseReason::Shutdown,
+            CloseReason::LoopFailed,
+            CloseReason::UntrustedProxy,
+            CloseReason::ProxyHeader(Violation {
+                rule: "not a PROXY header",
+                value: 0,
+                limit: 0,
+            }),
+            CloseReason::ProxyHeaderTimeout,
+            CloseReason::HealthCheck,
+            CloseReason::Refused,
         ];
         for (i, reason) in all.iter().enumerate() {
             assert_eq!(reason.index(), i, "{reason:?}");

@@ -34,6 +34,9 @@ use std::time::Instant;
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum SessionState {
+    /// PROXY protocol: reading the header that names the real client, since the given time;
+    /// the handler has not been told of the session yet.
+    AwaitingHeader { since: Instant },
     /// Reading and writing.
     Open,
     /// No more reads are delivered; queued bytes are flushed, then the session closes with
@@ -71,6 +74,11 @@ pub(crate) struct Session {
     pub(crate) eof_held: bool,
     /// What the application keeps on the session ([`Context::data`](crate::Context::data)).
     pub(crate) data: UserData,
+    /// The handler was told of the session (`connected`), so it is told of its end.
+    pub(crate) introduced: bool,
+    /// The address the connection really came from (a load balancer), when `peer` is the
+    /// client a PROXY header named.
+    pub(crate) proxy: Option<SocketAddr>,
 }
 
 impl Session {
@@ -90,6 +98,8 @@ impl Session {
             held_unseen: 0,
             eof_held: false,
             data: UserData::default(),
+            introduced: false,
+            proxy: None,
         }
     }
 

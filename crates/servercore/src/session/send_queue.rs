@@ -40,7 +40,7 @@ pub const COPY_BEHIND_MAX: usize = CHUNK_SIZE / 4;
 /// idle queue holds no memory.
 ///
 /// Two counts: [`SendQueue::len`] is what is queued here; [`SendQueue::owed`] adds what a
-/// completion driver took for a send still in flight ([`SendQueue::take_front`]). The session
+/// completion driver took for a send still in flight (`take_front`). The session
 /// layer bounds `owed` (see `ServiceConfig::send_queue_limit`).
 #[derive(Debug, Default)]
 pub struct SendQueue {

@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use servercore::{CloseReason, Context, Handler, Model, Service, ServiceConfig, SessionId};
 pub use testkit::{
-    both_models, connect, loopback, pattern, read_n, read_to_eof, wait_until, write_chunks,
+    both_models, connect, connect_from, loopback, pattern, read_n, read_to_eof, wait_until,
+    write_chunks,
 };
 
 /// Echo handler that also records every close reason.

@@ -1,0 +1,220 @@
+//! PROXY protocol in the shared loop, on both models: the header names the session's peer,
+//! per-source limits apply to that client (not to the balancer), health checks count against
+//! nobody, and anything else — an untrusted peer, a bad, missing or late header — is closed
+//! with its own reason. Ends with a real HAProxy (`send-proxy-v2`) in front.
+
+mod util;
+
+use std::io::Write;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use servercore::{
+    AddressList, CloseReason, Context, Handler, Model, ProxyProtocol, Service, ServiceConfig,
+    SessionId, V2_SIGNATURE,
+};
+use testkit::haproxy::Haproxy;
+use util::*;
+
+/// Echo that records each session's peer as the handler sees it, and its close reasons.
+#[derive(Default, Clone)]
+struct Seen {
+    peers: Arc<Mutex<Vec<SocketAddr>>>,
+    closed: Arc<Mutex<Vec<CloseReason>>>,
+}
+
+struct PeerEcho(Seen);
+
+impl Handler for PeerEcho {
+    fn connected(&mut self, ctx: &mut Context<'_>, id: SessionId) {
+        self.0
+            .peers
+            .lock()
+            .unwrap()
+            .push(ctx.peer_addr(id).unwrap());
+    }
+
+    fn received(&mut self, ctx: &mut Context<'_>, id: SessionId, data: &[u8]) -> usize {
+        let _ = ctx.send_copy(id, data);
+        data.len()
+    }
+
+    fn disconnected(&mut self, _: &mut Context<'_>, _: SessionId, reason: CloseReason) {
+        self.0.closed.lock().unwrap().push(reason);
+    }
+}
+
+fn proxied(model: Model, per_ip: usize) -> ServiceConfig {
+    ServiceConfig {
+        max_sessions_per_ip: per_ip,
+        connect_rate_per_ip: 0,
+        trusted_sources: AddressList::empty(),
+        proxy_protocol: Some(ProxyProtocol {
+            trusted_proxies: "127.0.0.1/32".parse().unwrap(),
+            header_timeout: Duration::from_millis(300),
+        }),
+        farewell: Some(bytes::Bytes::from_static(b"FULL")),
+        ..config(model)
+    }
+}
+
+fn start(config: ServiceConfig) -> (Service<PeerEcho>, Seen) {
+    let seen = Seen::default();
+    let shared = seen.clone();
+    let service = Service::bind(loopback(), config, move |_| PeerEcho(shared.clone())).unwrap();
+    (service, seen)
+}
+
+fn v1(client: &str, port: u16) -> Vec<u8> {
+    format!("PROXY TCP4 {client} 127.0.0.1 {port} 7777\r\n").into_bytes()
+}
+
+fn v2_local() -> Vec<u8> {
+    let mut header = V2_SIGNATURE.to_vec();
+    header.extend_from_slice(&[0x20, 0x00, 0, 0]); // v2 LOCAL, unspecified family, no address
+    header
+}
+
+/// How many sessions closed with reason `name`, once that many have (waiting for it).
+fn closed_by<H: Handler>(service: &Service<H>, name: &str, want: u64) -> bool {
+    wait_until(Duration::from_secs(30), || {
+        let mut all = servercore::LoopStats::default();
+        for s in service.stats() {
+            all.merge(&s);
+        }
+        all.closed_by(name) >= want
+    })
+}
+
+fn the_header_names_the_peer(model: Model) {
+    let (service, seen) = start(proxied(model, 64));
+    let mut stream = connect(addr(&service));
+    let mut hello = v1("203.0.113.7", 5555);
+    hello.extend_from_slice(b"hello, right behind the header");
+    stream.write_all(&hello).unwrap(); // one write: header and payload together
+    assert_eq!(
+        read_n(&mut stream, 30).unwrap(),
+        b"hello, right behind the header"
+    );
+    assert_eq!(
+        *seen.peers.lock().unwrap(),
+        ["203.0.113.7:5555".parse::<SocketAddr>().unwrap()]
+    );
+}
+
+fn everything_else_is_closed_with_its_reason(model: Model) {
+    let (service, seen) = start(proxied(model, 64));
+    let addr = addr(&service);
+    let mut untrusted = connect_from(IpAddr::from([127, 0, 0, 2]), addr);
+    untrusted.write_all(&v1("203.0.113.7", 1)).unwrap();
+    assert!(read_to_eof(&mut untrusted).unwrap_or_default().is_empty());
+    assert!(closed_by(&service, "untrusted_proxy", 1));
+
+    let mut garbage = connect(addr);
+    garbage.write_all(b"GET / HTTP/1.1\r\n\r\n").unwrap();
+    assert!(read_to_eof(&mut garbage).unwrap_or_default().is_empty());
+    assert!(closed_by(&service, "proxy_header", 1));
+
+    let mut silent = connect(addr);
+    silent.write_all(b"PROXY TCP4 ").unwrap(); // and never the rest
+    assert!(read_to_eof(&mut silent).unwrap_or_default().is_empty());
+    assert!(closed_by(&service, "proxy_header_timeout", 1));
+
+    let mut check = connect(addr);
+    check.write_all(&v2_local()).unwrap();
+    assert!(read_to_eof(&mut check).unwrap_or_default().is_empty());
+    assert!(closed_by(&service, "health_check", 1));
+
+    assert!(
+        seen.peers.lock().unwrap().is_empty(),
+        "none reached the handler"
+    );
+    assert!(seen.closed.lock().unwrap().is_empty());
+}
+
+fn limits_count_the_named_client(model: Model) {
+    let (service, seen) = start(proxied(model, 1));
+    let addr = addr(&service);
+    let mut first = connect(addr);
+    first.write_all(&v1("10.0.0.1", 1000)).unwrap();
+    first.write_all(b"ping").unwrap();
+    assert_eq!(read_n(&mut first, 4).unwrap(), b"ping");
+    let mut second = connect(addr); // same real client: over its cap of 1
+    second.write_all(&v1("10.0.0.1", 1001)).unwrap();
+    assert_eq!(read_to_eof(&mut second).unwrap_or_default(), b"FULL");
+    assert!(closed_by(&service, "refused", 1));
+    let mut other = connect(addr); // another client behind the same balancer
+    other.write_all(&v1("10.0.0.2", 1000)).unwrap();
+    other.write_all(b"pong").unwrap();
+    assert_eq!(read_n(&mut other, 4).unwrap(), b"pong");
+    assert_eq!(seen.peers.lock().unwrap().len(), 2);
+}
+
+fn without_it_a_header_is_just_bytes(model: Model) {
+    let (service, seen) = start(config(model));
+    let mut stream = connect(addr(&service));
+    let header = v1("203.0.113.7", 5555);
+    stream.write_all(&header).unwrap();
+    assert_eq!(
+        read_n(&mut stream, header.len()).unwrap(),
+        header,
+        "echoed, not trusted"
+    );
+    assert_eq!(
+        seen.peers.lock().unwrap()[0].ip(),
+        IpAddr::from([127, 0, 0, 1])
+    );
+}
+
+/// HAProxy with `send-proxy-v2` and TCP health checks in front of the server: clients from
+/// 127.0.0.2 and 127.0.0.3 are limited per their own address; the checks keep the backend
+/// up and count against nobody.
+fn behind_a_real_haproxy(model: Model) {
+    let (service, seen) = start(proxied(model, 1));
+    let haproxy = match Haproxy::start(addr(&service)) {
+        Ok(h) => h,
+        Err(err) => panic!("haproxy (installed by .ci/run) did not start: {err}"),
+    };
+    assert!(
+        wait_until(Duration::from_secs(30), || haproxy
+            .backend_stat("status")
+            .is_ok_and(|s| s.starts_with("UP"))),
+        "health checks keep the backend UP: {}",
+        haproxy.log()
+    );
+    assert!(closed_by(&service, "health_check", 1));
+    let front = haproxy.frontend();
+    let mut a = connect_from(IpAddr::from([127, 0, 0, 2]), front);
+    a.write_all(b"from .2").unwrap();
+    assert_eq!(read_n(&mut a, 7).unwrap(), b"from .2");
+    let mut b = connect_from(IpAddr::from([127, 0, 0, 3]), front);
+    b.write_all(b"from .3").unwrap();
+    assert_eq!(read_n(&mut b, 7).unwrap(), b"from .3");
+    let mut again = connect_from(IpAddr::from([127, 0, 0, 2]), front);
+    again.write_all(b"x").unwrap();
+    assert_eq!(
+        read_to_eof(&mut again).unwrap_or_default(),
+        b"FULL",
+        "127.0.0.2's cap is 1"
+    );
+    let peers: Vec<IpAddr> = seen.peers.lock().unwrap().iter().map(|p| p.ip()).collect();
+    assert_eq!(peers.len(), 2, "{peers:?}");
+    assert!(peers.contains(&IpAddr::from([127, 0, 0, 2])));
+    assert!(peers.contains(&IpAddr::from([127, 0, 0, 3])));
+    assert!(closed_by(&service, "refused", 1));
+    let mut all = servercore::LoopStats::default();
+    for s in service.stats() {
+        all.merge(&s);
+    }
+    assert_eq!(all.refused, 1, "health checks were refused by nobody");
+}
+
+both_models!(header_names_peer, the_header_names_the_peer);
+both_models!(
+    bad_or_missing_headers,
+    everything_else_is_closed_with_its_reason
+);
+both_models!(limits_per_named_client, limits_count_the_named_client);
+both_models!(no_proxy_protocol, without_it_a_header_is_just_bytes);
+both_models!(haproxy, behind_a_real_haproxy);

@@ -1,0 +1,276 @@
+//! `servercore::websocket` inside a real `Handler` on both I/O models: the state machine fits
+//! the session layer's receive path as it is (bytes not consumed are offered again), frames
+//! split anywhere by the network, fragments with pings between them, the close handshake,
+//! and the refusals (text 1003, unmasked 1002, a plain GET served the page, a bad version
+//! 426), each followed by the server closing the connection.
+
+mod util;
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+
+use bytes::Bytes;
+use rand::{Rng, SeedableRng};
+use servercore::packet::{encode, Framer};
+use servercore::websocket::{
+    binary_header, masked_close_frame, masked_frame, ClientHandshake, FrameEvent, MessageReader,
+    Opcode, Role, WsConfig, WsConnection, WsEvent,
+};
+use servercore::{CloseReason, Context, Handler, Model, Service, SessionId};
+use util::*;
+
+const PAGE: &[u8] = b"<!doctype html><title>chat</title>";
+
+/// Echoes every packet of every binary message, each in a binary frame of its own.
+#[derive(Default)]
+struct WsEcho {
+    connections: HashMap<SessionId, WsConnection>,
+}
+
+impl WsEcho {
+    fn echo(ctx: &mut Context<'_>, id: SessionId, message: &[u8]) {
+        let decoded = Framer::new(4096).decode(message, |packet| {
+            let wire = encode(packet.id, packet.body).expect("a decoded packet re-encodes");
+            let _ = ctx.send_copy(id, binary_header(wire.len()).as_bytes());
+            let _ = ctx.send(id, wire);
+        });
+        if decoded != Ok(message.len()) {
+            ctx.close_with(id, CloseReason::Invalid("a message of partial packets"));
+        }
+    }
+}
+
+impl Handler for WsEcho {
+    fn connected(&mut self, _ctx: &mut Context<'_>, id: SessionId) {
+        let config = WsConfig::new(4096).with_page(Bytes::from_static(PAGE));
+        self.connections.insert(id, WsConnection::new(config));
+    }
+
+    fn received(&mut self, ctx: &mut Context<'_>, id: SessionId, data: &[u8]) -> usize {
+        let Some(ws) = self.connections.get_mut(&id) else {
+            return data.len();
+        };
+        let mut consumed = 0;
+        loop {
+            let step = ws.advance(&data[consumed..]);
+            consumed += step.consumed;
+            match step.event {
+                None => return consumed,
+                Some(WsEvent::Handshake { response, .. } | WsEvent::Reply(response)) => {
+                    let _ = ctx.send(id, response);
+                }
+                Some(WsEvent::Message(message)) => WsEcho::echo(ctx, id, message),
+                Some(
+                    WsEvent::Page { response }
+                    | WsEvent::Closed {
+                        reply: response, ..
+                    }
+                    | WsEvent::Refused {
+                        reply: response, ..
+                    },
+                ) => {
+                    let _ = ctx.send(id, response);
+                    ctx.close(id);
+                }
+            }
+        }
+    }
+
+    fn disconnected(&mut self, _ctx: &mut Context<'_>, id: SessionId, _reason: CloseReason) {
+        self.connections.remove(&id);
+    }
+}
+
+fn ws_server(model: Model) -> Service<WsEcho> {
+    Service::bind(loopback(), config(model), |_| WsEcho::default()).expect("start the server")
+}
+
+/// What a test client got.
+#[derive(Debug, PartialEq, Eq)]
+enum Got {
+    Message(Vec<u8>),
+    Ping(Vec<u8>),
+    Close(Option<u16>),
+}
+
+/// A blocking client: handshake, masked frames out, server frames in.
+struct Client {
+    stream: TcpStream,
+    reader: MessageReader,
+    buffer: Vec<u8>,
+}
+
+impl Client {
+    fn connect(addr: SocketAddr) -> Client {
+        let mut stream = connect(addr);
+        let handshake = ClientHandshake::new();
+        stream
+            .write_all(handshake.request(&addr.to_string(), "/").as_bytes())
+            .unwrap();
+        let mut buffer = Vec::new();
+        let len = loop {
+            if let Some(len) = handshake.check_response(&buffer).expect("a 101") {
+                break len;
+            }
+            read_more(&mut stream, &mut buffer);
+        };
+        buffer.drain(..len);
+        Client {
+            stream,
+            reader: MessageReader::new(Role::Client, 1 << 16),
+            buffer,
+        }
+    }
+
+    fn next(&mut self) -> Got {
+        loop {
+            let (used, event) = self.reader.read(&self.buffer).expect("valid server frames");
+            let got = event.map(|event| match event {
+                FrameEvent::Message(m) => Got::Message(m.to_vec()),
+                FrameEvent::Ping(p) => Got::Ping(p.to_vec()),
+                FrameEvent::Close { code, .. } => Got::Close(code),
+            });
+            self.buffer.drain(..used);
+            match got {
+                Some(got) => return got,
+                None => read_more(&mut self.stream, &mut self.buffer),
+            }
+        }
+    }
+
+    /// Reads to EOF: the server closed after its last word.
+    fn assert_closed(&mut self) {
+        let rest = read_to_eof(&mut self.stream).expect("EOF, not an error");
+        assert!(rest.is_empty(), "{} bytes after the close", rest.len());
+    }
+}
+
+fn read_more(stream: &mut TcpStream, buffer: &mut Vec<u8>) {
+    let mut chunk = [0; 4096];
+    let n = loop {
+        match stream.read(&mut chunk) {
+            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
+            read => break read.expect("read"),
+        }
+    };
+    assert!(n > 0, "server closed early");
+    buffer.extend_from_slice(&chunk[..n]);
+}
+
+/// Client frames for `packets`: some in two fragments with a ping between them.
+fn frames(rng: &mut impl Rng, packets: &[Bytes]) -> (Vec<u8>, usize) {
+    let (mut out, mut pings) = (Vec::new(), 0);
+    for packet in packets {
+        let mask = rng.gen();
+        if rng.gen_bool(0.3) && packet.len() > 1 {
+            let (first, last) = packet.split_at(packet.len() / 2);
+            let mut head = masked_frame(Opcode::Binary, first, mask).to_vec();
+            head[0] &= 0x7f; // no FIN
+            out.extend(head);
+            out.extend(masked_frame(Opcode::Ping, b"between", mask));
+            let mut tail = masked_frame(Opcode::Binary, last, mask).to_vec();
+            tail[0] &= 0xf0; // continuation, FIN kept
+            out.extend(tail);
+            pings += 1;
+        } else {
+            out.extend(masked_frame(Opcode::Binary, packet, mask));
+        }
+    }
+    (out, pings)
+}
+
+fn echo_with_random_splits(model: Model) {
+    let service = ws_server(model);
+    let addr = addr(&service);
+    let clients: Vec<_> = (0..12u64)
+        .map(|seed| {
+            std::thread::spawn(move || {
+                let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+                let packets: Vec<Bytes> = (0..40)
+                    .map(|k| encode(1, &pattern(seed * 100 + k, rng.gen_range(0..600))).unwrap())
+                    .collect();
+                let (stream, pings) = frames(&mut rng, &packets);
+                let mut client = Client::connect(addr);
+                let mut splits = Vec::new();
+                let mut left = stream.len();
+                while left > 0 {
+                    let n = rng.gen_range(1..=left.min(97));
+                    splits.push(n);
+                    left -= n;
+                }
+                write_chunks(&mut client.stream, &stream, &splits).expect("write");
+                let mut echoed = Vec::new();
+                while echoed.len() < packets.len() {
+                    match client.next() {
+                        Got::Message(m) => echoed.push(m),
+                        other => panic!("client {seed}: unexpected {other:?}"),
+                    }
+                }
+                let want: Vec<Vec<u8>> = packets.iter().map(|p| p.to_vec()).collect();
+                assert_eq!(echoed, want, "client {seed}");
+                // Each pong left before the echo of the packet its ping interrupted.
+                assert_eq!(client.reader.pongs(), pings as u64, "client {seed}");
+                client
+                    .stream
+                    .write_all(&masked_close_frame(Some(1000), "bye", rng.gen()))
+                    .unwrap();
+                assert_eq!(client.next(), Got::Close(Some(1000)));
+                client.assert_closed();
+            })
+        })
+        .collect();
+    for client in clients {
+        client.join().expect("client thread");
+    }
+    assert_live(&service, 0);
+}
+
+both_models!(websocket_echo_random_splits, echo_with_random_splits);
+
+/// Sends `bytes` on a fresh connection (after a handshake if `upgrade`), returns the client.
+fn send_raw(addr: SocketAddr, upgrade: bool, bytes: &[u8]) -> Client {
+    let mut client = match upgrade {
+        true => Client::connect(addr),
+        false => Client {
+            stream: connect(addr),
+            reader: MessageReader::new(Role::Client, 1 << 16),
+            buffer: Vec::new(),
+        },
+    };
+    client.stream.write_all(bytes).unwrap();
+    client
+}
+
+fn refusals_answer_then_close(model: Model) {
+    let service = ws_server(model);
+    let addr = addr(&service);
+    let mut text_frame = masked_frame(Opcode::Binary, b"hello", [1, 2, 3, 4]).to_vec();
+    text_frame[0] = 0x81; // FIN + text
+    let mut unmasked = vec![0x82, 3];
+    unmasked.extend_from_slice(b"abc");
+    for (frame, code) in [(text_frame, 1003), (unmasked, 1002)] {
+        let mut client = send_raw(addr, true, &frame);
+        assert_eq!(client.next(), Got::Close(Some(code)));
+        client.assert_closed();
+    }
+
+    let mut page = send_raw(addr, false, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    let response = read_to_eof(&mut page.stream).unwrap();
+    assert!(response.starts_with(b"HTTP/1.1 200 OK\r\n"));
+    assert!(response.ends_with(PAGE));
+
+    let request = ClientHandshake::new()
+        .request("x", "/")
+        .replace("Version: 13", "Version: 7");
+    let mut old = send_raw(addr, false, request.as_bytes());
+    let response = read_to_eof(&mut old.stream).unwrap();
+    assert!(
+        response.starts_with(b"HTTP/1.1 426 "),
+        "{}",
+        String::from_utf8_lossy(&response)
+    );
+    assert_live(&service, 0);
+}
+
+both_models!(websocket_refusals, refusals_answer_then_close);
