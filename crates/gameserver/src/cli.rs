@@ -164,6 +164,12 @@ pub(crate) struct Args {
     #[arg(long, value_name = "SECS", default_value_t = 5,
           value_parser = clap::value_parser!(u64).range(0..=HOUR))]
     shutdown_drain: u64,
+    /// A graceful close (flush, then FIN) reads and discards the client's input until its EOF
+    /// for at most SECS seconds, so unread input never resets the connection and loses what
+    /// was sent (lingering close; 0: close right after the flush; at most 3600).
+    #[arg(long, value_name = "SECS", default_value_t = 5,
+          value_parser = clap::value_parser!(u64).range(0..=HOUR))]
+    lingering_time: u64,
     /// Serve Prometheus metrics on http://ADDR/metrics (e.g. 127.0.0.1:9100). Off by default.
     #[arg(long, value_name = "ADDR")]
     pub(crate) metrics: Option<SocketAddr>,
@@ -235,6 +241,7 @@ impl Args {
             idle_timeout: secs(self.idle_timeout),
             partial_timeout: secs(self.partial_timeout),
             shutdown_drain: Duration::from_secs(self.shutdown_drain),
+            lingering_time: Duration::from_secs(self.lingering_time),
             flush_interval: (self.flush_interval_ms > 0)
                 .then(|| Duration::from_millis(self.flush_interval_ms)),
             trusted_sources: self.trusted_sources.clone(),

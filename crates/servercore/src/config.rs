@@ -128,6 +128,16 @@ pub struct ServiceConfig {
     /// own machines, as fail2ban's `ignoreip`); `max_sessions` still counts them. Default
     /// loopback (127.0.0.0/8 and ::1); [`AddressList::empty`] turns the exemption off.
     pub trusted_sources: AddressList,
+    /// Lingering close: a session closed gracefully (its queue flushed: `Context::close`,
+    /// timeouts, the rate limit, shutdown, refusals) shuts down its sending side and reads and
+    /// discards input until the peer's EOF, for at most this long from when closing began
+    /// (flushing included); then it is closed regardless (as nginx's `lingering_time`).
+    /// Zero: close as soon as the queue is flushed (unread input may then reset the
+    /// connection). Default 5 s.
+    pub lingering_time: Duration,
+    /// Most bytes a closing session may send us to be thrown away before it is closed
+    /// regardless. Default 16 MiB.
+    pub lingering_bytes: usize,
     /// PROXY protocol (v1 or v2) on accepted connections, for a server behind a load
     /// balancer; default off (a header is then never trusted: its bytes are input like any
     /// other). See [`ProxyProtocol`].
@@ -166,7 +176,8 @@ impl ServiceConfig {
     /// How often the timeout sweep runs: a quarter of the shortest timeout, at most 1 s.
     pub(crate) fn sweep_interval(&self) -> Option<Duration> {
         let header = self.proxy_protocol.as_ref().map(|p| p.header_timeout);
-        let shortest = [self.idle_timeout, self.partial_timeout, header]
+        let linger = Some(self.lingering_time).filter(|t| !t.is_zero());
+        let shortest = [self.idle_timeout, self.partial_timeout, header, linger]
             .into_iter()
             .flatten()
             .min()?;
@@ -197,6 +208,8 @@ impl Default for ServiceConfig {
             farewell: None,
             trusted_sources: AddressList::loopback(),
             proxy_protocol: None,
+            lingering_time: Duration::from_secs(5),
+            lingering_bytes: 16 * 1024 * 1024,
         }
     }
 }
@@ -225,6 +238,15 @@ mod tests {
         let c = ServiceConfig {
             idle_timeout: None,
             partial_timeout: None,
+            ..c
+        };
+        assert_eq!(
+            c.sweep_interval(),
+            Some(Duration::from_secs(1)),
+            "lingering (5 s)"
+        );
+        let c = ServiceConfig {
+            lingering_time: Duration::ZERO,
             ..c
         };
         assert_eq!(c.sweep_interval(), None);

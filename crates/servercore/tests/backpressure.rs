@@ -199,10 +199,11 @@ fn hard_cap_counts_bytes_in_flight(model: Model) {
         other => panic!("the second burst should pass the cap, got {other:?}"),
     }
     assert_live(&service, 0);
-    assert!(matches!(
-        closed.lock().unwrap()[..],
-        [CloseReason::SlowConsumer { .. }]
-    ));
+    let closed = closed.lock().unwrap().clone();
+    assert!(
+        matches!(closed[..], [CloseReason::SlowConsumer { .. }]),
+        "{closed:?}"
+    );
     drop(stream);
 }
 

@@ -301,6 +301,13 @@ impl Driver for EpollDriver {
         }
     }
 
+    fn shutdown_write(&mut self, id: SessionId) -> io::Result<()> {
+        match socket_in(&mut self.sockets, id) {
+            Some(socket) => socket.stream.shutdown(std::net::Shutdown::Write),
+            None => Ok(()),
+        }
+    }
+
     /// Deregisters and closes the socket at once (the lecture's "todo: remove session").
     fn close(&mut self, id: SessionId) -> bool {
         let Some(slot) = self.sockets.get_mut(id.slot()) else {

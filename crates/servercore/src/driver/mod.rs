@@ -166,6 +166,13 @@ pub(crate) trait Driver {
     /// The socket failed; the session is to be closed.
     fn send(&mut self, id: SessionId, queue: &mut SendQueue) -> io::Result<SendProgress>;
 
+    /// Shuts down `id`'s sending side (`shutdown(SHUT_WR)`: a FIN behind what was sent) for
+    /// a lingering close; reading goes on.
+    ///
+    /// # Errors
+    /// The socket failed; the session is to be closed.
+    fn shutdown_write(&mut self, id: SessionId) -> io::Result<()>;
+
     /// Lets go of `id`'s socket (dropping its unsent output). Returns true if its descriptor
     /// was closed now; otherwise [`Event::Released`] follows when it is.
     fn close(&mut self, id: SessionId) -> bool;

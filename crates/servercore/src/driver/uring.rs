@@ -508,6 +508,11 @@ impl Driver for UringDriver {
         self.send_conn(id, queue)
     }
 
+    /// A plain `shutdown(2)` on the fd (it completes at once; no op is in flight for it).
+    fn shutdown_write(&mut self, id: SessionId) -> io::Result<()> {
+        self.shutdown_conn(id)
+    }
+
     fn close(&mut self, id: SessionId) -> bool {
         self.close_conn(id)
     }

@@ -50,11 +50,12 @@ impl<H: Handler> LoopCore<H> {
         let Some(session) = self.state.sessions.get_mut(id) else {
             return;
         };
-        let allowed = !session.read_paused
-            && matches!(
-                session.state,
-                SessionState::Open | SessionState::AwaitingHeader { .. }
-            );
+        let allowed = match session.state {
+            SessionState::Open | SessionState::AwaitingHeader { .. } => !session.read_paused,
+            // Read and discard: unread input would make the close a reset (lingering close).
+            SessionState::Closing { .. } | SessionState::Lingering { .. } => true,
+            SessionState::Aborting { .. } => false,
+        };
         if session.reading != allowed {
             session.reading = allowed;
             driver.set_reading(id, allowed);
@@ -75,7 +76,16 @@ impl<H: Handler> LoopCore<H> {
                 self.read_proxy_header(id, data);
                 return;
             }
-            _ => return, // closing: input is no longer delivered
+            SessionState::Closing { reason } | SessionState::Lingering { reason } => {
+                // Closing: input is no longer delivered, only read and thrown away (bounded).
+                self.state.stats.bytes_in += data.len() as u64;
+                session.discarded += data.len();
+                if session.discarded > self.state.config.lingering_bytes {
+                    Context::new(&mut self.state).abort(id, reason);
+                }
+                return;
+            }
+            SessionState::Aborting { .. } => return,
         }
         self.state.stats.bytes_in += data.len() as u64;
         if session.read_paused {
@@ -186,15 +196,22 @@ impl<H: Handler> LoopCore<H> {
         let Some(session) = self.state.sessions.get_mut(id) else {
             return;
         };
-        if session.held_unseen > 0 {
-            session.eof_held = true;
-        } else if matches!(session.state, SessionState::AwaitingHeader { .. }) {
-            self.header_truncated(id);
-        } else if session.state == SessionState::Open {
-            session.state = SessionState::Closing {
-                reason: CloseReason::PeerClosed,
-            };
-            self.state.schedule(id);
+        if session.held_unseen > 0 && session.state == SessionState::Open {
+            session.eof_held = true; // shown once the held bytes have been
+            return;
+        }
+        session.peer_eof = true;
+        match session.state {
+            SessionState::AwaitingHeader { .. } => self.header_truncated(id),
+            SessionState::Open => {
+                session.state = SessionState::Closing {
+                    reason: CloseReason::PeerClosed,
+                };
+                self.state.schedule(id);
+            }
+            // The end of a lingering close: nothing is left unread, close without a reset.
+            SessionState::Lingering { reason } => Context::new(&mut self.state).abort(id, reason),
+            SessionState::Closing { .. } | SessionState::Aborting { .. } => {}
         }
     }
 

@@ -142,6 +142,7 @@ impl<H: Handler> LoopCore<H> {
         };
         self.state.stats.closed[reason.index()] += 1;
         if !session.introduced {
+            self.mailbox().set_live(self.state.sessions.len());
             // Never a session for the handler (a health check, a bad or missing PROXY
             // header, a refusal after one): logged where it was decided.
             tracing::debug!(session = %id, peer = %session.peer, %reason, "closed before it was introduced");
@@ -157,12 +158,13 @@ impl<H: Handler> LoopCore<H> {
         self.handler
             .disconnected(&mut Context::new(&mut self.state), id, reason);
         self.state.closing = None; // the session's data is dropped here
+                                   // Counted gone only now: whoever waits for it sees the handler's side done too.
+        self.mailbox().set_live(self.state.sessions.len());
     }
 
     /// Takes the session out of the table and releases its admission.
     fn forget(&mut self, id: SessionId) -> Option<Session> {
         let session = self.state.sessions.remove(id)?;
-        self.mailbox().set_live(self.state.sessions.len());
         if session.admitted {
             self.state.admission.release(session.peer.ip());
         }

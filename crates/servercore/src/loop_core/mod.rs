@@ -213,15 +213,26 @@ impl<H: Handler> LoopCore<H> {
         self.next_sweep = config.sweep_interval().map(|t| deadline(now, t));
         let (idle, partial) = (config.idle_timeout, config.partial_timeout);
         let header = config.proxy_protocol.as_ref().map(|p| p.header_timeout);
+        let linger = config.lingering_time;
         for id in self.state.sessions.ids() {
-            let Some(s) = self.state.sessions.get(id) else {
+            let Some(s) = self.state.sessions.get_mut(id) else {
                 continue;
             };
+            if let SessionState::Closing { reason } | SessionState::Lingering { reason } = s.state {
+                // Flushing and lingering together get `lingering_time`; then the close is
+                // abortive (a peer that neither reads nor finishes cannot hold the session).
+                let since = *s.closing_since.get_or_insert(now);
+                if !linger.is_zero() && now.duration_since(since) >= linger {
+                    Context::new(&mut self.state).abort(id, reason);
+                }
+                continue;
+            }
             let reason = if let SessionState::AwaitingHeader { since } = s.state {
                 if header.is_none_or(|t| now.duration_since(since) < t) {
                     continue;
                 }
-                CloseReason::ProxyHeaderTimeout
+                Context::new(&mut self.state).abort(id, CloseReason::ProxyHeaderTimeout);
+                continue;
             } else if idle.is_some_and(|t| now.duration_since(s.last_recv) >= t) {
                 CloseReason::IdleTimeout
             } else if !s.read_paused // not reading: the rest of the packet may be waiting
@@ -233,7 +244,8 @@ impl<H: Handler> LoopCore<H> {
             } else {
                 continue;
             };
-            Context::new(&mut self.state).abort(id, reason);
+            // Replies already queued still leave (then a lingering close).
+            Context::new(&mut self.state).close_with(id, reason);
         }
     }
 

@@ -5,7 +5,8 @@
 //!   Context::send ─> SendQueue ─> pending list ─(end of iteration, or each flush tick)─┐
 //!   flush:  Driver::send ──Wrote(n)──> handler.sent; resume reading below half the pause mark; again
 //!                        ──Wait──────> Event::Writable comes back here later
-//!                        ──Idle──────> nothing queued or in flight: a closing session closes now
+//!                        ──Idle──────> nothing queued or in flight: a closing session lingers
+//!   linger: shutdown(SHUT_WR), read and discard until the peer's EOF (or lingering_time), close
 //! ```
 
 use super::LoopCore;
@@ -77,9 +78,37 @@ impl<H: Handler> LoopCore<H> {
                 }
             }
         }
-        if let Some(reason) = self.flushed(id) {
-            self.close_session(driver, id, reason);
+        match self
+            .state
+            .sessions
+            .get(id)
+            .map(|s| (s.state, s.send.owed()))
+        {
+            Some((SessionState::Closing { reason }, 0)) => self.linger(driver, id, reason),
+            Some((SessionState::Aborting { reason }, _)) => self.close_session(driver, id, reason),
+            _ => {}
         }
+    }
+
+    /// Everything `id` owed was handed to the kernel: shut down our side and read on,
+    /// discarding, until the peer's EOF (a lingering close), or close now if the peer has
+    /// finished already or lingering is off.
+    fn linger<D: Driver>(&mut self, driver: &mut D, id: SessionId, reason: CloseReason) {
+        let Some(session) = self.state.sessions.get_mut(id) else {
+            return;
+        };
+        if session.peer_eof || self.state.config.lingering_time.is_zero() {
+            self.close_session(driver, id, reason);
+            return;
+        }
+        if let Err(err) = driver.shutdown_write(id) {
+            tracing::debug!(session = %id, "shutdown(SHUT_WR): {err}");
+            self.close_session(driver, id, reason);
+            return;
+        }
+        session.state = SessionState::Lingering { reason };
+        self.sync_reading(driver, id);
+        self.take_input(driver, id); // what waited while reading was paused
     }
 
     /// The kernel took `n` bytes of `id`'s queue. Tells the handler; returns true if reading
@@ -100,15 +129,5 @@ impl<H: Handler> LoopCore<H> {
         }
         self.handler.sent(&mut Context::new(&mut self.state), id, n);
         resumed
-    }
-
-    /// The reason a closing session closes with, once everything it owed was sent.
-    fn flushed(&self, id: SessionId) -> Option<CloseReason> {
-        let session = self.state.sessions.get(id)?;
-        match session.state {
-            SessionState::Closing { reason } if session.send.owed() == 0 => Some(reason),
-            SessionState::Aborting { reason } => Some(reason),
-            _ => None,
-        }
     }
 }

@@ -34,6 +34,7 @@ struct FakeDriver {
     capacity: usize,
     written: HashMap<SessionId, Vec<u8>>,
     closed: Vec<SessionId>,
+    shut: Vec<SessionId>,
     lent: Vec<u8>,
     sockets: Vec<TcpStream>,
 }
@@ -86,6 +87,11 @@ impl Driver for FakeDriver {
         }
         queue.give_back(n, &mut bufs);
         Ok(SendProgress::Wrote(n))
+    }
+
+    fn shutdown_write(&mut self, id: SessionId) -> io::Result<()> {
+        self.shut.push(id);
+        Ok(())
     }
 
     fn close(&mut self, id: SessionId) -> bool {

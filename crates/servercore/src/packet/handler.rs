@@ -111,7 +111,7 @@ impl<P: PacketHandler> Handler for Packets<P> {
             if let Some((limit, bucket)) = bucket.as_mut() {
                 if !bucket.take(*limit, ctx.now()) {
                     tracing::info!(session = %id, peer = %PeerAddr(ctx.peer_addr(id)), per_sec = limit.per_sec, "packet rate limit exceeded");
-                    ctx.abort(id, CloseReason::RateLimited);
+                    ctx.close_with(id, CloseReason::RateLimited); // replies so far still leave
                     return;
                 }
             }

@@ -28,7 +28,8 @@ use std::time::Instant;
 /// Where a session is in its life.
 ///
 /// ```text
-///   Open --(peer EOF / Context::close)--> Closing --(queue flushed)--> closed (slot freed)
+///   Open --(peer EOF / Context::close)--> Closing --(queue flushed)--> Lingering --(peer EOF)--> closed
+///                                                  \--(peer EOF seen already)--> closed
 ///     |--(slow consumer, recv buffer full)--> Aborting --(driver)-----> closed
 ///     \--------------(socket error, reset)---------------------------> closed
 /// ```
@@ -39,9 +40,15 @@ pub(crate) enum SessionState {
     AwaitingHeader { since: Instant },
     /// Reading and writing.
     Open,
-    /// No more reads are delivered; queued bytes are flushed, then the session closes with
-    /// `reason`.
+    /// No more reads are delivered (input is read and discarded); queued bytes are flushed,
+    /// then the session lingers (or, if the peer already finished, closes) with `reason`.
     Closing { reason: CloseReason },
+    /// Everything was handed to the kernel and our side is shut down (`shutdown(SHUT_WR)`, a
+    /// FIN behind the data); input is read and discarded until the peer's EOF (then the
+    /// session closes with `reason`) or `ServiceConfig::lingering_time`. Closing a socket
+    /// that still has unread input makes Linux send a reset, which throws away what is still
+    /// in its send buffer: lingering is what makes a graceful close lose nothing.
+    Lingering { reason: CloseReason },
     /// The driver closes the session at its next chance, dropping anything queued.
     Aborting { reason: CloseReason },
 }
@@ -79,6 +86,12 @@ pub(crate) struct Session {
     /// The address the connection really came from (a load balancer), when `peer` is the
     /// client a PROXY header named.
     pub(crate) proxy: Option<SocketAddr>,
+    /// The peer's EOF arrived: nothing is left to read, so no lingering is needed.
+    pub(crate) peer_eof: bool,
+    /// When the session began closing (seen by the sweep), to bound flushing and lingering.
+    pub(crate) closing_since: Option<Instant>,
+    /// Bytes read and thrown away while closing.
+    pub(crate) discarded: usize,
 }
 
 impl Session {
@@ -100,6 +113,9 @@ impl Session {
             data: UserData::default(),
             introduced: false,
             proxy: None,
+            peer_eof: false,
+            closing_since: None,
+            discarded: 0,
         }
     }
 

@@ -222,6 +222,17 @@ impl UringDriver {
         unsafe { self.push(&entry) };
     }
 
+    /// Shuts down the sending side of `id`'s socket (lingering close).
+    pub(super) fn shutdown_conn(&mut self, id: SessionId) -> io::Result<()> {
+        let Some(slot) = self.conns.slot_of(id) else {
+            return Ok(());
+        };
+        let Some(conn) = self.conns.get_mut(slot) else {
+            unreachable!("slot_of names a live record")
+        };
+        socket2::SockRef::from(&conn.fd).shutdown(std::net::Shutdown::Write)
+    }
+
     /// Lets go of `id`'s socket: drops its unread input and finished send, cancels its ops,
     /// and frees the record (closing the fd) once the last of their CQEs is in. Returns true
     /// if that happened at once.
