@@ -81,7 +81,7 @@ pub(crate) struct Args {
     #[arg(long, value_name = "N",
           value_parser = RangedU64ValueParser::<usize>::new().range(1..=MAX_THREADS))]
     threads: Option<usize>,
-    /// I/O model: auto (io_uring if the kernel allows, else epoll), epoll or uring.
+    /// I/O model: auto (io_uring if the kernel allows, else epoll), epoll or uring (Linux only).
     #[arg(long, default_value = "auto")]
     model: Model,
     /// Stop reading from a session whose unsent echo reaches this many bytes, until it drains

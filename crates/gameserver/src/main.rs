@@ -16,12 +16,14 @@
 //!   Both read the loops' published stats on threads of their own, outside the event loops.
 //! - Once listening, one `ready` line logs the bound addresses (`--port 0` and
 //!   `--metrics HOST:0` pick free ports).
-//! - The first SIGINT (Ctrl-C) or SIGTERM stops accepting and drains: sessions get up to
-//!   `ServiceConfig::shutdown_drain` to take what is queued for them, then are closed; the
-//!   process exits 0. A second signal during the drain exits at once, also with 0.
+//! - The first SIGINT (Ctrl-C) or SIGTERM (on Windows: Ctrl-C or Ctrl-Break) stops accepting
+//!   and drains: sessions get up to `ServiceConfig::shutdown_drain` to take what is queued for
+//!   them, then are closed; the process exits 0. A second signal during the drain exits at
+//!   once, also with 0 (`signals.rs`).
 
 mod cli;
 mod metrics;
+mod signals;
 mod stats_line;
 
 use std::io::{self, IsTerminal};
@@ -36,8 +38,6 @@ use gameserver::game::Game;
 use gameserver::protocol;
 use gameserver::room::Rooms;
 use servercore::{Handler, Service, ServiceConfig};
-use signal_hook::consts::{SIGINT, SIGTERM};
-use signal_hook::iterator::Signals;
 
 use crate::cli::{Args, Protocol};
 use crate::metrics::MetricsServer;
@@ -52,7 +52,7 @@ fn main() -> anyhow::Result<()> {
         .init();
     let args = Args::parse_checked();
     // Installed before the loops start, so a signal during start-up is not lost.
-    let stop = watch_signals()?;
+    let stop = signals::watch()?;
     let metrics = args.metrics.map(MetricsServer::bind).transpose()?;
     let addr = SocketAddr::new(args.bind, args.port);
     let mut ops = Operations {
@@ -113,8 +113,8 @@ fn main() -> anyhow::Result<()> {
 struct Operations {
     metrics: Option<MetricsServer>,
     stats_interval: Option<Duration>,
-    /// Receives the first SIGINT/SIGTERM.
-    stop: mpsc::Receiver<i32>,
+    /// Receives the first stop signal (SIGINT/SIGTERM, or Ctrl-C/Ctrl-Break on Windows).
+    stop: signals::Stop,
     /// The backplane's counters, with `--cluster`.
     cluster: Option<Arc<ClusterStats>>,
 }
@@ -183,7 +183,7 @@ fn serve<H: Handler>(
 /// Waits for the first signal (returned) or for an event loop to fail (`None`: logged, and
 /// the service is stopped; `Service::stop` then reports the error and the exit status is
 /// not 0).
-fn wait_for_stop(stop: &mpsc::Receiver<i32>, failed_loops: impl Fn() -> usize) -> Option<i32> {
+fn wait_for_stop(stop: &signals::Stop, failed_loops: impl Fn() -> usize) -> Option<&'static str> {
     loop {
         match stop.recv_timeout(Duration::from_millis(500)) {
             Ok(signal) => return Some(signal),
@@ -197,28 +197,4 @@ fn wait_for_stop(stop: &mpsc::Receiver<i32>, failed_loops: impl Fn() -> usize) -
             Err(mpsc::RecvTimeoutError::Disconnected) => return None,
         }
     }
-}
-
-/// Starts the signal thread. The first SIGINT/SIGTERM is passed on through the returned
-/// channel (stop and drain); a second one ends the process at once, with exit status 0.
-fn watch_signals() -> anyhow::Result<mpsc::Receiver<i32>> {
-    let mut signals = Signals::new([SIGINT, SIGTERM]).context("installing signal handlers")?;
-    let (first, stop) = mpsc::channel();
-    std::thread::Builder::new()
-        .name("signals".into())
-        .spawn(move || {
-            let mut signals = signals.forever();
-            if let Some(signal) = signals.next() {
-                let _ = first.send(signal);
-            }
-            if let Some(signal) = signals.next() {
-                tracing::warn!(
-                    signal,
-                    "second signal: exiting without waiting for the drain"
-                );
-                std::process::exit(0);
-            }
-        })
-        .context("starting the signal thread")?;
-    Ok(stop)
 }

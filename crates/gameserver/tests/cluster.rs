@@ -5,6 +5,9 @@
 //! within the heartbeat TTL; a frozen or absent backplane never holds more than the queue
 //! bound.
 
+// Unix only: the tests SIGKILL a node and SIGSTOP/SIGCONT redis-server (a Debian package).
+#![cfg(unix)]
+
 mod util;
 
 use std::net::TcpStream;

@@ -1,6 +1,11 @@
 //! Accept under descriptor exhaustion: the real gameserver in a child process with a low
 //! RLIMIT_NOFILE. Past the limit it stops accepting without spinning, keeps serving its
 //! sessions, and accepts the waiting connections once clients leave.
+//!
+//! Linux-only: the limit is set with `setrlimit` in the forked child, the CPU time read from
+//! `/proc/PID/stat`, and the server is stopped with SIGTERM.
+
+#![cfg(target_os = "linux")]
 
 mod util;
 

@@ -7,15 +7,22 @@
 
 mod util;
 
-use std::io::{BufRead, BufReader, Read};
-use std::net::SocketAddr;
+use std::io::Read;
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use gameserver::protocol;
-use servercore::Model;
 use util::*;
+
+// For the edges test, which ends with SIGTERM: Windows cannot signal one child process alone.
+#[cfg(unix)]
+use {
+    gameserver::protocol,
+    servercore::Model,
+    std::io::{BufRead, BufReader},
+    std::net::SocketAddr,
+    std::sync::mpsc,
+    std::time::Instant,
+};
 
 /// The most any one step may take; every wait in this file is bounded by it.
 const STEP: Duration = Duration::from_secs(30);
@@ -156,10 +163,12 @@ fn proxy_protocol_needs_its_trusted_proxies_and_lists_must_parse() {
     assert_refused(&["--trusted-sources", "localhost"], &["--trusted-sources"]);
 }
 
+#[cfg(unix)] // ends with SIGTERM: Windows cannot signal one child process alone
 both_models!(edges_are_accepted_and_work, edges_body);
 
 /// Every flag at an edge of its range: the server starts, serves a packet of exactly
 /// `--max-packet` bytes, closes a session that sends one byte more, and exits 0 on SIGTERM.
+#[cfg(unix)]
 fn edges_body(model: Model) {
     let model = model.to_string();
     let mut server = gameserver(
@@ -199,6 +208,7 @@ fn edges_body(model: Model) {
 }
 
 /// The child's stdout, line by line, read on a thread (and echoed, shown if the test fails).
+#[cfg(unix)]
 fn log_lines(child: &mut Child) -> mpsc::Receiver<String> {
     let stdout = child.stdout.take().expect("piped stdout");
     let (tx, lines) = mpsc::channel();
@@ -215,6 +225,7 @@ fn log_lines(child: &mut Child) -> mpsc::Receiver<String> {
 
 /// The next of `lines` containing `needle` (others are skipped), within [`STEP`]; `None` if
 /// none came in time or the process closed its stdout first.
+#[cfg(unix)]
 fn next_line_with(lines: &mpsc::Receiver<String>, needle: &str) -> Option<String> {
     let deadline = Instant::now() + STEP;
     loop {
@@ -228,6 +239,7 @@ fn next_line_with(lines: &mpsc::Receiver<String>, needle: &str) -> Option<String
 }
 
 /// The value of ` key=value` in a log line, up to the next space.
+#[cfg(unix)]
 fn field<'a>(line: &'a str, key: &str) -> &'a str {
     let (_, rest) = line
         .split_once(&format!(" {key}="))

@@ -1,6 +1,11 @@
 //! The real `gameserver` binary, operated: `--metrics` scraped over plain HTTP while echo
 //! clients run, `--stats-interval` lines, SIGTERM ending it with exit status 0, and a second
 //! signal cutting a stuck drain short.
+//!
+//! Unix-only: every test ends its server with a signal, and Windows cannot send its console
+//! control events to one child process alone.
+
+#![cfg(unix)]
 
 mod util;
 

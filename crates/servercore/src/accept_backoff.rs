@@ -9,6 +9,31 @@ pub const FIRST_PAUSE: Duration = Duration::from_millis(10);
 /// Longest pause: the delay doubles from [`FIRST_PAUSE`] up to this.
 pub const MAX_PAUSE: Duration = Duration::from_secs(1);
 
+/// The raw `accept` errors of descriptor or buffer exhaustion (`std` gives them no
+/// [`io::ErrorKind`] of their own): per process, system-wide, no socket buffers.
+#[cfg(unix)]
+const EXHAUSTION: [i32; 3] = [libc::EMFILE, libc::ENFILE, libc::ENOBUFS];
+
+/// The raw `accept` errors of descriptor or buffer exhaustion: Winsock's "no more socket
+/// descriptors" (`WSAEMFILE`, 10024) and "no buffer space" (`WSAENOBUFS`, 10055).
+#[cfg(windows)]
+const EXHAUSTION: [i32; 2] = [
+    windows_sys::Win32::Networking::WinSock::WSAEMFILE,
+    windows_sys::Win32::Networking::WinSock::WSAENOBUFS,
+];
+
+/// The raw `accept` errors about one connection that [`io::ErrorKind`] does not name: Linux
+/// reports a protocol error of a connection in the backlog as `EPROTO` (the others come as
+/// `ConnectionAborted`, `ConnectionReset`, `Interrupted`; Winsock's `WSAECONNRESET` and
+/// `WSAEINTR` too).
+#[cfg(unix)]
+const ONE_CONNECTION: [i32; 1] = [libc::EPROTO];
+
+/// The raw `accept` errors about one connection that [`io::ErrorKind`] does not name: none
+/// on Windows (`WSAECONNRESET`, `WSAECONNABORTED` and `WSAEINTR` have their kinds).
+#[cfg(windows)]
+const ONE_CONNECTION: [i32; 0] = [];
+
 /// Accepting under descriptor exhaustion.
 ///
 /// The connection that could not be accepted stays in the kernel's backlog, so retrying at
@@ -34,12 +59,14 @@ impl Default for AcceptBackoff {
 }
 
 impl AcceptBackoff {
-    /// True for the `accept` errors that mean "out of descriptors or memory".
+    /// True for the `accept` errors that mean "out of descriptors or memory", as this OS
+    /// reports them ([`EXHAUSTION`], or `ENOMEM` / `ERROR_NOT_ENOUGH_MEMORY`, which `std`
+    /// reports as [`io::ErrorKind::OutOfMemory`] everywhere).
     pub(crate) fn is_exhaustion(err: &io::Error) -> bool {
-        matches!(
-            err.raw_os_error(),
-            Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
-        )
+        err.kind() == io::ErrorKind::OutOfMemory
+            || err
+                .raw_os_error()
+                .is_some_and(|code| EXHAUSTION.contains(&code))
     }
 
     /// True for the `accept` errors that concern one connection, not the listener (it died
@@ -51,7 +78,9 @@ impl AcceptBackoff {
                 | io::ErrorKind::ConnectionReset
                 | io::ErrorKind::PermissionDenied
                 | io::ErrorKind::Interrupted
-        ) || err.raw_os_error() == Some(libc::EPROTO)
+        ) || err
+            .raw_os_error()
+            .is_some_and(|code| ONE_CONNECTION.contains(&code))
     }
 
     /// `accept` failed at `now`: pause, doubling the previous pause.
@@ -121,30 +150,63 @@ mod tests {
         assert!(b.resume_due(now));
     }
 
+    /// Raw `accept` errors: (exhaustion, about one connection, neither).
+    type Codes = (&'static [i32], &'static [i32], &'static [i32]);
+
+    /// What this OS's `accept` reports.
+    #[cfg(unix)]
+    fn os_codes() -> Codes {
+        (
+            &[libc::EMFILE, libc::ENFILE, libc::ENOBUFS],
+            &[libc::ECONNABORTED, libc::EPROTO, libc::EINTR],
+            &[libc::EINVAL, libc::ECONNABORTED],
+        )
+    }
+
+    /// What Winsock's `accept` reports (winerror.h).
+    #[cfg(windows)]
+    fn os_codes() -> Codes {
+        use windows_sys::Win32::Networking::WinSock as ws;
+        (
+            &[ws::WSAEMFILE, ws::WSAENOBUFS],
+            &[ws::WSAECONNRESET, ws::WSAECONNABORTED, ws::WSAEINTR],
+            &[ws::WSAEINVAL, ws::WSAECONNRESET],
+        )
+    }
+
     #[test]
     fn transient_errors_are_one_connections_not_the_listeners() {
-        for errno in [libc::ECONNABORTED, libc::EPROTO, libc::EINTR] {
+        let (exhaustion, transient, _) = os_codes();
+        for &code in transient {
             assert!(AcceptBackoff::is_transient(&io::Error::from_raw_os_error(
-                errno
+                code
             )));
         }
-        for errno in [libc::EMFILE, libc::EINVAL, libc::ENOMEM] {
+        for &code in exhaustion {
             assert!(!AcceptBackoff::is_transient(&io::Error::from_raw_os_error(
-                errno
+                code
             )));
         }
+        assert!(!AcceptBackoff::is_transient(&io::Error::from(
+            io::ErrorKind::OutOfMemory
+        )));
     }
 
     #[test]
     fn recognises_exhaustion_errors() {
-        assert!(AcceptBackoff::is_exhaustion(&io::Error::from_raw_os_error(
-            libc::EMFILE
+        let (exhaustion, _, neither) = os_codes();
+        for &code in exhaustion {
+            assert!(AcceptBackoff::is_exhaustion(&io::Error::from_raw_os_error(
+                code
+            )));
+        }
+        assert!(AcceptBackoff::is_exhaustion(&io::Error::from(
+            io::ErrorKind::OutOfMemory
         )));
-        assert!(AcceptBackoff::is_exhaustion(&io::Error::from_raw_os_error(
-            libc::ENFILE
-        )));
-        assert!(!AcceptBackoff::is_exhaustion(
-            &io::Error::from_raw_os_error(libc::ECONNABORTED)
-        ));
+        for &code in neither {
+            assert!(!AcceptBackoff::is_exhaustion(
+                &io::Error::from_raw_os_error(code)
+            ));
+        }
     }
 }

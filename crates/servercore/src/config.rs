@@ -16,6 +16,7 @@ pub enum Model {
     /// Readiness model: epoll through `mio` (the lecture's WSAEventSelect).
     Epoll,
     /// Completion model: io_uring (the lecture's Overlapped I/O / IOCP).
+    /// Linux only: elsewhere starting a service with it fails with `ErrorKind::Unsupported`.
     Uring,
 }
 

@@ -1,7 +1,9 @@
 //! # servercore
 //!
 //! A game-server TCP session layer: the system of the lecture's WSAEventSelect and Overlapped
-//! echo servers, finished and made fast, on Linux.
+//! echo servers, finished and made fast, on Linux. It builds and runs on macOS and Windows too,
+//! with the readiness model only (mio over kqueue, or over an I/O completion port with AFD
+//! polling); io_uring is Linux-only ([`Model::Uring`] is refused elsewhere).
 //!
 //! ```text
 //!   your Handler    connected / received / sent / disconnected / tick / notified  (application)

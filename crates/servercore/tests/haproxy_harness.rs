@@ -6,6 +6,11 @@
 //! with a reset right after the header, so a server must take a reset after `LOCAL` as the
 //! normal end of a check.) And the checks are real: they keep a live backend UP and mark a
 //! dead one DOWN.
+//!
+//! Linux-only: HAProxy comes from the Debian package `.ci/run` installs, and the clients'
+//! 127.0.0.2 and 127.0.0.3 are not local addresses on a stock macOS.
+
+#![cfg(target_os = "linux")]
 
 use std::collections::HashMap;
 use std::io::{Read, Write};

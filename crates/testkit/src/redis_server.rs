@@ -84,16 +84,19 @@ impl RedisServer {
     }
 
     /// Freezes it (SIGSTOP): its connections stay open, nothing is answered — a Redis that
-    /// is slow, not gone. [`RedisServer::thaw`] resumes it.
+    /// is slow, not gone. [`RedisServer::thaw`] resumes it. Unix only (signals).
+    #[cfg(unix)]
     pub fn freeze(&self) {
         self.signal(libc::SIGSTOP);
     }
 
     /// Resumes a frozen server (SIGCONT).
+    #[cfg(unix)]
     pub fn thaw(&self) {
         self.signal(libc::SIGCONT);
     }
 
+    #[cfg(unix)]
     fn signal(&self, signal: libc::c_int) {
         let child = self.child.as_ref().expect("running");
         let pid = libc::pid_t::try_from(child.id()).expect("pid fits pid_t");

@@ -94,6 +94,8 @@ impl Gameserver {
         sample(&body, series).unwrap_or_else(|| panic!("{series} in:\n{body}"))
     }
 
+    /// Sends `signal` to the server (Unix only: Windows cannot signal one child process).
+    #[cfg(unix)]
     pub fn signal(&self, signal: libc::c_int) {
         let pid = libc::pid_t::try_from(self.child.id()).expect("pid fits pid_t");
         // SAFETY: kill(2) has no memory-safety preconditions; `pid` is our own child, which

@@ -35,11 +35,17 @@
 //!   when its descriptor is really closed (at once for epoll, after the last completion for
 //!   io_uring) and says so with [`Event::Released`].
 //!
-//! The model is chosen at run time, here and nowhere else ([`start`]).
+//! The model is chosen at run time, here and nowhere else ([`start`]), and so is the platform
+//! split: io_uring is Linux's, so the `uring` module, its [`AnyDriver`] variant and its arms
+//! exist only there (`cfg(target_os = "linux")`). Elsewhere the readiness driver is the only
+//! one, on what `mio` sits on there: kqueue on macOS and the BSDs, AFD polling over an I/O
+//! completion port on Windows; [`Model::Auto`] picks it and [`Model::Uring`] is refused with
+//! [`io::ErrorKind::Unsupported`].
 
 /// The one funnel for raw libc calls (mio's `syscall!`): evaluates the call (an `unsafe`
 /// block at the call site, with its `// SAFETY:` note) and turns the C failure value `-1`
-/// into `io::Error::last_os_error()`.
+/// into `io::Error::last_os_error()`. Only the io_uring driver makes raw calls.
+#[cfg(target_os = "linux")]
 macro_rules! syscall {
     ($call:expr) => {{
         let res = $call;
@@ -52,7 +58,12 @@ macro_rules! syscall {
 }
 
 pub(crate) mod epoll;
+#[cfg(target_os = "linux")]
 pub(crate) mod uring;
+
+/// Whether the completion driver can run here: what a probe ring offers.
+#[cfg(target_os = "linux")]
+use uring::probe as probe_uring;
 
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -79,6 +90,13 @@ pub(crate) enum Event {
     /// call [`Driver::send`].
     Writable(SessionId),
     /// A closed session's descriptor is really closed now (a descriptor is free again).
+    #[cfg_attr(
+        not(target_os = "linux"),
+        allow(
+            dead_code,
+            reason = "the readiness driver closes at once: only io_uring defers"
+        )
+    )]
     Released,
 }
 
@@ -189,6 +207,7 @@ pub(crate) trait Driver {
 /// A started driver of either model.
 pub(crate) enum AnyDriver {
     Epoll(epoll::EpollDriver),
+    #[cfg(target_os = "linux")]
     Uring(Box<uring::UringDriver>),
 }
 
@@ -196,7 +215,8 @@ pub(crate) enum AnyDriver {
 /// thread that submits to them). Returns it with the waker other threads use.
 ///
 /// # Errors
-/// The kernel refused the driver's set-up (`epoll_create`, `io_uring_setup`, …).
+/// The kernel refused the driver's set-up (`epoll_create`, `io_uring_setup`, …), or
+/// [`io::ErrorKind::Unsupported`]: io_uring was asked for on another OS than Linux.
 pub(crate) fn start(
     model: Model,
     listener: Option<TcpListener>,
@@ -207,10 +227,16 @@ pub(crate) fn start(
             let (driver, waker) = epoll::EpollDriver::new(listener, config)?;
             Ok((AnyDriver::Epoll(driver), waker))
         }
+        #[cfg(target_os = "linux")]
         Model::Uring => {
             let (driver, waker) = uring::UringDriver::new(listener, config)?;
             Ok((AnyDriver::Uring(Box::new(driver)), waker))
         }
+        #[cfg(not(target_os = "linux"))]
+        Model::Uring => Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            URING_IS_LINUX_ONLY,
+        )),
     }
 }
 
@@ -219,17 +245,25 @@ impl AnyDriver {
     pub(crate) fn run<H: Handler>(&mut self, core: &mut LoopCore<H>) -> io::Result<()> {
         match self {
             AnyDriver::Epoll(d) => core.run(d),
+            #[cfg(target_os = "linux")]
             AnyDriver::Uring(d) => core.run(d.as_mut()),
         }
     }
 }
 
+/// Why [`Model::Uring`] is refused on this OS (the error of [`start`], the reason [`resolve`]
+/// logs).
+#[cfg(not(target_os = "linux"))]
+const URING_IS_LINUX_ONLY: &str =
+    "io_uring is Linux-only: use --model epoll (or auto), the readiness model, on this OS";
+
 /// Resolves [`Model::Auto`] to the model this kernel supports: io_uring if a probe ring
 /// offers everything the completion driver uses, else epoll (logged once, with the reason).
+/// On another OS than Linux that is always epoll (mio's readiness).
 pub(crate) fn resolve(model: Model) -> Model {
     static AUTO: OnceLock<Model> = OnceLock::new();
     match model {
-        Model::Auto => *AUTO.get_or_init(|| match uring::probe() {
+        Model::Auto => *AUTO.get_or_init(|| match probe_uring() {
             Ok(()) => Model::Uring,
             Err(why) => {
                 tracing::info!("io_uring cannot run the completion driver ({why}); using epoll");
@@ -240,12 +274,51 @@ pub(crate) fn resolve(model: Model) -> Model {
     }
 }
 
+/// Whether the completion driver can run here: never, off Linux.
+#[cfg(not(target_os = "linux"))]
+fn probe_uring() -> Result<(), String> {
+    Err(URING_IS_LINUX_ONLY.to_owned())
+}
+
 /// Writes a refused connection its farewell (e.g. a "server full" packet) without blocking:
 /// a fresh socket's send buffer is empty, so a short message goes out whole or not at all.
 /// The caller closes the socket afterwards.
 pub(crate) fn send_farewell(stream: &TcpStream, farewell: &[u8]) {
     let socket = socket2::SockRef::from(stream);
-    if let Err(err) = socket.send_with_flags(farewell, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL) {
+    if let Err(err) = socket.send_with_flags(farewell, FAREWELL_FLAGS) {
         tracing::debug!("farewell not sent: {err}");
+    }
+}
+
+/// `send` flags of [`send_farewell`]: never block (an io_uring driver's accepted socket is a
+/// blocking one) and never raise `SIGPIPE` if the peer is already gone.
+#[cfg(unix)]
+const FAREWELL_FLAGS: libc::c_int = libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;
+
+/// `send` flags of [`send_farewell`] on Windows: none. Winsock has no `SIGPIPE`, and no
+/// per-call non-blocking flag; it needs none, since only the readiness driver runs there and
+/// `mio` makes every socket it accepts non-blocking.
+#[cfg(windows)]
+const FAREWELL_FLAGS: i32 = 0;
+
+/// The platform split off Linux (these run on macOS and Windows; on Linux the io_uring
+/// driver's own tests cover `start` and `resolve`, `driver/uring/tests.rs`).
+#[cfg(all(test, not(target_os = "linux")))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uring_is_refused_with_a_reason_and_auto_is_the_readiness_model() {
+        let config = ServiceConfig::default();
+        let err = start(Model::Uring, None, &config)
+            .err()
+            .expect("io_uring refused");
+        assert_eq!(err.kind(), io::ErrorKind::Unsupported);
+        assert!(err.to_string().contains("Linux-only"), "{err}");
+        assert_eq!(resolve(Model::Auto), Model::Epoll);
+        assert!(matches!(
+            start(resolve(Model::Auto), None, &config),
+            Ok((AnyDriver::Epoll(_), _))
+        ));
     }
 }

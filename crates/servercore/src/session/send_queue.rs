@@ -126,6 +126,13 @@ impl SendQueue {
     /// Removes up to `max` whole buffers from the front, for a driver that must own what the
     /// kernel reads while the send is in flight. Returns them oldest first; they count in
     /// [`SendQueue::owed`] until [`SendQueue::give_back`].
+    #[cfg_attr(
+        not(target_os = "linux"),
+        allow(
+            dead_code,
+            reason = "only the io_uring driver (Linux) owns in-flight buffers"
+        )
+    )]
     pub(crate) fn take_front(&mut self, max: usize, out: &mut Vec<Bytes>) {
         self.seal_tail();
         for _ in 0..max {
@@ -144,6 +151,13 @@ impl SendQueue {
     ///
     /// # Panics
     /// If `bufs` holds more than was taken or `written` exceeds `bufs` (a driver bug).
+    #[cfg_attr(
+        not(target_os = "linux"),
+        allow(
+            dead_code,
+            reason = "only the io_uring driver (Linux) owns in-flight buffers"
+        )
+    )]
     pub(crate) fn give_back(&mut self, written: usize, bufs: &mut Vec<Bytes>) {
         let total: usize = bufs.iter().map(Bytes::len).sum();
         assert!(
@@ -210,6 +224,13 @@ impl SendQueue {
 
 /// Advances a list of in-flight buffers by `n` written bytes, dropping the ones fully written.
 /// Used by completion drivers that hold the front buffers while a send is in flight.
+#[cfg_attr(
+    not(target_os = "linux"),
+    allow(
+        dead_code,
+        reason = "only the io_uring driver (Linux) owns in-flight buffers"
+    )
+)]
 pub(crate) fn advance_bufs(bufs: &mut Vec<Bytes>, mut n: usize) {
     let mut done = 0;
     for buf in bufs.iter_mut() {
