@@ -241,6 +241,15 @@ impl Browser {
         list.iter().map(|item| self.element(item)).collect()
     }
 
+    /// The texts of every element matching `css` now, in document order: e.g. the lines of a
+    /// list, `texts("#log li.chat .text")`.
+    ///
+    /// # Errors
+    /// A WebDriver or transport error.
+    pub fn texts(&self, css: &str) -> Result<Vec<String>, BrowserError> {
+        self.find_all(css)?.iter().map(Element::text).collect()
+    }
+
     /// Runs `script` in the page as the body of a function (so `return x;` gives `x`) and
     /// gives its result as JSON.
     ///

@@ -52,8 +52,11 @@ impl PageServer {
         let served = Arc::new(AtomicUsize::new(0));
         let count = Arc::clone(&served);
         std::thread::spawn(move || {
+            // A thread per connection: Chromium opens speculative connections that send
+            // nothing, which must not hold up the page's request.
             for stream in listener.incoming().flatten() {
-                serve(stream, &count);
+                let count = Arc::clone(&count);
+                std::thread::spawn(move || serve(stream, &count));
             }
         });
         PageServer { addr, served }
@@ -128,13 +131,10 @@ fn types_clicks_waits_for_the_page_and_takes_a_screenshot() {
             Ok(b.find_all("#out p")?.len() == 2)
         })
         .unwrap();
-    let lines: Vec<String> = browser
-        .find_all("#out p")
-        .unwrap()
-        .iter()
-        .map(|p| p.text().unwrap())
-        .collect();
-    assert_eq!(lines, ["hello browser", "second line"]);
+    assert_eq!(
+        browser.texts("#out p").unwrap(),
+        ["hello browser", "second line"]
+    );
 
     let path = screenshot_path("browser-smoke.png");
     let _ = std::fs::remove_file(&path);
