@@ -52,6 +52,9 @@ use wire::{Method, Wire};
 /// How long [`Browser::find`] waits for an element to appear.
 pub const FIND_WAIT: Duration = Duration::from_secs(30);
 
+/// The Enter key, for [`Element::send_keys`] (WebDriver's code point for it).
+pub const ENTER: &str = "\u{E007}";
+
 /// How long creating the session (starting Chromium) may take: seconds on an idle machine,
 /// much more on a busy one.
 const SESSION_START: Duration = Duration::from_secs(120);

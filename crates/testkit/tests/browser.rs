@@ -11,12 +11,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use testkit::browser::{Browser, BrowserError};
+use testkit::browser::{Browser, BrowserError, ENTER};
 
 /// Generous: a busy 2-core machine can stall Chromium for seconds.
 const WAIT: Duration = Duration::from_secs(60);
 
-/// Clicking #add appends #text's value to #out as a `<p>`, a little later (so the test must
+/// Clicking #add (or Enter in #text) appends #text's value to #out as a `<p>`, a little later (so the test must
 /// wait for it rather than read at once).
 const PAGE: &str = r#"<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>browser smoke</title></head>
@@ -26,13 +26,17 @@ const PAGE: &str = r#"<!doctype html>
   <div id="out"></div>
   <script>
     "use strict";
-    document.getElementById("add").addEventListener("click", () => {
+    function add() {
       const text = document.getElementById("text").value;
       setTimeout(() => {
         const line = document.createElement("p");
         line.textContent = text;
         document.getElementById("out").appendChild(line);
       }, 200);
+    }
+    document.getElementById("add").addEventListener("click", add);
+    document.getElementById("text").addEventListener("keydown", (event) => {
+      if (event.key === "Enter") add();
     });
   </script>
 </body></html>
@@ -135,6 +139,12 @@ fn types_clicks_waits_for_the_page_and_takes_a_screenshot() {
         browser.texts("#out p").unwrap(),
         ["hello browser", "second line"]
     );
+
+    input.clear().unwrap();
+    input.send_keys(&format!("by enter{ENTER}")).unwrap();
+    browser.wait_for_text("#out", "by enter", WAIT).unwrap();
+    let lines = browser.texts("#out p").unwrap();
+    assert_eq!(lines, ["hello browser", "second line", "by enter"]);
 
     let path = screenshot_path("browser-smoke.png");
     let _ = std::fs::remove_file(&path);

@@ -90,7 +90,9 @@ impl ChromeDriver {
             }
             let answer = wire.call(Method::Get, "/status", None, Duration::from_secs(5));
             if let Ok(value) = answer {
-                if value.get("ready").and_then(|r| r.as_bool()) == Some(true) {
+                // Ready, and still ours: not another driver that holds the port we lost.
+                let ready = value.get("ready").and_then(|r| r.as_bool()) == Some(true);
+                if ready && matches!(self.child.try_wait(), Ok(None)) {
                     return Ok(());
                 }
             }
