@@ -2,8 +2,8 @@
 //! [`both_models!`] macro (one test body, generated for epoll and io_uring; the io_uring
 //! variant is ignored, with the reason, where the kernel refuses io_uring), loopback clients
 //! with timeouts (also from a chosen 127.0.0.x), deterministic data, polling with a deadline,
-//! free loopback ports, a real HAProxy in front of a test backend ([`haproxy`]) and a real
-//! `redis-server` ([`RedisServer`]).
+//! free loopback ports, a real HAProxy in front of a test backend ([`haproxy`]), a real
+//! `redis-server` ([`RedisServer`]) and a real headless Chromium ([`browser`]).
 
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use socket2::{Domain, Socket, Type};
 
+pub mod browser;
 pub mod haproxy;
 mod redis_server;
 
