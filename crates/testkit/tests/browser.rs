@@ -3,6 +3,9 @@
 //! run scripts and take a screenshot. Needs the Debian packages `chromium` and
 //! `chromium-driver` (`.ci/run` installs them).
 
+// Unix only: the browser harness stops chromedriver by process group.
+#![cfg(unix)]
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
