@@ -138,3 +138,28 @@ fn the_websocket_flag_runs_chat_from_the_command_line() {
         stderr(&raw)
     );
 }
+
+/// The chat scenario over WebSocket against gameserver's own rooms and its real WebSocket
+/// listener (`Service::listen_websocket`): every member gets every chat of its room once,
+/// as over TCP.
+#[test]
+fn chat_over_websocket_against_gameserver() {
+    let server = util::game_server(2);
+    let ws_addr = server
+        .listen_websocket(
+            "127.0.0.1:0".parse().unwrap(),
+            servercore::websocket::WsConfig::new(4096),
+        )
+        .unwrap();
+    let config = ws_config(LoadConfig {
+        duration: Duration::from_secs(1),
+        ..LoadConfig::chat(ws_addr.to_string(), 30, 3, 10)
+    });
+    let report = load::run(&config, &AtomicBool::new(false)).expect("run completes");
+    assert!(report.passed(), "{report}");
+    assert_eq!(report.errors, 0, "{report}");
+    assert!(report.sent > 0, "{report}");
+    assert_eq!(report.deliveries, report.sent * 10, "{report}");
+    assert_eq!(report.lost, 0, "{report}");
+    server.stop();
+}
