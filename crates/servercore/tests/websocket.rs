@@ -229,3 +229,27 @@ fn refusals_answer_then_close(model: Model) {
 }
 
 both_models!(websocket_refusals, refusals_answer_then_close);
+
+/// A quiet browser is pinged at half the idle timeout (and stays, answering); an upgrade
+/// request that never completes is closed at the partial-packet deadline.
+fn pings_and_the_upgrade_deadline(model: Model) {
+    let config = servercore::ServiceConfig {
+        idle_timeout: Some(std::time::Duration::from_millis(600)),
+        partial_timeout: Some(std::time::Duration::from_millis(300)),
+        ..config(model)
+    };
+    let service = Service::bind(loopback(), config, |_| Packets::new(PacketEcho, 4096)).unwrap();
+    let addr = service
+        .listen_websocket(loopback(), WsConfig::new(4096))
+        .unwrap();
+    let mut quiet = Client::connect(addr);
+    assert_eq!(quiet.next(), Got::Ping(Vec::new()), "pinged while quiet");
+    let mut half = connect(addr);
+    half.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n").unwrap(); // and never the blank line
+    assert!(read_to_eof(&mut half).unwrap_or_default().is_empty());
+    drop(half);
+    drop(quiet);
+    assert_live(&service, 0);
+}
+
+both_models!(websocket_pings_and_deadline, pings_and_the_upgrade_deadline);
