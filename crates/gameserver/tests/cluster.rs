@@ -248,23 +248,7 @@ fn outage(model: Model) {
     // 5 x BOUND sent, the queue holds BOUND: the rest is dropped, at the full queue or (a
     // batch the publisher took before it saw Redis gone) when its publish failed.
     let at_least = u64::from(4 * BOUND);
-    let mut dropped = 0;
-    let counted = wait_until(STEP, || {
-        let text = a.scrape();
-        dropped = ["queue_full", "backplane_down"]
-            .iter()
-            .filter_map(|reason| {
-                let series =
-                    format!("gameserver_cluster_publish_dropped_total{{reason=\"{reason}\"}}");
-                sample(&text, &series)
-            })
-            .sum();
-        dropped >= at_least
-    });
-    assert!(
-        counted,
-        "A counted {dropped} dropped chats, expected {at_least} or more"
-    );
+    wait_dropped(a, at_least, None);
 
     let restarted = RedisServer::start_on(redis.port()).expect("redis-server back on its port");
     for n in &nodes {
@@ -429,25 +413,7 @@ fn frozen_backplane(model: Model) {
     // At most BOUND wait in the queue and one batch (at most what the queue held) in the
     // publisher's stuck round trip: everything else is dropped and counted.
     let at_least = u64::from(CHATS) - 3 * BOUND;
-    let mut dropped = 0;
-    let counted = wait_until(STEP, || {
-        let text = a.scrape();
-        let queue = sample(&text, "gameserver_cluster_publish_queue").unwrap_or(u64::MAX);
-        assert!(queue <= BOUND, "publish queue at {queue}, bound {BOUND}");
-        dropped = ["queue_full", "backplane_down"]
-            .iter()
-            .filter_map(|reason| {
-                let series =
-                    format!("gameserver_cluster_publish_dropped_total{{reason=\"{reason}\"}}");
-                sample(&text, &series)
-            })
-            .sum();
-        dropped >= at_least
-    });
-    assert!(
-        counted,
-        "A counted {dropped} dropped chats, expected {at_least} or more"
-    );
+    wait_dropped(a, at_least, Some(BOUND));
 
     redis.thaw();
     for n in &nodes {
@@ -493,6 +459,32 @@ fn frozen_backplane(model: Model) {
 }
 
 both_models!(frozen_backplane_is_bounded, frozen_backplane);
+
+/// Waits until `node` counts at least `at_least` dropped publishes (queue full or backplane
+/// down); with `bound`, checks at every look that its publish queue stays within it.
+fn wait_dropped(node: &Gameserver, at_least: u64, bound: Option<u64>) {
+    let mut dropped = 0;
+    let counted = wait_until(STEP, || {
+        let text = node.scrape();
+        if let Some(bound) = bound {
+            let queue = sample(&text, "gameserver_cluster_publish_queue").unwrap_or(u64::MAX);
+            assert!(queue <= bound, "publish queue at {queue}, bound {bound}");
+        }
+        dropped = ["queue_full", "backplane_down"]
+            .iter()
+            .filter_map(|reason| {
+                let series =
+                    format!("gameserver_cluster_publish_dropped_total{{reason=\"{reason}\"}}");
+                sample(&text, &series)
+            })
+            .sum();
+        dropped >= at_least
+    });
+    assert!(
+        counted,
+        "counted {dropped} dropped chats, expected {at_least} or more"
+    );
+}
 
 /// Two instances started with the same `--node-id` would skip each other's chats as their
 /// own: the heartbeat notices and says so in the log.

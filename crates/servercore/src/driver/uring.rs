@@ -71,10 +71,13 @@ const SQ_ENTRIES: u32 = 1024;
 /// kept by the kernel (`FEAT_NODROP`) and flushed into the CQ as it is reaped.
 const CQ_ENTRIES: u32 = 16 * 1024;
 /// Provided receive buffers per loop (a power of two). Buffers are lent per completion, not
-/// per session, so this bounds only how many recvs can complete in one batch.
-const RECV_BUFFERS: u16 = 512;
+/// per session, so this bounds how many recvs can complete in one batch (beyond it a recv
+/// ends with `ENOBUFS` and is re-armed) — and so how much input a session can bring in after
+/// its reading was paused (`Driver::read_ahead`).
+const RECV_BUFFERS: u16 = 128;
 /// Each receive buffer is `ServiceConfig::read_chunk` clamped to this range (16 KiB by
-/// default): 512 × 16 KiB = 8 MiB of address space per loop, touched only as used.
+/// default): 128 × 16 KiB = 2 MiB per loop. The kernel takes buffers in ring order, so under
+/// steady traffic every one of them is touched and all of it stays resident.
 const RECV_BUFFER_SIZE: std::ops::RangeInclusive<usize> = 1024..=16 * 1024;
 /// The buffer group id of the loop's receive buffers.
 const BUF_GROUP: u16 = 0;

@@ -113,10 +113,11 @@ impl<H: Handler> LoopCore<H> {
             self.forget(id); // the handler never heard of it
             return;
         }
-        self.mailbox().set_live(self.state.sessions.len());
         if matches!(arrival, Arrival::Admitted | Arrival::Adopted) {
             self.introduce(id);
         }
+        // Counted live only now: whoever waits for it sees the handler's `connected` done.
+        self.mailbox().set_live(self.state.sessions.len());
     }
 
     /// Tells the handler of a session (once it is admitted under its real peer).
@@ -174,6 +175,7 @@ impl<H: Handler> LoopCore<H> {
         let Some(mut session) = self.forget(id) else {
             return;
         };
+        self.closed_since_trim = true;
         self.state.stats.closed[reason.index()] += 1;
         if !session.introduced {
             self.mailbox().set_live(self.state.sessions.len());
