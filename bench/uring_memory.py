@@ -92,13 +92,13 @@ def wait_for(cond, what, limit=PHASE_LIMIT):
 
 
 class Server:
-    def __init__(self, model, env):
+    def __init__(self, model, args):
         self.port = free_port()
-        cmd = ["taskset", "-c", "0", f"{BIN}/gameserver", "--bind", "127.0.0.1", "--port",
+        cmd = ["taskset", "-c", "0", args.binary, "--bind", "127.0.0.1", "--port",
                str(self.port), "--threads", "1", "--model", model, "--protocol", "packet",
-               "--rate-limit", "0", "--idle-timeout", "0"]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                     env={**os.environ, **env})
+               "--rate-limit", "0", "--idle-timeout", "0", *args.server_arg]
+        log = open(args.log, "ab") if args.log else subprocess.DEVNULL
+        self.proc = subprocess.Popen(cmd, stdout=log, stderr=log, env={**os.environ, **args.env})
         self.pid = self.proc.pid
         wait_for(self.listening, "the server to listen", 10)
         time.sleep(0.5)  # the probe connection's session closes
@@ -161,7 +161,7 @@ def report_smaps(server, label, args):
 
 
 def scenario_paused(model, args):
-    server = Server(model, args.env)
+    server = Server(model, args)
     try:
         socks = server.connect(args.sessions)
         flood_until_paused(socks, args.packet)
@@ -174,7 +174,7 @@ def scenario_paused(model, args):
 
 
 def scenario_rounds(model, args):
-    server = Server(model, args.env)
+    server = Server(model, args)
     try:
         after = []
         for _ in range(args.rounds):
@@ -202,7 +202,7 @@ def read_packets(buf):
 
 
 def scenario_chat(model, args):
-    server = Server(model, args.env)
+    server = Server(model, args)
     try:
         socks = server.connect(args.sessions)
         for s in socks:
@@ -255,6 +255,11 @@ def main():
     ap.add_argument("--smaps", action="store_true")
     ap.add_argument("--scenarios", default="paused rounds chat")
     ap.add_argument("--env", action="append", default=[], help="VAR=VALUE for the server")
+    ap.add_argument("--server-arg", action="append", default=[],
+                    help="one more gameserver argument (repeatable)")
+    ap.add_argument("--binary", default=os.path.join(BIN, "gameserver"),
+                    help="the gameserver to run (default: the release build)")
+    ap.add_argument("--log", help="append the servers' output to this file")
     args = ap.parse_args()
     args.env = dict(kv.split("=", 1) for kv in args.env)
     os.sched_setaffinity(0, {1} if os.cpu_count() > 1 else {0})
