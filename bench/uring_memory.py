@@ -8,8 +8,8 @@ Scenarios, each against a fresh `gameserver --protocol packet --threads 1` (rele
 `--rate-limit 0 --idle-timeout 0`, pinned to CPU 0; the client on CPU 1):
   paused: N sessions send ECHO packets as fast as they can and never read, until every one
           is paused on backpressure (no socket takes a byte for a while); server RSS then.
-  rounds: `paused` R times on one server, closing all N sessions after each round; RSS once
-          the server has closed them all (its fd count is back), per round.
+  rounds: `paused` R times on one server, closing all N sessions after each round; RSS `--settle`
+          seconds after the server has closed them all (its fd count is back), per round.
   chat:   an N-member room; member 0 never reads (a slow consumer), the others send
           `--chat-rate` CHATs a second each (100-byte packets) and read everything; RSS and its
           high-water mark (VmHWM) at the end of a `--chat-secs` run.
@@ -181,7 +181,7 @@ def scenario_rounds(model, args):
             socks = server.connect(args.sessions)
             flood_until_paused(socks, args.packet)
             server.close_all(socks)
-            time.sleep(0.3)
+            time.sleep(args.settle)
             after.append(server.rss_mb())
         report_smaps(server, f"{model} rounds", args)
         return after
@@ -253,6 +253,8 @@ def main():
     ap.add_argument("--chat-rate", type=float, default=100.0,
                     help="CHATs a second each talker sends")
     ap.add_argument("--smaps", action="store_true")
+    ap.add_argument("--settle", type=float, default=1.5,
+                    help="seconds between the rounds' close and their RSS reading")
     ap.add_argument("--scenarios", default="paused rounds chat")
     ap.add_argument("--env", action="append", default=[], help="VAR=VALUE for the server")
     ap.add_argument("--server-arg", action="append", default=[],
