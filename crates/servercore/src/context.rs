@@ -11,6 +11,10 @@ use crate::mailbox::Command;
 use crate::session::SessionState;
 use crate::{CloseReason, SessionId};
 
+/// WebSocket messages up to this size are sent with their frame header in one copied buffer
+/// (larger ones: the header, then the shared buffer uncopied).
+const WS_COPY_MAX: usize = 1024;
+
 /// Why [`Context::send`] did not queue a buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SendError {
@@ -140,14 +144,27 @@ impl<'a> Context<'a> {
         }
         let limit = self.state.config.send_queue_limit;
         let pause = self.state.config.send_queue_pause;
-        // A WebSocket session's send is one binary message: its frame header goes first (a
-        // few bytes from the pool; the shared buffer itself is not copied).
-        let head = match self.state.sessions.get(id) {
+        // A WebSocket session's send is one binary message. A small one is written with its
+        // frame header into one pooled buffer (one buffer to write, as over TCP: copying a few
+        // hundred bytes costs less than a second iovec); a large one gets its header queued in
+        // front of it, and the shared buffer itself is not copied.
+        let (head, buf) = match self.state.sessions.get(id) {
             Some(s) if s.frame_messages => {
                 let head = crate::websocket::binary_header(buf.len());
-                Some(self.state.pool.copy(head.as_bytes()))
+                if buf.len() <= WS_COPY_MAX {
+                    let framed = self
+                        .state
+                        .pool
+                        .write(head.as_bytes().len() + buf.len(), |b| {
+                            b.extend_from_slice(head.as_bytes());
+                            b.extend_from_slice(&buf);
+                        });
+                    (None, framed)
+                } else {
+                    (Some(self.state.pool.copy(head.as_bytes())), buf)
+                }
             }
-            _ => None,
+            _ => (None, buf),
         };
         let session = self
             .state

@@ -21,7 +21,8 @@ use util::*;
 
 const PAGE: &[u8] = b"<!doctype html><title>chat</title>";
 
-/// Echoes every packet; over WebSocket each reply leaves as one binary message.
+/// Echoes every packet; over WebSocket each reply leaves as one binary message (packets up
+/// to 3,000 bytes: small ones framed in one copied buffer, large ones header + shared buffer).
 struct PacketEcho;
 
 impl PacketHandler for PacketEcho {
@@ -144,7 +145,7 @@ fn echo_with_random_splits(model: Model) {
             std::thread::spawn(move || {
                 let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
                 let packets: Vec<Bytes> = (0..40)
-                    .map(|k| encode(1, &pattern(seed * 100 + k, rng.gen_range(0..600))).unwrap())
+                    .map(|k| encode(1, &pattern(seed * 100 + k, rng.gen_range(0..3000))).unwrap())
                     .collect();
                 let (stream, pings) = frames(&mut rng, &packets);
                 let mut client = Client::connect(addr);
