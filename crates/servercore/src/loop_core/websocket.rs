@@ -51,7 +51,9 @@ impl<H: Handler> LoopCore<H> {
         let Some(session) = self.state.sessions.get_mut(id) else {
             return true;
         };
-        let Some(mut ws) = session.data.remove::<WsSession>() else {
+        // Taken off the session while the handler runs (it may use the context), put back
+        // after: the box moves, nothing is allocated per read.
+        let Some(mut ws) = session.data.remove_boxed::<WsSession>() else {
             return false;
         };
         session.last_recv = self.state.now;
@@ -78,7 +80,7 @@ impl<H: Handler> LoopCore<H> {
             if ws.conn.is_mid_message() && session.partial_since.is_none() {
                 session.partial_since = Some(self.state.now); // a frame is on its way
             }
-            session.data.insert(ws);
+            session.data.put_boxed(ws);
         }
         true
     }

@@ -101,8 +101,9 @@ impl<P: PacketHandler> Handler for Packets<P> {
 
     fn received(&mut self, ctx: &mut Context<'_>, id: SessionId, data: &[u8]) -> usize {
         let inner = &mut self.inner;
-        // Taken off the session for the decode (the handler may use the context meanwhile).
-        let mut bucket = self.rate_limit.zip(ctx.take_data::<TokenBucket>(id));
+        // Copied off the session for the decode (the handler may use the context meanwhile)
+        // and written back after it: no allocation per read.
+        let mut bucket = self.rate_limit.zip(ctx.data::<TokenBucket>(id).copied());
         let result = self.framer.decode(data, |packet| {
             ctx.count_packet_in();
             if !ctx.is_open(id) {
@@ -117,8 +118,8 @@ impl<P: PacketHandler> Handler for Packets<P> {
             }
             inner.packet(ctx, id, packet);
         });
-        if let Some((_, bucket)) = bucket {
-            let _ = ctx.set_data(id, bucket); // gone if the session closed meanwhile
+        if let (Some((_, bucket)), Some(kept)) = (bucket, ctx.data_mut::<TokenBucket>(id)) {
+            *kept = bucket; // none if the session closed meanwhile
         }
         result.unwrap_or_else(|err| {
             tracing::info!(session = %id, peer = %PeerAddr(ctx.peer_addr(id)), "bad packet: {err}");

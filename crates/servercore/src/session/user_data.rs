@@ -34,12 +34,23 @@ impl UserData {
     }
 
     pub(crate) fn remove<T: Any + Send>(&mut self) -> Option<T> {
+        self.remove_boxed().map(|b| *b)
+    }
+
+    /// Takes the value of type `T` out in its box (no allocation; see [`UserData::put_boxed`]).
+    pub(crate) fn remove_boxed<T: Any + Send>(&mut self) -> Option<Box<T>> {
         let at = self
             .values
             .iter()
             .position(|(t, _)| *t == TypeId::of::<T>())?;
         let (_, value) = self.values.swap_remove(at);
-        value.downcast().ok().map(|b| *b)
+        value.downcast().ok()
+    }
+
+    /// Puts back a value taken with [`UserData::remove_boxed`] (no allocation).
+    pub(crate) fn put_boxed<T: Any + Send>(&mut self, value: Box<T>) {
+        let _ = self.remove_boxed::<T>();
+        self.values.push((TypeId::of::<T>(), value));
     }
 }
 
@@ -67,5 +78,9 @@ mod tests {
         assert_eq!(data.remove::<u32>(), Some(3));
         assert_eq!(data.get::<u32>(), None);
         assert_eq!(data.get::<u64>(), None);
+        let boxed = data.remove_boxed::<&str>().unwrap();
+        assert!(data.get::<&str>().is_none());
+        data.put_boxed(boxed);
+        assert_eq!(data.get::<&str>(), Some(&"room"));
     }
 }
