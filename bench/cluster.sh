@@ -58,29 +58,8 @@ stop_all() {
 }
 trap stop_all EXIT
 trap 'exit 130' INT TERM
-
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-wait_port() {
-    for _ in $(seq 100); do
-        kill -0 "$2" 2>/dev/null || die "process $2 exited during start-up (see $LOG_DIR)"
-        if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
-            return 0
-        fi
-        sleep 0.1
-    done
-    die "nothing accepts on port $1 (see $LOG_DIR)"
-}
-
-# CPU time (utime + stime, all threads) of process $1 in clock ticks.
-cpu_ticks() {
-    local stat fields
-    stat=$(<"/proc/$1/stat")
-    read -r -a fields <<<"${stat##*) }"
-    echo $((fields[11] + fields[12]))
-}
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 
 # start_gameserver NAME PORT [cluster flags...]: prints the pid.
 start_gameserver() {
@@ -91,7 +70,7 @@ start_gameserver() {
         --bind 127.0.0.1 --port "$port" --threads 1 \
         --rate-limit 0 "$@" ${GAMESERVER_ARGS:-} >"$LOG_DIR/$name.log" 2>&1 &
     PIDS+=($!)
-    wait_port "$port" "$!"
+    wait_port "$port" "$!" "$name" "$LOG_DIR"
     LAST_PID=$!
 }
 
@@ -186,7 +165,7 @@ publish_calls() {
     taskset -c "$SERVER_CPU" redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' \
         --appendonly no >"$LOG_DIR/redis.log" 2>&1 &
     PIDS+=($!)
-    wait_port "$REDIS_PORT" "$!"
+    wait_port "$REDIS_PORT" "$!" redis-server "$LOG_DIR"
     redis_pid=$!
     url=redis://127.0.0.1:$REDIS_PORT
     a=$(free_port) a_metrics=$(free_port)

@@ -135,11 +135,9 @@ stop_server() {
     SERVER_PID=""
 }
 trap stop_server EXIT
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 trap 'exit 130' INT TERM
-
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 
 # server_cmd NAME KIND: the server's command line. gameserver's per-IP
 # session cap (64) would refuse most of the clients, which all come from
@@ -163,14 +161,7 @@ start_server() {
     [[ -x ${cmd[0]} ]] || die "server binary ${cmd[0]} not found"
     taskset -c "$SERVER_CPU" "${cmd[@]}" --bind 127.0.0.1 --port "$port" --threads 1 >>"$log" 2>&1 &
     SERVER_PID=$!
-    for _ in $(seq 100); do
-        kill -0 "$SERVER_PID" 2>/dev/null || die "$name exited during startup (see $log)"
-        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-            return 0
-        fi
-        sleep 0.1
-    done
-    die "$name did not accept on port $port within 10 s (see $log)"
+    wait_port "$port" "$SERVER_PID" "$name" "$log"
 }
 
 # Busy time (everything but idle and iowait) of CPU $1 in clock ticks, from
@@ -182,17 +173,6 @@ cpu_busy_ticks() {
     read -r -a f <<<"$line"
     # cpuN user nice system idle iowait irq softirq steal ...
     echo $((f[1] + f[2] + f[3] + f[6] + f[7] + f[8]))
-}
-
-# Server CPU time (utime + stime, all threads) in clock ticks; fails if the
-# server is gone (or a zombie).
-cpu_ticks() {
-    local stat fields
-    stat=$(<"/proc/$1/stat") || return 1
-    # Fields after "(comm) ": state is index 0, utime index 11, stime index 12.
-    read -r -a fields <<<"${stat##*) }"
-    [[ ${fields[0]} != Z ]] || return 1
-    echo $((fields[11] + fields[12]))
 }
 
 # run_one CASE_INDEX SERVER REP: one client run against a fresh server;

@@ -20,7 +20,12 @@ BIN_DIR=${CARGO_TARGET_DIR:-$ROOT/target}/release
 CLK_TCK=$(getconf CLK_TCK)
 [[ -n ${SKIP_BUILD:-} ]] || cargo build --release -p gameserver -p dummyclient
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+die() {
+    echo "websocket.sh: $*" >&2
+    exit 1
+}
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 TCP_PORT=$(free_port)
 WS_PORT=$(free_port)
 LOG=$(mktemp -t ws-bench.XXXXXX)
@@ -32,17 +37,16 @@ trap 'kill -TERM $SERVER 2>/dev/null; wait $SERVER 2>/dev/null || true' EXIT
 for _ in $(seq 100); do grep -q ready "$LOG" && break; sleep 0.1; done
 grep -q ready "$LOG" || { cat "$LOG"; exit 1; }
 
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$SERVER/stat"; }
 
 # run NAME UNIT ARGS...: prints "NAME us_per_unit units_per_s"
 run() {
     local name=$1 unit=$2
     shift 2
     local before after json
-    before=$(cpu_ticks)
+    before=$(cpu_ticks "$SERVER")
     json=$(taskset -c "$CLIENT_CPU" "$BIN_DIR/dummyclient" "$@" --duration "$DURATION" \
         --threads 1 --json)
-    after=$(cpu_ticks)
+    after=$(cpu_ticks "$SERVER")
     python3 - "$name" "$unit" "$before" "$after" "$CLK_TCK" "$json" <<'PY'
 import json, sys
 name, unit, before, after, tck, report = sys.argv[1:]

@@ -52,23 +52,13 @@ stop_all() {
     echo "logs kept in $LOG_DIR"
 }
 trap stop_all INT TERM EXIT
-
-# wait_port PORT PID NAME: until PORT accepts a TCP connection (10 s at most).
-wait_port() {
-    for _ in $(seq 100); do
-        kill -0 "$2" 2>/dev/null || die "$3 exited during start-up (see $LOG_DIR)"
-        if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
-            return 0
-        fi
-        sleep 0.1
-    done
-    die "$3 did not accept on port $1 within 10 s (see $LOG_DIR)"
-}
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 
 redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
     >"$LOG_DIR/redis.log" 2>&1 &
 PIDS+=($!)
-wait_port "$REDIS_PORT" "$!" redis-server
+wait_port "$REDIS_PORT" "$!" redis-server "$LOG_DIR"
 echo "redis-server      127.0.0.1:$REDIS_PORT   (pid $!)"
 
 ADDRS=()
@@ -81,7 +71,7 @@ for i in $(seq "$N"); do
         --cluster "redis://127.0.0.1:$REDIS_PORT" --node-id "node$i" \
         ${GAMESERVER_ARGS:-} >"$LOG_DIR/node$i.log" 2>&1 &
     PIDS+=($!)
-    wait_port "$port" "$!" "node$i"
+    wait_port "$port" "$!" "node$i" "$LOG_DIR"
     echo "gameserver node$i  127.0.0.1:$port   metrics http://127.0.0.1:$metrics/metrics   (pid $!)"
     ADDRS+=("127.0.0.1:$port")
 done

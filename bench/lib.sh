@@ -1,0 +1,32 @@
+# Helpers shared by bench/run.sh, bench/cluster.sh, bench/websocket.sh and scripts/cluster.sh
+# (sourced, not run). The caller defines `die MESSAGE`.
+
+# free_port: a free loopback TCP port.
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# wait_port PORT PID NAME [LOG]: until PORT accepts a TCP connection (10 s at most); dies at
+# once if process PID exits first.
+wait_port() {
+    local see=${4:+ (see $4)}
+    for _ in $(seq 100); do
+        kill -0 "$2" 2>/dev/null || die "$3 exited during start-up$see"
+        if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    die "$3 did not accept on port $1 within 10 s$see"
+}
+
+# cpu_ticks PID: CPU time (utime + stime, all threads) of the process in clock ticks; fails
+# if it is gone (or a zombie).
+cpu_ticks() {
+    local stat fields
+    stat=$(<"/proc/$1/stat") || return 1
+    # Fields after "(comm) ": state is index 0, utime index 11, stime index 12.
+    read -r -a fields <<<"${stat##*) }"
+    [[ ${fields[0]} != Z ]] || return 1
+    echo $((fields[11] + fields[12]))
+}
