@@ -16,26 +16,10 @@ import subprocess
 import sys
 import time
 
+from procfs import fds, free_port, status_kib
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")), "release")
-
-
-def rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise RuntimeError("no VmRSS")
-
-
-def fds(pid):
-    return len(os.listdir(f"/proc/{pid}/fd"))
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_listening(port, deadline):
@@ -54,7 +38,7 @@ def measure(name, cmd, port, sessions):
     try:
         wait_listening(port, time.time() + 10)
         time.sleep(0.3)
-        base_rss, base_fds = rss_kib(server.pid), fds(server.pid)
+        base_rss, base_fds = status_kib(server.pid, "VmRSS"), fds(server.pid)
         conns = []
         for i in range(sessions):
             s = socket.socket()
@@ -66,7 +50,7 @@ def measure(name, cmd, port, sessions):
             time.sleep(0.1)
         time.sleep(0.5)
         accepted = fds(server.pid) - base_fds
-        grown = rss_kib(server.pid) - base_rss
+        grown = status_kib(server.pid, "VmRSS") - base_rss
         for s in conns:
             s.close()
         per = grown / max(accepted, 1)

@@ -27,6 +27,8 @@ import subprocess
 import sys
 import time
 
+from procfs import fds, free_port, status_kib
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")), "release")
 
@@ -37,14 +39,6 @@ PHASE_LIMIT = 30.0  # seconds any phase may take
 
 def packet(pid, body):
     return struct.pack("<HH", 4 + len(body), pid) + body
-
-
-def status_kib(pid, field):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise RuntimeError(f"no {field}")
 
 
 def rollup(pid):
@@ -71,16 +65,6 @@ def mappings(pid, top=6):
             elif parts[0] == "Rss:":
                 cur[0] = int(parts[1])
     return sorted(maps, reverse=True)[:top]
-
-
-def fds(pid):
-    return len(os.listdir(f"/proc/{pid}/fd"))
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_for(cond, what, limit=PHASE_LIMIT):
