@@ -26,18 +26,9 @@ struct WsPlayer {
 impl WsPlayer {
     fn connect(addr: SocketAddr) -> WsPlayer {
         let mut stream = connect(addr);
-        let handshake = ClientHandshake::new();
-        stream
-            .write_all(handshake.request(&addr.to_string(), "/").as_bytes())
-            .unwrap();
-        let mut wire = Vec::new();
-        let len = loop {
-            if let Some(len) = handshake.check_response(&wire).expect("101") {
-                break len;
-            }
-            read_more(&mut stream, &mut wire);
-        };
-        wire.drain(..len);
+        let wire = ClientHandshake::new()
+            .perform(&mut stream, &addr.to_string(), "/")
+            .expect("101");
         WsPlayer {
             stream,
             reader: MessageReader::new(Role::Client, 1 << 16),

@@ -62,18 +62,9 @@ struct Client {
 impl Client {
     fn connect(addr: SocketAddr) -> Client {
         let mut stream = connect(addr);
-        let handshake = ClientHandshake::new();
-        stream
-            .write_all(handshake.request(&addr.to_string(), "/").as_bytes())
-            .unwrap();
-        let mut buffer = Vec::new();
-        let len = loop {
-            if let Some(len) = handshake.check_response(&buffer).expect("a 101") {
-                break len;
-            }
-            read_more(&mut stream, &mut buffer);
-        };
-        buffer.drain(..len);
+        let buffer = ClientHandshake::new()
+            .perform(&mut stream, &addr.to_string(), "/")
+            .expect("a 101");
         Client {
             stream,
             reader: MessageReader::new(Role::Client, 1 << 16),

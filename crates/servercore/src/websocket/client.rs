@@ -84,6 +84,36 @@ impl ClientHandshake {
             _ => Ok(Some(len)),
         }
     }
+
+    /// Performs the handshake on a connected blocking `stream`: sends the request for
+    /// `host` and `path`, reads until the whole `101` response, and returns the bytes that
+    /// came after it (the first server frames, if any).
+    ///
+    /// # Errors
+    /// The socket's error, `UnexpectedEof` if the server closes first, or `InvalidData` with
+    /// the [`WsError`] of a response that is not a valid `101`.
+    pub fn perform(
+        &self,
+        stream: &mut (impl std::io::Read + std::io::Write),
+        host: &str,
+        path: &str,
+    ) -> std::io::Result<Vec<u8>> {
+        stream.write_all(self.request(host, path).as_bytes())?;
+        let mut received = Vec::new();
+        let mut chunk = [0; 4096];
+        loop {
+            let checked = self.check_response(&received);
+            match checked.map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))? {
+                Some(len) => return Ok(received.split_off(len)),
+                None => match stream.read(&mut chunk) {
+                    Ok(0) => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+                    Ok(n) => received.extend_from_slice(&chunk[..n]),
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                },
+            }
+        }
+    }
 }
 
 #[cfg(test)]
