@@ -46,17 +46,7 @@ OUT=$RESULTS_DIR/cluster-$(date +%Y%m%d-%H%M%S).txt
 LOG_DIR=$(mktemp -d -t cluster-bench.XXXXXX)
 PIDS=()
 
-stop_all() {
-    local pid
-    for pid in "${PIDS[@]}"; do
-        kill -TERM "$pid" 2>/dev/null || true
-    done
-    for pid in "${PIDS[@]}"; do
-        wait "$pid" 2>/dev/null || true
-    done
-    PIDS=()
-}
-trap stop_all EXIT
+trap stop_pids EXIT
 trap 'exit 130' INT TERM
 # shellcheck source=bench/lib.sh
 source "$ROOT/bench/lib.sh"
@@ -159,7 +149,7 @@ publish_calls() {
     port=$(free_port)
     start_gameserver single "$port"
     run "one instance" "127.0.0.1:$port" "gameserver=$LAST_PID"
-    stop_all
+    stop_pids
 
     REDIS_PORT=$(free_port)
     taskset -c "$SERVER_CPU" redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' \
@@ -178,6 +168,6 @@ publish_calls() {
         "gameserver-a=$a_pid" "gameserver-b=$b_pid" "redis-server=$redis_pid"
     hop_latency a "$a_metrics"
     hop_latency b "$b_metrics"
-    stop_all
+    stop_pids
 } | tee "$OUT"
 echo "saved to $OUT; logs in $LOG_DIR"

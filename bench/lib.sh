@@ -30,3 +30,15 @@ cpu_ticks() {
     [[ ${fields[0]} != Z ]] || return 1
     echo $((fields[11] + fields[12]))
 }
+
+# stop_pids: SIGTERM to every process in the caller's PIDS array, waits for each, empties it.
+stop_pids() {
+    local pid
+    for pid in "${PIDS[@]}"; do
+        kill -TERM "$pid" 2>/dev/null || true
+    done
+    for pid in "${PIDS[@]}"; do
+        wait "$pid" 2>/dev/null || true
+    done
+    PIDS=()
+}

@@ -42,13 +42,7 @@ stop_all() {
     trap - INT TERM EXIT
     echo
     echo "stopping ${#PIDS[@]} processes"
-    local pid
-    for pid in "${PIDS[@]}"; do
-        kill -TERM "$pid" 2>/dev/null || true
-    done
-    for pid in "${PIDS[@]}"; do
-        wait "$pid" 2>/dev/null || true
-    done
+    stop_pids
     echo "logs kept in $LOG_DIR"
 }
 trap stop_all INT TERM EXIT
