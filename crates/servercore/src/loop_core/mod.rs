@@ -284,7 +284,7 @@ impl<H: Handler> LoopCore<H> {
 
     /// Copies the loop's stats (with fresh gauges and the driver's counters) to its mailbox
     /// for `Service::stats`.
-    fn publish_stats(&mut self, counters: DriverCounters) {
+    pub(super) fn publish_stats(&mut self, counters: DriverCounters) {
         self.next_publish = self.state.now + STATS_PUBLISH_INTERVAL;
         let state = &mut self.state;
         state.stats.sessions_live = state.sessions.len() as u64;
@@ -322,12 +322,7 @@ impl<H: Handler> LoopCore<H> {
     }
 
     /// Consumes the core, returning the handler (for [`Service::stop`](crate::Service::stop)).
-    pub(crate) fn into_handler(mut self) -> H {
-        self.publish_stats(DriverCounters {
-            recv_buffers_exhausted: self.state.stats.recv_buffers_exhausted,
-            submit_queue_full: self.state.stats.submit_queue_full,
-            completion_overflows: self.state.stats.completion_overflows,
-        });
+    pub(crate) fn into_handler(self) -> H {
         self.handler
     }
 }

@@ -51,7 +51,9 @@ impl<H: Handler> LoopCore<H> {
             self.close_session(driver, id, CloseReason::Shutdown); // drain deadline passed
         }
         debug_assert_eq!(self.session_count(), 0);
-        driver.finish()
+        let finished = driver.finish();
+        self.publish_stats(driver.counters()); // the final figures, for `Service::stats`
+        finished
     }
 
     /// Handles one thing the kernel said.
