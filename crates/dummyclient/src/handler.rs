@@ -287,6 +287,8 @@ pub struct LoadHandler {
     pacing: Pacing,
     backlog: usize,
     catch_up: u64,
+    /// Open loop: see [`LoadConfig::send_batch`], in nanoseconds.
+    send_batch: u64,
     clients: HashMap<SessionId, Client>,
     /// `--websocket`: each session's frame reader.
     inbound: Option<HashMap<SessionId, Inbound>>,
@@ -302,7 +304,8 @@ impl LoadHandler {
     pub(crate) fn new(shared: Arc<Shared>, base: Instant, config: &LoadConfig) -> LoadHandler {
         let catch_up = match config.pacing {
             Pacing::Open { rate } => {
-                let per_tick = rate as f64 * CATCH_UP.as_secs_f64() / config.clients as f64;
+                let window = (CATCH_UP + config.send_batch).as_secs_f64();
+                let per_tick = rate as f64 * window / config.clients as f64;
                 (per_tick.ceil() as u64).max(1)
             }
             Pacing::Closed { .. } => 0,
@@ -316,12 +319,13 @@ impl LoadHandler {
             pacing: config.pacing,
             backlog: config.backlog(),
             catch_up,
+            send_batch: config.send_batch.as_nanos() as u64,
             clients: HashMap::new(),
             inbound: config.websocket.then(HashMap::new),
             phase: Phase::Connecting,
             start_nanos: 0,
             published_nanos: 0,
-            stats: Stats::new(),
+            stats: Stats::with_timeline(config.timeline),
         }
     }
 
@@ -401,7 +405,13 @@ impl LoadHandler {
         for (&id, client) in self.clients.iter_mut().filter(|(_, c)| c.open) {
             let due_total = scheduled_by(elapsed, rate, client.index, self.clients_total);
             let due = due_total.saturating_sub(client.scheduled);
-            if due == 0 {
+            let batch = Batch {
+                hold: self.send_batch,
+                rate,
+                index: client.index,
+                clients: self.clients_total,
+            };
+            if due == 0 || !batch.oldest_waited(elapsed, client.scheduled) {
                 continue;
             }
             client.scheduled = due_total;
@@ -454,6 +464,29 @@ impl LoadHandler {
 /// start (the inverse of [`scheduled_by`]).
 pub(crate) fn slot_nanos(slot: u64, rate: u64) -> u64 {
     (u128::from(slot) * 1_000_000_000 / u128::from(rate)) as u64
+}
+
+/// Open loop with [`LoadConfig::send_batch`]: one client's schedule and how long it holds
+/// its due messages.
+struct Batch {
+    /// Nanoseconds the oldest due message waits before the client sends.
+    hold: u64,
+    rate: u64,
+    index: u64,
+    clients: u64,
+}
+
+impl Batch {
+    /// Has the oldest due message (the client's next unsent slot, after its first
+    /// `scheduled`) waited the hold by `elapsed`?
+    fn oldest_waited(&self, elapsed: u64, scheduled: u64) -> bool {
+        if self.hold == 0 {
+            return true; // no hold: whatever is due goes at once
+        }
+        elapsed.checked_sub(self.hold).is_some_and(|since| {
+            scheduled_by(since, self.rate, self.index, self.clients) > scheduled
+        })
+    }
 }
 
 pub(crate) fn scheduled_by(elapsed: u64, rate: u64, index: u64, clients: u64) -> u64 {
@@ -640,6 +673,39 @@ mod tests {
                 assert_eq!(scheduled_by(at - 1, 1000, index, clients), slot / clients);
             }
         }
+    }
+
+    #[test]
+    fn a_batch_goes_once_its_oldest_message_waited_the_hold() {
+        // 1000/s over 10 clients: client 3 owns slots 3, 13, 23, ... (3 ms, 13 ms, ...).
+        let batch = Batch {
+            hold: 20_000_000,
+            rate: 1000,
+            index: 3,
+            clients: 10,
+        };
+        assert!(
+            !batch.oldest_waited(5_000_000, 0),
+            "before the hold ran out"
+        );
+        assert!(
+            !batch.oldest_waited(22_999_999, 0),
+            "slot 3 has waited 19.999 ms"
+        );
+        assert!(
+            batch.oldest_waited(23_000_000, 0),
+            "slot 3 has waited 20 ms"
+        );
+        assert!(!batch.oldest_waited(23_000_000, 1), "slot 3 already sent");
+        assert!(
+            batch.oldest_waited(33_000_000, 1),
+            "slot 13 has waited 20 ms"
+        );
+        let none = Batch { hold: 0, ..batch };
+        assert!(
+            none.oldest_waited(3_000_000, 0),
+            "no hold: whatever is due goes"
+        );
     }
 
     #[test]

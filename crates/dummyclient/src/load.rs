@@ -141,6 +141,16 @@ pub struct LoadConfig {
     pub connect_timeout: Duration,
     /// How long to wait for what is still owed after sending stops.
     pub drain_timeout: Duration,
+    /// Open loop: a client holds its due messages until the oldest has waited this long, then
+    /// sends all that are due in one write (zero: at the next tick). Each keeps its scheduled
+    /// send time as its stamp, so the hold counts in the latency. A game client sends once
+    /// per frame or network tick; at high per-client rates this keeps the load generator's
+    /// own send cost (a loopback send costs the sender a few microseconds of kernel time)
+    /// from being what limits the run.
+    pub send_batch: Duration,
+    /// Keep the per-second [`Timeline`](crate::timeline::Timeline) (for `--plot`): a second
+    /// histogram record per message, so off unless a chart is asked for.
+    pub timeline: bool,
 }
 
 impl LoadConfig {
@@ -159,6 +169,8 @@ impl LoadConfig {
             model: Model::Auto,
             connect_timeout: Duration::from_secs(10),
             drain_timeout: DRAIN_TIMEOUT,
+            send_batch: Duration::ZERO,
+            timeline: false,
         }
     }
 
@@ -592,6 +604,10 @@ impl LoadConfig {
             },
             rate: match self.pacing {
                 Pacing::Open { rate } => Some(rate),
+                Pacing::Closed { .. } => None,
+            },
+            send_batch_ms: match self.pacing {
+                Pacing::Open { .. } => Some(self.send_batch.as_secs_f64() * 1e3),
                 Pacing::Closed { .. } => None,
             },
             threads,

@@ -145,6 +145,14 @@ struct Cli {
           value_parser = clap::value_parser!(u64).range(1..))]
     chat_rate: Option<u64>,
 
+    /// Open loop (--rate, chat): each client holds its due messages until the oldest has
+    /// waited this many milliseconds, then sends them in one write, as a game client sends
+    /// once per frame. Each message keeps its scheduled time as its stamp, so the hold counts
+    /// in the latency. Default 0: every due message goes at the next 1 ms tick.
+    #[arg(long, requires = "load_mode", conflicts_with = "inflight", help_heading = "Load mode",
+          value_parser = clap::value_parser!(u64).range(0..=1000))]
+    send_batch_ms: Option<u64>,
+
     /// Print two --json reports side by side with the ratio B/A of each figure (no server
     /// needed).
     #[arg(long, num_args = 2, value_names = ["A.json", "B.json"], conflicts_with_all = ["load_mode", "count"],
@@ -232,6 +240,8 @@ impl Cli {
             model: self.model,
             connect_timeout: self.connect_timeout,
             drain_timeout: DRAIN_TIMEOUT,
+            send_batch: Duration::from_millis(self.send_batch_ms.unwrap_or(0)),
+            timeline: self.plot.is_some(),
         }
     }
 

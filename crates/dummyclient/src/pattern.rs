@@ -20,7 +20,12 @@ pub fn mix(mut z: u64) -> u64 {
 
 /// The 8 pattern bytes of word `index` (message offsets `8 * index ..`) of a message.
 pub fn word(seed: u64, index: usize) -> [u8; 8] {
-    mix(seed.wrapping_add((index as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15))).to_le_bytes()
+    mix_at(seed, index).to_le_bytes()
+}
+
+/// Word `index` of a message's pattern as a number (its bytes are [`word`]).
+fn mix_at(seed: u64, index: usize) -> u64 {
+    mix(seed.wrapping_add((index as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)))
 }
 
 /// Appends the pattern bytes of message offsets `from..len` to `out`.
@@ -42,12 +47,21 @@ pub fn put(out: &mut BytesMut, seed: u64, from: usize, len: usize) {
 /// If `from` is not a multiple of 8, or beyond `msg`.
 pub fn mismatch(msg: &[u8], seed: u64, from: usize) -> Option<usize> {
     assert_eq!(from % 8, 0, "the pattern starts on a word boundary");
-    msg[from..].chunks(8).enumerate().find_map(|(i, chunk)| {
-        let index = from / 8 + i;
-        let word = word(seed, index);
-        let within = chunk.iter().zip(word).position(|(a, b)| *a != b)?;
-        Some(index * 8 + within)
-    })
+    // Whole words are compared as one `u64` each (the load generator checks every byte it
+    // receives, millions a second); the byte is looked for only once a word differs.
+    let (words, tail) = msg[from..].as_chunks::<8>();
+    let first = from / 8;
+    let differs = |i: usize, chunk: &[u8]| {
+        let expected = word(seed, first + i);
+        let within = chunk.iter().zip(expected).position(|(a, b)| *a != b)?;
+        Some((first + i) * 8 + within)
+    };
+    for (i, chunk) in words.iter().enumerate() {
+        if u64::from_le_bytes(*chunk) != mix_at(seed, first + i) {
+            return differs(i, chunk);
+        }
+    }
+    differs(words.len(), tail)
 }
 
 #[cfg(test)]
@@ -75,5 +89,15 @@ mod tests {
         out[29] ^= 1;
         out[33] ^= 1;
         assert_eq!(mismatch(&out, 7, 8), Some(29));
+    }
+
+    #[test]
+    fn mismatch_finds_a_wrong_byte_in_a_partial_last_word() {
+        let mut out = BytesMut::from(&[0u8; 8][..]);
+        put(&mut out, 7, 8, 45);
+        assert_eq!(mismatch(&out, 7, 8), None);
+        out[43] ^= 0x80;
+        assert_eq!(mismatch(&out, 7, 8), Some(43));
+        assert_eq!(mismatch(&out[..43], 7, 8), None, "the flipped byte cut off");
     }
 }

@@ -114,6 +114,19 @@ impl Stats {
         Stats::default()
     }
 
+    /// Empty stats that keep a per-second timeline only if `timeline` (it costs a second
+    /// histogram record per message).
+    pub fn with_timeline(timeline: bool) -> Stats {
+        Stats {
+            timeline: if timeline {
+                Timeline::default()
+            } else {
+                Timeline::off()
+            },
+            ..Stats::default()
+        }
+    }
+
     /// Counts one received message of `bytes` bytes by its verdict.
     pub fn record(&mut self, verdict: Verdict, bytes: usize) {
         self.deliveries += 1;
@@ -207,6 +220,8 @@ pub struct RunInfo {
     pub inflight: Option<usize>,
     /// Open loop: total messages per second asked for.
     pub rate: Option<u64>,
+    /// Open loop: how long a client held due messages to send them together (`--send-batch-ms`).
+    pub send_batch_ms: Option<f64>,
     /// Event loops of the client.
     pub threads: usize,
     /// The client's I/O model.
@@ -497,6 +512,7 @@ mod tests {
             mode: "closed",
             inflight: Some(1),
             rate: None,
+            send_batch_ms: None,
             threads: 1,
             model: "epoll".into(),
             duration_secs: 2.0,

@@ -48,9 +48,19 @@ pub struct Timeline {
     buckets: Vec<Bucket>,
     /// The second the next message is recorded in.
     current: usize,
+    /// Records nothing (no `--plot`): a run without a chart skips the second histogram.
+    off: bool,
 }
 
 impl Timeline {
+    /// A timeline that records nothing and stays empty.
+    pub fn off() -> Timeline {
+        Timeline {
+            off: true,
+            ..Timeline::default()
+        }
+    }
+
     /// Moves the clock to `nanos` after sending started.
     pub fn set_now(&mut self, nanos: u64) {
         self.current = ((nanos / 1_000_000_000) as usize).min(MAX_SECONDS - 1);
@@ -58,6 +68,9 @@ impl Timeline {
 
     /// Records one verified message at the current second.
     pub fn record(&mut self, bytes: usize, latency_us: u64) {
+        if self.off {
+            return;
+        }
         if self.buckets.len() <= self.current {
             self.buckets.resize_with(self.current + 1, Bucket::default);
         }
@@ -158,6 +171,18 @@ mod tests {
         let counts: Vec<u64> = a.buckets().iter().map(|b| b.messages).collect();
         assert_eq!(counts, [1, 1, 1]);
         assert_eq!(a.buckets()[1].bytes, 20);
+    }
+
+    #[test]
+    fn an_off_timeline_stays_empty_and_merges_into_one_that_is_on() {
+        let mut off = Timeline::off();
+        off.record(10, 100);
+        assert!(off.buckets().is_empty());
+        let mut on = Timeline::default();
+        on.record(10, 100);
+        on.merge(&off);
+        assert_eq!(on.buckets().len(), 1);
+        assert_eq!(on.buckets()[0].messages, 1);
     }
 
     #[test]

@@ -82,3 +82,36 @@ fn a_stalled_server_makes_late_sends_not_a_burst() {
     );
     assert_eq!(count(&report, "errors"), 0, "{report}");
 }
+
+#[test]
+fn send_batch_holds_due_messages_and_loses_none() {
+    // 10 clients at 200/s each: a client's slots are 5 ms apart, so a 20 ms hold sends four
+    // at a time, and every message waits at least 5 ms (the newest of its batch) before it
+    // leaves: that is a floor, which a loaded machine can only raise.
+    let server = echo_server(1);
+    let addr = server.local_addr().unwrap().to_string();
+    let args = [
+        "--addr",
+        &addr,
+        "--clients",
+        "10",
+        "--rate",
+        "2000",
+        "--send-batch-ms",
+        "20",
+        "--duration",
+        "2",
+        "--threads",
+        "1",
+        "--json",
+    ];
+    let report = json_report(&run_ok(&args, Duration::from_secs(30)));
+    assert_eq!(count(&report, "errors"), 0, "{report}");
+    assert_eq!(report["send_batch_ms"].as_f64(), Some(20.0), "{report}");
+    assert!(count(&report, "messages") >= 1000, "{report}");
+    assert!(
+        count(&report, "p50_us") >= 5000,
+        "messages were not held: {report}"
+    );
+    server.stop();
+}
