@@ -8,7 +8,7 @@ use bytes::{Bytes, BytesMut};
 
 use crate::loop_core::LoopState;
 use crate::mailbox::Command;
-use crate::session::SessionState;
+use crate::session::{SendBufferPool, SessionState};
 use crate::{CloseReason, SessionId};
 
 /// WebSocket messages up to this size are sent with their frame header in one copied buffer
@@ -142,38 +142,18 @@ impl<'a> Context<'a> {
         if id.loop_index() != self.state.index {
             return self.post(id.loop_index(), Command::Send { id, buf });
         }
-        let limit = self.state.config.send_queue_limit;
-        let pause = self.state.config.send_queue_pause;
-        // A WebSocket session's send is one binary message. A small one is written with its
-        // frame header into one pooled buffer (one buffer to write, as over TCP: copying a few
-        // hundred bytes costs less than a second iovec); a large one gets its header queued in
-        // front of it, and the shared buffer itself is not copied.
-        let (head, buf) = match self.state.sessions.get(id) {
-            Some(s) if s.frame_messages => {
-                let head = crate::websocket::binary_header(buf.len());
-                if buf.len() <= WS_COPY_MAX {
-                    let framed = self
-                        .state
-                        .pool
-                        .write(head.as_bytes().len() + buf.len(), |b| {
-                            b.extend_from_slice(head.as_bytes());
-                            b.extend_from_slice(&buf);
-                        });
-                    (None, framed)
-                } else {
-                    (Some(self.state.pool.copy(head.as_bytes())), buf)
-                }
-            }
-            _ => (None, buf),
-        };
-        let session = self
-            .state
-            .sessions
-            .get_mut(id)
-            .ok_or(SendError::NoSession)?;
+        let state = &mut *self.state;
+        // One lookup of the session per send: a broadcast makes one send per member.
+        let session = state.sessions.get_mut(id).ok_or(SendError::NoSession)?;
         if !session.accepts_sends() {
             return Err(SendError::Closing);
         }
+        let (head, buf) = if session.frame_messages {
+            ws_message(&mut state.pool, buf)
+        } else {
+            (None, buf)
+        };
+        let limit = state.config.send_queue_limit;
         let framing = head.as_ref().map_or(0, Bytes::len);
         let queued = session.send.owed() + framing + buf.len();
         if queued > limit {
@@ -184,12 +164,14 @@ impl<'a> Context<'a> {
             session.send.push(head);
         }
         session.send.push(buf);
-        let high_water = &mut self.state.stats.send_queue_high_water;
-        *high_water = (*high_water).max(queued as u64);
-        if queued >= pause {
+        if queued >= state.config.send_queue_pause {
             session.read_paused = true;
         }
-        self.state.schedule(id);
+        if !std::mem::replace(&mut session.flush_scheduled, true) {
+            state.pending.push(id);
+        }
+        let high_water = &mut state.stats.send_queue_high_water;
+        *high_water = (*high_water).max(queued as u64);
         Ok(())
     }
 
@@ -337,5 +319,22 @@ impl<'a> Context<'a> {
         }
         outbox.push(command);
         Ok(())
+    }
+}
+
+/// A WebSocket session's send is one binary message. A small one is written with its frame
+/// header into one pooled buffer (one buffer to write, as over TCP: copying a few hundred bytes
+/// costs less than a second iovec); a large one gets its header queued in front of it, and the
+/// shared buffer itself is not copied. Returns (header to queue first, message).
+fn ws_message(pool: &mut SendBufferPool, buf: Bytes) -> (Option<Bytes>, Bytes) {
+    let head = crate::websocket::binary_header(buf.len());
+    if buf.len() <= WS_COPY_MAX {
+        let framed = pool.write(head.as_bytes().len() + buf.len(), |b| {
+            b.extend_from_slice(head.as_bytes());
+            b.extend_from_slice(&buf);
+        });
+        (None, framed)
+    } else {
+        (Some(pool.copy(head.as_bytes())), buf)
     }
 }
