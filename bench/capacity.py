@@ -178,7 +178,8 @@ class Run:
         p99 = rec["p99_us"]
         print(f"  {scenario.name} {label:<22} {spec:<30} {rate:>12,.0f} {scenario.unit_short}/s "
               f"{verdict}  p99 {'n/a' if p99 is None else format(p99, ',')} us  "
-              f"server cpu {rec['server_cpu_share']:.0%}  client cpu {rec['client_cpu_share']:.0%}",
+              f"server cpu {rec['server_cpu_share']:.0%}  client cpu {rec['client_cpu_share']:.0%}  "
+              f"other load on server cpu {rec['other_load_on_server_cpu']:.0%}",
               flush=True)
         return rec
 
@@ -213,6 +214,7 @@ class Run:
             "client_cpu_share_at_capacity": at_cap[-1]["client_cpu_share"] if at_cap else None,
             "server_cpu_share_at_capacity": at_cap[-1]["server_cpu_share"] if at_cap else None,
             "p99_us_at_capacity": at_cap[-1]["p99_us"] if at_cap else None,
+            "other_load_max": max((p["other_load_on_server_cpu"] for p in probes), default=None),
             "client_cpu_share_above_capacity":
                 max((p["client_cpu_share"] for p in above), default=None),
             "reasons_above_capacity": [p["reasons"] for p in above],

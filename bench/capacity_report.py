@@ -8,6 +8,9 @@ import statistics
 
 # A client using at least this share of its core at the capacity probe may have been the limit.
 CLIENT_BOUND_SHARE = 0.90
+# Busy time of the server's CPU outside the server above this share of a probe's wall time is
+# flagged: other processes competed with it (io_uring's kernel workers count here too).
+NOISY_SHARE = 0.05
 
 
 def spread(values):
@@ -33,7 +36,8 @@ def summarize(scenario, servers, reference, searches, costs):
     """Summary records of one scenario. `searches[server]` is the list of that server's search
     records (one a repeat, in order), `costs[server]` its list of cost-run records."""
     caps = {s: [r["capacity"] for r in searches[s]] for s in servers}
-    cost = {s: [r["server_cpu_us_per_unit"] for r in costs.get(s, [])] for s in servers}
+    costs = {s: costs.get(s, []) for s in servers}
+    cost = {s: [r["server_cpu_us_per_unit"] for r in costs[s]] for s in servers}
     ref_cap = spread(caps.get(reference, []))[0]
     ref_cost = spread(cost.get(reference, []))[0]
     out = []
@@ -52,11 +56,13 @@ def summarize(scenario, servers, reference, searches, costs):
             "client_cpu_share_at_capacity_median": spread(client)[0],
             "client_bound": any(x is not None and x >= CLIENT_BOUND_SHARE for x in client),
             "end_reasons": [r["end_reason"] for r in searches[s]],
+            "other_load_max": spread([r["other_load_max"] for r in searches[s]]
+                                     + [r["other_load_on_server_cpu"] for r in costs[s]])[2],
             "cost_us_per_unit_median": c[0], "cost_us_per_unit_min": c[1],
             "cost_us_per_unit_max": c[2],
             "cost_ratio": ratio(c[0], ref_cost),
-            "cost_rate": costs[s][0]["offered"] if costs.get(s) else None,
-            "cost_failed_runs": sum(1 for r in costs.get(s, []) if not r["passed"]),
+            "cost_rate": costs[s][0]["offered"] if costs[s] else None,
+            "cost_failed_runs": sum(1 for r in costs[s] if not r["passed"]),
         })
     return out
 
@@ -79,6 +85,8 @@ def notes(row, scenario):
         out.append("guard stopped a search")
     if any(r.startswith("nothing passed") for r in reasons):
         out.append("START failed, nothing passed")
+    if (row["other_load_max"] or 0) > NOISY_SHARE:
+        out.append(f"other load on server cpu up to {row['other_load_max']:.0%}")
     if row["cost_failed_runs"]:
         out.append(f"{row['cost_failed_runs']} cost runs failed")
     return ", ".join(out)

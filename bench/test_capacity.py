@@ -8,7 +8,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from capacity_report import ratio_spread, spread  # noqa: E402
+from capacity_report import notes, ratio_spread, spread, summarize  # noqa: E402
 from capacity_search import Search  # noqa: E402
 from capacity_probe import verdict  # noqa: E402
 
@@ -165,6 +165,51 @@ class SummaryTest(unittest.TestCase):
         self.assertEqual(ratio_spread([100, 90], [50, 60]), (1.5, 2.0))
         self.assertEqual(ratio_spread([100, 90], [0, 60]), (1.5, 1.5))
         self.assertEqual(ratio_spread([100], [0]), (None, None))
+
+    @staticmethod
+    def search(capacity, client_share, end_reason="resolved"):
+        return {"capacity": capacity, "client_cpu_share_at_capacity": client_share,
+                "end_reason": end_reason, "other_load_max": 0.01}
+
+    @staticmethod
+    def cost(us_per_unit, passed=True):
+        return {"server_cpu_us_per_unit": us_per_unit, "offered": 50, "passed": passed,
+                "other_load_on_server_cpu": 0.02}
+
+    def test_summary_rows_compare_with_the_reference(self):
+        searches = {"gs": [self.search(300, 0.5), self.search(200, 0.95, "guard: max probes"),
+                           self.search(260, 0.4)],
+                    "ref": [self.search(100, 0.3), self.search(100, 0.3),
+                            self.search(130, 0.3)]}
+        costs = {"gs": [self.cost(1.0), self.cost(2.0, passed=False), self.cost(3.0)],
+                 "ref": [self.cost(4.0), self.cost(4.0), self.cost(5.0)]}
+        gs, ref = summarize("echo", ["gs", "ref"], "ref", searches, costs)
+        self.assertEqual((gs["capacity_median"], gs["capacity_min"], gs["capacity_max"]),
+                         (260, 200, 300))
+        self.assertEqual(gs["capacity_ratio"], 2.6)
+        self.assertEqual((gs["capacity_ratio_min"], gs["capacity_ratio_max"]), (2.0, 3.0))
+        self.assertEqual(gs["client_cpu_share_at_capacity_median"], 0.5)
+        self.assertTrue(gs["client_bound"], "one repeat's capacity probe used 95% of its core")
+        self.assertFalse(ref["client_bound"])
+        self.assertEqual(gs["cost_us_per_unit_median"], 2.0)
+        self.assertEqual(gs["cost_ratio"], 0.5)
+        self.assertEqual(gs["cost_failed_runs"], 1)
+        self.assertEqual(ref["capacity_ratio"], 1.0)
+
+        class Tick:
+            tick = True
+        flags = notes(gs, Tick)
+        for word in ("client-bound?", "guard", "1 cost runs failed"):
+            self.assertIn(word, flags)
+        self.assertIn("no send tick", notes(ref, Tick))
+
+    def test_summary_without_cost_runs(self):
+        searches = {"gs": [self.search(0, None, "nothing passed down to min rate")],
+                    "ref": [self.search(0, None, "nothing passed down to min rate")]}
+        gs, _ = summarize("chat", ["gs", "ref"], "ref", searches, {})
+        self.assertIsNone(gs["capacity_ratio"])
+        self.assertIsNone(gs["cost_us_per_unit_median"])
+        self.assertFalse(gs["client_bound"])
 
 
 if __name__ == "__main__":
