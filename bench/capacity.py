@@ -17,6 +17,7 @@ import json
 import os
 import resource
 import shlex
+import signal
 import subprocess
 import sys
 import time
@@ -43,7 +44,8 @@ def env(name, default, kind=float):
     try:
         return kind(value) if value else default
     except ValueError:
-        raise HarnessError(f"{name}={value!r} is not a {kind.__name__}") from None
+        what = "whole number" if kind is int else "number"
+        raise HarnessError(f"{name}={value!r} is not a {what}") from None
 
 
 @dataclass
@@ -263,24 +265,27 @@ def commit():
                    else "")
 
 
-def prepare(cfg):
-    """Descriptors for 1,000 clients, the build, the binaries."""
+def prepare(cfg, scenarios):
+    """Descriptors for 1,000 clients, the build, the binaries; unknown server names fail here,
+    before anything runs."""
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     if not os.environ.get("SKIP_BUILD"):
         subprocess.run(["cargo", "build", "--release", "-p", "gameserver", "-p", "dummyclient",
                         "-p", "baselines"], cwd=ROOT, check=True)
-    for tool in [cfg.dummyclient]:
-        if not os.access(tool, os.X_OK):
-            raise HarnessError(f"client binary {tool} not found")
+    if not os.access(cfg.dummyclient, os.X_OK):
+        raise HarnessError(f"client binary {cfg.dummyclient} not found")
+    for scenario in scenarios:
+        for spec in cfg.servers_for(scenario):
+            binary = cfg.server_cmd(spec, scenario)[0]
+            if not os.access(binary, os.X_OK):
+                raise HarnessError(f"server binary {binary} not found")
 
 
 def main():
     cfg = Config()
     scenarios = [cfg.scenario(name) for name in cfg.scenarios]
-    for s in scenarios:
-        cfg.servers_for(s)  # unknown server names fail before anything runs
-    prepare(cfg)
+    prepare(cfg, scenarios)
     run = Run(cfg)
     params = {k: v for k, v in vars(cfg).items()}
     params["scenarios"] = [vars(s) for s in scenarios]
@@ -294,7 +299,13 @@ def main():
     print(f"\nresults: {run.path}\nlogs: {run.log_dir}")
 
 
+def terminated(_signum, _frame):
+    """SIGTERM unwinds like Ctrl-C, so the running probe stops its server and client."""
+    raise KeyboardInterrupt
+
+
 if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, terminated)
     try:
         main()
     except (HarnessError, subprocess.CalledProcessError) as e:

@@ -97,15 +97,25 @@ def run_client(cmd, client_cpu, secs, out_path, err_path):
                                 stderr=err, stdin=subprocess.DEVNULL)
     deadline = t0 + secs + CLIENT_GRACE_SECS
     killed = False
-    while True:
-        # taskset execs the client: the child's rusage is the client's (all its threads).
-        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-        if pid:
-            break
-        if not killed and time.monotonic() > deadline:
-            proc.kill()
-            killed = True
-        time.sleep(0.02)
+    try:
+        while True:
+            # taskset execs the client: the child's rusage is the client's (all its threads).
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if not killed and time.monotonic() > deadline:
+                proc.kill()
+                killed = True
+            time.sleep(0.02)
+    except BaseException:
+        # Interrupted: the client goes with the harness.
+        proc.kill()
+        try:
+            os.waitpid(proc.pid, 0)
+        except ChildProcessError:
+            pass  # already reaped
+        proc.returncode = -signal.SIGKILL
+        raise
     wall = time.monotonic() - t0
     proc.returncode = os.waitstatus_to_exitcode(status)
     report = None
