@@ -312,4 +312,5 @@ if __name__ == "__main__":
         print(f"capacity.py: {e}", file=sys.stderr)
         sys.exit(1)
     except KeyboardInterrupt:
+        print("capacity.py: interrupted", file=sys.stderr)
         sys.exit(130)
