@@ -174,7 +174,8 @@ class Run:
                         rate_field=scenario.rate_field, unit=scenario.unit,
                         bound_us=scenario.bound_us, secs=secs, server_cpu=cfg.server_cpu,
                         client_cpu=cfg.client_cpu,
-                        log_prefix=os.path.join(self.log_dir, f"{scenario.name}-{safe}-{label}"))
+                        log_prefix=os.path.join(self.log_dir,
+                                                f"{scenario.name}-{safe}-{label}-{rate:.0f}"))
         rec = dict(rec, scenario=scenario.name, server=spec)
         verdict = "PASS" if rec["passed"] else "FAIL (" + "; ".join(rec["reasons"]) + ")"
         p99 = rec["p99_us"]

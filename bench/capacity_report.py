@@ -95,7 +95,8 @@ def notes(row, scenario):
 def table(scenario, rows):
     """The scenario's table as text."""
     unit = scenario.unit_short
-    header = (f"{'server':<34} {'capacity ' + unit + '/s median [min-max]':>36} "
+    width = max(len("server"), *(len(r["server"]) for r in rows))
+    header = (f"{'server':<{width}} {'capacity ' + unit + '/s median [min-max]':>36} "
               f"{'vs ref [spread]':>18} {'client%@cap':>11} "
               f"{'cost us/' + unit + ' median [min-max]':>30} {'cost vs ref':>11}  notes")
     lines = [f"scenario {scenario.name}: {scenario.describe()}", header, "-" * len(header)]
@@ -109,7 +110,7 @@ def table(scenario, rows):
         cost = (f"{fmt(r['cost_us_per_unit_median'], '.3f')} "
                 f"[{fmt(r['cost_us_per_unit_min'], '.3f')}-"
                 f"{fmt(r['cost_us_per_unit_max'], '.3f')}]")
-        lines.append(f"{r['server']:<34} {cap:>36} {rat:>18} {client:>11} {cost:>30} "
+        lines.append(f"{r['server']:<{width}} {cap:>36} {rat:>18} {client:>11} {cost:>30} "
                      f"{fmt(r['cost_ratio'], '.2f'):>11}  {notes(r, scenario)}")
     cost_rate = next((r["cost_rate"] for r in rows if r["cost_rate"]), None)
     lines.append(f"cost at {fmt(cost_rate, ',.0f')} {unit}/s (50% of the reference's median "

@@ -8,7 +8,8 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from capacity_report import notes, ratio_spread, spread, summarize  # noqa: E402
+from capacity import Scenario  # noqa: E402
+from capacity_report import notes, ratio_spread, spread, summarize, table  # noqa: E402
 from capacity_search import Search  # noqa: E402
 from capacity_probe import verdict  # noqa: E402
 
@@ -202,6 +203,20 @@ class SummaryTest(unittest.TestCase):
         for word in ("client-bound?", "guard", "1 cost runs failed"):
             self.assertIn(word, flags)
         self.assertIn("no send tick", notes(ref, Tick))
+
+    def test_table_shows_every_server_and_the_cost_rate(self):
+        scenario = Scenario("chat-tick", "chat", start=500_000, max_rate=20e6, bound_us=50_000,
+                            tick=True)
+        searches = {"gameserver-epoll+--flush-interval-ms+5": [self.search(1_000_000, 0.95)],
+                    "tokio_chat": [self.search(400_000, 0.3)]}
+        costs = {s: [dict(self.cost(2.0), offered=200_000)] for s in searches}
+        rows = summarize("chat-tick", list(searches), "tokio_chat", searches, costs)
+        text = table(scenario, rows)
+        for word in ("gameserver-epoll+--flush-interval-ms+5", "1,000,000", "2.50",
+                     "client-bound?", "no send tick", "cost at 200,000 delivery/s",
+                     "--flush-interval-ms 20", "--chat-rate r"):
+            self.assertIn(word, text)
+        self.assertEqual(scenario.client_args(1_000_000)[-2:], ["--chat-rate", "40"])
 
     def test_summary_without_cost_runs(self):
         searches = {"gs": [self.search(0, None, "nothing passed down to min rate")],
