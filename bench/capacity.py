@@ -269,6 +269,7 @@ def commit():
 def prepare(cfg, scenarios):
     """Descriptors for 1,000 clients, the build, the binaries; unknown server names fail here,
     before anything runs."""
+    specs = {(spec, s.name): s for s in scenarios for spec in cfg.servers_for(s)}
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     if not os.environ.get("SKIP_BUILD"):
@@ -276,11 +277,10 @@ def prepare(cfg, scenarios):
                         "-p", "baselines"], cwd=ROOT, check=True)
     if not os.access(cfg.dummyclient, os.X_OK):
         raise HarnessError(f"client binary {cfg.dummyclient} not found")
-    for scenario in scenarios:
-        for spec in cfg.servers_for(scenario):
-            binary = cfg.server_cmd(spec, scenario)[0]
-            if not os.access(binary, os.X_OK):
-                raise HarnessError(f"server binary {binary} not found")
+    for (spec, _), scenario in specs.items():
+        binary = cfg.server_cmd(spec, scenario)[0]
+        if not os.access(binary, os.X_OK):
+            raise HarnessError(f"server binary {binary} not found")
 
 
 def main():
