@@ -1,5 +1,5 @@
 """What the bench scripts read from /proc and need from the network stack, written once
-(imported by bench/idle_rss.py and bench/uring_memory.py)."""
+(imported by bench/idle_rss.py, bench/uring_memory.py and bench/capacity.py)."""
 
 import os
 import socket
@@ -24,3 +24,33 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+# Clock ticks per second: the unit of the CPU times in /proc/PID/stat and /proc/stat.
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_ticks(pid):
+    """CPU time (utime + stime, all threads) of the process in clock ticks; None if it is gone
+    or a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            stat = f.read()
+    except OSError:
+        return None
+    # Fields after "(comm) ": state is index 0, utime index 11, stime index 12.
+    fields = stat[stat.rindex(")") + 2:].split()
+    if fields[0] == "Z":
+        return None
+    return int(fields[11]) + int(fields[12])
+
+
+def cpu_busy_ticks(cpu):
+    """Busy time (everything but idle and iowait) of CPU `cpu` in clock ticks, from /proc/stat."""
+    with open("/proc/stat") as f:
+        for line in f:
+            if line.startswith(f"cpu{cpu} "):
+                # cpuN user nice system idle iowait irq softirq steal ...
+                f = [int(x) for x in line.split()[1:]]
+                return f[0] + f[1] + f[2] + f[5] + f[6] + f[7]
+    raise RuntimeError(f"no cpu{cpu} in /proc/stat")

@@ -6,6 +6,8 @@
 # delivery (one CHAT_BROADCAST received by one member).
 #
 # Usage: bench/run.sh            (see bench/README.md)
+#        bench/run.sh capacity   capacity at a latency bound and cost below saturation:
+#                                runs bench/capacity.py (its knobs: bench/README.md)
 # Environment knobs:
 #   MODELS="epoll uring"   gameserver I/O models to run (default: epoll)
 #   SERVERS="..."          override the server list entirely, e.g. "tokio_echo"
@@ -22,6 +24,15 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
+
+case ${1:-} in
+"") ;;
+capacity) exec python3 "$ROOT/bench/capacity.py" ;;
+*)
+    echo "run.sh: unknown mode '$1' (none for the cases, or 'capacity')" >&2
+    exit 1
+    ;;
+esac
 
 MODELS=${MODELS:-epoll}
 REPEAT=${REPEAT:-3}
