@@ -216,7 +216,7 @@ class SummaryTest(unittest.TestCase):
                      "client-bound?", "no send tick", "cost at 200,000 delivery/s",
                      "--flush-interval-ms 20", "--chat-rate r"):
             self.assertIn(word, text)
-        self.assertEqual(scenario.client_args(1_000_000)[-2:], ["--chat-rate", "40"])
+        self.assertEqual(scenario.client_args(1_000_000)[-4:-2], ["--chat-rate", "40"])
 
     def test_summary_without_cost_runs(self):
         searches = {"gs": [self.search(0, None, "nothing passed down to min rate")],
