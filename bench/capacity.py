@@ -108,6 +108,8 @@ class Config:
     tries: int = field(default_factory=lambda: env("TRIES", 3, int))
     max_probes: int = field(default_factory=lambda: env("MAX_PROBES", 60, int))
     search_max_secs: float = field(default_factory=lambda: env("SEARCH_MAX_SECS", 3600.0))
+    # Cost only: no searches, every server's cost runs at this rate (A/B of one change).
+    cost_rate: float = field(default_factory=lambda: env("COST_RATE", 0.0))
     server_cpu: int = field(default_factory=lambda: env("SERVER_CPU", 0, int))
     client_cpu: int = field(default_factory=lambda: env("CLIENT_CPU", 1, int))
     dummyclient: str = field(default_factory=lambda: os.environ.get("DUMMYCLIENT")
@@ -248,10 +250,10 @@ class Run:
         print(f"scenario {scenario.name}: {scenario.describe()}; servers {servers}, "
               f"reference {reference}", flush=True)
         searches = {s: [] for s in servers}
-        for rep in range(1, cfg.repeat + 1):
+        for rep in range(1, cfg.repeat + 1 if not cfg.cost_rate else 1):
             for s, rec in self.search_round(scenario, servers, rep).items():
                 searches[s].append(rec)
-        ref_cap = spread([r["capacity"] for r in searches[reference]])[0]
+        ref_cap = cfg.cost_rate * 2 or spread([r["capacity"] for r in searches[reference]])[0]
         costs = {s: [] for s in servers}
         if ref_cap:
             rate = max(1, round(ref_cap / 2 / scenario.quantum)) * scenario.quantum

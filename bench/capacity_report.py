@@ -113,6 +113,8 @@ def table(scenario, rows):
         lines.append(f"{r['server']:<{width}} {cap:>36} {rat:>18} {client:>11} {cost:>30} "
                      f"{fmt(r['cost_ratio'], '.2f'):>11}  {notes(r, scenario)}")
     cost_rate = next((r["cost_rate"] for r in rows if r["cost_rate"]), None)
-    lines.append(f"cost at {fmt(cost_rate, ',.0f')} {unit}/s (50% of the reference's median "
-                 "capacity)" if cost_rate else "cost: not run (the reference has no capacity)")
+    searched = any(r["repeats"] for r in rows)
+    why = "50% of the reference's median capacity" if searched else "COST_RATE"
+    lines.append(f"cost at {fmt(cost_rate, ',.0f')} {unit}/s ({why})"
+                 if cost_rate else "cost: not run (the reference has no capacity)")
     return "\n".join(lines)
