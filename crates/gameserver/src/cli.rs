@@ -85,7 +85,8 @@ pub(crate) struct Args {
     #[arg(long, default_value = "auto")]
     model: Model,
     /// For A/B benchmarks of the io_uring model: switch off these io_uring levers (all are on
-    /// by default, each where the kernel offers it): registered-ring, no-sqarray, fixed-files.
+    /// by default, each where the kernel offers it): registered-ring, no-sqarray, fixed-files,
+    /// recv-bundle.
     #[arg(long, value_name = "LEVER[,LEVER...]", value_delimiter = ',')]
     uring_off: Vec<UringLever>,
     /// Stop reading from a session whose unsent echo reaches this many bytes, until it drains

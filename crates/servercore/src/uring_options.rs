@@ -10,6 +10,7 @@
 //! | `registered-ring`| the ring fd's lookup (`fdget`) on every `io_uring_enter`    | 5.18   |
 //! | `no-sqarray`     | the SQ index array: SQEs are taken straight by ring index  | 6.6    |
 //! | `fixed-files`    | the socket's `fget`/`fput` on every recv, send and cancel  | 5.19   |
+//! | `recv-bundle`    | CQEs: one recv completion may fill several receive buffers | 6.10   |
 
 use std::fmt;
 use std::str::FromStr;
@@ -25,14 +26,18 @@ pub enum UringLever {
     /// `fixed-files`: each session's socket is also installed in the ring's sparse fixed-file
     /// table, and its recv, send and cancel SQEs name that slot (a direct descriptor).
     FixedFiles,
+    /// `recv-bundle`: multishot recvs as bundles (`IORING_RECVSEND_BUNDLE`): one CQE may
+    /// fill several consecutive provided buffers.
+    RecvBundle,
 }
 
 impl UringLever {
     /// Every lever, in the order they were added.
-    pub const ALL: [UringLever; 3] = [
+    pub const ALL: [UringLever; 4] = [
         UringLever::RegisteredRing,
         UringLever::NoSqarray,
         UringLever::FixedFiles,
+        UringLever::RecvBundle,
     ];
 
     /// The lever's command-line name.
@@ -41,6 +46,7 @@ impl UringLever {
             UringLever::RegisteredRing => "registered-ring",
             UringLever::NoSqarray => "no-sqarray",
             UringLever::FixedFiles => "fixed-files",
+            UringLever::RecvBundle => "recv-bundle",
         }
     }
 }
@@ -87,6 +93,8 @@ pub struct UringOptions {
     pub no_sqarray: bool,
     /// See [`UringLever::FixedFiles`].
     pub fixed_files: bool,
+    /// See [`UringLever::RecvBundle`].
+    pub recv_bundle: bool,
 }
 
 impl Default for UringOptions {
@@ -101,6 +109,7 @@ impl UringOptions {
         registered_ring: true,
         no_sqarray: true,
         fixed_files: true,
+        recv_bundle: true,
     };
 
     /// Every lever off: the driver as it was before the levers.
@@ -108,6 +117,7 @@ impl UringOptions {
         registered_ring: false,
         no_sqarray: false,
         fixed_files: false,
+        recv_bundle: false,
     };
 
     /// Whether `lever` is on.
@@ -116,6 +126,7 @@ impl UringOptions {
             UringLever::RegisteredRing => self.registered_ring,
             UringLever::NoSqarray => self.no_sqarray,
             UringLever::FixedFiles => self.fixed_files,
+            UringLever::RecvBundle => self.recv_bundle,
         }
     }
 
@@ -125,6 +136,7 @@ impl UringOptions {
             UringLever::RegisteredRing => &mut self.registered_ring,
             UringLever::NoSqarray => &mut self.no_sqarray,
             UringLever::FixedFiles => &mut self.fixed_files,
+            UringLever::RecvBundle => &mut self.recv_bundle,
         } = on;
         self
     }
@@ -197,7 +209,7 @@ mod tests {
                 "{lever}"
             );
         }
-        assert_eq!(options.names(), "no-sqarray,fixed-files");
+        assert_eq!(options.names(), "no-sqarray,fixed-files,recv-bundle");
         assert_eq!(UringOptions::ALL_OFF.names(), "-");
         assert!("fixed-files,nope".parse::<UringOptions>().is_err());
     }

@@ -14,8 +14,10 @@
 //! | IOCP worker threads                                 | one ring per loop thread, created and used by it only  |
 //! | (none: the kernel looks up every `SOCKET` handle)    | `fixed-files`: each socket also in the ring's fixed-file table, named by slot ([`fixed_files`]) |
 //! | (none: the IOCP handle is looked up on each call)    | `registered-ring`: enters name the ring by a registered index ([`ring_enter`]) |
+//! | `WSARecv` into a `WSABUF` array (scatter)            | `recv-bundle`: one recv CQE may fill several consecutive provided buffers |
 //!
-//! The levers (`registered-ring`, `no-sqarray`, `fixed-files`) are [`UringOptions`], all on by
+//! The levers (`registered-ring`, `no-sqarray`, `fixed-files`, `recv-bundle`) are
+//! [`UringOptions`], all on by
 //! default; each is tried where the kernel has it and dropped (logged at debug) where it
 //! does not. [`UringDriver::levers_active`] says which took.
 //!
@@ -133,6 +135,8 @@ pub(crate) struct UringDriver {
     enter: RingEnter,
     /// The sockets' direct descriptors (inactive without the `fixed-files` lever).
     fixed: FixedFiles,
+    /// Recvs are bundles (`IORING_RECVSEND_BUNDLE`): a CQE may fill several buffers.
+    recv_bundle: bool,
     buf_ring: BufRing,
     /// Kept open at least as long as the ring (the mailbox holds another handle).
     waker: EventFd,
@@ -197,6 +201,7 @@ impl UringDriver {
         } else {
             FixedFiles::default()
         };
+        let recv_bundle = options.recv_bundle && setup::has_recv_bundle(&ring);
         let buf_ring = BufRing::register(&ring, sizes.buffers, sizes.buffer_size, BUF_GROUP)?;
         let waker = EventFd::new()?;
         if let Some(listener) = &listener {
@@ -209,6 +214,7 @@ impl UringDriver {
             setup,
             enter,
             fixed,
+            recv_bundle,
             buf_ring,
             waker: waker.clone(),
             waker_buf: Box::default(),
@@ -242,6 +248,7 @@ impl UringDriver {
             registered_ring: self.enter.is_registered(),
             no_sqarray: self.setup.no_sqarray,
             fixed_files: self.fixed.is_active(),
+            recv_bundle: self.recv_bundle,
         }
     }
 

@@ -189,6 +189,16 @@ pub(super) fn check_support(ring: &IoUring) -> io::Result<()> {
     }
 }
 
+/// Whether `ring`'s kernel takes bundle recvs (`IORING_FEAT_RECVSEND_BUNDLE`, 6.10); if not,
+/// says so at debug.
+pub(super) fn has_recv_bundle(ring: &IoUring) -> bool {
+    let has = ring.params().is_feature_recvsend_bundle();
+    if !has {
+        tracing::debug!("io_uring: no bundle recvs (IORING_FEAT_RECVSEND_BUNDLE) on this kernel");
+    }
+    has
+}
+
 /// Can this kernel run the completion driver? Builds a small ring the way a loop would,
 /// checks its ops and registers a one-buffer ring. `Err` says why not.
 pub(crate) fn probe() -> Result<(), String> {

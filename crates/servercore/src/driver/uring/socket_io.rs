@@ -60,13 +60,18 @@ impl UringDriver {
     }
 
     /// A recv CQE: its bytes (or EOF, or error) join the connection's input for the session
-    /// layer; the recv is re-armed if it ended while reading is still allowed.
+    /// layer — a bundle's buffers one by one, in order; the recv is re-armed if it ended
+    /// while reading is still allowed.
     pub(super) fn on_recv(&mut self, slot: ConnSlot, res: i32, flags: u32, out: &mut Vec<Event>) {
         let more = cqueue::more(flags);
-        let bid = cqueue::buffer_select(flags);
+        let filled = match (res, cqueue::buffer_select(flags)) {
+            (1.., Some(first)) => Some(self.buf_ring.span(first, res as u32)),
+            (1.., None) => unreachable!("a buffer-select recv that returned data names its buffer"),
+            _ => None,
+        };
         let Some(conn) = self.conns.get_mut(slot) else {
             tracing::error!(?slot, res, "recv CQE for a freed connection record");
-            if let Some(bid) = bid {
+            for (bid, _) in filled.into_iter().flatten() {
                 self.buf_ring.recycle(bid);
             }
             return;
@@ -78,13 +83,8 @@ impl UringDriver {
             };
         }
         let open = conn.life == Life::Open;
-        let received = match (res, bid) {
-            (1.., Some(bid)) if open => Some(Received::Data {
-                bid,
-                len: res as u32,
-            }),
-            (1.., None) => unreachable!("a buffer-select recv that returned data names its buffer"),
-            (0, _) if open => Some(Received::Eof),
+        let end = match res {
+            0 if open => Some(Received::Eof),
             _ if res == -libc::ENOBUFS => {
                 self.counters.recv_buffers_exhausted += 1; // ran dry in this batch: re-armed
                 None
@@ -92,18 +92,32 @@ impl UringDriver {
             _ if res < 0 && res != -libc::ECANCELED && open => Some(Received::Failed(-res)),
             _ => None,
         };
-        if let (None, Some(bid)) = (received, bid) {
-            self.buf_ring.recycle(bid); // a closed session's bytes: nobody will read them
-        }
-        if let Some(received) = received {
-            conn.recv_ended |= !matches!(received, Received::Data { .. });
-            if conn.input.is_empty() {
-                out.push(Event::Readable(conn.session));
+        let was_empty = conn.input.is_empty();
+        if let Some(filled) = filled {
+            if filled.len() > 1 {
+                self.counters.recv_bundles += 1;
             }
-            conn.input.push_back(received);
+            if open {
+                conn.input
+                    .extend(filled.map(|(bid, len)| Received::Data { bid, len }));
+            } else {
+                for (bid, _) in filled {
+                    self.buf_ring.recycle(bid); // a closed session's bytes: nobody reads them
+                }
+            }
+        }
+        if let Some(end) = end {
+            conn.recv_ended = true;
+            conn.input.push_back(end);
+        }
+        if was_empty && !conn.input.is_empty() {
+            out.push(Event::Readable(conn.session));
         }
         if !more {
-            if open && conn.reading && !conn.recv_ended {
+            // With input waiting, the re-arm waits for the session layer to take it (and
+            // perhaps pause): see `next_input`. Else a recv re-armed now could complete a whole
+            // ring more before a pause's cancel, beyond `read_ahead`.
+            if open && conn.reading && !conn.recv_ended && conn.input.is_empty() {
                 self.arm_recv(slot);
             }
             self.release_if_quiet(slot, out);
@@ -148,7 +162,13 @@ impl UringDriver {
             unreachable!("slot_of names a live record")
         };
         match conn.input.pop_front() {
-            None => Input::Wait,
+            None => {
+                // All taken: a recv that ended meanwhile is re-armed if reading still is on.
+                if conn.recv == Arm::Idle && conn.reading && !conn.recv_ended {
+                    self.arm_recv(slot);
+                }
+                Input::Wait
+            }
             Some(Received::Data { bid, len }) => {
                 self.lent = Some(bid);
                 Input::Data(self.buf_ring.filled(bid, len as usize))
@@ -343,8 +363,13 @@ impl UringDriver {
         debug_assert_eq!(conn.recv, Arm::Idle);
         conn.recv = Arm::Armed;
         let group = self.buf_ring.group();
-        let entry = naming_socket!(conn, |socket| opcode::RecvMulti::new(socket, group).build())
-            .user_data(user_data(OpKind::Recv, Some(slot)));
+        let entry = if self.recv_bundle {
+            naming_socket!(conn, |socket| opcode::RecvMultiBundle::new(socket, group)
+                .build())
+        } else {
+            naming_socket!(conn, |socket| opcode::RecvMulti::new(socket, group).build())
+        }
+        .user_data(user_data(OpKind::Recv, Some(slot)));
         // SAFETY: `conn` keeps the fd open (and its fixed slot, if any, filled) until the
         // recv's last CQE; the buffers it fills
         // belong to `buf_ring`, which stays mapped while the ring lives (ownership rule).

@@ -320,6 +320,7 @@ testkit::uring_test! {
             assert_eq!(took.registered_ring, options.registered_ring, "{options:?}: {took:?}");
             assert_eq!(took.fixed_files, options.fixed_files, "{options:?}: {took:?}");
             assert!(!took.no_sqarray || options.no_sqarray, "{options:?}: {took:?}");
+            assert!(!took.recv_bundle || options.recv_bundle, "{options:?}: {took:?}");
             if options.fixed_files {
                 assert_eq!(run.counters.fixed_table_full, 0, "{options:?}");
             }
@@ -356,5 +357,30 @@ testkit::uring_test! {
             run.counters
         );
         assert_eq!(run.fixed_free_slots, SLOTS as usize, "every slot cleared");
+    }
+}
+
+testkit::uring_test! {
+    /// With 1 KiB receive buffers and 64 KiB writes piling up behind a stalled handler, bundle
+    /// recvs fill several buffers per CQE; every byte still comes back in order (each buffer
+    /// handed over in turn). Without the lever no CQE spans two buffers.
+    fn bundle_recvs_hand_over_every_buffer_in_order() {
+        for recv_bundle in [true, false] {
+            let config = lever_config(UringOptions::ALL_ON.with(UringLever::RecvBundle, recv_bundle));
+            let sizes = RingSizes {
+                buffers: 64,
+                buffer_size: 1024,
+                ..RingSizes::for_config(&config)
+            };
+            let run = with_loop_config(config, StallingEcho { stalled: false }, sizes, |addr| {
+                echo_clients(addr, 8, 256 * 1024)
+            })
+            .expect("the loop ran");
+            if run.levers.recv_bundle {
+                assert!(run.counters.recv_bundles > 0, "no bundle: {:?}", run.counters);
+            } else {
+                assert_eq!(run.counters.recv_bundles, 0, "{:?}", run.counters);
+            }
+        }
     }
 }
