@@ -88,6 +88,7 @@ mod service;
 pub mod session;
 mod stats;
 mod stop_handle;
+mod uring_options;
 pub mod websocket;
 
 pub use address_list::{AddressList, AddressListError};
@@ -103,3 +104,4 @@ pub use service::Service;
 pub use session::{CloseReason, RecvBuffer, SendQueue, SessionId};
 pub use stats::LoopStats;
 pub use stop_handle::StopHandle;
+pub use uring_options::{UringLever, UringOptions};
