@@ -26,7 +26,7 @@ use gameserver::game::Game;
 use gameserver::room::DEFAULT_ROOM_CAPACITY;
 use servercore::packet::{Packets, RateLimit, DEFAULT_MAX_PACKET, HEADER_LEN, MAX_WIRE_PACKET};
 use servercore::websocket::WsConfig;
-use servercore::{AddressList, Model, ProxyProtocol, ServiceConfig, UringLever, UringOptions};
+use servercore::{AddressList, Model, ProxyProtocol, ServiceConfig};
 
 /// The browser chat page, served at `/` on the WebSocket port.
 const CHAT_PAGE: &[u8] = include_bytes!("../../../web/chat.html");
@@ -84,11 +84,6 @@ pub(crate) struct Args {
     /// I/O model: auto (io_uring if the kernel allows, else epoll), epoll or uring (Linux only).
     #[arg(long, default_value = "auto")]
     model: Model,
-    /// For A/B benchmarks of the io_uring model: switch off these io_uring levers (all are on
-    /// by default, each where the kernel offers it): registered-ring, no-sqarray, fixed-files,
-    /// recv-bundle.
-    #[arg(long, value_name = "LEVER[,LEVER...]", value_delimiter = ',')]
-    uring_off: Vec<UringLever>,
     /// Stop reading from a session whose unsent echo reaches this many bytes, until it drains
     /// (at least 1, and at most --send-queue-limit minus 65536).
     #[arg(long, value_name = "BYTES", value_parser = at_least(1_usize),
@@ -249,7 +244,6 @@ impl Args {
         ServiceConfig {
             threads: self.threads.unwrap_or(defaults.threads),
             model: self.model,
-            uring: UringOptions::default().without(&self.uring_off),
             send_queue_pause: self.send_queue_pause,
             send_queue_limit: self.send_queue_limit,
             mailbox_limit: self.mailbox_limit,
@@ -335,23 +329,7 @@ mod tests {
         assert_eq!(config.shutdown_drain, Duration::from_secs(5));
         assert_eq!(config.idle_timeout, Some(Duration::from_secs(60)));
         assert_eq!(config.flush_interval, None);
-        assert_eq!(config.uring, UringOptions::default());
         assert_eq!(args.max_packet, DEFAULT_MAX_PACKET);
-    }
-
-    #[test]
-    fn uring_off_switches_off_the_levers_it_names() {
-        let args = parse(&["--uring-off", "registered-ring,fixed-files"]).expect("two levers");
-        let uring = args.config().uring;
-        assert!(!uring.registered_ring && !uring.fixed_files && uring.no_sqarray);
-        let args = parse(&["--uring-off", "no-sqarray", "--uring-off", "fixed-files"]);
-        let uring = args.expect("repeated").config().uring;
-        assert!(uring.registered_ring && !uring.no_sqarray && !uring.fixed_files);
-        assert_refused(
-            &["--uring-off", "sqpoll"],
-            ErrorKind::ValueValidation,
-            "sqpoll",
-        );
     }
 
     #[test]

@@ -4,7 +4,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
-use crate::{AddressList, UringOptions};
+use crate::AddressList;
 
 /// Which I/O model the event loops use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -142,9 +142,6 @@ pub struct ServiceConfig {
     /// balancer; default off (a header is then never trusted: its bytes are input like any
     /// other). See [`ProxyProtocol`].
     pub proxy_protocol: Option<ProxyProtocol>,
-    /// The io_uring driver's optional speed-ups, for A/B benchmarks (ignored by the epoll
-    /// model and off Linux). Default: all on. See [`UringOptions`].
-    pub uring: UringOptions,
 }
 
 /// PROXY protocol settings: which peers may speak it, and how long a header may take.
@@ -213,7 +210,6 @@ impl Default for ServiceConfig {
             proxy_protocol: None,
             lingering_time: Duration::from_secs(5),
             lingering_bytes: 16 * 1024 * 1024,
-            uring: UringOptions::default(),
         }
     }
 }

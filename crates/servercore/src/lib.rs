@@ -88,7 +88,6 @@ mod service;
 pub mod session;
 mod stats;
 mod stop_handle;
-mod uring_options;
 pub mod websocket;
 
 pub use address_list::{AddressList, AddressListError};
@@ -104,4 +103,3 @@ pub use service::Service;
 pub use session::{CloseReason, RecvBuffer, SendQueue, SessionId};
 pub use stats::LoopStats;
 pub use stop_handle::StopHandle;
-pub use uring_options::{UringLever, UringOptions};

@@ -134,11 +134,6 @@ pub(crate) struct DriverCounters {
     pub(crate) submit_queue_full: u64,
     /// Times completions overflowed the completion queue and were flushed from the kernel.
     pub(crate) completion_overflows: u64,
-    /// Sessions registered while the io_uring fixed-file table was full (or refused the
-    /// socket): they go by their plain fd.
-    pub(crate) fixed_table_full: u64,
-    /// io_uring recv completions that filled more than one receive buffer (bundles).
-    pub(crate) recv_bundles: u64,
 }
 
 /// One I/O model: the few things that really differ between readiness and completion.

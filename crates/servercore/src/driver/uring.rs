@@ -12,14 +12,6 @@
 //! | "do not touch the buffer or OVERLAPPED while pending" | the ownership rule below                             |
 //! | `PostQueuedCompletionStatus` (wake a waiting thread) | a write to the loop's eventfd, whose read is always in flight |
 //! | IOCP worker threads                                 | one ring per loop thread, created and used by it only  |
-//! | (none: the kernel looks up every `SOCKET` handle)    | `fixed-files`: each socket also in the ring's fixed-file table, named by slot ([`fixed_files`]) |
-//! | (none: the IOCP handle is looked up on each call)    | `registered-ring`: enters name the ring by a registered index ([`ring_enter`]) |
-//! | `WSARecv` into a `WSABUF` array (scatter)            | `recv-bundle`: one recv CQE may fill several consecutive provided buffers |
-//!
-//! The levers (`registered-ring`, `no-sqarray`, `fixed-files`, `recv-bundle`) are
-//! [`UringOptions`], all on by
-//! default; each is tried where the kernel has it and dropped (logged at debug) where it
-//! does not. [`UringDriver::levers_active`] says which took.
 //!
 //! One loop iteration ([`LoopCore::run`](crate::loop_core::LoopCore)) is one `io_uring_enter`
 //! ([`Driver::poll`]): it submits every SQE queued since the last one (re-armed recvs, one
@@ -42,8 +34,6 @@
 //!   [`ops::Life::Draining`] and cancels its ops (the session layer tells the handler at
 //!   once); the record — fd included — is freed only when no SQE naming it is left, so no fd
 //!   number is closed (and reused) under a pending op;
-//! - likewise a socket's fixed-file slot: it is cleared (and may be reused) only when its
-//!   record is freed, just before the fd closes;
 //! - the eventfd's 8-byte read buffer is boxed in the driver ([`EventFdBuf`]),
 //!   and the ring is dropped before everything it could still reach. If the driver is dropped
 //!   with ops in flight (an error ended the loop), that memory is leaked instead of freed.
@@ -51,9 +41,7 @@
 //! Every `// SAFETY:` comment on an SQE push refers back to this rule.
 
 mod buf_ring;
-mod fixed_files;
 mod ops;
-mod ring_enter;
 mod setup;
 mod socket_io;
 #[cfg(test)]
@@ -64,21 +52,18 @@ use std::net::TcpStream;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
-use io_uring::types::Fd;
+use io_uring::types::{Fd, SubmitArgs, Timespec};
 use io_uring::{cqueue, opcode, squeue, IoUring};
 
 use self::buf_ring::BufRing;
-use self::fixed_files::FixedFiles;
 use self::ops::{user_data, Arm, ConnTable, OpKind, SendOp};
-use self::ring_enter::RingEnter;
 pub(crate) use self::setup::probe;
-pub(crate) use self::setup::RingSizes;
-use self::setup::{EventFd, RingSetup};
+use self::setup::EventFd;
 use super::{Driver, DriverCounters, Event, Input, SendProgress};
 use crate::accept_backoff::AcceptBackoff;
 use crate::mailbox::Wake;
 use crate::session::SendQueue;
-use crate::{ServiceConfig, SessionId, UringOptions};
+use crate::{ServiceConfig, SessionId};
 
 /// Submission queue entries per ring. When full, queued SQEs are submitted to make room.
 const SQ_ENTRIES: u32 = 1024;
@@ -103,6 +88,34 @@ const CANCEL_TIMEOUT: Duration = Duration::from_secs(5);
 const REAP_ROUNDS: usize = 4;
 /// Spare send records kept for reuse.
 const SEND_POOL: usize = 1024;
+
+/// A ring's queue sizes and its receive buffers.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RingSizes {
+    /// Submission queue entries.
+    pub(crate) sq: u32,
+    /// Completion queue entries (at least `sq`).
+    pub(crate) cq: u32,
+    /// Provided receive buffers (a power of two).
+    pub(crate) buffers: u16,
+    /// Bytes per receive buffer.
+    pub(crate) buffer_size: u32,
+}
+
+impl RingSizes {
+    /// The documented defaults, with buffers of `read_chunk` bytes (clamped).
+    pub(crate) fn for_config(config: &ServiceConfig) -> RingSizes {
+        let size = config
+            .read_chunk
+            .clamp(*RECV_BUFFER_SIZE.start(), *RECV_BUFFER_SIZE.end());
+        RingSizes {
+            sq: SQ_ENTRIES,
+            cq: CQ_ENTRIES,
+            buffers: RECV_BUFFERS,
+            buffer_size: size as u32,
+        }
+    }
+}
 
 /// Where the eventfd read SQE puts the counter; boxed so it stays put when the driver moves.
 #[derive(Debug, Default)]
@@ -129,14 +142,6 @@ pub(crate) struct UringDriver {
     /// Declared first so it is dropped first: the kernel lets go of everything below before
     /// it is freed (the ownership rule).
     ring: IoUring,
-    /// How the ring was built (the flags the kernel took).
-    setup: RingSetup,
-    /// How `io_uring_enter` names the ring (by registered index, or fd).
-    enter: RingEnter,
-    /// The sockets' direct descriptors (inactive without the `fixed-files` lever).
-    fixed: FixedFiles,
-    /// Recvs are bundles (`IORING_RECVSEND_BUNDLE`): a CQE may fill several buffers.
-    recv_bundle: bool,
     buf_ring: BufRing,
     /// Kept open at least as long as the ring (the mailbox holds another handle).
     waker: EventFd,
@@ -192,16 +197,8 @@ impl UringDriver {
         config: &ServiceConfig,
         sizes: RingSizes,
     ) -> io::Result<(UringDriver, Box<dyn Wake>)> {
-        let options = config.uring;
-        let (ring, setup) = setup::build_ring(sizes.sq, sizes.cq, options.no_sqarray)?;
+        let (ring, _) = setup::build_ring(sizes.sq, sizes.cq)?;
         setup::check_support(&ring)?;
-        let enter = RingEnter::new(&ring, options.registered_ring);
-        let fixed = if options.fixed_files {
-            FixedFiles::register(&ring, sizes.fixed_files)
-        } else {
-            FixedFiles::default()
-        };
-        let recv_bundle = options.recv_bundle && setup::has_recv_bundle(&ring);
         let buf_ring = BufRing::register(&ring, sizes.buffers, sizes.buffer_size, BUF_GROUP)?;
         let waker = EventFd::new()?;
         if let Some(listener) = &listener {
@@ -209,12 +206,9 @@ impl UringDriver {
             // socket's wait queue instead of ever answering `EAGAIN`.
             listener.set_nonblocking(false)?;
         }
+        let _ = config;
         let mut driver = UringDriver {
             ring,
-            setup,
-            enter,
-            fixed,
-            recv_bundle,
             buf_ring,
             waker: waker.clone(),
             waker_buf: Box::default(),
@@ -231,25 +225,9 @@ impl UringDriver {
             fatal: None,
             counters: DriverCounters::default(),
         };
-        tracing::debug!(
-            asked = options.names(),
-            took = driver.levers_active().names(),
-            "io_uring levers"
-        );
         driver.arm_waker();
         driver.arm_accept();
         Ok((driver, Box::new(waker)))
-    }
-
-    /// The levers of [`UringOptions`] that took effect: those asked for that the kernel
-    /// accepted.
-    pub(crate) fn levers_active(&self) -> UringOptions {
-        UringOptions {
-            registered_ring: self.enter.is_registered(),
-            no_sqarray: self.setup.no_sqarray,
-            fixed_files: self.fixed.is_active(),
-            recv_bundle: self.recv_bundle,
-        }
     }
 
     /// Submits everything queued and waits for at least one CQE (or the timeout; not at all
@@ -260,7 +238,15 @@ impl UringDriver {
         } else {
             Some(Duration::ZERO)
         };
-        match self.enter.submit(&mut self.ring, 1, timeout) {
+        let submitter = self.ring.submitter();
+        let result = match timeout {
+            None => submitter.submit_and_wait(1),
+            Some(timeout) => {
+                let ts = Timespec::from(timeout);
+                submitter.submit_with_args(1, &SubmitArgs::new().timespec(&ts))
+            }
+        };
+        match result {
             Ok(_) => Ok(()),
             // Timed out, interrupted, or the kernel wants its CQEs reaped first: all normal.
             Err(err)
@@ -286,7 +272,7 @@ impl UringDriver {
                 // CQEs that did not fit wait in the kernel: an enter with GETEVENTS moves them
                 // into the (now empty) CQ.
                 self.counters.completion_overflows += 1;
-                if let Err(err) = self.enter.submit(&mut self.ring, 0, None) {
+                if let Err(err) = self.ring.submitter().submit_and_wait(0) {
                     if !matches!(
                         err.raw_os_error(),
                         Some(libc::EINTR | libc::EBUSY | libc::EAGAIN)
@@ -417,7 +403,7 @@ impl UringDriver {
                 return;
             }
             self.counters.submit_queue_full += 1;
-            if let Err(err) = self.enter.submit(&mut self.ring, 0, None) {
+            if let Err(err) = self.ring.submit() {
                 match err.raw_os_error() {
                     Some(libc::EINTR) => {}
                     Some(libc::EBUSY | libc::EAGAIN) => self.stash_completions(),
@@ -572,7 +558,6 @@ fn accepted(fd: OwnedFd, out: &mut Vec<Event>) {
 
 impl Drop for UringDriver {
     fn drop(&mut self) {
-        self.enter.unregister(); // while the ring is still open
         if self.in_flight() {
             // The kernel may still write into receive buffers or the waker's buffer, or read a
             // send's buffers, until the ring is torn down: keep all of it rather than free

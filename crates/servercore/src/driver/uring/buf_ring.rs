@@ -16,11 +16,6 @@
 //! session layer has been shown the bytes (it copies what it keeps). So a buffer is never
 //! held by an idle session, and the ring only runs dry when more than `count` recvs complete
 //! in one batch — the kernel then ends those recvs with `ENOBUFS` and the driver re-arms them.
-//!
-//! Buffers are published back in ring order: one given back before those ahead of it waits
-//! for them (within the same loop iteration, as none is held longer). So ring entry `i`
-//! always holds buffer `i mod count`, and the buffers a bundle recv filled — consecutive ring
-//! entries from the one its CQE names — are consecutive ids ([`BufRing::span`]).
 
 use std::io;
 use std::ptr::{self, NonNull};
@@ -106,8 +101,6 @@ pub(super) struct BufRing {
     group: u16,
     /// Our copy of the tail (the kernel's copy is published with a release store).
     tail: u16,
-    /// Buffers given back and waiting for the ones before them in ring order, by id.
-    returned: Vec<bool>,
 }
 
 impl BufRing {
@@ -135,7 +128,6 @@ impl BufRing {
             buf_size,
             group,
             tail: 0,
-            returned: vec![false; usize::from(count)],
         };
         // SAFETY: the entry array is page-aligned (mmap) and `count` entries long, and it stays
         // mapped while the ring may use it (the type's invariant).
@@ -175,48 +167,14 @@ impl BufRing {
         unsafe { std::slice::from_raw_parts(self.buffer_ptr(bid), len) }
     }
 
-    /// The buffers a CQE filled with `len` bytes, from buffer `first` on: one, or for a
-    /// bundle recv several consecutive ones, each full but the last. Yields (id, bytes).
-    pub(super) fn span(&self, first: u16, len: u32) -> impl ExactSizeIterator<Item = (u16, u32)> {
-        let (size, mask) = (self.buf_size, self.count - 1);
-        let buffers = len.div_ceil(size);
-        assert!(
-            buffers <= u32::from(self.count),
-            "CQE names {len} bytes, more than the whole ring"
-        );
-        (0..buffers as u16).map(move |k| {
-            let bid = first.wrapping_add(k) & mask;
-            (bid, (len - u32::from(k) * size).min(size))
-        })
-    }
-
-    /// Gives buffer `bid` back to the kernel: publishes it, and any given back before it
-    /// that waited for it, once every buffer ahead of it in ring order is back.
+    /// Gives buffer `bid` back to the kernel.
     pub(super) fn recycle(&mut self, bid: u16) {
-        debug_assert!(bid < self.count && !self.returned[usize::from(bid)]);
-        self.returned[usize::from(bid)] = true;
-        let mask = self.count - 1;
-        let first = self.tail;
-        while std::mem::take(&mut self.returned[usize::from(self.tail & mask)]) {
-            self.publish(self.tail & mask);
-        }
-        if self.tail != first {
-            let base = self.entries.ptr.as_ptr().cast::<RingEntry>();
-            // SAFETY: entry 0's `resv` is a naturally aligned u16 inside the mapping, which the
-            // kernel only reads; the release store orders the entry writes before it.
-            let tail = unsafe { &*ptr::addr_of!((*base).resv).cast::<AtomicU16>() };
-            tail.store(self.tail, Ordering::Release);
-        }
-    }
-
-    /// Writes buffer `bid` into the entry at our tail and moves our tail past it (the kernel
-    /// sees it once the tail is stored).
-    fn publish(&mut self, bid: u16) {
+        debug_assert!(bid < self.count);
         let base = self.entries.ptr.as_ptr().cast::<RingEntry>();
         let index = usize::from(self.tail & (self.count - 1));
         // SAFETY: `index < count`, so the entry is inside the mapping. The kernel only reads
         // entries between its head and the published tail, and this one is past the tail until
-        // `recycle` stores the tail after it; the fields are written one by one through raw pointers so that entry
+        // the store below; the fields are written one by one through raw pointers so that entry
         // 0's `resv` (the tail the kernel reads) is never written here.
         unsafe {
             let entry = base.add(index);
@@ -225,6 +183,10 @@ impl BufRing {
             ptr::addr_of_mut!((*entry).bid).write(bid);
         }
         self.tail = self.tail.wrapping_add(1);
+        // SAFETY: entry 0's `resv` is a naturally aligned u16 inside the mapping, which the
+        // kernel only reads; the release store orders the entry writes above before it.
+        let tail = unsafe { &*ptr::addr_of!((*base).resv).cast::<AtomicU16>() };
+        tail.store(self.tail, Ordering::Release);
     }
 
     /// Keeps the memory mapped forever: called when the driver cannot prove the kernel is done

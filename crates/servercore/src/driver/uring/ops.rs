@@ -131,9 +131,6 @@ pub(super) enum Received {
 pub(super) struct Conn {
     /// The socket. Closed (dropped) only when the record is freed, after its last CQE.
     pub(super) fd: OwnedFd,
-    /// The socket's slot in the ring's fixed-file table, if it got one: its SQEs name the
-    /// slot instead of `fd`. Cleared when the record is freed, before `fd` closes.
-    pub(super) fixed: Option<u32>,
     /// The session this socket carries (stale once `life` is `Draining`).
     pub(super) session: SessionId,
     pub(super) life: Life,
@@ -152,12 +149,10 @@ pub(super) struct Conn {
 }
 
 impl Conn {
-    /// A record for open session `session` on socket `fd` (installed in fixed-file slot
-    /// `fixed`, if any), with nothing in flight.
-    pub(super) fn new(fd: OwnedFd, fixed: Option<u32>, session: SessionId) -> Conn {
+    /// A record for open session `session` on socket `fd`, with nothing in flight.
+    pub(super) fn new(fd: OwnedFd, session: SessionId) -> Conn {
         Conn {
             fd,
-            fixed,
             session,
             life: Life::Open,
             recv: Arm::Idle,
@@ -356,7 +351,7 @@ mod tests {
         let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
         let mut table = ConnTable::default();
         let id = SessionId::new(0, 3, 1);
-        let slot = table.insert(Conn::new(a.into(), None, id));
+        let slot = table.insert(Conn::new(a.into(), id));
         assert_eq!(table.slot_of(id), Some(slot));
         assert!(table.remove(slot).is_some());
         assert!(table.get_mut(slot).is_none());

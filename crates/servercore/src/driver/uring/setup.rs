@@ -1,4 +1,4 @@
-//! A ring's sizes ([`RingSizes`]), creating a loop's ring (with the fastest flags the kernel accepts), checking the kernel
+//! Creating a loop's ring (with the fastest flags the kernel accepts), checking the kernel
 //! offers every op the driver uses, and the eventfd waker.
 
 use std::io;
@@ -8,41 +8,7 @@ use std::sync::Arc;
 use io_uring::{opcode, IoUring, Probe};
 
 use super::buf_ring::BufRing;
-use super::fixed_files::FixedFiles;
-use super::{CQ_ENTRIES, RECV_BUFFERS, RECV_BUFFER_SIZE, SQ_ENTRIES};
 use crate::mailbox::Wake;
-use crate::ServiceConfig;
-
-/// A ring's queue sizes and its receive buffers.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct RingSizes {
-    /// Submission queue entries.
-    pub(crate) sq: u32,
-    /// Completion queue entries (at least `sq`).
-    pub(crate) cq: u32,
-    /// Provided receive buffers (a power of two).
-    pub(crate) buffers: u16,
-    /// Bytes per receive buffer.
-    pub(crate) buffer_size: u32,
-    /// Slots of the fixed-file table (with the `fixed-files` lever).
-    pub(crate) fixed_files: u32,
-}
-
-impl RingSizes {
-    /// The documented defaults, with buffers of `read_chunk` bytes (clamped).
-    pub(crate) fn for_config(config: &ServiceConfig) -> RingSizes {
-        let size = config
-            .read_chunk
-            .clamp(*RECV_BUFFER_SIZE.start(), *RECV_BUFFER_SIZE.end());
-        RingSizes {
-            sq: SQ_ENTRIES,
-            cq: CQ_ENTRIES,
-            buffers: RECV_BUFFERS,
-            buffer_size: size as u32,
-            fixed_files: FixedFiles::slots_for(config),
-        }
-    }
-}
 
 /// How the ring runs completion work, best first; the kernel's refusal of one tries the next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,65 +33,32 @@ impl TaskRun {
     }
 }
 
-/// How a ring was built: the flags the kernel accepted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct RingSetup {
-    pub(super) task_run: TaskRun,
-    /// `IORING_SETUP_NO_SQARRAY` (6.6): no SQ index array; SQEs are taken by ring index.
-    pub(super) no_sqarray: bool,
-}
-
-impl RingSetup {
-    /// Every setup worth trying, best first: each [`TaskRun`], with `NO_SQARRAY` first if
-    /// `no_sqarray` is asked for.
-    fn ladder(no_sqarray: bool) -> impl Iterator<Item = RingSetup> {
-        let sqarray_choices: &'static [bool] = if no_sqarray { &[true, false] } else { &[false] };
-        [TaskRun::Deferred, TaskRun::Cooperative, TaskRun::Plain]
-            .into_iter()
-            .flat_map(move |task_run| {
-                sqarray_choices.iter().map(move |&no_sqarray| RingSetup {
-                    task_run,
-                    no_sqarray,
-                })
-            })
-    }
-
-    fn describe(self) -> String {
-        let sqarray = if self.no_sqarray { "|NO_SQARRAY" } else { "" };
-        format!("{}{sqarray}", self.task_run.name())
-    }
-}
-
 /// Creates a ring with `sq` submission and `cq` completion entries on the calling thread
-/// (with `SINGLE_ISSUER` only this thread may submit to it), trying [`RingSetup::ladder`]
-/// best first: the kernel's `EINVAL` for one setup tries the next.
+/// (with `SINGLE_ISSUER` only this thread may submit to it), trying [`TaskRun`] best first.
 ///
 /// # Errors
 /// The kernel's refusal of the plainest ring; `ErrorKind::Unsupported` when io_uring is
 /// missing or disabled (`ENOSYS`, `EPERM` from `kernel.io_uring_disabled`).
-pub(super) fn build_ring(sq: u32, cq: u32, no_sqarray: bool) -> io::Result<(IoUring, RingSetup)> {
+pub(super) fn build_ring(sq: u32, cq: u32) -> io::Result<(IoUring, TaskRun)> {
     let mut last_refusal = None;
-    for setup in RingSetup::ladder(no_sqarray) {
+    for mode in [TaskRun::Deferred, TaskRun::Cooperative, TaskRun::Plain] {
         let mut builder = IoUring::builder();
         builder.setup_cqsize(cq);
-        match setup.task_run {
+        match mode {
             TaskRun::Deferred => builder.setup_single_issuer().setup_defer_taskrun(),
             TaskRun::Cooperative => builder.setup_coop_taskrun(),
             TaskRun::Plain => &mut builder,
         };
-        if setup.no_sqarray {
-            builder.setup_no_sqarray();
-        }
         match builder.build(sq) {
             Ok(ring) => {
                 match last_refusal {
-                    None => tracing::debug!("io_uring ring with {}", setup.describe()),
+                    None => tracing::debug!("io_uring ring with {}", mode.name()),
                     Some(err) => tracing::info!(
                         "io_uring: kernel refused faster flags ({err}); using {}",
-                        setup.describe()
+                        mode.name()
                     ),
                 }
-                return Ok((ring, setup));
+                return Ok((ring, mode));
             }
             Err(err) if err.raw_os_error() == Some(libc::EINVAL) => last_refusal = Some(err),
             Err(err) => return Err(unavailable(err)),
@@ -189,20 +122,10 @@ pub(super) fn check_support(ring: &IoUring) -> io::Result<()> {
     }
 }
 
-/// Whether `ring`'s kernel takes bundle recvs (`IORING_FEAT_RECVSEND_BUNDLE`, 6.10); if not,
-/// says so at debug.
-pub(super) fn has_recv_bundle(ring: &IoUring) -> bool {
-    let has = ring.params().is_feature_recvsend_bundle();
-    if !has {
-        tracing::debug!("io_uring: no bundle recvs (IORING_FEAT_RECVSEND_BUNDLE) on this kernel");
-    }
-    has
-}
-
 /// Can this kernel run the completion driver? Builds a small ring the way a loop would,
 /// checks its ops and registers a one-buffer ring. `Err` says why not.
 pub(crate) fn probe() -> Result<(), String> {
-    let (ring, _) = build_ring(8, 16, false).map_err(|e| e.to_string())?;
+    let (ring, _) = build_ring(8, 16).map_err(|e| e.to_string())?;
     check_support(&ring).map_err(|e| e.to_string())?;
     let buf_ring =
         BufRing::register(&ring, 1, 4096, 0).map_err(|e| format!("provided-buffer ring: {e}"))?;

@@ -14,7 +14,7 @@ use std::os::fd::AsRawFd;
 
 use io_uring::cqueue;
 use io_uring::opcode;
-use io_uring::types::{CancelBuilder, Fd, Fixed};
+use io_uring::types::{CancelBuilder, Fd};
 
 use super::ops::{user_data, Arm, Conn, ConnSlot, Life, OpKind, Received, SendOp, SendState};
 use super::{UringDriver, SEND_POOL};
@@ -22,26 +22,8 @@ use crate::driver::{Event, Input, SendProgress};
 use crate::session::SendQueue;
 use crate::SessionId;
 
-/// Evaluates `$build` with `$socket` naming `$conn`'s socket as its SQEs must: its fixed-file
-/// slot (`types::Fixed`) if it has one, else its fd (`types::Fd`).
-macro_rules! naming_socket {
-    ($conn:expr, |$socket:ident| $build:expr) => {
-        match $conn.fixed {
-            Some(slot) => {
-                let $socket = Fixed(slot);
-                $build
-            }
-            None => {
-                let $socket = Fd($conn.fd.as_raw_fd());
-                $build
-            }
-        }
-    };
-}
-
 impl UringDriver {
-    /// Takes `fd` as session `id`'s socket (installing it in the fixed-file table, if there
-    /// is one and it has room) and arms its recv.
+    /// Takes `fd` as session `id`'s socket and arms its recv.
     pub(super) fn add_conn(
         &mut self,
         id: SessionId,
@@ -50,28 +32,19 @@ impl UringDriver {
         // The ring does the waiting; a blocking socket lets it park ops on the socket's wait
         // queue instead of ever answering `EAGAIN`.
         stream.set_nonblocking(false)?;
-        let fixed = self.fixed.install(&self.ring, stream.as_raw_fd());
-        if fixed.is_none() && self.fixed.is_active() {
-            self.counters.fixed_table_full += 1;
-        }
-        let slot = self.conns.insert(Conn::new(stream.into(), fixed, id));
+        let slot = self.conns.insert(Conn::new(stream.into(), id));
         self.arm_recv(slot);
         Ok(())
     }
 
     /// A recv CQE: its bytes (or EOF, or error) join the connection's input for the session
-    /// layer — a bundle's buffers one by one, in order; the recv is re-armed if it ended
-    /// while reading is still allowed.
+    /// layer; the recv is re-armed if it ended while reading is still allowed.
     pub(super) fn on_recv(&mut self, slot: ConnSlot, res: i32, flags: u32, out: &mut Vec<Event>) {
         let more = cqueue::more(flags);
-        let filled = match (res, cqueue::buffer_select(flags)) {
-            (1.., Some(first)) => Some(self.buf_ring.span(first, res as u32)),
-            (1.., None) => unreachable!("a buffer-select recv that returned data names its buffer"),
-            _ => None,
-        };
+        let bid = cqueue::buffer_select(flags);
         let Some(conn) = self.conns.get_mut(slot) else {
             tracing::error!(?slot, res, "recv CQE for a freed connection record");
-            for (bid, _) in filled.into_iter().flatten() {
+            if let Some(bid) = bid {
                 self.buf_ring.recycle(bid);
             }
             return;
@@ -83,8 +56,13 @@ impl UringDriver {
             };
         }
         let open = conn.life == Life::Open;
-        let end = match res {
-            0 if open => Some(Received::Eof),
+        let received = match (res, bid) {
+            (1.., Some(bid)) if open => Some(Received::Data {
+                bid,
+                len: res as u32,
+            }),
+            (1.., None) => unreachable!("a buffer-select recv that returned data names its buffer"),
+            (0, _) if open => Some(Received::Eof),
             _ if res == -libc::ENOBUFS => {
                 self.counters.recv_buffers_exhausted += 1; // ran dry in this batch: re-armed
                 None
@@ -92,32 +70,18 @@ impl UringDriver {
             _ if res < 0 && res != -libc::ECANCELED && open => Some(Received::Failed(-res)),
             _ => None,
         };
-        let was_empty = conn.input.is_empty();
-        if let Some(filled) = filled {
-            if filled.len() > 1 {
-                self.counters.recv_bundles += 1;
-            }
-            if open {
-                conn.input
-                    .extend(filled.map(|(bid, len)| Received::Data { bid, len }));
-            } else {
-                for (bid, _) in filled {
-                    self.buf_ring.recycle(bid); // a closed session's bytes: nobody reads them
-                }
-            }
+        if let (None, Some(bid)) = (received, bid) {
+            self.buf_ring.recycle(bid); // a closed session's bytes: nobody will read them
         }
-        if let Some(end) = end {
-            conn.recv_ended = true;
-            conn.input.push_back(end);
-        }
-        if was_empty && !conn.input.is_empty() {
-            out.push(Event::Readable(conn.session));
+        if let Some(received) = received {
+            conn.recv_ended |= !matches!(received, Received::Data { .. });
+            if conn.input.is_empty() {
+                out.push(Event::Readable(conn.session));
+            }
+            conn.input.push_back(received);
         }
         if !more {
-            // With input waiting, the re-arm waits for the session layer to take it (and
-            // perhaps pause): see `next_input`. Else a recv re-armed now could complete a whole
-            // ring more before a pause's cancel, beyond `read_ahead`.
-            if open && conn.reading && !conn.recv_ended && conn.input.is_empty() {
+            if open && conn.reading && !conn.recv_ended {
                 self.arm_recv(slot);
             }
             self.release_if_quiet(slot, out);
@@ -162,13 +126,7 @@ impl UringDriver {
             unreachable!("slot_of names a live record")
         };
         match conn.input.pop_front() {
-            None => {
-                // All taken: a recv that ended meanwhile is re-armed if reading still is on.
-                if conn.recv == Arm::Idle && conn.reading && !conn.recv_ended {
-                    self.arm_recv(slot);
-                }
-                Input::Wait
-            }
+            None => Input::Wait,
             Some(Received::Data { bid, len }) => {
                 self.lent = Some(bid);
                 Input::Data(self.buf_ring.filled(bid, len as usize))
@@ -246,20 +204,21 @@ impl UringDriver {
             unreachable!("the caller found the record")
         };
         let msg = op.prepare(queue);
-        let entry = naming_socket!(conn, |socket| match op.single() {
+        let fd = Fd(conn.fd.as_raw_fd());
+        let entry = match op.single() {
             // One buffer (the common echo case): SEND, cheaper than SENDMSG in the kernel.
-            Some((ptr, len)) => opcode::Send::new(socket, ptr, len)
+            Some((ptr, len)) => opcode::Send::new(fd, ptr, len)
                 .flags(libc::MSG_NOSIGNAL)
                 .build(),
-            None => opcode::SendMsg::new(socket, msg)
+            None => opcode::SendMsg::new(fd, msg)
                 .flags(libc::MSG_NOSIGNAL as u32)
                 .build(),
-        })
+        }
         .user_data(user_data(OpKind::Send, Some(slot)));
         conn.send = SendState::InFlight(op);
         // SAFETY: the msghdr, iovecs and buffers (for SEND: the one buffer) live in the boxed
         // `op`, now held by `conn.send` until this SQE's CQE; the fd by `conn` until its last
-        // CQE, and its fixed slot (if any) stays filled until then too (ownership rule).
+        // CQE (ownership rule).
         unsafe { self.push(&entry) };
     }
 
@@ -300,13 +259,11 @@ impl UringDriver {
                 conn.recv = Arm::Cancelling;
             }
             conn.cancels += 1;
-            let target = naming_socket!(conn, |socket| CancelBuilder::fd(socket).all());
-            let entry = opcode::AsyncCancel2::new(target)
+            let entry = opcode::AsyncCancel2::new(CancelBuilder::fd(Fd(conn.fd.as_raw_fd())).all())
                 .build()
                 .user_data(user_data(OpKind::CancelConn, Some(slot)));
-            // SAFETY: the cancel names the fd (or its fixed slot), which `conn` keeps open (and
-            // filled) until this cancel's CQE too, as it is counted in `conn.cancels`
-            // (ownership rule).
+            // SAFETY: the cancel names the fd, which `conn` keeps open until this cancel's CQE
+            // too, as it is counted in `conn.cancels` (ownership rule).
             unsafe { self.push(&entry) };
         }
         for received in input {
@@ -322,24 +279,16 @@ impl UringDriver {
         !released.is_empty()
     }
 
-    /// Frees a draining record once no SQE names it: only now is its fixed slot cleared
-    /// and then its fd closed (the slot's reference would keep the socket open).
+    /// Frees a draining record once no SQE names it: only now is its fd closed.
     fn release_if_quiet(&mut self, slot: ConnSlot, out: &mut Vec<Event>) {
-        if !self
+        if self
             .conns
             .get_mut(slot)
             .is_some_and(|c| c.life == Life::Draining && c.is_quiet())
         {
-            return;
+            drop(self.conns.remove(slot)); // `close(2)`: its last CQE is in
+            out.push(Event::Released);
         }
-        let Some(conn) = self.conns.remove(slot) else {
-            unreachable!("the record was just found")
-        };
-        if let Some(fixed) = conn.fixed {
-            self.fixed.clear(&self.ring, fixed); // its last CQE is in
-        }
-        drop(conn); // `close(2)`
-        out.push(Event::Released);
     }
 
     /// Gives the buffer lent by the last `read` back to the kernel.
@@ -362,16 +311,10 @@ impl UringDriver {
         };
         debug_assert_eq!(conn.recv, Arm::Idle);
         conn.recv = Arm::Armed;
-        let group = self.buf_ring.group();
-        let entry = if self.recv_bundle {
-            naming_socket!(conn, |socket| opcode::RecvMultiBundle::new(socket, group)
-                .build())
-        } else {
-            naming_socket!(conn, |socket| opcode::RecvMulti::new(socket, group).build())
-        }
-        .user_data(user_data(OpKind::Recv, Some(slot)));
-        // SAFETY: `conn` keeps the fd open (and its fixed slot, if any, filled) until the
-        // recv's last CQE; the buffers it fills
+        let entry = opcode::RecvMulti::new(Fd(conn.fd.as_raw_fd()), self.buf_ring.group())
+            .build()
+            .user_data(user_data(OpKind::Recv, Some(slot)));
+        // SAFETY: `conn` keeps the fd open until the recv's last CQE; the buffers it fills
         // belong to `buf_ring`, which stays mapped while the ring lives (ownership rule).
         unsafe { self.push(&entry) };
     }
