@@ -202,7 +202,9 @@ class SummaryTest(unittest.TestCase):
         flags = notes(gs, Tick)
         for word in ("client-bound?", "guard", "1 cost runs failed"):
             self.assertIn(word, flags)
-        self.assertIn("no send tick", notes(ref, Tick))
+        self.assertNotIn("no send tick", notes(ref, Tick), "a gameserver reference has the tick")
+        tokio = dict(ref, server="tokio_chat", reference="tokio_chat")
+        self.assertIn("no send tick", notes(tokio, Tick))
 
     def test_table_shows_every_server_and_the_cost_rate(self):
         scenario = Scenario("chat-tick", "chat", start=500_000, max_rate=20e6, bound_us=50_000,

@@ -6,24 +6,38 @@ use std::time::Duration;
 
 use util::{count, echo_server, json_report, run_dummyclient, run_ok, stalling_server, stderr};
 
+/// An open-loop JSON run of `clients` clients at `rate` msgs/s in total for `secs` seconds
+/// on one client loop, then `extra`.
+fn open_loop<'a>(
+    addr: &'a str,
+    clients: &'a str,
+    rate: &'a str,
+    secs: &'a str,
+    extra: &[&'a str],
+) -> Vec<&'a str> {
+    let mut args = vec![
+        "--addr",
+        addr,
+        "--clients",
+        clients,
+        "--rate",
+        rate,
+        "--duration",
+        secs,
+        "--threads",
+        "1",
+        "--json",
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
 #[test]
 fn rate_achieves_roughly_the_asked_total() {
     let server = echo_server(1);
     let addr = server.local_addr().unwrap().to_string();
     let (rate, secs) = (2000.0, 2.0);
-    let args = [
-        "--addr",
-        &addr,
-        "--clients",
-        "10",
-        "--rate",
-        "2000",
-        "--duration",
-        "2",
-        "--threads",
-        "1",
-        "--json",
-    ];
+    let args = open_loop(&addr, "10", "2000", "2", &[]);
     let output = run_ok(&args, Duration::from_secs(30));
     let report = json_report(&output);
     let messages = count(&report, "messages") as f64;
@@ -48,19 +62,7 @@ fn a_stalled_server_makes_late_sends_not_a_burst() {
     // Each client owes at most max(16, its rate share for 1 s) = 500 messages; the server
     // reads nothing for 1.5 s, so about 1 s of each client's schedule is skipped as late.
     let addr = stalling_server(Duration::from_millis(1500)).to_string();
-    let args = [
-        "--addr",
-        &addr,
-        "--clients",
-        "2",
-        "--rate",
-        "1000",
-        "--duration",
-        "3",
-        "--threads",
-        "1",
-        "--json",
-    ];
+    let args = open_loop(&addr, "2", "1000", "3", &[]);
     let output = run_dummyclient(&args, Duration::from_secs(30));
     assert!(
         output.status.success(),
@@ -90,21 +92,7 @@ fn send_batch_holds_due_messages_and_loses_none() {
     // leaves: that is a floor, which a loaded machine can only raise.
     let server = echo_server(1);
     let addr = server.local_addr().unwrap().to_string();
-    let args = [
-        "--addr",
-        &addr,
-        "--clients",
-        "10",
-        "--rate",
-        "2000",
-        "--send-batch-ms",
-        "20",
-        "--duration",
-        "2",
-        "--threads",
-        "1",
-        "--json",
-    ];
+    let args = open_loop(&addr, "10", "2000", "2", &["--send-batch-ms", "20"]);
     let report = json_report(&run_ok(&args, Duration::from_secs(30)));
     assert_eq!(count(&report, "errors"), 0, "{report}");
     assert_eq!(report["send_batch_ms"].as_f64(), Some(20.0), "{report}");
