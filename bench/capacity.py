@@ -250,13 +250,17 @@ class Run:
         print(f"scenario {scenario.name}: {scenario.describe()}; servers {servers}, "
               f"reference {reference}", flush=True)
         searches = {s: [] for s in servers}
-        for rep in range(1, cfg.repeat + 1 if not cfg.cost_rate else 1):
-            for s, rec in self.search_round(scenario, servers, rep).items():
-                searches[s].append(rec)
-        ref_cap = cfg.cost_rate * 2 or spread([r["capacity"] for r in searches[reference]])[0]
+        if cfg.cost_rate:
+            cost_rate = cfg.cost_rate  # cost only: no searches
+        else:
+            for rep in range(1, cfg.repeat + 1):
+                for s, rec in self.search_round(scenario, servers, rep).items():
+                    searches[s].append(rec)
+            ref_cap = spread([r["capacity"] for r in searches[reference]])[0]
+            cost_rate = ref_cap / 2 if ref_cap else None
         costs = {s: [] for s in servers}
-        if ref_cap:
-            rate = max(1, round(ref_cap / 2 / scenario.quantum)) * scenario.quantum
+        if cost_rate:
+            rate = max(1, round(cost_rate / scenario.quantum)) * scenario.quantum
             for rep in range(1, cfg.repeat + 1):
                 for s in servers:
                     rec = self.probe(scenario, s, rate, cfg.cost_secs, f"cost-r{rep}")
