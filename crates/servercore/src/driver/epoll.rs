@@ -8,8 +8,8 @@
 //! | `WSAWaitForMultipleEvents` (max 64 handles)       | `epoll_wait` (any number of sockets)                |
 //! | `WSAEnumNetworkEvents` → `lNetworkEvents`         | the `epoll_event` flags (`mio::event::Event`)       |
 //! | `FD_ACCEPT` → `accept`                            | `accept4` until `EAGAIN`                            |
-//! | `FD_READ` → `recv`                                | `read` into the loop's scratch buffer until `EAGAIN` (edge-triggered: must drain) |
-//! | `FD_WRITE` → `send` from `sendBytes`              | `writev` of the session's queue, resumed where it stopped |
+//! | `FD_READ` → `recv`                                | `recv` into the loop's scratch buffer until `EAGAIN` (edge-triggered: must drain) |
+//! | `FD_WRITE` → `send` from `sendBytes`              | `send` (one buffer) or `writev` of the session's queue, resumed where it stopped |
 //! | `FD_CLOSE`, "todo: remove session"                | `read` returns 0 / `EPOLLRDHUP`: flush, `close`, slot freed |
 //! | `WSAEWOULDBLOCK`                                  | `EAGAIN` (`io::ErrorKind::WouldBlock`): a normal outcome, wait for the next edge |
 //!
@@ -23,14 +23,14 @@
 //! The loop itself is [`LoopCore::run`](crate::loop_core::LoopCore); this file is only the
 //! [`Driver`] half: wait, read, write, register, close.
 
-use std::io::{self, IoSlice, Read, Write};
+use std::io::{self, IoSlice, Write};
 use std::time::Duration;
 
 use mio::event::Event as MioEvent;
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 
-use super::{Driver, Event, Input, SendProgress};
+use super::{socket_call, Driver, Event, Input, SendProgress};
 use crate::accept_backoff::AcceptBackoff;
 use crate::mailbox::Wake;
 use crate::session::{SendQueue, MAX_IOVECS};
@@ -220,7 +220,8 @@ impl Driver for EpollDriver {
         Ok(())
     }
 
-    /// `read` into the loop's scratch buffer (the lecture's `FD_READ` → `recv`).
+    /// `recv` into the loop's scratch buffer (the lecture's `FD_READ` → `recv`; a raw system
+    /// call, see [`socket_call`]).
     fn read(&mut self, id: SessionId) -> Input<'_> {
         let Some(socket) = socket_in(&mut self.sockets, id) else {
             return Input::Wait;
@@ -229,7 +230,7 @@ impl Driver for EpollDriver {
             if !socket.reading || !socket.readable {
                 return Input::Wait;
             }
-            match socket.stream.read(&mut self.scratch) {
+            match socket_call::recv(&socket.stream, &mut self.scratch) {
                 Ok(0) => {
                     socket.readable = false;
                     return Input::Eof;
@@ -260,9 +261,9 @@ impl Driver for EpollDriver {
         }
     }
 
-    /// `write` (one buffer) or `writev` (several) of the queue (the lecture's `FD_WRITE` →
-    /// `send` from `sendBytes`); on `EAGAIN`, `EPOLLOUT` is registered until the queue is
-    /// empty again.
+    /// `send` (one buffer) or `writev` (several) of the queue (the lecture's `FD_WRITE` →
+    /// `send` from `sendBytes`); on `EAGAIN`, `EPOLLOUT` is registered until a write empties
+    /// the queue again.
     fn send(&mut self, id: SessionId, queue: &mut SendQueue) -> io::Result<SendProgress> {
         let Some(socket) = socket_in(&mut self.sockets, id) else {
             return Ok(SendProgress::Idle);
@@ -275,10 +276,10 @@ impl Driver for EpollDriver {
             return Ok(SendProgress::Idle);
         }
         loop {
-            // One buffer (the common echo case): plain write(2), cheaper in the kernel than
+            // One buffer (the common echo case): plain send(2), cheaper in the kernel than
             // importing a one-element iovec, and no iovec array to fill here.
             let written = match queue.only_buffer() {
-                Some(buf) => socket.stream.write(buf),
+                Some(buf) => socket_call::send(&socket.stream, buf),
                 None => {
                     let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
                     let count = queue.io_slices(&mut slices);
@@ -288,6 +289,9 @@ impl Driver for EpollDriver {
             match written {
                 Ok(n) => {
                     queue.advance(n);
+                    if queue.is_empty() && socket.write_interest {
+                        self.set_write_interest(id, false)?;
+                    }
                     return Ok(SendProgress::Wrote(n));
                 }
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {

@@ -58,6 +58,7 @@ macro_rules! syscall {
 }
 
 pub(crate) mod epoll;
+mod socket_call;
 #[cfg(target_os = "linux")]
 pub(crate) mod uring;
 
@@ -116,7 +117,9 @@ pub(crate) enum Input<'a> {
 /// What [`Driver::send`] achieved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum SendProgress {
-    /// The kernel took `n` more bytes; the queue was advanced past them.
+    /// The kernel took `n` more bytes; the queue was advanced past them. Nothing is in
+    /// flight after it, so a queue left empty means [`SendProgress::Idle`] without asking
+    /// again.
     Wrote(usize),
     /// Nothing more can go now; [`Event::Writable`] will say when (a full socket buffer, or
     /// a send in flight).

@@ -27,6 +27,7 @@ impl<H: Handler> LoopCore<H> {
     /// Takes `id`'s input until the driver has no more (or the session is gone).
     pub(super) fn take_input<D: Driver>(&mut self, driver: &mut D, id: SessionId) {
         let read_ahead = driver.read_ahead();
+        let mut synced = false;
         while self.state.sessions.get(id).is_some() {
             match driver.read(id) {
                 Input::Data(data) => self.received(id, data, read_ahead),
@@ -38,9 +39,11 @@ impl<H: Handler> LoopCore<H> {
                     self.close_session(driver, id, CloseReason::from_io(&err));
                     return;
                 }
+                Input::Wait if synced => return, // nothing changed since the last sync
                 Input::Wait => break,
             }
             self.sync_reading(driver, id); // a pause takes effect before the next read
+            synced = true;
         }
         self.sync_reading(driver, id);
     }
@@ -118,23 +121,39 @@ impl<H: Handler> LoopCore<H> {
         let Some(session) = self.state.sessions.get_mut(id) else {
             return;
         };
-        let mut held = std::mem::replace(&mut session.recv, RecvBuffer::new(0));
-        let (consumed, result) = if held.is_empty() {
+        if session.recv.is_empty() && session.partial_since.is_none() {
+            // Nothing held: the handler reads the driver's buffer, and only what it leaves is
+            // copied.
             let consumed = self.deliver(id, data);
-            (consumed, held.append(&data[consumed..]))
-        } else {
-            match held.append(data) {
-                Ok(()) => {
-                    let consumed = self.deliver(id, held.readable());
-                    held.consume(consumed);
-                    (consumed, Ok(()))
-                }
-                Err(full) => (0, Err(full)),
+            if consumed < data.len() {
+                self.hold_rest(id, &data[consumed..]);
             }
+            return;
+        }
+        let mut held = std::mem::replace(&mut session.recv, RecvBuffer::new(0));
+        let (consumed, result) = match held.append(data) {
+            Ok(()) => {
+                let consumed = self.deliver(id, held.readable());
+                held.consume(consumed);
+                (consumed, Ok(()))
+            }
+            Err(full) => (0, Err(full)),
         };
         self.keep(id, held, consumed);
         if let Err(full) = result {
             self.refuse_input(id, full.limit);
+        }
+    }
+
+    /// Keeps `rest`, what the handler left of a read when `id` held nothing before it, and
+    /// starts the partial-packet clock.
+    fn hold_rest(&mut self, id: SessionId, rest: &[u8]) {
+        let Some(session) = self.state.sessions.get_mut(id) else {
+            return;
+        };
+        match session.recv.append(rest) {
+            Ok(()) => session.partial_since = Some(self.state.now),
+            Err(full) => self.refuse_input(id, full.limit),
         }
     }
 

@@ -35,11 +35,6 @@ impl<H: Handler> LoopCore<H> {
         }
         std::mem::swap(out, &mut self.state.pending);
         self.state.pending.clear();
-        for id in out.iter() {
-            if let Some(session) = self.state.sessions.get_mut(*id) {
-                session.flush_scheduled = false;
-            }
-        }
     }
 
     /// Flushes or closes every session on the pending list.
@@ -47,6 +42,12 @@ impl<H: Handler> LoopCore<H> {
         let mut pending = std::mem::take(&mut self.scratch_pending);
         self.take_pending(&mut pending);
         for id in pending.drain(..) {
+            let Some(session) = self.state.sessions.get_mut(id) else {
+                continue;
+            };
+            // Cleared as its turn comes: a send to it from now on schedules it again (a
+            // session flushed earlier in this pass), or finds it still to come in this pass.
+            session.flush_scheduled = false;
             self.sync_reading(driver, id);
             self.flush(driver, id);
         }
@@ -56,6 +57,7 @@ impl<H: Handler> LoopCore<H> {
     /// Sends what `id` has queued until the driver must wait; then, if the queue is empty
     /// and nothing is in flight, closes a closing session. An aborted session closes at once.
     pub(super) fn flush<D: Driver>(&mut self, driver: &mut D, id: SessionId) {
+        let mut wrote = false;
         loop {
             let Some(session) = self.state.sessions.get_mut(id) else {
                 return;
@@ -64,8 +66,12 @@ impl<H: Handler> LoopCore<H> {
                 self.close_session(driver, id, reason);
                 return;
             }
+            if wrote && session.send.is_empty() {
+                break; // idle: nothing in flight after a write (`SendProgress::Wrote`)
+            }
             match driver.send(id, &mut session.send) {
                 Ok(SendProgress::Wrote(n)) => {
+                    wrote = true;
                     if self.wrote(id, n) {
                         self.resume_reading(driver, id);
                     }

@@ -166,6 +166,10 @@ impl SendQueue {
             self.taken
         );
         self.taken -= total;
+        if written == total {
+            bufs.clear(); // all taken (the common case): nothing goes back
+            return;
+        }
         advance_bufs(bufs, written);
         for buf in bufs.drain(..).rev() {
             self.len += buf.len();
