@@ -59,11 +59,15 @@ class Scenario:
     bound_us: int
     tick: bool = False  # gameserver gets --flush-interval-ms 20 (the send tick)
     reference: str = field(init=False)
+    # Servers this scenario also runs when SERVERS names them: mio_echo, the bare readiness
+    # loop, is the floor under every echo server's cost.
+    floors: tuple = field(init=False)
     quantum: int = field(init=False)
 
     def __post_init__(self):
         echo = self.kind == "echo"
         self.reference = "tokio_echo" if echo else "tokio_chat"
+        self.floors = ("mio_echo",) if echo else ()
         self.quantum = ECHO_QUANTUM if echo else CHAT_QUANTUM
         self.protocol = "raw" if echo else "packet"
         self.unit = "messages" if echo else "deliveries"
@@ -132,14 +136,15 @@ class Config:
 
     def servers_for(self, scenario):
         """The server specs that run this scenario: SERVERS (gameserver-* everywhere, tokio_*
-        where it is the reference) or gameserver-epoll, gameserver-uring and the reference."""
+        where it is the reference, mio_echo in echo) or gameserver-epoll, gameserver-uring and
+        the reference."""
         specs = self.servers or ["gameserver-epoll", "gameserver-uring", scenario.reference]
         out = []
         for spec in specs:
             name = spec.split("+")[0]
-            if name.startswith("gameserver-") or name == scenario.reference:
+            if name.startswith("gameserver-") or name in (scenario.reference, *scenario.floors):
                 out.append(spec)
-            elif name not in ("tokio_echo", "tokio_chat"):
+            elif name not in ("tokio_echo", "tokio_chat", "mio_echo"):
                 raise HarnessError(f"unknown server {name!r} in {spec!r}")
         return out
 

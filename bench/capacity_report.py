@@ -1,7 +1,8 @@
 """Summaries and the table of bench/capacity.py: per scenario and server, the capacity over the
 repeats (median [min-max]), its ratio to the reference's (median over median, and the spread of
 the ratios taken within each repeat), the client's CPU share at the capacity probe, and the cost
-below saturation (server CPU us per unit, median [min-max], and its ratio to the reference's).
+below saturation (server CPU us per unit, median [min-max], and its ratio to the reference's:
+median over median, with the spread, and the median, of the ratios within each round).
 """
 
 import statistics
@@ -21,10 +22,15 @@ def spread(values):
     return statistics.median(values), min(values), max(values)
 
 
+def round_ratios(mine, reference):
+    """mine[i] / reference[i] over the repeats i where both are known and the reference's is
+    not 0 (the servers alternate, so repeat i saw about the same machine state for both)."""
+    return [m / r for m, r in zip(mine, reference) if m is not None and r]
+
+
 def ratio_spread(mine, reference):
-    """(min, max) of mine[i] / reference[i] over the repeats i where both are known and the
-    reference's is not 0; (None, None) if there is none."""
-    ratios = [m / r for m, r in zip(mine, reference) if m is not None and r]
+    """(min, max) of the per-repeat ratios; (None, None) if there is none."""
+    ratios = round_ratios(mine, reference)
     return (min(ratios), max(ratios)) if ratios else (None, None)
 
 
@@ -46,6 +52,7 @@ def summarize(scenario, servers, reference, searches, costs):
         lo, hi = ratio_spread(caps[s], caps.get(reference, []))
         client = [r["client_cpu_share_at_capacity"] for r in searches[s]]
         c = spread(cost[s])
+        cost_rounds = round_ratios(cost[s], cost.get(reference, []))
         out.append({
             "type": "summary", "scenario": scenario, "server": s, "reference": reference,
             "repeats": len(caps[s]),
@@ -61,6 +68,8 @@ def summarize(scenario, servers, reference, searches, costs):
             "cost_us_per_unit_median": c[0], "cost_us_per_unit_min": c[1],
             "cost_us_per_unit_max": c[2],
             "cost_ratio": ratio(c[0], ref_cost),
+            "cost_ratio_round_median": spread(cost_rounds)[0],
+            "cost_ratio_min": spread(cost_rounds)[1], "cost_ratio_max": spread(cost_rounds)[2],
             "cost_rate": costs[s][0]["offered"] if costs[s] else None,
             "cost_failed_runs": sum(1 for r in costs[s] if not r["passed"]),
         })
@@ -99,7 +108,7 @@ def table(scenario, rows):
     width = max(len("server"), *(len(r["server"]) for r in rows))
     header = (f"{'server':<{width}} {'capacity ' + unit + '/s median [min-max]':>36} "
               f"{'vs ref [spread]':>18} {'client%@cap':>11} "
-              f"{'cost us/' + unit + ' median [min-max]':>30} {'cost vs ref':>11}  notes")
+              f"{'cost us/' + unit + ' median [min-max]':>30} {'cost vs ref [spread]':>20}  notes")
     lines = [f"scenario {scenario.name}: {scenario.describe()}", header, "-" * len(header)]
     for r in rows:
         cap = (f"{fmt(r['capacity_median'], ',.0f')} "
@@ -111,8 +120,10 @@ def table(scenario, rows):
         cost = (f"{fmt(r['cost_us_per_unit_median'], '.3f')} "
                 f"[{fmt(r['cost_us_per_unit_min'], '.3f')}-"
                 f"{fmt(r['cost_us_per_unit_max'], '.3f')}]")
+        cost_rat = (f"{fmt(r['cost_ratio'], '.2f')} "
+                    f"[{fmt(r['cost_ratio_min'], '.2f')}-{fmt(r['cost_ratio_max'], '.2f')}]")
         lines.append(f"{r['server']:<{width}} {cap:>36} {rat:>18} {client:>11} {cost:>30} "
-                     f"{fmt(r['cost_ratio'], '.2f'):>11}  {notes(r, scenario)}")
+                     f"{cost_rat:>20}  {notes(r, scenario)}")
     cost_rate = next((r["cost_rate"] for r in rows if r["cost_rate"]), None)
     searched = any(r["repeats"] for r in rows)
     why = "50% of the reference's median capacity" if searched else "COST_RATE"

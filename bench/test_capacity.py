@@ -8,7 +8,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from capacity import Scenario  # noqa: E402
+from capacity import Config, HarnessError, Scenario  # noqa: E402
 from capacity_report import notes, ratio_spread, spread, summarize, table  # noqa: E402
 from capacity_search import Search  # noqa: E402
 from capacity_probe import verdict  # noqa: E402
@@ -194,6 +194,9 @@ class SummaryTest(unittest.TestCase):
         self.assertFalse(ref["client_bound"])
         self.assertEqual(gs["cost_us_per_unit_median"], 2.0)
         self.assertEqual(gs["cost_ratio"], 0.5)
+        # Per round: 1/4, 2/4, 3/5.
+        self.assertEqual((gs["cost_ratio_min"], gs["cost_ratio_max"]), (0.25, 0.6))
+        self.assertEqual(gs["cost_ratio_round_median"], 0.5)
         self.assertEqual(gs["cost_failed_runs"], 1)
         self.assertEqual(ref["capacity_ratio"], 1.0)
 
@@ -214,11 +217,20 @@ class SummaryTest(unittest.TestCase):
         costs = {s: [dict(self.cost(2.0), offered=200_000)] for s in searches}
         rows = summarize("chat-tick", list(searches), "tokio_chat", searches, costs)
         text = table(scenario, rows)
-        for word in ("gameserver-epoll+--flush-interval-ms+5", "1,000,000", "2.50",
+        for word in ("gameserver-epoll+--flush-interval-ms+5", "1,000,000", "2.50", "1.00 [1.00-1.00]",
                      "client-bound?", "no send tick", "cost at 200,000 delivery/s",
                      "--flush-interval-ms 20", "--chat-rate r"):
             self.assertIn(word, text)
         self.assertEqual(scenario.client_args(1_000_000)[-4:-2], ["--chat-rate", "40"])
+
+    def test_each_scenario_runs_its_own_servers(self):
+        cfg = Config(servers=["gameserver-uring+--flag", "mio_echo", "tokio_echo", "tokio_chat"])
+        self.assertEqual(cfg.servers_for(cfg.scenario("echo")),
+                         ["gameserver-uring+--flag", "mio_echo", "tokio_echo"])
+        self.assertEqual(cfg.servers_for(cfg.scenario("chat")),
+                         ["gameserver-uring+--flag", "tokio_chat"])
+        with self.assertRaises(HarnessError):
+            Config(servers=["nginx"]).servers_for(cfg.scenario("echo"))
 
     def test_summary_without_cost_runs(self):
         searches = {"gs": [self.search(0, None, "nothing passed down to min rate")],

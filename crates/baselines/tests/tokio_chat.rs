@@ -2,61 +2,18 @@
 //! every member (the sender included) in order, ECHO, the protocol violations that close a
 //! connection, and a member that does not read is dropped while the room goes on.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+mod support;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+
+use support::Server;
 
 const ECHO: u16 = 1;
 const ENTER_ROOM: u16 = 2;
 const CHAT: u16 = 4;
 const CHAT_BROADCAST: u16 = 5;
 const ROOM_JOINED: u16 = 6;
-
-/// A tokio_chat process on 127.0.0.1 (any free port), killed on drop.
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Server {
-    fn start(extra: &[&str]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_tokio_chat"))
-            .args(["--bind", "127.0.0.1", "--port", "0", "--threads", "1"])
-            .args(extra)
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("tokio_chat starts");
-        let mut stderr = BufReader::new(child.stderr.take().unwrap());
-        let mut line = String::new();
-        stderr.read_line(&mut line).unwrap();
-        let addr = line
-            .trim()
-            .rsplit(' ')
-            .next()
-            .and_then(|a| a.parse().ok())
-            .unwrap_or_else(|| panic!("no address in {line:?}"));
-        // Keep draining its log so it never blocks on a full pipe.
-        std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
-        Server { child, addr }
-    }
-
-    fn connect(&self) -> TcpStream {
-        let stream = TcpStream::connect(self.addr).unwrap();
-        stream.set_nodelay(true).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-        stream
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn packet(id: u16, body: &[u8]) -> Vec<u8> {
     let mut out = ((4 + body.len()) as u16).to_le_bytes().to_vec();
@@ -103,7 +60,7 @@ fn is_closed(stream: &mut TcpStream) -> bool {
 
 #[test]
 fn room_joined_counts_members_and_chat_reaches_everyone_in_order() {
-    let server = Server::start(&[]);
+    let server = Server::start(env!("CARGO_BIN_EXE_tokio_chat"), &[]);
     let mut a = server.connect();
     let mut b = server.connect();
     let mut other = server.connect();
@@ -136,7 +93,7 @@ fn room_joined_counts_members_and_chat_reaches_everyone_in_order() {
 
 #[test]
 fn protocol_violations_close_the_connection() {
-    let server = Server::start(&[]);
+    let server = Server::start(env!("CARGO_BIN_EXE_tokio_chat"), &[]);
     let violations: [Vec<u8>; 5] = [
         packet(CHAT, b"outside a room"),
         packet(ENTER_ROOM, &[1, 2, 3]),
@@ -156,7 +113,10 @@ fn protocol_violations_close_the_connection() {
 
 #[test]
 fn a_member_that_does_not_read_is_dropped_and_the_room_goes_on() {
-    let server = Server::start(&["--send-queue-limit", "65536"]);
+    let server = Server::start(
+        env!("CARGO_BIN_EXE_tokio_chat"),
+        &["--send-queue-limit", "65536"],
+    );
     let mut talker = server.connect();
     let mut sleeper = server.connect();
     join(&mut talker, 1);
