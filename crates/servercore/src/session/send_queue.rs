@@ -97,6 +97,12 @@ impl SendQueue {
         if buf.is_empty() {
             return;
         }
+        if self.len == 0 {
+            // Nothing queued (so no tail either): the buffer goes in as it is.
+            self.len = buf.len();
+            self.bufs.push_back(buf);
+            return;
+        }
         self.len += buf.len();
         if self.len > buf.len() && buf.len() <= COPY_BEHIND_MAX {
             if self.tail.capacity() - self.tail.len() < buf.len() {
@@ -186,6 +192,14 @@ impl SendQueue {
     /// was given).
     pub(crate) fn advance(&mut self, mut n: usize) {
         assert!(n <= self.len, "advanced {n} bytes past {} queued", self.len);
+        if n == self.len {
+            // All of it went (the common case): no buffer is cut.
+            self.len = 0;
+            self.bufs.clear();
+            self.tail.clear();
+            self.release_if_empty();
+            return;
+        }
         self.len -= n;
         while n > 0 {
             let Some(front) = self.bufs.front_mut() else {
