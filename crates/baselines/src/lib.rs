@@ -1,9 +1,25 @@
-//! What the baseline servers share: the runtime a `#[tokio::main]` user gets (with the worker
-//! count from `--threads`) and the listening socket. Each server in `src/bin/` is otherwise
+//! What the baseline servers share: their `--bind`/`--port`/`--threads` arguments, the runtime
+//! a `#[tokio::main]` user gets (with the worker count from `--threads`) and the listening
+//! socket. Each server in `src/bin/` is otherwise
 //! written as a typical tokio user would write it.
 
 use anyhow::Context as _;
 use tokio::net::TcpListener;
+
+/// Where a baseline listens and with how many threads: the arguments every one of them takes
+/// (the bench scripts add `--bind`, `--port` and `--threads` to any server).
+#[derive(Debug, Clone, clap::Args)]
+pub struct Endpoint {
+    /// Address to bind.
+    #[arg(long, default_value = "0.0.0.0")]
+    pub bind: String,
+    /// Port to listen on.
+    #[arg(long, default_value_t = 7777)]
+    pub port: u16,
+    /// Worker threads (default: number of CPUs). mio_echo runs one and ignores it.
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
 
 /// Equivalent to `#[tokio::main]` (multi-thread flavor), except that the worker count comes
 /// from `--threads` (default: number of CPUs).

@@ -19,15 +19,8 @@ const LISTENER: Token = Token(usize::MAX);
 #[derive(Debug, Parser)]
 #[command(about = "Bare mio echo server: the cost floor of a readiness loop (benchmark)")]
 struct Args {
-    /// Address to bind.
-    #[arg(long, default_value = "0.0.0.0")]
-    bind: String,
-    /// Port to listen on.
-    #[arg(long, default_value_t = 7777)]
-    port: u16,
-    /// Accepted for the bench scripts' sake; this server runs one thread.
-    #[arg(long)]
-    threads: Option<usize>,
+    #[command(flatten)]
+    endpoint: baselines::Endpoint,
 }
 
 /// One client: its socket and the echo bytes the socket did not take yet.
@@ -38,7 +31,7 @@ struct Conn {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let addr = format!("{}:{}", args.bind, args.port).parse()?;
+    let addr = format!("{}:{}", args.endpoint.bind, args.endpoint.port).parse()?;
     let mut listener = TcpListener::bind(addr)?;
     eprintln!("mio_echo listening on {}", listener.local_addr()?);
     let mut poll = Poll::new()?;

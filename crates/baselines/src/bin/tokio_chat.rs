@@ -51,15 +51,8 @@ type Rx = mpsc::UnboundedReceiver<Arc<[u8]>>;
 #[derive(Debug, Parser)]
 #[command(about = "tokio chat-room server (benchmark baseline)")]
 struct Args {
-    /// Address to bind.
-    #[arg(long, default_value = "0.0.0.0")]
-    bind: String,
-    /// Port to listen on.
-    #[arg(long, default_value_t = 7777)]
-    port: u16,
-    /// Runtime worker threads (default: number of CPUs).
-    #[arg(long)]
-    threads: Option<usize>,
+    #[command(flatten)]
+    endpoint: baselines::Endpoint,
     /// Disconnect a member whose inbox would exceed this many bytes (slow consumer).
     #[arg(long, default_value_t = 4 * 1024 * 1024)]
     send_queue_limit: usize,
@@ -130,11 +123,11 @@ impl Shared {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    baselines::runtime(args.threads)?.block_on(serve(args))
+    baselines::runtime(args.endpoint.threads)?.block_on(serve(args))
 }
 
 async fn serve(args: Args) -> anyhow::Result<()> {
-    let listener = baselines::listen("tokio_chat", &args.bind, args.port).await?;
+    let listener = baselines::listen("tokio_chat", &args.endpoint.bind, args.endpoint.port).await?;
     let state = Arc::new(Mutex::new(Shared {
         rooms: HashMap::new(),
         send_queue_limit: args.send_queue_limit,

@@ -10,24 +10,17 @@ use tokio::net::TcpStream;
 #[derive(Debug, Parser)]
 #[command(about = "Plain tokio echo server (benchmark baseline)")]
 struct Args {
-    /// Address to bind.
-    #[arg(long, default_value = "0.0.0.0")]
-    bind: String,
-    /// Port to listen on.
-    #[arg(long, default_value_t = 7777)]
-    port: u16,
-    /// Runtime worker threads (default: number of CPUs).
-    #[arg(long)]
-    threads: Option<usize>,
+    #[command(flatten)]
+    endpoint: baselines::Endpoint,
 }
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    baselines::runtime(args.threads)?.block_on(serve(args))
+    baselines::runtime(args.endpoint.threads)?.block_on(serve(args))
 }
 
 async fn serve(args: Args) -> anyhow::Result<()> {
-    let listener = baselines::listen("tokio_echo", &args.bind, args.port).await?;
+    let listener = baselines::listen("tokio_echo", &args.endpoint.bind, args.endpoint.port).await?;
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(conn) => conn,
