@@ -3,8 +3,8 @@
 //! On Linux they are raw system calls (`rustix`: the `syscall` instruction inline), not
 //! glibc's `recv`/`send`. Those are POSIX cancellation points: in a process with more than
 //! one thread each call brackets the system call with `__pthread_enable_asynccancel` and
-//! `__pthread_disable_asynccancel`, two atomic read-modify-writes apiece, which is about a
-//! third of the user-space instructions an echo spends outside the kernel. The loop never
+//! `__pthread_disable_asynccancel`, two atomic read-modify-writes apiece: ~150 of the ~1,400
+//! instructions an echoed message cost in user space, and the dearest ones. The loop never
 //! cancels threads, so it has no use for them. Elsewhere `std` makes the calls.
 //!
 //! | lecture (Winsock)            | here                                             |
@@ -85,9 +85,10 @@ mod tests {
         socket2::SockRef::from(&client)
             .set_linger(Some(std::time::Duration::ZERO))
             .unwrap();
-        drop(client); // RST
-                      // An error, never a signal (MSG_NOSIGNAL); loopback delivers the reset at once, the
-                      // retries only spare the test an assumption about it.
+        // Closed with a zero linger: a reset. What follows is an error, never a signal
+        // (MSG_NOSIGNAL); loopback delivers the reset at once, the retries only spare the test
+        // an assumption about it.
+        drop(client);
         let failed = (0..100).find_map(|_| send(&server, b"x").err());
         let kind = failed.expect("a send after the reset fails").kind();
         assert!(
