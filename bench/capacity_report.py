@@ -52,7 +52,7 @@ def summarize(scenario, servers, reference, searches, costs):
         lo, hi = ratio_spread(caps[s], caps.get(reference, []))
         client = [r["client_cpu_share_at_capacity"] for r in searches[s]]
         c = spread(cost[s])
-        cost_rounds = round_ratios(cost[s], cost.get(reference, []))
+        cost_rounds = spread(round_ratios(cost[s], cost.get(reference, [])))
         out.append({
             "type": "summary", "scenario": scenario, "server": s, "reference": reference,
             "repeats": len(caps[s]),
@@ -68,8 +68,8 @@ def summarize(scenario, servers, reference, searches, costs):
             "cost_us_per_unit_median": c[0], "cost_us_per_unit_min": c[1],
             "cost_us_per_unit_max": c[2],
             "cost_ratio": ratio(c[0], ref_cost),
-            "cost_ratio_round_median": spread(cost_rounds)[0],
-            "cost_ratio_min": spread(cost_rounds)[1], "cost_ratio_max": spread(cost_rounds)[2],
+            "cost_ratio_round_median": cost_rounds[0],
+            "cost_ratio_min": cost_rounds[1], "cost_ratio_max": cost_rounds[2],
             "cost_rate": costs[s][0]["offered"] if costs[s] else None,
             "cost_failed_runs": sum(1 for r in costs[s] if not r["passed"]),
         })
