@@ -94,6 +94,11 @@ pub(crate) struct Args {
     #[arg(long, value_name = "BYTES", value_parser = at_least(MIN_QUEUE),
           default_value_t = ServiceConfig::default().send_queue_limit)]
     send_queue_limit: usize,
+    /// SO_SNDBUF of every session's socket, in bytes (the kernel doubles it): bounds what the
+    /// kernel holds for a slow client beyond the send queue. 0 (the default) leaves it to the
+    /// kernel's autotuning (up to net.ipv4.tcp_wmem's maximum).
+    #[arg(long, value_name = "BYTES", default_value_t = 0)]
+    socket_send_buffer: usize,
     /// Bytes of sends for other event loops' sessions that may wait in one loop's inbox;
     /// beyond it such sends are dropped (counted in mailbox_refused). At least 65536.
     #[arg(long, value_name = "BYTES", value_parser = at_least(MIN_QUEUE),
@@ -246,6 +251,7 @@ impl Args {
             model: self.model,
             send_queue_pause: self.send_queue_pause,
             send_queue_limit: self.send_queue_limit,
+            socket_send_buffer: (self.socket_send_buffer > 0).then_some(self.socket_send_buffer),
             mailbox_limit: self.mailbox_limit,
             max_sessions: self.max_sessions,
             max_sessions_per_ip: self.max_sessions_per_ip,
@@ -329,7 +335,16 @@ mod tests {
         assert_eq!(config.shutdown_drain, Duration::from_secs(5));
         assert_eq!(config.idle_timeout, Some(Duration::from_secs(60)));
         assert_eq!(config.flush_interval, None);
+        assert_eq!(config.socket_send_buffer, None);
         assert_eq!(args.max_packet, DEFAULT_MAX_PACKET);
+    }
+
+    #[test]
+    fn a_socket_send_buffer_is_set_only_when_given() {
+        let config = parse(&["--socket-send-buffer", "65536"]).unwrap().config();
+        assert_eq!(config.socket_send_buffer, Some(65536));
+        let config = parse(&["--socket-send-buffer", "0"]).unwrap().config();
+        assert_eq!(config.socket_send_buffer, None);
     }
 
     #[test]

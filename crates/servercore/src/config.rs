@@ -64,6 +64,13 @@ pub struct ServiceConfig {
     pub backlog: i32,
     /// Set `TCP_NODELAY` on every session (games want small packets sent now). Default true.
     pub nodelay: bool,
+    /// `SO_SNDBUF` of every session's socket: how much the kernel holds for a peer beyond what
+    /// the session's own queue holds. `None` (the default) leaves it to the kernel's
+    /// autotuning, which may grow it to `net.ipv4.tcp_wmem`'s maximum (4 MiB by default) at
+    /// once when it remembers a large congestion window for the peer (the TCP metrics
+    /// cache). Set it to bound a slow consumer's total backlog (the kernel doubles the value
+    /// for its bookkeeping).
+    pub socket_send_buffer: Option<usize>,
     /// Soft cap on a session's queued outgoing bytes: above it the session's input is no
     /// longer read until the queue drains below half of it. This is what bounds an echo
     /// server whose client does not read. Default 256 KiB.
@@ -192,6 +199,7 @@ impl Default for ServiceConfig {
             model: Model::Auto,
             backlog: 4096,
             nodelay: true,
+            socket_send_buffer: None,
             send_queue_pause: 256 * 1024,
             send_queue_limit: 4 * 1024 * 1024,
             mailbox_limit: 64 * 1024 * 1024,

@@ -43,13 +43,15 @@ fn echo_to_a_client_that_does_not_read(model: Model) {
     let mut writer = stream.try_clone().unwrap();
     let to_send = data.clone();
     let sender = std::thread::spawn(move || writer.write_all(&to_send));
-    // Do not read for a while: the server must stop reading instead of queueing 8 MiB.
-    std::thread::sleep(Duration::from_millis(500));
-    let peak = max_queued.load(Ordering::Relaxed);
+    // Do not read: the server must stop reading instead of queueing 8 MiB.
     assert!(
-        peak >= pause,
-        "the queue should have reached the pause threshold (peak {peak})"
+        wait_until(Duration::from_secs(10), || max_queued
+            .load(Ordering::Relaxed)
+            >= pause),
+        "the queue should have reached the pause threshold (peak {})",
+        max_queued.load(Ordering::Relaxed)
     );
+    let peak = max_queued.load(Ordering::Relaxed);
     assert!(
         peak <= pause + chunk,
         "queue grew to {peak} bytes, bound is {} + {}",
@@ -164,14 +166,16 @@ impl Handler for TwoBursts {
 
 /// The hard cap counts every byte the peer is owed, also those a completion driver has
 /// handed to the kernel in a send that has not completed. The peer never reads, so the kernel
-/// takes at most its socket buffers (a few MiB) of the first 6 MiB burst; the rest is still
-/// owed when the second burst comes, and the two together pass the 7 MiB cap.
+/// takes at most its socket buffers (bounded here to ~2 × 64 KiB on our side) of the first
+/// 6 MiB burst; the rest is still owed when the second burst comes, and the two together pass
+/// the 7 MiB cap.
 fn hard_cap_counts_bytes_in_flight(model: Model) {
     const BURST: usize = 6 * 1024 * 1024;
     let limit = 7 * 1024 * 1024;
     let config = ServiceConfig {
         send_queue_limit: limit,
         send_queue_pause: limit,
+        socket_send_buffer: Some(64 * 1024),
         tick: Some(Duration::from_millis(10)),
         ..config(model)
     };
@@ -207,6 +211,75 @@ fn hard_cap_counts_bytes_in_flight(model: Model) {
     drop(stream);
 }
 
+/// Sends one burst to each new session and records, at every tick, what the session is still
+/// owed.
+struct OneBurst {
+    burst: usize,
+    session: Option<SessionId>,
+    owed: Arc<Mutex<Vec<usize>>>,
+}
+
+impl Handler for OneBurst {
+    fn received(&mut self, _ctx: &mut Context<'_>, _id: SessionId, data: &[u8]) -> usize {
+        data.len()
+    }
+
+    fn connected(&mut self, ctx: &mut Context<'_>, id: SessionId) {
+        let block = ctx.alloc(self.burst, |b| b.resize(self.burst, 0x3C));
+        ctx.send(id, block).expect("the burst fits the limit");
+        self.session = Some(id);
+    }
+
+    fn tick(&mut self, ctx: &mut Context<'_>) {
+        if let Some(owed) = self.session.and_then(|id| ctx.queued_bytes(id)) {
+            self.owed.lock().unwrap().push(owed);
+        }
+    }
+}
+
+/// `socket_send_buffer` bounds what the kernel takes for a peer that does not read: of a
+/// 1 MiB burst it keeps ~2 × 16 KiB (the kernel doubles `SO_SNDBUF`) and the peer's small
+/// window; the rest stays owed in the session's queue. Left to autotuning, loopback takes
+/// the whole burst (its initial send buffer is already larger).
+fn socket_send_buffer_bounds_the_kernels_share(model: Model) {
+    const BURST: usize = 1024 * 1024;
+    let config = ServiceConfig {
+        socket_send_buffer: Some(16 * 1024),
+        tick: Some(Duration::from_millis(5)),
+        ..config(model)
+    };
+    let owed = Arc::new(Mutex::new(Vec::new()));
+    let shared = owed.clone();
+    let service = Service::bind(loopback(), config, move |_| OneBurst {
+        burst: BURST,
+        session: None,
+        owed: shared.clone(),
+    })
+    .unwrap();
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    sock.set_recv_buffer_size(4096).unwrap();
+    sock.connect(&addr(&service).into()).unwrap(); // never reads
+    assert!(
+        wait_until(Duration::from_secs(10), || owed
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|&o| o < BURST)),
+        "the kernel never took any of the burst"
+    );
+    let least = owed.lock().unwrap().iter().copied().min().unwrap();
+    assert!(
+        least >= BURST - 256 * 1024,
+        "the kernel took {} bytes of a peer that does not read",
+        BURST - least
+    );
+    drop(sock);
+}
+
 both_models!(echo_pauses_reading, echo_to_a_client_that_does_not_read);
+both_models!(
+    send_buffer_bound,
+    socket_send_buffer_bounds_the_kernels_share
+);
 both_models!(hard_cap_in_flight, hard_cap_counts_bytes_in_flight);
 both_models!(slow_consumer, slow_consumer_is_cut_at_the_hard_cap);

@@ -89,6 +89,8 @@ fn drain_gives_up_at_the_deadline(model: Model) {
     let drain = std::time::Duration::from_millis(300);
     let config = servercore::ServiceConfig {
         shutdown_drain: drain,
+        // Bounded on our side too: autotuning may give the socket 4 MiB at once.
+        socket_send_buffer: Some(16 * 1024),
         ..config(model)
     };
     let service = servercore::Service::bind(loopback(), config, |_| Dump).expect("start server");

@@ -91,6 +91,11 @@ impl<H: Handler> LoopCore<H> {
                 tracing::debug!(%peer, "TCP_NODELAY: {err}");
             }
         }
+        if let Some(size) = self.state.config.socket_send_buffer {
+            if let Err(err) = socket2::SockRef::from(&stream).set_send_buffer_size(size) {
+                tracing::debug!(%peer, "SO_SNDBUF: {err}");
+            }
+        }
         let limit = self.state.config.recv_buffer_limit;
         let now = self.state.now;
         let id = self.state.sessions.insert_with(|id| {
