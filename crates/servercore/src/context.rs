@@ -66,7 +66,10 @@ impl std::error::Error for SendError {}
 ///
 /// Sends are queued, not written: the loop flushes every session with queued data once per
 /// iteration with one vectored write, after all events of the iteration were handled. That is
-/// how many small packets to one peer become one `writev` / one `sendmsg` SQE.
+/// how many small packets to one peer become one `writev` / one `sendmsg` SQE. One exception
+/// leaves sooner, in the same one write: what [`Context::send_copy`] copies back to the
+/// session whose input is being read, when nothing was queued for it, is written as soon as
+/// that input is done (the readiness model, without a flush interval).
 pub struct Context<'a> {
     state: &'a mut LoopState,
 }
@@ -127,7 +130,8 @@ impl<'a> Context<'a> {
     /// Bytes owed to the peer of session `id` of this loop: queued, or in a send the kernel
     /// has not completed yet.
     pub fn queued_bytes(&self, id: SessionId) -> Option<usize> {
-        self.state.sessions.get(id).map(|s| s.send.owed())
+        let reply = self.state.reply.len_for(id);
+        self.state.sessions.get(id).map(|s| s.send.owed() + reply)
     }
 
     /// Queues `buf` for session `id`. The buffer is shared, not copied: queue the same
@@ -143,6 +147,9 @@ impl<'a> Context<'a> {
             return self.post(id.loop_index(), Command::Send { id, buf });
         }
         let state = &mut *self.state;
+        if state.reply.is_for(id) {
+            state.spill_reply(); // the direct reply goes first
+        }
         // One lookup of the session per send: a broadcast makes one send per member.
         let session = state.sessions.get_mut(id).ok_or(SendError::NoSession)?;
         if !session.accepts_sends() {
@@ -181,6 +188,9 @@ impl<'a> Context<'a> {
     /// # Errors
     /// As [`Context::send`].
     pub fn send_copy(&mut self, id: SessionId, data: &[u8]) -> Result<(), SendError> {
+        if self.state.reply_copy(id, data) {
+            return Ok(()); // the reply to the input being read: written when it is done
+        }
         let buf = self.state.pool.copy(data);
         self.send(id, buf)
     }
@@ -251,6 +261,9 @@ impl<'a> Context<'a> {
             let _ = self.post(id.loop_index(), Command::Close { id, reason });
             return;
         }
+        if self.state.reply.is_for(id) {
+            self.state.spill_reply(); // sent before the close
+        }
         if let Some(session) = self.state.sessions.get_mut(id) {
             if matches!(
                 session.state,
@@ -285,6 +298,7 @@ impl<'a> Context<'a> {
             let _ = self.post(id.loop_index(), Command::Abort { id, reason });
             return;
         }
+        self.state.drop_reply(id);
         if let Some(session) = self.state.sessions.get_mut(id) {
             if !matches!(session.state, SessionState::Aborting { .. }) {
                 session.state = SessionState::Aborting { reason };

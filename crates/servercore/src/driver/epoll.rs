@@ -28,7 +28,7 @@ use std::time::Duration;
 
 use mio::event::Event as MioEvent;
 use mio::net::{TcpListener, TcpStream};
-use mio::{Events, Interest, Poll, Token, Waker};
+use mio::{Events, Interest, Poll, Registry, Token, Waker};
 
 use super::{socket_call, Driver, Event, Input, SendProgress};
 use crate::accept_backoff::AcceptBackoff;
@@ -148,14 +148,12 @@ impl EpollDriver {
             }
         }
     }
+}
 
-    /// Registers or drops `EPOLLOUT` for a socket.
-    fn set_write_interest(&mut self, id: SessionId, want: bool) -> io::Result<()> {
-        let registry = self.poll.registry();
-        let Some(socket) = socket_in(&mut self.sockets, id) else {
-            return Ok(());
-        };
-        if socket.write_interest == want {
+impl Socket {
+    /// Registers or drops `EPOLLOUT`.
+    fn set_write_interest(&mut self, registry: &Registry, want: bool) -> io::Result<()> {
+        if self.write_interest == want {
             return Ok(());
         }
         let interest = if want {
@@ -163,9 +161,33 @@ impl EpollDriver {
         } else {
             Interest::READABLE
         };
-        registry.reregister(&mut socket.stream, token(id), interest)?;
-        socket.write_interest = want;
+        registry.reregister(&mut self.stream, token(self.id), interest)?;
+        self.write_interest = want;
         Ok(())
+    }
+
+    /// One write (`write` given the stream), retried on `EINTR`. `None` if the socket is
+    /// full (`EAGAIN`): `EPOLLOUT` is registered, and writes wait for its edge.
+    fn write(
+        &mut self,
+        registry: &Registry,
+        mut write: impl FnMut(&TcpStream) -> io::Result<usize>,
+    ) -> io::Result<Option<usize>> {
+        if self.write_blocked {
+            return Ok(None);
+        }
+        loop {
+            match write(&self.stream) {
+                Ok(n) => return Ok(Some(n)),
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                    self.write_blocked = true;
+                    self.set_write_interest(registry, true)?;
+                    return Ok(None);
+                }
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) => return Err(err),
+            }
+        }
     }
 }
 
@@ -265,43 +287,46 @@ impl Driver for EpollDriver {
     /// `send` from `sendBytes`); on `EAGAIN`, `EPOLLOUT` is registered until a write empties
     /// the queue again.
     fn send(&mut self, id: SessionId, queue: &mut SendQueue) -> io::Result<SendProgress> {
+        let registry = self.poll.registry();
         let Some(socket) = socket_in(&mut self.sockets, id) else {
             return Ok(SendProgress::Idle);
         };
-        if socket.write_blocked {
-            return Ok(SendProgress::Wait);
-        }
         if queue.is_empty() {
-            self.set_write_interest(id, false)?;
+            socket.set_write_interest(registry, false)?;
             return Ok(SendProgress::Idle);
         }
-        loop {
-            // One buffer (the common echo case): plain send(2), cheaper in the kernel than
-            // importing a one-element iovec, and no iovec array to fill here.
-            let written = match queue.only_buffer() {
-                Some(buf) => socket_call::send(&socket.stream, buf),
-                None => {
-                    let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
-                    let count = queue.io_slices(&mut slices);
-                    socket.stream.write_vectored(&slices[..count])
-                }
-            };
-            match written {
-                Ok(n) => {
-                    queue.advance(n);
-                    if queue.is_empty() && socket.write_interest {
-                        self.set_write_interest(id, false)?;
-                    }
-                    return Ok(SendProgress::Wrote(n));
-                }
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-                    socket.write_blocked = true;
-                    self.set_write_interest(id, true)?;
-                    return Ok(SendProgress::Wait);
-                }
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-                Err(err) => return Err(err),
+        // One buffer (a single message queued): plain send(2), cheaper in the kernel than
+        // importing a one-element iovec, and no iovec array to fill here.
+        let written = socket.write(registry, |mut stream| match queue.only_buffer() {
+            Some(buf) => socket_call::send(stream, buf),
+            None => {
+                let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
+                let count = queue.io_slices(&mut slices);
+                stream.write_vectored(&slices[..count])
             }
+        })?;
+        let Some(n) = written else {
+            return Ok(SendProgress::Wait);
+        };
+        queue.advance(n);
+        if queue.is_empty() {
+            socket.set_write_interest(registry, false)?;
+        }
+        Ok(SendProgress::Wrote(n))
+    }
+
+    fn writes_borrowed(&self) -> bool {
+        true
+    }
+
+    /// `send(2)` straight from the caller's buffer (the direct reply, `loop_core/reply.rs`).
+    fn write_now(&mut self, id: SessionId, data: &[u8]) -> io::Result<usize> {
+        let registry = self.poll.registry();
+        match socket_in(&mut self.sockets, id) {
+            Some(socket) => Ok(socket
+                .write(registry, |stream| socket_call::send(stream, data))?
+                .unwrap_or(0)),
+            None => Ok(0),
         }
     }
 

@@ -27,7 +27,9 @@
 //! - Output waits in the session's [`SendQueue`] as shared [`Bytes`](bytes::Bytes). A
 //!   readiness driver writes straight from the queue; a completion driver *takes* the
 //!   buffers out of it into the in-flight operation and owns them until the completion
-//!   arrives, so closing a session can never free memory the kernel is still reading.
+//!   arrives, so closing a session can never free memory the kernel is still reading. Only
+//!   a readiness driver ([`Driver::writes_borrowed`]) is also handed borrowed bytes to write
+//!   at once ([`Driver::write_now`]: a session's reply to its input, with nothing queued).
 //! - Whether a session reads is the session layer's decision ([`Driver::set_reading`]); input
 //!   the kernel already completed while reading was being paused is still handed over by
 //!   `read`, and the session layer holds it in the session's `RecvBuffer` (within its limit).
@@ -158,6 +160,24 @@ pub(crate) trait Driver {
 
     /// The next input of `id`: call until [`Input::Wait`] after an [`Event::Readable`].
     fn read(&mut self, id: SessionId) -> Input<'_>;
+
+    /// True if the driver writes from memory it borrows for the call ([`Driver::write_now`]):
+    /// a readiness driver. A completion driver must own what the kernel sends until the
+    /// completion, so it takes buffers out of the send queue instead.
+    fn writes_borrowed(&self) -> bool {
+        false
+    }
+
+    /// Writes as much of `data` for `id` as the socket takes now, with nothing queued before
+    /// it; returns the bytes taken (0 when the socket is full: the caller queues the rest, and
+    /// the next [`Driver::send`] waits for it to drain). Only called if
+    /// [`Driver::writes_borrowed`].
+    ///
+    /// # Errors
+    /// The socket failed; the session is to be closed.
+    fn write_now(&mut self, _id: SessionId, _data: &[u8]) -> io::Result<usize> {
+        Ok(0)
+    }
 
     /// Allows (`true`) or stops (`false`) reading `id` (backpressure, closing).
     fn set_reading(&mut self, id: SessionId, on: bool);

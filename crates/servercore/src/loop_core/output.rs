@@ -2,6 +2,7 @@
 //! flush of one session's [`SendQueue`](crate::SendQueue) through the driver.
 //!
 //! ```text
+//!   (a copied reply to the input being read leaves before this, `reply.rs`)
 //!   Context::send ─> SendQueue ─> pending list ─(end of iteration, or each flush tick)─┐
 //!   flush:  Driver::send ──Wrote(n)──> handler.sent; resume reading below half the pause mark; again
 //!                        ──Wait──────> Event::Writable comes back here later
@@ -119,7 +120,7 @@ impl<H: Handler> LoopCore<H> {
 
     /// The kernel took `n` bytes of `id`'s queue. Tells the handler; returns true if reading
     /// was paused and may resume now (the queue fell to half the pause mark).
-    fn wrote(&mut self, id: SessionId, n: usize) -> bool {
+    pub(super) fn wrote(&mut self, id: SessionId, n: usize) -> bool {
         let resume_below = self.state.config.send_queue_pause / 2;
         self.state.stats.bytes_out += n as u64;
         let Some(session) = self.state.sessions.get_mut(id) else {

@@ -28,6 +28,10 @@ enum Pending {
 struct FakeDriver {
     /// Completion-like: completed input is handed over even while reading is stopped.
     completion: bool,
+    /// Readiness-like: writes from borrowed memory (`Driver::write_now`).
+    borrowed_writes: bool,
+    /// Writes made (`send` and `write_now`).
+    writes: usize,
     input: HashMap<SessionId, VecDeque<Pending>>,
     reading: HashMap<SessionId, bool>,
     /// Bytes the fake socket takes per `send` (`usize::MAX`: all).
@@ -76,6 +80,7 @@ impl Driver for FakeDriver {
         if n == 0 {
             return Ok(SendProgress::Wait);
         }
+        self.writes += 1;
         let mut bufs = Vec::new();
         queue.take_front(usize::MAX, &mut bufs);
         let out = self.written.entry(id).or_default();
@@ -87,6 +92,22 @@ impl Driver for FakeDriver {
         }
         queue.give_back(n, &mut bufs);
         Ok(SendProgress::Wrote(n))
+    }
+
+    fn writes_borrowed(&self) -> bool {
+        self.borrowed_writes
+    }
+
+    fn write_now(&mut self, id: SessionId, data: &[u8]) -> io::Result<usize> {
+        let n = data.len().min(self.capacity);
+        if n > 0 {
+            self.writes += 1;
+            self.written
+                .entry(id)
+                .or_default()
+                .extend_from_slice(&data[..n]);
+        }
+        Ok(n)
     }
 
     fn shutdown_write(&mut self, id: SessionId) -> io::Result<()> {
@@ -108,15 +129,24 @@ impl Driver for FakeDriver {
     }
 }
 
+/// What [`Echo`] does with input in place of echoing it as a shared buffer.
+type Reply = Box<dyn FnMut(&mut Context<'_>, SessionId, &[u8]) + Send>;
+
 /// Echo that records close reasons.
 #[derive(Default)]
 struct Echo {
     closed: Arc<Mutex<Vec<CloseReason>>>,
+    reply: Option<Reply>,
 }
 
 impl Handler for Echo {
     fn received(&mut self, ctx: &mut Context<'_>, id: SessionId, data: &[u8]) -> usize {
-        let _ = ctx.send(id, Bytes::copy_from_slice(data));
+        match &mut self.reply {
+            Some(reply) => reply(ctx, id, data),
+            None => {
+                let _ = ctx.send(id, Bytes::copy_from_slice(data));
+            }
+        }
         data.len()
     }
 
@@ -130,9 +160,17 @@ fn loop_with_session(
     config: ServiceConfig,
     driver: &mut FakeDriver,
 ) -> (LoopCore<Echo>, SessionId, Arc<Mutex<Vec<CloseReason>>>) {
+    loop_with_handler(config, driver, Echo::default())
+}
+
+/// As [`loop_with_session`], with the handler given.
+fn loop_with_handler(
+    config: ServiceConfig,
+    driver: &mut FakeDriver,
+    echo: Echo,
+) -> (LoopCore<Echo>, SessionId, Arc<Mutex<Vec<CloseReason>>>) {
     let loops: Arc<[Arc<Mailbox>]> = vec![Arc::new(Mailbox::default())].into();
     let admission = Arc::new(Admission::new(usize::MAX, usize::MAX, 0));
-    let echo = Echo::default();
     let closed = echo.closed.clone();
     let mut core = LoopCore::new(0, Arc::new(config), loops, admission, echo);
     let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).unwrap();
@@ -267,3 +305,5 @@ fn a_huge_drain_deadline_means_never_not_a_panic() {
     assert!(core.draining());
     assert!(!core.drained(), "the session still flushes");
 }
+
+mod reply;

@@ -1,0 +1,179 @@
+//! The direct reply (`reply.rs`): a readiness driver writes the handler's copy back to the
+//! session whose input it read as soon as that input is done, and nothing about what the
+//! peer receives changes: the order, the close after the data, the drop on an abort.
+
+use super::*;
+
+/// A readiness-like fake whose socket takes `capacity` bytes per write.
+fn readiness(capacity: usize) -> FakeDriver {
+    FakeDriver {
+        borrowed_writes: true,
+        capacity,
+        ..FakeDriver::default()
+    }
+}
+
+/// An echo that copies (`Context::send_copy`), then does `then` in the same callback.
+fn copy_echo(then: impl Fn(&mut Context<'_>, SessionId) + Send + 'static) -> Echo {
+    Echo {
+        reply: Some(Box::new(move |ctx, id, data| {
+            ctx.send_copy(id, data).expect("queued");
+            then(ctx, id);
+        })),
+        ..Echo::default()
+    }
+}
+
+#[test]
+fn a_reply_leaves_in_one_write_when_the_input_is_done() {
+    let mut driver = readiness(usize::MAX);
+    let echo = copy_echo(|_, _| {});
+    let (mut core, id, _) = loop_with_handler(ServiceConfig::default(), &mut driver, echo);
+    feed(&mut driver, id, Pending::Data(b"hello".to_vec()));
+    feed(&mut driver, id, Pending::Data(b" world".to_vec()));
+    core.dispatch(&mut driver, Event::Readable(id));
+    assert_eq!(
+        driver.written[&id], b"hello world",
+        "before the pending list"
+    );
+    assert_eq!(driver.writes, 1, "both reads' replies in one write");
+    assert!(core.state.pending.is_empty(), "nothing left to flush");
+    assert_eq!(core.stats().bytes_out, 11);
+}
+
+#[test]
+fn what_the_socket_does_not_take_is_queued_and_later_input_waits_behind_it() {
+    let mut driver = readiness(4);
+    let echo = copy_echo(|_, _| {});
+    let (mut core, id, _) = loop_with_handler(ServiceConfig::default(), &mut driver, echo);
+    feed(&mut driver, id, Pending::Data(b"hello world".to_vec()));
+    core.dispatch(&mut driver, Event::Readable(id));
+    assert_eq!(driver.written[&id], b"hell");
+    assert_eq!(Context::new(&mut core.state).queued_bytes(id), Some(7));
+    feed(&mut driver, id, Pending::Data(b"!".to_vec()));
+    core.dispatch(&mut driver, Event::Readable(id)); // queued behind the rest: no reply
+    assert_eq!(driver.written[&id], b"hell");
+    driver.capacity = usize::MAX;
+    core.carry_out_pending(&mut driver);
+    assert_eq!(driver.written[&id], b"hello world!");
+}
+
+#[test]
+fn a_shared_buffer_sent_after_a_copy_goes_after_it() {
+    let mut driver = readiness(usize::MAX);
+    let echo = copy_echo(|ctx, id| {
+        ctx.send(id, Bytes::from_static(b"+shared"))
+            .expect("queued");
+        ctx.send_copy(id, b"+copy").expect("queued");
+    });
+    let (mut core, id, _) = loop_with_handler(ServiceConfig::default(), &mut driver, echo);
+    feed(&mut driver, id, Pending::Data(b"input".to_vec()));
+    core.dispatch(&mut driver, Event::Readable(id));
+    core.carry_out_pending(&mut driver);
+    assert_eq!(driver.written[&id], b"input+shared+copy");
+}
+
+#[test]
+fn the_reply_counts_as_queued_while_the_callback_runs() {
+    let mut driver = readiness(usize::MAX);
+    let seen = Arc::new(Mutex::new(None));
+    let seen_in = seen.clone();
+    let echo = copy_echo(move |ctx, id| *seen_in.lock().unwrap() = ctx.queued_bytes(id));
+    let (mut core, id, _) = loop_with_handler(ServiceConfig::default(), &mut driver, echo);
+    feed(&mut driver, id, Pending::Data(b"12345".to_vec()));
+    core.dispatch(&mut driver, Event::Readable(id));
+    assert_eq!(*seen.lock().unwrap(), Some(5));
+    assert_eq!(Context::new(&mut core.state).queued_bytes(id), Some(0));
+}
+
+#[test]
+fn a_close_in_the_callback_sends_the_reply_before_the_fin() {
+    let mut driver = readiness(usize::MAX);
+    let echo = copy_echo(|ctx, id| ctx.close(id));
+    let (mut core, id, closed) = loop_with_handler(ServiceConfig::default(), &mut driver, echo);
+    feed(&mut driver, id, Pending::Data(b"bye".to_vec()));
+    core.dispatch(&mut driver, Event::Readable(id));
+    core.carry_out_pending(&mut driver);
+    assert_eq!(driver.written[&id], b"bye");
+    assert_eq!(driver.shut, [id], "the FIN after the data");
+    assert!(closed.lock().unwrap().is_empty(), "lingering");
+    feed(&mut driver, id, Pending::Eof);
+    core.dispatch(&mut driver, Event::Readable(id)); // the peer's EOF ends the lingering
+    core.carry_out_pending(&mut driver);
+    assert_eq!(*closed.lock().unwrap(), [CloseReason::Local]);
+}
+
+#[test]
+fn an_abort_in_the_callback_drops_the_reply() {
+    let mut driver = readiness(usize::MAX);
+    let echo = copy_echo(|ctx, id| ctx.abort(id, CloseReason::Local));
+    let (mut core, id, closed) = loop_with_handler(ServiceConfig::default(), &mut driver, echo);
+    feed(&mut driver, id, Pending::Data(b"dropped".to_vec()));
+    core.dispatch(&mut driver, Event::Readable(id));
+    core.carry_out_pending(&mut driver);
+    assert!(!driver.written.contains_key(&id), "nothing written");
+    assert_eq!(driver.closed, [id]);
+    assert_eq!(*closed.lock().unwrap(), [CloseReason::Local]);
+}
+
+#[test]
+fn the_peer_eof_after_the_input_still_gets_the_reply() {
+    let mut driver = readiness(usize::MAX);
+    let echo = copy_echo(|_, _| {});
+    let (mut core, id, closed) = loop_with_handler(ServiceConfig::default(), &mut driver, echo);
+    feed(&mut driver, id, Pending::Data(b"last words".to_vec()));
+    feed(&mut driver, id, Pending::Eof);
+    core.dispatch(&mut driver, Event::Readable(id));
+    core.carry_out_pending(&mut driver);
+    assert_eq!(driver.written[&id], b"last words");
+    assert_eq!(*closed.lock().unwrap(), [CloseReason::PeerClosed]);
+}
+
+#[test]
+fn past_the_pause_mark_the_reply_is_queued_and_reading_pauses() {
+    let mut driver = readiness(0); // the peer reads nothing
+    let echo = copy_echo(|_, _| {});
+    let (mut core, id, _) = loop_with_handler(small_queues(), &mut driver, echo);
+    feed(&mut driver, id, Pending::Data(b"0123".to_vec()));
+    feed(&mut driver, id, Pending::Data(b"456789".to_vec())); // 10 >= pause of 8
+    feed(&mut driver, id, Pending::Data(b"waits".to_vec()));
+    core.dispatch(&mut driver, Event::Readable(id));
+    core.carry_out_pending(&mut driver);
+    assert!(!driver.reading[&id], "paused");
+    assert_eq!(driver.input[&id].len(), 1, "not read while paused");
+    driver.capacity = usize::MAX;
+    core.dispatch(&mut driver, Event::Writable(id));
+    core.carry_out_pending(&mut driver);
+    assert_eq!(driver.written[&id], b"0123456789waits");
+}
+
+#[test]
+fn with_a_flush_interval_a_reply_waits_for_the_flush() {
+    let mut driver = readiness(usize::MAX);
+    let config = ServiceConfig {
+        flush_interval: Some(Duration::from_secs(3600)),
+        ..ServiceConfig::default()
+    };
+    let echo = copy_echo(|_, _| {});
+    let (mut core, id, _) = loop_with_handler(config, &mut driver, echo);
+    feed(&mut driver, id, Pending::Data(b"held".to_vec()));
+    core.dispatch(&mut driver, Event::Readable(id));
+    core.carry_out_pending(&mut driver);
+    assert!(!driver.written.contains_key(&id), "held until the interval");
+    assert_eq!(Context::new(&mut core.state).queued_bytes(id), Some(4));
+}
+
+#[test]
+fn a_completion_driver_queues_the_reply() {
+    let mut driver = FakeDriver {
+        capacity: usize::MAX,
+        ..FakeDriver::default()
+    };
+    let echo = copy_echo(|_, _| {});
+    let (mut core, id, _) = loop_with_handler(ServiceConfig::default(), &mut driver, echo);
+    feed(&mut driver, id, Pending::Data(b"queued".to_vec()));
+    core.dispatch(&mut driver, Event::Readable(id));
+    assert!(driver.written.is_empty(), "sends wait for the pending list");
+    core.carry_out_pending(&mut driver);
+    assert_eq!(driver.written[&id], b"queued");
+}
