@@ -68,8 +68,9 @@ impl std::error::Error for SendError {}
 /// iteration with one vectored write, after all events of the iteration were handled. That is
 /// how many small packets to one peer become one `writev` / one `sendmsg` SQE. One exception
 /// leaves sooner, in the same one write: what [`Context::send_copy`] copies back to the
-/// session whose input is being read, when nothing was queued for it, is written as soon as
-/// that input is done (the readiness model, without a flush interval).
+/// session whose input is being read, when nothing was queued for it, is written once the
+/// iteration's input is all read, before the flush (the readiness model, without a flush
+/// interval).
 pub struct Context<'a> {
     state: &'a mut LoopState,
 }
@@ -130,7 +131,7 @@ impl<'a> Context<'a> {
     /// Bytes owed to the peer of session `id` of this loop: queued, or in a send the kernel
     /// has not completed yet.
     pub fn queued_bytes(&self, id: SessionId) -> Option<usize> {
-        let reply = self.state.reply.len_for(id);
+        let reply = self.state.reply_owed(id);
         self.state.sessions.get(id).map(|s| s.send.owed() + reply)
     }
 
@@ -147,10 +148,8 @@ impl<'a> Context<'a> {
             return self.post(id.loop_index(), Command::Send { id, buf });
         }
         let state = &mut *self.state;
-        if state.reply.is_for(id) {
-            state.spill_reply(); // the direct reply goes first
-        }
-        // One lookup of the session per send: a broadcast makes one send per member.
+        state.spill_reply(id); // a direct reply not written yet goes first
+                               // One lookup of the session per send: a broadcast makes one send per member.
         let session = state.sessions.get_mut(id).ok_or(SendError::NoSession)?;
         if !session.accepts_sends() {
             return Err(SendError::Closing);
@@ -261,9 +260,7 @@ impl<'a> Context<'a> {
             let _ = self.post(id.loop_index(), Command::Close { id, reason });
             return;
         }
-        if self.state.reply.is_for(id) {
-            self.state.spill_reply(); // sent before the close
-        }
+        self.state.spill_reply(id); // sent before the close
         if let Some(session) = self.state.sessions.get_mut(id) {
             if matches!(
                 session.state,

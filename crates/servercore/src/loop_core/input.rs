@@ -9,7 +9,7 @@
 //!                                            no  ─> remember; reported after the held bytes
 //!   resume (send queue drained below half the pause mark):
 //!       show the held bytes, report a held EOF, Driver::set_reading(true), read what waited
-//!   no more input: Driver::write_now(the collected reply); the rest is queued
+//!   no more input: the collected reply is parked (written after the iteration's events)
 //! ```
 //!
 //! A readiness driver stops reading as soon as it is told (the kernel keeps the rest); a
@@ -26,8 +26,8 @@ use crate::session::SessionState;
 use crate::{CloseReason, Context, Handler, RecvBuffer, SessionId};
 
 impl<H: Handler> LoopCore<H> {
-    /// Takes `id`'s input until the driver has no more (or the session is gone), then writes
-    /// the handler's direct reply (`reply.rs`).
+    /// Takes `id`'s input until the driver has no more (or the session is gone), then parks
+    /// (or writes) the handler's direct reply (`reply.rs`).
     pub(super) fn take_input<D: Driver>(&mut self, driver: &mut D, id: SessionId) {
         self.begin_reply(driver, id);
         self.read_input(driver, id);

@@ -12,7 +12,7 @@
 //! | `lifecycle.rs` | admit / adopt / open a session, close it (handler told exactly once) |
 //! | `input.rs`     | input: deliver, hold while paused (bounded), EOF, pause and resume   |
 //! | `output.rs`    | the pending list, flushing a send queue, closing after the flush     |
-//! | `reply.rs`     | the direct reply: a session's answer to its input, written at once   |
+//! | `reply.rs`     | direct replies: a session's answer to its input, without the queue   |
 //! | `proxy.rs`     | PROXY protocol: the header, then admission under the real client     |
 //! | `websocket.rs` | WebSocket sessions: upgrade, frames in, one message per send, pings  |
 
@@ -70,8 +70,8 @@ pub(crate) struct LoopState {
     pub(crate) admission: Arc<Admission>,
     /// The data of the session being closed, still reachable from its `disconnected` call.
     pub(crate) closing: Option<(SessionId, UserData)>,
-    /// The reply being collected for the session whose input is being taken.
-    pub(crate) reply: reply::Reply,
+    /// Direct replies: collected from a session's input, written after the dispatch.
+    pub(crate) replies: reply::Replies,
 }
 
 /// One loop's sessions, its handler, and the loop that drives them.
@@ -144,7 +144,7 @@ impl<H: Handler> LoopCore<H> {
                 stats: LoopStats::default(),
                 admission,
                 closing: None,
-                reply: reply::Reply::default(),
+                replies: reply::Replies::default(),
             },
             next_tick,
             next_sweep,

@@ -58,6 +58,7 @@ impl<H: Handler> LoopCore<H> {
     /// Sends what `id` has queued until the driver must wait; then, if the queue is empty
     /// and nothing is in flight, closes a closing session. An aborted session closes at once.
     pub(super) fn flush<D: Driver>(&mut self, driver: &mut D, id: SessionId) {
+        self.state.spill_reply(id); // a parked reply goes before anything else is decided
         let mut wrote = false;
         loop {
             let Some(session) = self.state.sessions.get_mut(id) else {

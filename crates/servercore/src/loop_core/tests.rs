@@ -173,13 +173,22 @@ fn loop_with_handler(
     let admission = Arc::new(Admission::new(usize::MAX, usize::MAX, 0));
     let closed = echo.closed.clone();
     let mut core = LoopCore::new(0, Arc::new(config), loops, admission, echo);
+    let id = add_session(&mut core, driver);
+    (core, id, closed)
+}
+
+/// Adopts one more session (over a real loopback socket nobody reads) and returns its id.
+fn add_session(core: &mut LoopCore<Echo>, driver: &mut FakeDriver) -> SessionId {
     let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).unwrap();
     let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
     driver.sockets.push(client);
     let (server_end, _) = listener.accept().unwrap();
+    let before = core.session_ids();
     core.adopt(driver, server_end, crate::mailbox::Transport::Adopted);
-    let id = core.session_ids()[0];
-    (core, id, closed)
+    let ids = core.session_ids();
+    ids.into_iter()
+        .find(|id| !before.contains(id))
+        .expect("adopted")
 }
 
 fn feed(driver: &mut FakeDriver, id: SessionId, input: Pending) {

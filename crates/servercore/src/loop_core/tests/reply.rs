@@ -177,3 +177,98 @@ fn a_completion_driver_queues_the_reply() {
     core.carry_out_pending(&mut driver);
     assert_eq!(driver.written[&id], b"queued");
 }
+
+/// A copying echo that also does `to_other` with the other session's id (set once known).
+fn echo_with_other(
+    to_other: impl Fn(&mut Context<'_>, SessionId, SessionId) + Send + 'static,
+) -> (Echo, Arc<Mutex<Option<SessionId>>>) {
+    let other = Arc::new(Mutex::new(None::<SessionId>));
+    let other_in = other.clone();
+    let echo = copy_echo(move |ctx, id| {
+        let other = *other_in.lock().unwrap();
+        if let Some(other) = other.filter(|&o| o != id) {
+            to_other(ctx, id, other);
+        }
+    });
+    (echo, other)
+}
+
+#[test]
+fn while_events_are_dispatched_replies_wait_then_leave_one_write_each() {
+    let mut driver = readiness(usize::MAX);
+    let echo = copy_echo(|_, _| {});
+    let (mut core, a, _) = loop_with_handler(ServiceConfig::default(), &mut driver, echo);
+    let b = add_session(&mut core, &mut driver);
+    feed(&mut driver, a, Pending::Data(b"to a".to_vec()));
+    feed(&mut driver, b, Pending::Data(b"to b".to_vec()));
+    core.park_replies();
+    core.dispatch(&mut driver, Event::Readable(a));
+    core.dispatch(&mut driver, Event::Readable(b));
+    assert!(driver.written.is_empty(), "the reads first");
+    assert_eq!(Context::new(&mut core.state).queued_bytes(a), Some(4));
+    core.write_replies(&mut driver);
+    assert_eq!(driver.written[&a], b"to a");
+    assert_eq!(driver.written[&b], b"to b");
+    assert_eq!(driver.writes, 2);
+    assert!(core.state.pending.is_empty(), "nothing left to flush");
+}
+
+#[test]
+fn a_send_from_another_sessions_callback_goes_after_the_parked_reply() {
+    let mut driver = readiness(3); // the parked reply is written in part
+    let (echo, other) = echo_with_other(|ctx, _, other| {
+        ctx.send(other, Bytes::from_static(b"+shared"))
+            .expect("queued");
+    });
+    let (mut core, a, _) = loop_with_handler(ServiceConfig::default(), &mut driver, echo);
+    let b = add_session(&mut core, &mut driver);
+    feed(&mut driver, a, Pending::Data(b"hello".to_vec()));
+    core.park_replies();
+    core.dispatch(&mut driver, Event::Readable(a)); // parked, nothing sent to b
+    *other.lock().unwrap() = Some(a);
+    feed(&mut driver, b, Pending::Data(b"from b".to_vec()));
+    core.dispatch(&mut driver, Event::Readable(b)); // sends to a: its reply moves first
+    core.write_replies(&mut driver);
+    core.carry_out_pending(&mut driver);
+    assert_eq!(driver.written[&a], b"hello+shared");
+    assert_eq!(driver.written[&b], b"from b");
+}
+
+#[test]
+fn an_abort_from_another_sessions_callback_drops_the_parked_reply() {
+    let mut driver = readiness(usize::MAX);
+    let (echo, other) = echo_with_other(|ctx, _, other| ctx.abort(other, CloseReason::Local));
+    let (mut core, a, closed) = loop_with_handler(ServiceConfig::default(), &mut driver, echo);
+    let b = add_session(&mut core, &mut driver);
+    feed(&mut driver, a, Pending::Data(b"dropped".to_vec()));
+    core.park_replies();
+    core.dispatch(&mut driver, Event::Readable(a));
+    *other.lock().unwrap() = Some(a);
+    feed(&mut driver, b, Pending::Data(b"kept".to_vec()));
+    core.dispatch(&mut driver, Event::Readable(b));
+    core.write_replies(&mut driver);
+    core.carry_out_pending(&mut driver);
+    assert!(
+        !driver.written.contains_key(&a),
+        "nothing written to the aborted"
+    );
+    assert_eq!(driver.written[&b], b"kept");
+    assert_eq!(driver.closed, [a]);
+    assert_eq!(*closed.lock().unwrap(), [CloseReason::Local]);
+}
+
+#[test]
+fn a_flush_in_the_same_batch_sends_the_parked_reply_before_closing() {
+    let mut driver = readiness(usize::MAX);
+    let echo = copy_echo(|_, _| {});
+    let (mut core, id, closed) = loop_with_handler(ServiceConfig::default(), &mut driver, echo);
+    feed(&mut driver, id, Pending::Data(b"last words".to_vec()));
+    feed(&mut driver, id, Pending::Eof);
+    core.park_replies();
+    core.dispatch(&mut driver, Event::Readable(id)); // parked; closing (the peer's EOF)
+    core.dispatch(&mut driver, Event::Writable(id)); // the flush decides the close
+    core.write_replies(&mut driver);
+    core.carry_out_pending(&mut driver);
+    assert_eq!(driver.written[&id], b"last words");
+    assert_eq!(*closed.lock().unwrap(), [CloseReason::PeerClosed]);
+}
