@@ -4,10 +4,9 @@ use servercore::{Context, Handler, SessionId};
 
 /// Echoes every byte back to its sender.
 ///
-/// The bytes are copied once (`Context::send_copy`). With the readiness model the copy is a
-/// direct reply: it goes out with one `send(2)` after the loop has read this iteration's
-/// input, and only what the socket does not take is queued. Otherwise it is queued and goes
-/// out with the session's next vectored write. If the client does not read its echoes, its
+/// The bytes are copied once (`Context::send_copy`), as a direct reply: they go out with one
+/// `send(2)` after the loop has read this iteration's input (on either model), and only what
+/// the socket does not take is queued, to go out with the session's next vectored write. If the client does not read its echoes, its
 /// send queue passes `send_queue_pause` and the session layer stops reading from it until the
 /// queue drains: memory stays bounded and nothing is dropped.
 #[derive(Debug, Default)]

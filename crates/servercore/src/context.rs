@@ -69,8 +69,8 @@ impl std::error::Error for SendError {}
 /// how many small packets to one peer become one `writev` / one `sendmsg` SQE. One exception
 /// leaves sooner, in the same one write: what [`Context::send_copy`] copies back to the
 /// session whose input is being read, when nothing was queued for it, is written once the
-/// iteration's input is all read, before the flush (the readiness model, without a flush
-/// interval).
+/// iteration's input is all read, before the flush, with one `send(2)` (without a flush
+/// interval; on either model).
 pub struct Context<'a> {
     state: &'a mut LoopState,
 }

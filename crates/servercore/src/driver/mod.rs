@@ -27,9 +27,10 @@
 //! - Output waits in the session's [`SendQueue`] as shared [`Bytes`](bytes::Bytes). A
 //!   readiness driver writes straight from the queue; a completion driver *takes* the
 //!   buffers out of it into the in-flight operation and owns them until the completion
-//!   arrives, so closing a session can never free memory the kernel is still reading. Only
-//!   a readiness driver ([`Driver::writes_borrowed`]) is also handed borrowed bytes to write
-//!   at once ([`Driver::write_now`]: a session's reply to its input, with nothing queued).
+//!   arrives, so closing a session can never free memory the kernel is still reading. A
+//!   driver may also be handed borrowed bytes to write at once ([`Driver::write_now`]: a
+//!   session's reply to its input, with nothing queued or in flight): only with a call that
+//!   copies them before it returns (`send(2)`), never lending them to the kernel.
 //! - Whether a session reads is the session layer's decision ([`Driver::set_reading`]); input
 //!   the kernel already completed while reading was being paused is still handed over by
 //!   `read`, and the session layer holds it in the session's `RecvBuffer` (within its limit).
@@ -161,9 +162,9 @@ pub(crate) trait Driver {
     /// The next input of `id`: call until [`Input::Wait`] after an [`Event::Readable`].
     fn read(&mut self, id: SessionId) -> Input<'_>;
 
-    /// True if the driver writes from memory it borrows for the call ([`Driver::write_now`]):
-    /// a readiness driver. A completion driver must own what the kernel sends until the
-    /// completion, so it takes buffers out of the send queue instead.
+    /// True if the driver can write memory it borrows for the call ([`Driver::write_now`]):
+    /// with a system call that copies it before returning. What goes out through a
+    /// completion (an SQE) must be owned until then, so it comes from the send queue.
     fn writes_borrowed(&self) -> bool {
         false
     }

@@ -11,6 +11,7 @@
 //! |------------------------------|--------------------------------------------------|
 //! | `recv(s, buf, len, 0)`       | `recvfrom(fd, buf, len, 0, NULL, NULL)`          |
 //! | `send(s, buf, len, 0)`       | `sendto(fd, buf, len, MSG_NOSIGNAL, NULL, 0)`: a peer that reset gives `EPIPE`, never `SIGPIPE` |
+//! | `WSASend` completing at once (`FILE_SKIP_COMPLETION_PORT_ON_SUCCESS`) | `sendto(fd, buf, len, MSG_NOSIGNAL \| MSG_DONTWAIT, NULL, 0)` on an io_uring socket with no send in flight |
 
 use std::io;
 
@@ -28,6 +29,14 @@ pub(crate) fn recv(stream: &TcpStream, buf: &mut [u8]) -> io::Result<usize> {
 #[cfg(target_os = "linux")]
 pub(crate) fn send(stream: &TcpStream, buf: &[u8]) -> io::Result<usize> {
     rustix::net::send(stream, buf, rustix::net::SendFlags::NOSIGNAL).map_err(io::Error::from)
+}
+
+/// Writes from `buf` without blocking, whatever the socket's mode (io_uring's sockets are
+/// blocking ones): the byte count the kernel took, or `WouldBlock` if it has no room.
+#[cfg(target_os = "linux")]
+pub(crate) fn send_nonblocking(fd: std::os::fd::BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
+    use rustix::net::SendFlags;
+    rustix::net::send(fd, buf, SendFlags::NOSIGNAL | SendFlags::DONTWAIT).map_err(io::Error::from)
 }
 
 /// Reads into `buf`: the byte count, `0` at the peer's EOF.

@@ -4,6 +4,7 @@
 //! |-----------------------------------------------------|--------------------------------------------------------|
 //! | `WSARecv` + `WSAOVERLAPPED`                         | `IORING_OP_RECV` (multishot, provided buffers) SQE with `user_data` |
 //! | `WSASend` with a `WSABUF` array                     | `IORING_OP_SENDMSG` with an iovec array (`MSG_NOSIGNAL`) |
+//! | `WSASend` that completes at once, with `FILE_SKIP_COMPLETION_PORT_ON_SUCCESS` | a direct reply while no send is in flight: `send(2)` with `MSG_DONTWAIT`, no SQE; the rest (a full socket) is queued as a `SEND` SQE |
 //! | `AcceptEx`                                          | multishot `IORING_OP_ACCEPT` (peer from `getpeername`) |
 //! | `WSA_IO_PENDING`                                    | the SQE is queued; its CQE comes later                 |
 //! | `WSAWaitForMultipleEvents` / `GetQueuedCompletionStatus` | `io_uring_enter(GETEVENTS)` / reaping the CQ      |
@@ -509,6 +510,14 @@ impl Driver for UringDriver {
 
     fn send(&mut self, id: SessionId, queue: &mut SendQueue) -> io::Result<SendProgress> {
         self.send_conn(id, queue)
+    }
+
+    fn writes_borrowed(&self) -> bool {
+        true
+    }
+
+    fn write_now(&mut self, id: SessionId, data: &[u8]) -> io::Result<usize> {
+        self.write_conn_now(id, data)
     }
 
     /// A plain `shutdown(2)` on the fd (it completes at once; no op is in flight for it).

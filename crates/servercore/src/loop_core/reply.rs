@@ -4,7 +4,7 @@
 //! pending list.
 //!
 //! ```text
-//!   take_input(id):  queue empty, no flush interval, a driver that writes borrowed memory?
+//!   take_input(id):  nothing queued or in flight, no flush interval, Driver::writes_borrowed?
 //!                    yes ─> Context::send_copy(id, ..) appends to the reply buffer (one copy)
 //!   input done:      the reply is parked (while the iteration's events are dispatched;
 //!                    written at once otherwise)
@@ -14,14 +14,17 @@
 //!   mark): the reply is moved into the queue first, so the order holds
 //! ```
 //!
-//! It is the echo's hot path: a readiness driver writes each reply with one `send(2)` from
-//! the buffer the handler's copy went into; no pooled buffer, no reference count, no queue
-//! entry, no pending list. The writes still come after all of the iteration's reads, as the
+//! It is the echo's hot path: each reply goes out with one `send(2)` from the buffer the
+//! handler's copy went into; no pooled buffer, no reference count, no queue entry, no
+//! pending list, and with io_uring no SQE and no completion to reap (the send completes in
+//! the call, as a Winsock send does with `FILE_SKIP_COMPLETION_PORT_ON_SUCCESS`; the
+//! measured cost per echo fell 0.27 µs, 9 of 9 rounds). The writes still come after all of the iteration's reads, as the
 //! loop's flush makes them: written as each input is done, they woke the peers one by one
 //! between the reads, and the kernel's wake-ups cost more than the queue saved (measured:
 //! server user time −0.09 µs, system time +0.07 µs per echo). What a callback sends still
-//! leaves together, in one write per session. A completion driver never takes this path: the
-//! kernel must own what it sends until the completion, so its replies are queued as before.
+//! leaves together, in one write per session. Nothing is lent to the kernel: what the
+//! socket does not take at once is copied into the queue, and a completion driver sends it
+//! from there (owned until its completion).
 
 use super::{LoopCore, LoopState};
 use crate::driver::Driver;

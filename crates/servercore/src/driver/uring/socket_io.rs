@@ -6,11 +6,12 @@
 //!   recv:  Idle --arm--> Armed --(CQE without F_MORE: EOF, error, ENOBUFS)--> Idle --re-arm-->
 //!                          \--(set_reading(false) / close: ASYNC_CANCEL)--> Cancelling --(last CQE)--> Idle
 //!   send:  Idle --(send: take_front into a SendOp)--> InFlight --(CQE)--> Done --(send: give back rest)--> Idle
+//!          Idle --(write_now: send(2), MSG_DONTWAIT)--> Idle   (a direct reply: no SQE, nothing lent)
 //!   life:  Open --(close: cancel ops)--> Draining --(last CQE)--> freed (fd closed, Event::Released)
 //! ```
 
 use std::io;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
 
 use io_uring::cqueue;
 use io_uring::opcode;
@@ -18,7 +19,7 @@ use io_uring::types::{CancelBuilder, Fd};
 
 use super::ops::{user_data, Arm, Conn, ConnSlot, Life, OpKind, Received, SendOp, SendState};
 use super::{UringDriver, SEND_POOL};
-use crate::driver::{Event, Input, SendProgress};
+use crate::driver::{socket_call, Event, Input, SendProgress};
 use crate::session::SendQueue;
 use crate::SessionId;
 
@@ -195,6 +196,36 @@ impl UringDriver {
                 self.submit_send(slot, queue);
                 Ok(SendProgress::Wait)
             }
+        }
+    }
+
+    /// A reply written at once, with no SQE: a non-blocking `send(2)` while no send is in
+    /// flight on the socket (IOCP's `FILE_SKIP_COMPLETION_PORT_ON_SUCCESS`: a send that
+    /// completes in the call needs no completion). The kernel copies `data` during the call,
+    /// so nothing is lent. Returns 0 when a send is in flight or the socket is full: the rest
+    /// is queued and goes out as a `SEND` SQE, which waits for room.
+    pub(super) fn write_conn_now(&mut self, id: SessionId, data: &[u8]) -> io::Result<usize> {
+        let Some(conn) = self
+            .conns
+            .slot_of(id)
+            .and_then(|slot| self.conns.get_mut(slot))
+        else {
+            return Ok(0);
+        };
+        if !matches!(conn.send, SendState::Idle) {
+            return Ok(0); // behind a send in flight: queued, in order
+        }
+        match socket_call::send_nonblocking(conn.fd.as_fd(), data) {
+            Ok(n) => Ok(n),
+            Err(err)
+                if matches!(
+                    err.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                ) =>
+            {
+                Ok(0)
+            }
+            Err(err) => Err(err),
         }
     }
 

@@ -6,11 +6,14 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
+use bytes::Bytes;
+
 use super::{RingSizes, UringDriver};
 use crate::admission::Admission;
-use crate::driver::Driver;
+use crate::driver::{Driver, Event, SendProgress};
 use crate::loop_core::LoopCore;
 use crate::mailbox::Mailbox;
+use crate::session::SendQueue;
 use crate::{Context, Handler, LoopStats, Model, ServiceConfig, SessionId};
 
 /// Echo that stalls once, on its first bytes, so that data piles up on every socket and the
@@ -192,6 +195,36 @@ testkit::uring_test! {
             "a paused session held back {} bytes: {stats:?}",
             stats.recv_held_high_water
         );
+    }
+}
+
+testkit::uring_test! {
+    /// A direct reply goes out in the call, with no SQE, while no send is in flight; behind a
+    /// send in flight it is refused (0 bytes taken), so the session layer queues it in order.
+    fn a_direct_write_needs_no_sqe_and_waits_behind_a_send_in_flight() {
+        let (mut driver, _waker) = UringDriver::new(None, &ServiceConfig::default()).unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut peer = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        peer.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let (server_end, _) = listener.accept().unwrap();
+        let id = SessionId::new(0, 0, 0);
+        driver.register(id, server_end).unwrap();
+        assert_eq!(driver.write_now(id, b"direct").unwrap(), 6);
+        let mut queue = SendQueue::new();
+        queue.push(Bytes::from_static(b"+queued"));
+        assert_eq!(driver.send(id, &mut queue).unwrap(), SendProgress::Wait);
+        assert_eq!(driver.write_now(id, b"+late").unwrap(), 0, "behind the SEND");
+        let mut events = Vec::new();
+        while !events.iter().any(|e| matches!(e, Event::Writable(w) if *w == id)) {
+            driver.poll(Some(Duration::from_secs(5)), &mut events).unwrap();
+        }
+        assert_eq!(driver.send(id, &mut queue).unwrap(), SendProgress::Wrote(7));
+        assert_eq!(driver.write_now(id, b"+again").unwrap(), 6);
+        let mut got = [0; 19];
+        peer.read_exact(&mut got).unwrap();
+        assert_eq!(&got, b"direct+queued+again");
+        driver.close(id);
+        driver.finish().unwrap();
     }
 }
 
