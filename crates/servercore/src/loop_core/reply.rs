@@ -104,8 +104,16 @@ impl LoopState {
 
     /// Moves `id`'s reply, if it has one, into its send queue (scheduled for the flush):
     /// something else is about to be queued for the session, it is closing, or it is being
-    /// flushed. Its direct path ends for this input.
+    /// flushed. Its direct path ends for this input. Called on every send and flush, so the
+    /// usual answer, "no reply", is found inline.
+    #[inline]
     pub(crate) fn spill_reply(&mut self, id: SessionId) {
+        if self.replies.is_collecting(id) || !self.replies.parked.is_empty() {
+            self.move_reply_to_queue(id);
+        }
+    }
+
+    fn move_reply_to_queue(&mut self, id: SessionId) {
         let replies = &mut self.replies;
         let range = if replies.is_collecting(id) {
             replies.collecting = None;
