@@ -24,11 +24,18 @@ fn copy_echo(then: impl Fn(&mut Context<'_>, SessionId) + Send + 'static) -> Ech
     }
 }
 
+/// A loop with one session whose handler copies its input back.
+fn copying_loop(
+    config: ServiceConfig,
+    driver: &mut FakeDriver,
+) -> (LoopCore<Echo>, SessionId, Arc<Mutex<Vec<CloseReason>>>) {
+    loop_with_handler(config, driver, copy_echo(|_, _| {}))
+}
+
 #[test]
 fn a_reply_leaves_in_one_write_when_the_input_is_done() {
     let mut driver = readiness(usize::MAX);
-    let echo = copy_echo(|_, _| {});
-    let (mut core, id, _) = loop_with_handler(ServiceConfig::default(), &mut driver, echo);
+    let (mut core, id, _) = copying_loop(ServiceConfig::default(), &mut driver);
     feed(&mut driver, id, Pending::Data(b"hello".to_vec()));
     feed(&mut driver, id, Pending::Data(b" world".to_vec()));
     core.dispatch(&mut driver, Event::Readable(id));
@@ -44,8 +51,7 @@ fn a_reply_leaves_in_one_write_when_the_input_is_done() {
 #[test]
 fn what_the_socket_does_not_take_is_queued_and_later_input_waits_behind_it() {
     let mut driver = readiness(4);
-    let echo = copy_echo(|_, _| {});
-    let (mut core, id, _) = loop_with_handler(ServiceConfig::default(), &mut driver, echo);
+    let (mut core, id, _) = copying_loop(ServiceConfig::default(), &mut driver);
     feed(&mut driver, id, Pending::Data(b"hello world".to_vec()));
     core.dispatch(&mut driver, Event::Readable(id));
     assert_eq!(driver.written[&id], b"hell");
@@ -119,8 +125,7 @@ fn an_abort_in_the_callback_drops_the_reply() {
 #[test]
 fn the_peer_eof_after_the_input_still_gets_the_reply() {
     let mut driver = readiness(usize::MAX);
-    let echo = copy_echo(|_, _| {});
-    let (mut core, id, closed) = loop_with_handler(ServiceConfig::default(), &mut driver, echo);
+    let (mut core, id, closed) = copying_loop(ServiceConfig::default(), &mut driver);
     feed(&mut driver, id, Pending::Data(b"last words".to_vec()));
     feed(&mut driver, id, Pending::Eof);
     core.dispatch(&mut driver, Event::Readable(id));
@@ -132,8 +137,7 @@ fn the_peer_eof_after_the_input_still_gets_the_reply() {
 #[test]
 fn past_the_pause_mark_the_reply_is_queued_and_reading_pauses() {
     let mut driver = readiness(0); // the peer reads nothing
-    let echo = copy_echo(|_, _| {});
-    let (mut core, id, _) = loop_with_handler(small_queues(), &mut driver, echo);
+    let (mut core, id, _) = copying_loop(small_queues(), &mut driver);
     feed(&mut driver, id, Pending::Data(b"0123".to_vec()));
     feed(&mut driver, id, Pending::Data(b"456789".to_vec())); // 10 >= pause of 8
     feed(&mut driver, id, Pending::Data(b"waits".to_vec()));
@@ -154,8 +158,7 @@ fn with_a_flush_interval_a_reply_waits_for_the_flush() {
         flush_interval: Some(Duration::from_secs(3600)),
         ..ServiceConfig::default()
     };
-    let echo = copy_echo(|_, _| {});
-    let (mut core, id, _) = loop_with_handler(config, &mut driver, echo);
+    let (mut core, id, _) = copying_loop(config, &mut driver);
     feed(&mut driver, id, Pending::Data(b"held".to_vec()));
     core.dispatch(&mut driver, Event::Readable(id));
     core.carry_out_pending(&mut driver);
@@ -169,8 +172,7 @@ fn a_completion_driver_queues_the_reply() {
         capacity: usize::MAX,
         ..FakeDriver::default()
     };
-    let echo = copy_echo(|_, _| {});
-    let (mut core, id, _) = loop_with_handler(ServiceConfig::default(), &mut driver, echo);
+    let (mut core, id, _) = copying_loop(ServiceConfig::default(), &mut driver);
     feed(&mut driver, id, Pending::Data(b"queued".to_vec()));
     core.dispatch(&mut driver, Event::Readable(id));
     assert!(driver.written.is_empty(), "sends wait for the pending list");
@@ -196,8 +198,7 @@ fn echo_with_other(
 #[test]
 fn while_events_are_dispatched_replies_wait_then_leave_one_write_each() {
     let mut driver = readiness(usize::MAX);
-    let echo = copy_echo(|_, _| {});
-    let (mut core, a, _) = loop_with_handler(ServiceConfig::default(), &mut driver, echo);
+    let (mut core, a, _) = copying_loop(ServiceConfig::default(), &mut driver);
     let b = add_session(&mut core, &mut driver);
     feed(&mut driver, a, Pending::Data(b"to a".to_vec()));
     feed(&mut driver, b, Pending::Data(b"to b".to_vec()));
@@ -260,8 +261,7 @@ fn an_abort_from_another_sessions_callback_drops_the_parked_reply() {
 #[test]
 fn a_flush_in_the_same_batch_sends_the_parked_reply_before_closing() {
     let mut driver = readiness(usize::MAX);
-    let echo = copy_echo(|_, _| {});
-    let (mut core, id, closed) = loop_with_handler(ServiceConfig::default(), &mut driver, echo);
+    let (mut core, id, closed) = copying_loop(ServiceConfig::default(), &mut driver);
     feed(&mut driver, id, Pending::Data(b"last words".to_vec()));
     feed(&mut driver, id, Pending::Eof);
     core.park_replies();
