@@ -148,8 +148,9 @@ impl<'a> Context<'a> {
             return self.post(id.loop_index(), Command::Send { id, buf });
         }
         let state = &mut *self.state;
-        state.spill_reply(id); // a direct reply not written yet goes first
-                               // One lookup of the session per send: a broadcast makes one send per member.
+        // A direct reply not written yet goes first.
+        state.spill_reply(id);
+        // One lookup of the session per send: a broadcast makes one send per member.
         let session = state.sessions.get_mut(id).ok_or(SendError::NoSession)?;
         if !session.accepts_sends() {
             return Err(SendError::Closing);

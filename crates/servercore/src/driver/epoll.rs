@@ -291,6 +291,9 @@ impl Driver for EpollDriver {
         let Some(socket) = socket_in(&mut self.sockets, id) else {
             return Ok(SendProgress::Idle);
         };
+        if socket.write_blocked {
+            return Ok(SendProgress::Wait); // `EPOLLOUT` stays registered until its edge
+        }
         if queue.is_empty() {
             socket.set_write_interest(registry, false)?;
             return Ok(SendProgress::Idle);

@@ -2,7 +2,7 @@
 //! consumed them — the same on both models.
 //!
 //! ```text
-//!   (readiness driver, nothing queued: the handler's copied reply is collected, `reply.rs`)
+//!   (nothing queued or in flight: the handler's copied reply is collected, `reply.rs`)
 //!   Driver::read ──Data──> reading allowed?  yes ─> handler.received(held + new) ─> keep the rest
 //!                                            no  ─> hold in RecvBuffer (within recv_buffer_limit)
 //!                ──Eof───> nothing held?     yes ─> Closing(PeerClosed): flush, then close
