@@ -225,8 +225,9 @@ impl<H: Handler> LoopCore<H> {
     /// Writes every parked reply (the iteration's events are dispatched) and stops parking.
     pub(super) fn write_replies<D: Driver>(&mut self, driver: &mut D) {
         self.state.replies.parking = false;
-        self.state.replies.parked.reverse(); // written in the order they were parked
-                                             // Popped one at a time: a handler's `sent` may spill or add replies meanwhile.
+        // Written in the order they were parked, popped one at a time: a handler's `sent` may
+        // spill or add replies meanwhile.
+        self.state.replies.parked.reverse();
         while let Some(reply) = self.state.replies.parked.pop() {
             self.state.set_parked(reply.id, false);
             self.write_reply(driver, reply);
@@ -242,20 +243,17 @@ impl<H: Handler> LoopCore<H> {
         }
         let bytes = std::mem::take(&mut self.state.replies.bytes);
         let data = &bytes[reply.start..reply.end];
-        match driver.write_now(id, data) {
-            Ok(n) => {
-                if n < data.len() {
-                    self.state.queue_copy(id, &data[n..]);
-                }
-                self.state.replies.bytes = bytes;
-                if n > 0 && self.wrote(id, n) {
-                    self.resume_reading(driver, id);
-                }
+        let written = driver.write_now(id, data);
+        if let Some(rest) = written.as_ref().ok().and_then(|&n| data.get(n..)) {
+            if !rest.is_empty() {
+                self.state.queue_copy(id, rest);
             }
-            Err(err) => {
-                self.state.replies.bytes = bytes;
-                self.close_session(driver, id, CloseReason::from_io(&err));
-            }
+        }
+        self.state.replies.bytes = bytes;
+        match written {
+            Ok(n) if n > 0 && self.wrote(id, n) => self.resume_reading(driver, id),
+            Ok(_) => {}
+            Err(err) => self.close_session(driver, id, CloseReason::from_io(&err)),
         }
     }
 
