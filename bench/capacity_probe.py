@@ -14,7 +14,7 @@ import socket
 import subprocess
 import time
 
-from procfs import CLK_TCK, cpu_busy_ticks, cpu_ticks, free_port
+from procfs import CLK_TCK, cpu_busy_ticks, cpu_ticks_split, free_port
 
 # Share of the offered rate a probe must achieve.
 ACHIEVED_SHARE = 0.98
@@ -135,13 +135,13 @@ def run_probe(server_cmd, client_cmd, *, offered, rate_field, unit, bound_us, se
     """One probe: the probe's record (a dict); see the module docs. `client_cmd` gets --addr
     prepended; it must already carry the rate, --duration, --threads 1 and --json."""
     server, port = start_server(server_cmd, server_cpu, log_prefix + ".server.log")
-    before = cpu_ticks(server.pid)
+    before = cpu_ticks_split(server.pid)
     busy_before = cpu_busy_ticks(server_cpu)
     try:
         rc, client_cpu_secs, wall, report = run_client(
             [client_cmd[0], "--addr", f"127.0.0.1:{port}", *client_cmd[1:]], client_cpu, secs,
             log_prefix + ".client.out", log_prefix + ".client.err")
-        after = cpu_ticks(server.pid)
+        after = cpu_ticks_split(server.pid)
         busy_after = cpu_busy_ticks(server_cpu)
     finally:
         killed = stop_server(server)
@@ -150,8 +150,9 @@ def run_probe(server_cmd, client_cmd, *, offered, rate_field, unit, bound_us, se
     if died:
         reasons.insert(0, "server died")
         after = before
-    ticks = after - before
-    server_cpu_us = ticks * 1e6 / CLK_TCK
+    user_us, system_us = ((a - b) * 1e6 / CLK_TCK for a, b in zip(after, before))
+    ticks = sum(after) - sum(before)
+    server_cpu_us = user_us + system_us
     units = (report or {}).get(unit) or 0
     return {
         "offered": offered,
@@ -173,6 +174,9 @@ def run_probe(server_cmd, client_cmd, *, offered, rate_field, unit, bound_us, se
         "other_load_on_server_cpu": max(0, busy_after - busy_before - ticks) / CLK_TCK / wall,
         "units": units,
         "server_cpu_us_per_unit": server_cpu_us / units if units else None,
+        # The same, apart: user time is the server's own code, system time the kernel's work.
+        "server_user_us_per_unit": user_us / units if units else None,
+        "server_system_us_per_unit": system_us / units if units else None,
         "client_cmd": " ".join(client_cmd[1:]),
         "server_cmd": " ".join(server_cmd),
         "client": report,

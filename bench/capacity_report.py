@@ -2,7 +2,8 @@
 repeats (median [min-max]), its ratio to the reference's (median over median, and the spread of
 the ratios taken within each repeat), the client's CPU share at the capacity probe, and the cost
 below saturation (server CPU us per unit, median [min-max], and its ratio to the reference's:
-median over median, with the spread, and the median, of the ratios within each round).
+median over median, with the spread, and the median, of the ratios within each round), and that
+cost apart: the medians of its user time (the server's own code) and system time (the kernel's).
 """
 
 import statistics
@@ -70,6 +71,10 @@ def summarize(scenario, servers, reference, searches, costs):
             "cost_ratio": ratio(c[0], ref_cost),
             "cost_ratio_round_median": cost_rounds[0],
             "cost_ratio_min": cost_rounds[1], "cost_ratio_max": cost_rounds[2],
+            "cost_user_us_per_unit_median":
+                spread([r.get("server_user_us_per_unit") for r in costs[s]])[0],
+            "cost_system_us_per_unit_median":
+                spread([r.get("server_system_us_per_unit") for r in costs[s]])[0],
             "cost_rate": costs[s][0]["offered"] if costs[s] else None,
             "cost_failed_runs": sum(1 for r in costs[s] if not r["passed"]),
         })
@@ -108,7 +113,8 @@ def table(scenario, rows):
     width = max(len("server"), *(len(r["server"]) for r in rows))
     header = (f"{'server':<{width}} {'capacity ' + unit + '/s median [min-max]':>36} "
               f"{'vs ref [spread]':>18} {'client%@cap':>11} "
-              f"{'cost us/' + unit + ' median [min-max]':>30} {'cost vs ref [spread]':>20}  notes")
+              f"{'cost us/' + unit + ' median [min-max]':>30} {'cost vs ref [spread]':>20} "
+              f"{'user+system':>13}  notes")
     lines = [f"scenario {scenario.name}: {scenario.describe()}", header, "-" * len(header)]
     for r in rows:
         cap = (f"{fmt(r['capacity_median'], ',.0f')} "
@@ -122,8 +128,10 @@ def table(scenario, rows):
                 f"{fmt(r['cost_us_per_unit_max'], '.3f')}]")
         cost_rat = (f"{fmt(r['cost_ratio'], '.2f')} "
                     f"[{fmt(r['cost_ratio_min'], '.2f')}-{fmt(r['cost_ratio_max'], '.2f')}]")
+        split = (f"{fmt(r['cost_user_us_per_unit_median'], '.3f')}+"
+                 f"{fmt(r['cost_system_us_per_unit_median'], '.3f')}")
         lines.append(f"{r['server']:<{width}} {cap:>36} {rat:>18} {client:>11} {cost:>30} "
-                     f"{cost_rat:>20}  {notes(r, scenario)}")
+                     f"{cost_rat:>20} {split:>13}  {notes(r, scenario)}")
     cost_rate = next((r["cost_rate"] for r in rows if r["cost_rate"]), None)
     searched = any(r["repeats"] for r in rows)
     why = "50% of the reference's median capacity" if searched else "COST_RATE"

@@ -33,6 +33,13 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 def cpu_ticks(pid):
     """CPU time (utime + stime, all threads) of the process in clock ticks; None if it is gone
     or a zombie."""
+    split = cpu_ticks_split(pid)
+    return None if split is None else sum(split)
+
+
+def cpu_ticks_split(pid):
+    """(user, system) CPU time of the process (all threads) in clock ticks; None if it is gone
+    or a zombie. System time is where an echo's kernel work (TCP, wake-ups) lands."""
     try:
         with open(f"/proc/{pid}/stat") as f:
             stat = f.read()
@@ -42,7 +49,7 @@ def cpu_ticks(pid):
     fields = stat[stat.rindex(")") + 2:].split()
     if fields[0] == "Z":
         return None
-    return int(fields[11]) + int(fields[12])
+    return int(fields[11]), int(fields[12])
 
 
 def cpu_busy_ticks(cpu):

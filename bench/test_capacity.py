@@ -173,8 +173,10 @@ class SummaryTest(unittest.TestCase):
                 "end_reason": end_reason, "other_load_max": 0.01}
 
     @staticmethod
-    def cost(us_per_unit, passed=True):
+    def cost(us_per_unit, passed=True, user_share=0.25):
         return {"server_cpu_us_per_unit": us_per_unit, "offered": 50, "passed": passed,
+                "server_user_us_per_unit": us_per_unit * user_share,
+                "server_system_us_per_unit": us_per_unit * (1 - user_share),
                 "other_load_on_server_cpu": 0.02}
 
     def test_summary_rows_compare_with_the_reference(self):
@@ -198,6 +200,9 @@ class SummaryTest(unittest.TestCase):
         self.assertEqual((gs["cost_ratio_min"], gs["cost_ratio_max"]), (0.25, 0.6))
         self.assertEqual(gs["cost_ratio_round_median"], 0.5)
         self.assertEqual(gs["cost_failed_runs"], 1)
+        # The split's medians: user 0.25, 0.5, 0.75 and system 0.75, 1.5, 2.25 per unit.
+        self.assertEqual(gs["cost_user_us_per_unit_median"], 0.5)
+        self.assertEqual(gs["cost_system_us_per_unit_median"], 1.5)
         self.assertEqual(ref["capacity_ratio"], 1.0)
 
         class Tick:
@@ -214,11 +219,11 @@ class SummaryTest(unittest.TestCase):
                             tick=True)
         searches = {"gameserver-epoll+--flush-interval-ms+5": [self.search(1_000_000, 0.95)],
                     "tokio_chat": [self.search(400_000, 0.3)]}
-        costs = {s: [dict(self.cost(2.0), offered=200_000)] for s in searches}
+        costs = {s: [dict(self.cost(2.0, user_share=0.125), offered=200_000)] for s in searches}
         rows = summarize("chat-tick", list(searches), "tokio_chat", searches, costs)
         text = table(scenario, rows)
         for word in ("gameserver-epoll+--flush-interval-ms+5", "1,000,000", "2.50", "1.00 [1.00-1.00]",
-                     "client-bound?", "no send tick", "cost at 200,000 delivery/s",
+                     "client-bound?", "no send tick", "cost at 200,000 delivery/s", "0.250+1.750",
                      "--flush-interval-ms 20", "--chat-rate r"):
             self.assertIn(word, text)
         self.assertEqual(scenario.client_args(1_000_000)[-4:-2], ["--chat-rate", "40"])
