@@ -30,13 +30,6 @@ def free_port():
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
-def cpu_ticks(pid):
-    """CPU time (utime + stime, all threads) of the process in clock ticks; None if it is gone
-    or a zombie."""
-    split = cpu_ticks_split(pid)
-    return None if split is None else sum(split)
-
-
 def cpu_ticks_split(pid):
     """(user, system) CPU time of the process (all threads) in clock ticks; None if it is gone
     or a zombie. System time is where an echo's kernel work (TCP, wake-ups) lands."""
