@@ -179,6 +179,11 @@ pub(crate) struct Args {
     #[arg(long, value_name = "SECS", default_value_t = 5,
           value_parser = clap::value_parser!(u64).range(0..=HOUR))]
     lingering_time: u64,
+    /// Most bytes a closing session's client may send to be read and thrown away; past it the
+    /// session is no longer read (what it is owed still leaves) and closes at
+    /// --lingering-time.
+    #[arg(long, value_name = "BYTES", default_value_t = ServiceConfig::default().lingering_bytes)]
+    lingering_bytes: usize,
     /// Serve Prometheus metrics on http://ADDR/metrics (e.g. 127.0.0.1:9100). Off by default.
     #[arg(long, value_name = "ADDR")]
     pub(crate) metrics: Option<SocketAddr>,
@@ -260,6 +265,7 @@ impl Args {
             partial_timeout: secs(self.partial_timeout),
             shutdown_drain: Duration::from_secs(self.shutdown_drain),
             lingering_time: Duration::from_secs(self.lingering_time),
+            lingering_bytes: self.lingering_bytes,
             flush_interval: (self.flush_interval_ms > 0)
                 .then(|| Duration::from_millis(self.flush_interval_ms)),
             trusted_sources: self.trusted_sources.clone(),

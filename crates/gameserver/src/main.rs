@@ -37,7 +37,7 @@ use gameserver::echo::Echo;
 use gameserver::game::Game;
 use gameserver::protocol;
 use gameserver::room::Rooms;
-use servercore::{Handler, Service, ServiceConfig};
+use servercore::{Handler, LoopStats, Service, ServiceConfig};
 
 use crate::cli::{Args, Protocol};
 use crate::metrics::MetricsServer;
@@ -173,10 +173,21 @@ fn serve<H: Handler>(
         drop(end_stats_line);
         Ok(())
     })?;
-    for result in service.stop() {
+    let (handlers, stats) = service.stop_with_stats();
+    for result in handlers {
         result.context("event loop failed")?;
     }
-    tracing::info!("stopped");
+    let total = stats.iter().fold(LoopStats::default(), |mut total, s| {
+        total.merge(s);
+        total
+    });
+    tracing::info!(
+        sessions = total.accepted,
+        bytes_in = total.bytes_in,
+        bytes_discarded = total.bytes_discarded,
+        bytes_out = total.bytes_out,
+        "stopped"
+    );
     Ok(())
 }
 

@@ -12,6 +12,7 @@
 //! | `sessions_refused_total`                          | counter | `refused`                |
 //! | `sessions_closed_total{reason}`                   | counter | `closed` (`CloseReason::NAMES`) |
 //! | `received_bytes_total`, `sent_bytes_total`        | counter | `bytes_in`, `bytes_out`  |
+//! | `discarded_bytes_total`                           | counter | `bytes_discarded`        |
 //! | `packets_received_total`, `packets_sent_total`    | counter | `packets_in`, `packets_out` |
 //! | `send_queue_bytes`                                | gauge   | `send_queue_bytes`       |
 //! | `send_queue_high_water_bytes`                     | gauge   | `send_queue_high_water`  |
@@ -214,6 +215,13 @@ impl Collector for Snapshot {
             "Bytes received.",
             Some(&bytes),
             t.bytes_in,
+        )?;
+        counter(
+            &mut out,
+            "discarded",
+            "Bytes received after a session began closing, read and thrown away (lingering close).",
+            Some(&bytes),
+            t.bytes_discarded,
         )?;
         counter(
             &mut out,

@@ -140,10 +140,12 @@ pub struct ServiceConfig {
     /// discards input until the peer's EOF, for at most this long from when closing began
     /// (flushing included); then it is closed regardless (as nginx's `lingering_time`).
     /// Zero: close as soon as the queue is flushed (unread input may then reset the
-    /// connection). Default 5 s.
+    /// connection); a peer that takes nothing of the queue is then closed at `idle_timeout`
+    /// after closing began. Default 5 s.
     pub lingering_time: Duration,
-    /// Most bytes a closing session may send us to be thrown away before it is closed
-    /// regardless. Default 16 MiB.
+    /// Most bytes a closing session may send us to be thrown away: past it the session is
+    /// no longer read (no more work spent on a peer that keeps sending), what is queued for
+    /// it still leaves, and it is closed at `lingering_time`. Default 16 MiB.
     pub lingering_bytes: usize,
     /// PROXY protocol (v1 or v2) on accepted connections, for a server behind a load
     /// balancer; default off (a header is then never trusted: its bytes are input like any

@@ -256,6 +256,17 @@ impl<H: Handler> Service<H> {
             .collect()
     }
 
+    /// As [`Service::stop`], with each loop's final stats (published as its thread ended:
+    /// every byte it received, sent and discarded while draining).
+    ///
+    /// # Panics
+    /// If a loop thread panicked (a handler bug); the panic is resumed here.
+    pub fn stop_with_stats(self) -> (Vec<io::Result<H>>, Vec<LoopStats>) {
+        let loops = self.loops.clone();
+        let handlers = self.stop();
+        (handlers, loops.iter().map(|l| l.stats()).collect())
+    }
+
     fn request_stop(&self) {
         self.acceptors
             .lock()

@@ -21,6 +21,11 @@ pub struct LoopStats {
     pub closed: [u64; CloseReason::NAMES.len()],
     /// Bytes received.
     pub bytes_in: u64,
+    /// Bytes of `bytes_in` read after a session began closing and thrown away unseen (a
+    /// lingering close reads on so that unread input cannot reset the connection). Every
+    /// other byte received reaches the handler: `bytes_in - bytes_discarded` is what
+    /// handlers were shown (or still hold as a partial message).
+    pub bytes_discarded: u64,
     /// Bytes the kernel accepted for sending.
     pub bytes_out: u64,
     /// Whole packets decoded (packet services).
@@ -60,6 +65,7 @@ impl LoopStats {
             *mine += theirs;
         }
         self.bytes_in += other.bytes_in;
+        self.bytes_discarded += other.bytes_discarded;
         self.bytes_out += other.bytes_out;
         self.packets_in += other.packets_in;
         self.packets_out += other.packets_out;

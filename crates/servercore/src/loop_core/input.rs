@@ -66,9 +66,14 @@ impl<H: Handler> LoopCore<H> {
         let allowed = match session.state {
             SessionState::Open
             | SessionState::AwaitingHeader { .. }
-            | SessionState::Upgrading { .. } => !session.read_paused,
-            // Read and discard: unread input would make the close a reset (lingering close).
-            SessionState::Closing { .. } | SessionState::Lingering { .. } => true,
+            | SessionState::Upgrading { .. } => {
+                !session.read_paused && session.close_after_held.is_none()
+            }
+            // Read and discard, within `lingering_bytes`: unread input would make the close a
+            // reset (lingering close).
+            SessionState::Closing { .. } | SessionState::Lingering { .. } => {
+                session.discarded <= self.state.config.lingering_bytes
+            }
             SessionState::Aborting { .. } => false,
         };
         if session.reading != allowed {
@@ -99,13 +104,14 @@ impl<H: Handler> LoopCore<H> {
                 self.read_proxy_header(id, data);
                 return;
             }
-            SessionState::Closing { reason } | SessionState::Lingering { reason } => {
-                // Closing: input is no longer delivered, only read and thrown away (bounded).
+            SessionState::Closing { .. } | SessionState::Lingering { .. } => {
+                // Closing: input is no longer delivered, only read and thrown away. Past
+                // `lingering_bytes` reading stops (`sync_reading`), and the session closes at
+                // its lingering deadline: what is queued for the peer still leaves, never cut
+                // short because the peer kept sending.
                 self.state.stats.bytes_in += data.len() as u64;
+                self.state.stats.bytes_discarded += data.len() as u64;
                 session.discarded += data.len();
-                if session.discarded > self.state.config.lingering_bytes {
-                    Context::new(&mut self.state).abort(id, reason);
-                }
                 return;
             }
             SessionState::Upgrading { .. } | SessionState::Aborting { .. } => return,
@@ -263,8 +269,14 @@ impl<H: Handler> LoopCore<H> {
     pub(super) fn resume_reading<D: Driver>(&mut self, driver: &mut D, id: SessionId) {
         self.offer_held(id);
         if let Some(session) = self.state.sessions.get_mut(id) {
-            if session.held_unseen == 0 && std::mem::take(&mut session.eof_held) {
-                self.peer_closed(id);
+            if session.held_unseen == 0 {
+                let close = session.close_after_held.take();
+                if std::mem::take(&mut session.eof_held) {
+                    self.peer_closed(id);
+                }
+                if let Some(reason) = close {
+                    Context::new(&mut self.state).close_with(id, reason);
+                }
             }
         }
         self.sync_reading(driver, id);

@@ -226,7 +226,11 @@ impl<H: Handler> LoopCore<H> {
         self.next_sweep = config.sweep_interval().map(|t| deadline(now, t));
         let (idle, partial) = (config.idle_timeout, config.partial_timeout);
         let header = config.proxy_protocol.as_ref().map(|p| p.header_timeout);
-        let linger = config.lingering_time;
+        // A closing session's bound: lingering, or without it the idle timeout (a peer that
+        // takes nothing of its queue must not hold the session forever).
+        let closing_limit = Some(config.lingering_time)
+            .filter(|t| !t.is_zero())
+            .or(idle);
         for id in self.state.sessions.ids() {
             if self.ws_sweep(id) {
                 continue; // an upgrade in progress: its own deadline
@@ -238,7 +242,7 @@ impl<H: Handler> LoopCore<H> {
                 // Flushing and lingering together get `lingering_time`; then the close is
                 // abortive (a peer that neither reads nor finishes cannot hold the session).
                 let since = *s.closing_since.get_or_insert(now);
-                if !linger.is_zero() && now.duration_since(since) >= linger {
+                if closing_limit.is_some_and(|limit| now.duration_since(since) >= limit) {
                     Context::new(&mut self.state).abort(id, reason);
                 }
                 continue;
@@ -273,7 +277,14 @@ impl<H: Handler> LoopCore<H> {
         }
         self.drain_deadline = Some(deadline(Instant::now(), self.state.config.shutdown_drain));
         for id in self.state.sessions.ids() {
-            Context::new(&mut self.state).close_with(id, CloseReason::Shutdown);
+            match self.state.sessions.get_mut(id) {
+                // Input already read (a completion driver's read-ahead while paused) is shown
+                // first, as the queue drains; the close follows (`resume_reading`).
+                Some(s) if s.held_unseen > 0 && s.state == SessionState::Open => {
+                    s.close_after_held = Some(CloseReason::Shutdown);
+                }
+                _ => Context::new(&mut self.state).close_with(id, CloseReason::Shutdown),
+            }
         }
     }
 

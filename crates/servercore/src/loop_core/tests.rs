@@ -303,6 +303,80 @@ fn an_abort_drops_the_queue_and_closes_once() {
 }
 
 #[test]
+fn a_stop_shows_input_held_while_paused_before_the_close() {
+    let mut driver = FakeDriver {
+        completion: true,
+        capacity: 0, // the peer reads nothing yet
+        ..FakeDriver::default()
+    };
+    let (mut core, id, closed) = loop_with_session(small_queues(), &mut driver);
+    feed(&mut driver, id, Pending::Data(b"0123456789".to_vec())); // its echo pauses reading
+    feed(&mut driver, id, Pending::Data(b"read ahead".to_vec())); // completed after the pause
+    core.dispatch(&mut driver, Event::Readable(id));
+    core.carry_out_pending(&mut driver);
+    core.begin_shutdown();
+    core.carry_out_pending(&mut driver);
+    assert!(
+        !driver.reading[&id],
+        "nothing new is read while the held input waits"
+    );
+    assert!(
+        closed.lock().unwrap().is_empty(),
+        "the close waits behind it"
+    );
+    driver.capacity = usize::MAX; // the peer reads what it is owed
+    core.dispatch(&mut driver, Event::Writable(id));
+    core.carry_out_pending(&mut driver);
+    assert_eq!(
+        driver.written[&id], b"0123456789read ahead",
+        "input already read was answered, not dropped"
+    );
+    assert_eq!(
+        driver.shut,
+        [id],
+        "then a graceful close: FIN behind the data"
+    );
+    assert_eq!(core.stats().bytes_in, 20);
+    assert_eq!(core.stats().bytes_discarded, 0);
+}
+
+#[test]
+fn a_closing_peer_past_the_discard_budget_stops_being_read_and_keeps_its_queue() {
+    let mut driver = FakeDriver {
+        completion: true,
+        capacity: 0,
+        ..FakeDriver::default()
+    };
+    let config = ServiceConfig {
+        lingering_bytes: 16,
+        ..small_queues()
+    };
+    let (mut core, id, closed) = loop_with_session(config, &mut driver);
+    feed(&mut driver, id, Pending::Data(b"0123456789".to_vec()));
+    core.dispatch(&mut driver, Event::Readable(id));
+    core.carry_out_pending(&mut driver);
+    Context::new(&mut core.state).close(id);
+    core.carry_out_pending(&mut driver);
+    assert!(driver.reading[&id], "closing: read and discard");
+    feed(&mut driver, id, Pending::Data(vec![7; 10]));
+    feed(&mut driver, id, Pending::Data(vec![7; 10])); // 20 > 16 discarded
+    core.dispatch(&mut driver, Event::Readable(id));
+    core.carry_out_pending(&mut driver);
+    assert!(!driver.reading[&id], "past the budget: no longer read");
+    assert!(closed.lock().unwrap().is_empty(), "and not aborted");
+    assert_eq!(core.stats().bytes_discarded, 20);
+    driver.capacity = usize::MAX;
+    core.dispatch(&mut driver, Event::Writable(id));
+    core.carry_out_pending(&mut driver);
+    assert_eq!(driver.written[&id], b"0123456789", "its queue still left");
+    assert_eq!(
+        driver.shut,
+        [id],
+        "then FIN; the close waits for lingering_time"
+    );
+}
+
+#[test]
 fn a_huge_drain_deadline_means_never_not_a_panic() {
     let mut driver = FakeDriver::default();
     let config = ServiceConfig {

@@ -84,6 +84,10 @@ pub(crate) struct Session {
     pub(crate) held_unseen: usize,
     /// The peer's EOF arrived behind held bytes: reported once they have been shown.
     pub(crate) eof_held: bool,
+    /// The service is stopping while bytes already read are held unseen: the session reads
+    /// nothing new, shows the handler what it holds (as the queue drains), then closes
+    /// gracefully with this reason. Input read into the process is answered, not dropped.
+    pub(crate) close_after_held: Option<CloseReason>,
     /// What the application keeps on the session ([`Context::data`](crate::Context::data)).
     pub(crate) data: UserData,
     /// The handler was told of the session (`connected`), so it is told of its end.
@@ -119,6 +123,7 @@ impl Session {
             reading: true,
             held_unseen: 0,
             eof_held: false,
+            close_after_held: None,
             data: UserData::default(),
             introduced: false,
             proxy: None,
