@@ -77,10 +77,13 @@ pub enum ProxyHeaderRead {
 pub enum ProxiedSource {
     /// The real client's address and port (v1 `TCP4`/`TCP6`, v2 `PROXY` over TCP on IPv4/IPv6).
     Client(SocketAddr),
-    /// No client: the balancer speaks for itself (v2 `LOCAL`, its health checks) or cannot
-    /// name the client (v1 `UNKNOWN`, v2 `PROXY` with an unspecified family). Per the spec the
-    /// connection is served with its own endpoints; it stands for no client.
+    /// No client: the balancer speaks for itself (v2 `LOCAL`, its health checks). It stands
+    /// for no client.
     Local,
+    /// A client the balancer cannot name (v1 `UNKNOWN`, with or without addresses; v2 `PROXY`
+    /// with an unspecified address family). Per the spec the connection is served, with its
+    /// own endpoints as its addresses.
+    Unknown,
 }
 
 /// The PROXY protocol version a header announced.
@@ -270,7 +273,7 @@ fn parse_v1_line(line: &[u8]) -> Result<ProxyHeaderRead, ProxyHeaderError> {
     let source = match header.addresses {
         v1::Addresses::Tcp4(a) => ProxiedSource::Client((a.source_address, a.source_port).into()),
         v1::Addresses::Tcp6(a) => ProxiedSource::Client((a.source_address, a.source_port).into()),
-        v1::Addresses::Unknown => ProxiedSource::Local,
+        v1::Addresses::Unknown => ProxiedSource::Unknown,
     };
     Ok(ProxyHeaderRead::Complete {
         consumed: line.len(),
@@ -361,7 +364,7 @@ fn v2_source(header: &v2::Header<'_>) -> Result<ProxiedSource, ProxyHeaderError>
     }
     let unsupported = |what| Err(ProxyHeaderError::Unsupported { what });
     match (header.addresses, header.protocol) {
-        (v2::Addresses::Unspecified, _) => Ok(ProxiedSource::Local),
+        (v2::Addresses::Unspecified, _) => Ok(ProxiedSource::Unknown),
         (v2::Addresses::IPv4(a), v2::Protocol::Stream) => Ok(ProxiedSource::Client(
             (a.source_address, a.source_port).into(),
         )),

@@ -103,6 +103,7 @@ fn haproxy_sends_each_clients_address_and_local_health_checks() {
                 assert_eq!(rest, &payload[..], "the payload, whole and in order");
                 assert!(clean, "the client's half-close arrives as EOF");
             }
+            (ProxiedSource::Unknown, _) => panic!("HAProxy names every TCP client"),
             (ProxiedSource::Local, rest) => {
                 assert_eq!(rest, b"", "a health check sends nothing after its header");
                 checks += 1;

@@ -117,9 +117,9 @@ fn v1_tcp4_tcp6_and_unknown() {
     let c6: SocketAddr = "[2001:db8:5::9]:443".parse().unwrap();
     assert_reads(&v1(c4), b"hello", ProxiedSource::Client(c4));
     assert_reads(&v1(c6), b"hello", ProxiedSource::Client(c6));
-    assert_reads(b"PROXY UNKNOWN\r\n", b"x", ProxiedSource::Local);
+    assert_reads(b"PROXY UNKNOWN\r\n", b"x", ProxiedSource::Unknown);
     let unknown_with_addresses = b"PROXY UNKNOWN ffff::1 ffff::2 1 2\r\n";
-    assert_reads(unknown_with_addresses, b"", ProxiedSource::Local);
+    assert_reads(unknown_with_addresses, b"", ProxiedSource::Unknown);
 }
 
 #[test]
@@ -142,7 +142,7 @@ fn v2_tcp4_tcp6_and_local() {
     let (family, body) = v2_addresses(c4);
     assert_reads(&v2_raw(0, family, &body), b"", ProxiedSource::Local);
     // PROXY with an unspecified family: the balancer cannot name the client.
-    assert_reads(&v2_raw(1, 0x00, &[]), b"", ProxiedSource::Local);
+    assert_reads(&v2_raw(1, 0x00, &[]), b"", ProxiedSource::Unknown);
 }
 
 #[test]

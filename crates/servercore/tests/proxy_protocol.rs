@@ -103,6 +103,35 @@ fn the_header_names_the_peer(model: Model) {
     );
 }
 
+/// `UNKNOWN` (v1, with or without addresses) and a v2 `PROXY` with an unspecified family:
+/// the balancer cannot name the client, so the spec has the connection served under its own
+/// addresses (only a v2 `LOCAL` is a health check).
+fn an_unknown_client_is_served_as_the_connection(model: Model) {
+    let (service, seen) = start(proxied(model, 64));
+    let mut v2_unspecified = V2_SIGNATURE.to_vec();
+    v2_unspecified.extend_from_slice(&[0x21, 0x00, 0, 0]); // v2 PROXY, no address
+    let headers: [&[u8]; 3] = [
+        b"PROXY UNKNOWN\r\n",
+        b"PROXY UNKNOWN ffff::1 ffff::2 1 2\r\n",
+        &v2_unspecified,
+    ];
+    for (round, header) in headers.iter().enumerate() {
+        let mut stream = connect(addr(&service));
+        let own = stream.local_addr().unwrap();
+        let mut hello = header.to_vec();
+        hello.extend_from_slice(b"served");
+        stream.write_all(&hello).unwrap();
+        assert_eq!(read_n(&mut stream, 6).unwrap(), b"served", "header {round}");
+        assert_eq!(seen.peers.lock().unwrap()[round], own, "its own address");
+    }
+    assert!(!closed_by_now(&service, "health_check"));
+}
+
+/// True if any session has closed with reason `name` so far (no waiting).
+fn closed_by_now<H: Handler>(service: &Service<H>, name: &str) -> bool {
+    service.stats().iter().any(|s| s.closed_by(name) > 0)
+}
+
 fn everything_else_is_closed_with_its_reason(model: Model) {
     let (service, seen) = start(proxied(model, 64));
     let addr = addr(&service);
@@ -211,6 +240,10 @@ fn behind_a_real_haproxy(model: Model) {
 }
 
 both_models!(header_names_peer, the_header_names_the_peer);
+both_models!(
+    unknown_is_served,
+    an_unknown_client_is_served_as_the_connection
+);
 both_models!(
     bad_or_missing_headers,
     everything_else_is_closed_with_its_reason

@@ -9,7 +9,8 @@
 //!                 Err ─────────────────────> abort                         proxy_header
 //!                 Complete, LOCAL ─────────> abort, nobody's limit         health_check
 //!                 Complete, client address ─> admit(client) ─ok─> Open: handler.connected,
-//!                                                    │                 then the bytes after it
+//!                 Complete, UNKNOWN ───────> admit(the connection's own peer)   then the
+//!                                                    │                 bytes after it
 //!                                                    └─refused─> farewell, close  refused
 //! ```
 //!
@@ -38,7 +39,9 @@ impl<H: Handler> LoopCore<H> {
             Ok(ProxyHeaderRead::Complete { consumed, source }) => {
                 session.recv.consume(consumed);
                 match source {
-                    ProxiedSource::Client(client) => self.admit_proxied(id, client),
+                    ProxiedSource::Client(client) => self.admit_proxied(id, Some(client)),
+                    // The balancer cannot name the client: served as the connection itself.
+                    ProxiedSource::Unknown => self.admit_proxied(id, None),
                     ProxiedSource::Local => {
                         session.recv.clear();
                         Context::new(&mut self.state).abort(id, CloseReason::HealthCheck);
@@ -66,14 +69,18 @@ impl<H: Handler> LoopCore<H> {
         Context::new(&mut self.state).abort(id, CloseReason::ProxyHeader(violation));
     }
 
-    /// The header named `client`: the session becomes that client's, under its limits.
-    fn admit_proxied(&mut self, id: SessionId, client: SocketAddr) {
+    /// The header named `client`: the session becomes that client's, under its limits. With
+    /// no client named (`UNKNOWN`), it stays the connection's own peer's.
+    fn admit_proxied(&mut self, id: SessionId, client: Option<SocketAddr>) {
         let now = self.state.now;
-        let admitted = self.state.admission.admit(client.ip(), now);
         let Some(session) = self.state.sessions.get_mut(id) else {
             return;
         };
-        session.proxy = Some(std::mem::replace(&mut session.peer, client));
+        if let Some(client) = client {
+            session.proxy = Some(std::mem::replace(&mut session.peer, client));
+        }
+        let client = session.peer;
+        let admitted = self.state.admission.admit(client.ip(), now);
         match admitted {
             Ok(()) => {
                 session.admitted = true;
