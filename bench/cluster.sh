@@ -51,6 +51,10 @@ trap 'exit 130' INT TERM
 # shellcheck source=bench/lib.sh
 source "$ROOT/bench/lib.sh"
 
+# The instances' shared secret (docs/cluster.md), through the environment.
+GAMESERVER_CLUSTER_SECRET=$(head -c 32 /dev/urandom | base64)
+export GAMESERVER_CLUSTER_SECRET
+
 # start_gameserver NAME PORT [cluster flags...]: prints the pid.
 start_gameserver() {
     local name=$1 port=$2

@@ -55,6 +55,10 @@ PIDS+=($!)
 wait_port "$REDIS_PORT" "$!" redis-server "$LOG_DIR"
 echo "redis-server      127.0.0.1:$REDIS_PORT   (pid $!)"
 
+# The instances' shared secret (docs/cluster.md): made for this run, readable by us only.
+SECRET_FILE=$LOG_DIR/cluster.secret
+(umask 077 && head -c 32 /dev/urandom | base64 >"$SECRET_FILE")
+
 ADDRS=()
 for i in $(seq "$N"); do
     port=$((BASE_PORT + i - 1))
@@ -63,6 +67,7 @@ for i in $(seq "$N"); do
     "$BIN_DIR/gameserver" --protocol packet --bind 127.0.0.1 --port "$port" \
         --threads "$THREADS" --metrics "127.0.0.1:$metrics" \
         --cluster "redis://127.0.0.1:$REDIS_PORT" --node-id "node$i" \
+        --cluster-secret-file "$SECRET_FILE" \
         ${GAMESERVER_ARGS:-} >"$LOG_DIR/node$i.log" 2>&1 &
     PIDS+=($!)
     wait_port "$port" "$!" "node$i" "$LOG_DIR"

@@ -10,7 +10,7 @@ use std::time::Duration;
 use dummyclient::load::{self, LoadConfig};
 use gameserver::cluster::{Backplane, Cluster, ClusterArgs, ClusterStats, NodeId, Relay};
 use gameserver::game::Game;
-use servercore::packet::{Packets, DEFAULT_MAX_PACKET};
+use servercore::packet::{Packets, DEFAULT_MAX_PACKET, HEADER_LEN};
 use servercore::{Model, Service, ServiceConfig};
 use testkit::{both_models, loopback, RedisServer};
 
@@ -21,14 +21,16 @@ struct Node {
     stats: Arc<ClusterStats>,
 }
 
-fn node(model: Model, url: &str, name: &str) -> Node {
+fn node(model: Model, url: &str, name: &str, secret: &std::path::Path) -> Node {
     let args = ClusterArgs {
         cluster: Some(url.to_string()),
         node_id: Some(NodeId::parse(name).expect("a valid id")),
         cluster_ttl_ms: 6000,
         cluster_queue: 8192,
+        cluster_secret_file: Some(secret.to_path_buf()),
+        cluster_insecure: false,
     };
-    let mut cluster = Cluster::new(&args, 1000)
+    let mut cluster = Cluster::new(&args, 1000, DEFAULT_MAX_PACKET - HEADER_LEN)
         .expect("a Redis URL")
         .expect("--cluster given");
     let stats = cluster.stats();
@@ -52,9 +54,11 @@ fn node(model: Model, url: &str, name: &str) -> Node {
 
 fn chat_over_three_instances(model: Model) {
     let redis = RedisServer::start();
+    let secret = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(secret.path(), "the test cluster's shared secret\n").unwrap();
     let nodes: Vec<Node> = ["a", "b", "c"]
         .iter()
-        .map(|name| node(model, &redis.url(), name))
+        .map(|name| node(model, &redis.url(), name, secret.path()))
         .collect();
     let addrs: Vec<String> = nodes
         .iter()

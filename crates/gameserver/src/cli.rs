@@ -113,7 +113,7 @@ pub(crate) struct Args {
           value_parser = RangedU64ValueParser::<usize>::new()
               .range(MIN_MAX_PACKET..=MAX_WIRE_PACKET as u64),
           default_value_t = DEFAULT_MAX_PACKET)]
-    max_packet: usize,
+    pub(crate) max_packet: usize,
     /// Most sessions at once (at least 1); connections beyond are refused (packet mode:
     /// SERVER_FULL first).
     #[arg(long, value_name = "N", value_parser = at_least(1_usize),

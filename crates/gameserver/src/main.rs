@@ -75,7 +75,8 @@ fn main() -> anyhow::Result<()> {
             serve(Service::bind(addr, args.config(), |_| Echo), addr, ops)
         }
         Protocol::Packet => {
-            let mut cluster = Cluster::new(&args.cluster, args.max_room_members)?;
+            let max_body = args.max_packet - servercore::packet::HEADER_LEN;
+            let mut cluster = Cluster::new(&args.cluster, args.max_room_members, max_body)?;
             let rooms = cluster.as_ref().map_or_else(
                 || Arc::new(Rooms::new(args.max_room_members)),
                 Cluster::rooms,

@@ -33,6 +33,8 @@ pub(crate) const POLL: Duration = Duration::from_millis(100);
 pub enum StartError {
     /// `--cluster` is not a Redis URL.
     BadUrl(redis::RedisError),
+    /// The shared secret is missing or unusable (the message says how to give it).
+    Secret(String),
     /// A thread could not be started.
     Spawn(std::io::Error),
 }
@@ -41,6 +43,7 @@ impl std::fmt::Display for StartError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             StartError::BadUrl(err) => write!(f, "bad --cluster URL: {err}"),
+            StartError::Secret(message) => f.write_str(message),
             StartError::Spawn(err) => write!(f, "cannot start a backplane thread: {err}"),
         }
     }
@@ -205,7 +208,7 @@ impl Backplane {
         let subscriber_link = link.clone();
         spawn(
             "cluster-subscribe",
-            Box::new(move || subscriber::run(&mut c, &subscriber_link, &inboxes, &notifier)),
+            Box::new(move || subscriber::run(&mut c, &subscriber_link, &inboxes, &notifier, ttl)),
         )?;
         let mut c = connector(Role::Presence);
         let wake = ends.presence_wake;

@@ -3,9 +3,12 @@
 use std::collections::hash_map::RandomState;
 use std::fmt;
 use std::hash::{BuildHasher, Hasher};
+use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::cluster::wire::MAX_NODE_ID;
+use crate::cluster::auth::Auth;
+
+use crate::cluster::wire::{is_node_id, MAX_NODE_ID};
 
 /// Default heartbeat TTL: a node that dies without cleaning up stops being counted within
 /// this (plus one refresh period, a third of it).
@@ -35,7 +38,21 @@ pub struct ClusterArgs {
     #[arg(long, value_name = "CHATS", default_value_t = DEFAULT_QUEUE,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub cluster_queue: u64,
+    /// File holding the cluster's shared secret (at least 16 bytes; a trailing newline is
+    /// ignored), the same on every instance: each chat and presence entry published is signed
+    /// with it, and what does not verify is rejected. The environment variable
+    /// GAMESERVER_CLUSTER_SECRET gives it otherwise. With --cluster one of the two, or
+    /// --cluster-insecure, is required. See docs/cluster.md, "Who can write to Redis".
+    #[arg(long, value_name = "FILE")]
+    pub cluster_secret_file: Option<PathBuf>,
+    /// Believe everything on the Redis server, unsigned: anyone who can write to it can
+    /// forge chats and presence. For a Redis nobody else can reach; warned about at start-up.
+    #[arg(long)]
+    pub cluster_insecure: bool,
 }
+
+/// The environment variable that may hold the cluster's secret.
+pub const SECRET_ENV: &str = "GAMESERVER_CLUSTER_SECRET";
 
 impl ClusterArgs {
     /// The heartbeat TTL.
@@ -46,6 +63,37 @@ impl ClusterArgs {
     /// The queue bound.
     pub fn queue(&self) -> usize {
         usize::try_from(self.cluster_queue).unwrap_or(usize::MAX)
+    }
+
+    /// How the backplane signs and checks: the secret from `--cluster-secret-file` or
+    /// [`SECRET_ENV`], or nothing with `--cluster-insecure`.
+    ///
+    /// # Errors
+    /// A message for the operator: no secret and no `--cluster-insecure`, both, an unreadable
+    /// file, or a secret under [`MIN_SECRET`](crate::cluster::auth::MIN_SECRET) bytes.
+    pub fn auth(&self) -> Result<Auth, String> {
+        let env = std::env::var_os(SECRET_ENV).filter(|v| !v.is_empty());
+        let secret = match (&self.cluster_secret_file, env) {
+            (Some(path), _) => std::fs::read(path)
+                .map_err(|err| format!("--cluster-secret-file {}: {err}", path.display()))?,
+            (None, Some(value)) => value.into_encoded_bytes(),
+            (None, None) if self.cluster_insecure => return Ok(Auth::Insecure),
+            (None, None) => {
+                return Err(format!(
+                    "--cluster needs the cluster's shared secret: --cluster-secret-file FILE or \
+                     {SECRET_ENV}=... (the same on every instance), or --cluster-insecure to \
+                     believe anyone who can write to the Redis server"
+                ))
+            }
+        };
+        if self.cluster_insecure {
+            return Err(format!(
+                "--cluster-insecure with a secret ({SECRET_ENV} or --cluster-secret-file): \
+                 choose one"
+            ));
+        }
+        let secret = secret.trim_ascii_end();
+        Auth::signed(secret).map_err(|err| err.to_string())
     }
 
     /// The node id given, or a random one.
@@ -64,11 +112,10 @@ impl NodeId {
     /// # Errors
     /// A message naming what is wrong (for clap).
     pub fn parse(text: &str) -> Result<NodeId, String> {
-        let ok = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
         if text.is_empty() || text.len() > MAX_NODE_ID {
             return Err(format!("a node id has 1 to {MAX_NODE_ID} characters"));
         }
-        if !text.chars().all(ok) {
+        if !is_node_id(text) {
             return Err("a node id has only letters, digits, '-', '_' and '.'".to_string());
         }
         Ok(NodeId(text.to_string()))

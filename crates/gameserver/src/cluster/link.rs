@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use crate::cluster::auth::Auth;
 use crate::cluster::stats::ClusterStats;
 use crate::cluster::subscriptions::{Subscriptions, Waiter};
 use crate::cluster::wire::{unix_micros, Envelope};
@@ -35,18 +36,32 @@ pub(crate) struct Local {
     pub(crate) dirty: HashSet<u32>,
 }
 
+/// What the presence data says of one room on the other nodes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Others {
+    /// Their members, summed.
+    pub(crate) members: usize,
+    /// The live nodes with members there (the origins its chats may come from).
+    pub(crate) nodes: Vec<String>,
+}
+
 /// Shared by every loop (through `Rooms` and `Game`) and the backplane threads.
 #[derive(Debug)]
 pub struct Link {
     node: String,
     stats: Arc<ClusterStats>,
+    /// Signs what this node publishes and checks what it hears.
+    auth: Auth,
+    /// The largest CHAT body a client may send (`--max-packet` minus the header): a relayed
+    /// one is held to the same bound.
+    max_body: usize,
     queue: SyncSender<Outgoing>,
     /// Held while a chat is numbered and queued, so queue order is sequence order.
     streams: Mutex<HashMap<u32, Stream>>,
     next_epoch: AtomicU32,
     local: Mutex<Local>,
     /// Members on other nodes, per room with local members (refreshed by presence).
-    others: Mutex<HashMap<u32, usize>>,
+    others: Mutex<HashMap<u32, Others>>,
     /// Wakes the presence thread (capacity 1: nudges coalesce).
     presence_wake: SyncSender<()>,
     /// Set when the set of rooms with local members changed (read by the subscriber).
@@ -69,8 +84,15 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Link {
-    /// A link for node `node` whose publish queue holds at most `queue` chats.
-    pub fn new(node: &str, stats: Arc<ClusterStats>, queue: usize) -> (Arc<Link>, LinkEnds) {
+    /// A link for node `node` whose publish queue holds at most `queue` chats, signing and
+    /// checking with `auth`, relaying CHAT bodies of at most `max_body` bytes.
+    pub fn new(
+        node: &str,
+        stats: Arc<ClusterStats>,
+        queue: usize,
+        auth: Auth,
+        max_body: usize,
+    ) -> (Arc<Link>, LinkEnds) {
         let (queue_tx, queue_rx) = std::sync::mpsc::sync_channel(queue);
         let (wake_tx, wake_rx) = std::sync::mpsc::sync_channel(1);
         // Epochs start at a random point, so a node restarted under the same id does not
@@ -83,6 +105,8 @@ impl Link {
         let link = Link {
             node: node.to_string(),
             stats,
+            auth,
+            max_body,
             queue: queue_tx,
             streams: Mutex::default(),
             next_epoch: AtomicU32::new(first_epoch),
@@ -110,6 +134,32 @@ impl Link {
         &self.stats
     }
 
+    /// How this node signs and checks.
+    pub(crate) fn auth(&self) -> &Auth {
+        &self.auth
+    }
+
+    /// The largest CHAT body relayed.
+    pub(crate) fn max_body(&self) -> usize {
+        self.max_body
+    }
+
+    /// Counts (and logs, once per episode) a message from Redis that is not believed.
+    pub(crate) fn reject(
+        &self,
+        reason: crate::cluster::stats::Rejected,
+        detail: &dyn std::fmt::Display,
+    ) {
+        self.stats.reject(&self.node, reason, detail);
+    }
+
+    /// True if the presence data names `node` as a live node with members in `room`.
+    pub(crate) fn knows(&self, room: u32, node: &str) -> bool {
+        lock(&self.others)
+            .get(&room)
+            .is_some_and(|o| o.nodes.iter().any(|n| n == node))
+    }
+
     /// Numbers a chat of `room` and queues it for the publisher; if the queue is at its bound
     /// the chat is dropped and counted (its number is used up, so the receivers see the hole).
     pub fn publish(&self, room: u32, body: &[u8]) {
@@ -127,7 +177,7 @@ impl Link {
             sent_at_us: unix_micros(),
             body,
         }
-        .encode();
+        .encode(room, &self.auth);
         match self.queue.try_send(Outgoing { room, payload }) {
             Ok(()) => ClusterStats::add(&self.stats.queued, 1),
             Err(TrySendError::Full(_)) => {
@@ -167,7 +217,7 @@ impl Link {
     }
 
     /// Replaces the cache of other nodes' members.
-    pub(crate) fn set_others(&self, others: HashMap<u32, usize>) {
+    pub(crate) fn set_others(&self, others: HashMap<u32, Others>) {
         *lock(&self.others) = others;
     }
 
@@ -198,7 +248,7 @@ impl Link {
     }
 
     /// Updates the cache for `rooms` only.
-    pub(crate) fn merge_others(&self, rooms: &[u32], mut fresh: HashMap<u32, usize>) {
+    pub(crate) fn merge_others(&self, rooms: &[u32], mut fresh: HashMap<u32, Others>) {
         let mut others = lock(&self.others);
         for room in rooms {
             match fresh.remove(room) {
@@ -211,7 +261,7 @@ impl Link {
 
 impl Peers for Link {
     fn members_elsewhere(&self, room: u32) -> usize {
-        lock(&self.others).get(&room).copied().unwrap_or(0)
+        lock(&self.others).get(&room).map_or(0, |o| o.members)
     }
 
     fn local_members_changed(&self, room: u32, members: usize) {
@@ -239,7 +289,8 @@ mod tests {
     use super::*;
 
     fn link(queue: usize) -> (Arc<Link>, LinkEnds) {
-        Link::new("me", Arc::new(ClusterStats::new("me")), queue)
+        let stats = Arc::new(ClusterStats::new("me"));
+        Link::new("me", stats, queue, Auth::Insecure, 4092)
     }
 
     /// (epoch, seq, body) of every chat waiting in the queue.
@@ -247,7 +298,8 @@ mod tests {
         ends.queue
             .try_iter()
             .map(|chat| {
-                let e = Envelope::decode(&chat.payload).expect("an envelope");
+                let e = Envelope::decode(&chat.payload, chat.room, &Auth::Insecure)
+                    .expect("an envelope");
                 assert_eq!(e.origin, "me");
                 (e.epoch, e.seq, e.body.to_vec())
             })
@@ -319,8 +371,17 @@ mod tests {
     fn counts_elsewhere_come_from_the_cache() {
         let (link, _ends) = link(8);
         assert_eq!(link.members_elsewhere(1), 0);
-        link.set_others(HashMap::from([(1, 4), (2, 9)]));
-        link.merge_others(&[2, 3], HashMap::from([(3, 1)]));
+        let others = |members, nodes: &[&str]| Others {
+            members,
+            nodes: nodes.iter().map(|n| n.to_string()).collect(),
+        };
+        link.set_others(HashMap::from([
+            (1, others(4, &["b"])),
+            (2, others(9, &["c"])),
+        ]));
+        link.merge_others(&[2, 3], HashMap::from([(3, others(1, &["b"]))]));
+        assert!(link.knows(1, "b") && link.knows(3, "b"));
+        assert!(!link.knows(2, "c"), "room 2 was refreshed without c");
         assert_eq!(
             (
                 link.members_elsewhere(1),

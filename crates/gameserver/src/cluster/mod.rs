@@ -24,6 +24,7 @@
 //! | file            | concept |
 //! |-----------------|---------|
 //! | `config.rs`     | the `--cluster*` flags, the node id |
+//! | `auth.rs`       | the shared secret: HMAC tags on envelopes and presence entries |
 //! | `wire.rs`       | the published envelope, channel and key names |
 //! | `link.rs`       | the loops' side: numbering, the publish queue, membership notes, the count cache |
 //! | `relay.rs`      | a loop's inbox and the handler wrapper that delivers it |
@@ -33,6 +34,7 @@
 //! | `subscriptions.rs` | active channels; joiners waiting for theirs before `ROOM_JOINED` |
 //! | `stats.rs`      | the counters and their Prometheus names |
 
+pub mod auth;
 mod backplane;
 mod config;
 mod link;
@@ -49,11 +51,11 @@ use std::sync::mpsc::SyncSender;
 use std::sync::Arc;
 
 pub use backplane::{Backplane, StartError};
-pub use config::{ClusterArgs, NodeId};
+pub use config::{ClusterArgs, NodeId, SECRET_ENV};
 pub use link::Link;
 pub use relay::{Inbox, Relay};
 pub use sequence::{Sequences, Verdict};
-pub use stats::{ClusterSnapshot, ClusterStats, Role};
+pub use stats::{ClusterSnapshot, ClusterStats, Rejected, Role};
 pub use subscriptions::Waiter;
 
 use crate::game::Game;
@@ -75,18 +77,32 @@ pub struct Cluster {
 
 impl Cluster {
     /// The cluster the flags ask for (`None` without `--cluster`), with rooms of `capacity`
-    /// members cluster-wide. Nothing connects yet.
+    /// members cluster-wide, relaying CHAT bodies of at most `max_body` bytes (what a client
+    /// may send). Nothing connects yet.
     ///
     /// # Errors
-    /// [`StartError::BadUrl`] if `--cluster` is not a Redis URL.
-    pub fn new(args: &ClusterArgs, capacity: usize) -> Result<Option<Cluster>, StartError> {
+    /// [`StartError::BadUrl`] if `--cluster` is not a Redis URL, [`StartError::Secret`] if
+    /// the shared secret is missing or unusable.
+    pub fn new(
+        args: &ClusterArgs,
+        capacity: usize,
+        max_body: usize,
+    ) -> Result<Option<Cluster>, StartError> {
         let Some(url) = args.cluster.clone() else {
             return Ok(None);
         };
+        let auth = args.auth().map_err(StartError::Secret)?;
         let client = redis::Client::open(url.as_str()).map_err(StartError::BadUrl)?;
         let node = args.node();
+        if !auth.is_signed() {
+            tracing::warn!(
+                node = %node,
+                "--cluster-insecure: chats and presence on Redis are not signed; anyone who can \
+                 write to the Redis server can forge them (docs/cluster.md)"
+            );
+        }
         let stats = Arc::new(ClusterStats::new(node.as_str()));
-        let (link, ends) = Link::new(node.as_str(), stats, args.queue());
+        let (link, ends) = Link::new(node.as_str(), stats, args.queue(), auth, max_body);
         let rooms = Arc::new(Rooms::with_peers(capacity, link.clone()));
         Ok(Some(Cluster {
             url,

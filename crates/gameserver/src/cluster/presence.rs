@@ -8,15 +8,36 @@
 //! cleaning up therefore stops being counted within TTL + TTL/3. A join or a leave is written
 //! at once (the loops nudge this thread), and the joined room's other counts read with it.
 //! The loops read the resulting cache (`Link::members_elsewhere`), never Redis.
+//!
+//! Every value is signed ([`Auth`]) and dated with the Redis server's own clock (`TIME`, so
+//! the instances' clocks need not agree):
+//!
+//! ```text
+//!   gameserver:node:{id}         "{token} {ms} {tag}"   tag = HMAC("heartbeat", id, token, ms)
+//!   gameserver:members:{room}    {id} -> "{count} {ms} {tag}"
+//!                                                       tag = HMAC("members", room, id, count, ms)
+//! ```
+//!
+//! A value that does not verify, or is older than [`STALE_TTLS`] TTLs, is not counted (and is
+//! counted as rejected): a forged or replayed entry cannot make a room look full, and a forged
+//! heartbeat cannot keep a dead node's members counted.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
+use data_encoding::HEXLOWER;
+
+use crate::cluster::auth::Auth;
 use crate::cluster::backplane::{Connector, POLL};
 use crate::cluster::config::NodeId;
-use crate::cluster::link::Link;
-use crate::cluster::wire::{members_key, node_key};
+use crate::cluster::link::{Link, Others};
+use crate::cluster::stats::Rejected;
+use crate::cluster::wire::{is_node_id, members_key, node_key};
+
+/// An entry older than this many TTLs (by the Redis server's clock) is not believed: live
+/// nodes rewrite theirs every third of a TTL.
+const STALE_TTLS: u64 = 2;
 
 /// What this thread has written, kept across reconnections.
 #[derive(Debug)]
@@ -68,25 +89,27 @@ fn serve(
         }
         let (counts, dirty) = link.take_local();
         if Instant::now() >= next_refresh {
-            heartbeat(con, link, ttl, written)?;
+            let now = redis_now_ms(con)?;
+            heartbeat(con, link, ttl, now, written)?;
             let all: Vec<u32> = counts
                 .keys()
                 .copied()
                 .chain(written.rooms.iter().copied())
                 .collect();
-            write_counts(con, link, &counts, &all, written)?;
+            write_counts(con, link, &counts, &all, now, written)?;
             let rooms: Vec<u32> = counts.keys().copied().collect();
-            let others = read_others(con, link, &rooms)?;
+            let others = read_others(con, link, &rooms, now, ttl)?;
             link.set_others(others);
             next_refresh = Instant::now() + period;
         } else if !dirty.is_empty() {
-            write_counts(con, link, &counts, &dirty, written)?;
+            let now = redis_now_ms(con)?;
+            write_counts(con, link, &counts, &dirty, now, written)?;
             let joined: Vec<u32> = dirty
                 .iter()
                 .copied()
                 .filter(|r| counts.contains_key(r))
                 .collect();
-            let others = read_others(con, link, &joined)?;
+            let others = read_others(con, link, &joined, now, ttl)?;
             link.merge_others(&joined, others);
         }
         let left = next_refresh.saturating_duration_since(Instant::now());
@@ -103,17 +126,19 @@ fn heartbeat(
     con: &mut redis::Connection,
     link: &Link,
     ttl: Duration,
+    now: u64,
     written: &mut Written,
 ) -> redis::RedisResult<()> {
     let ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
+    let value = Entry::heartbeat(link.node(), &written.token).signed(link.auth(), now);
     let previous: Option<String> = redis::cmd("SET")
         .arg(node_key(link.node()))
-        .arg(&written.token)
+        .arg(value)
         .arg("PX")
         .arg(ms)
         .arg("GET")
         .query(con)?;
-    let clash = previous.is_some_and(|p| p != written.token);
+    let clash = previous.is_some_and(|p| p.split(' ').next() != Some(written.token.as_str()));
     if clash && !written.clash {
         tracing::error!(
             node = link.node(),
@@ -130,6 +155,7 @@ fn write_counts(
     link: &Link,
     counts: &HashMap<u32, usize>,
     rooms: &[u32],
+    now: u64,
     written: &mut Written,
 ) -> redis::RedisResult<()> {
     if rooms.is_empty() {
@@ -138,7 +164,10 @@ fn write_counts(
     let mut pipe = redis::pipe();
     for &room in rooms {
         match counts.get(&room) {
-            Some(&n) => pipe.hset(members_key(room), link.node(), n).ignore(),
+            Some(&n) => {
+                let value = Entry::members(room, link.node(), n).signed(link.auth(), now);
+                pipe.hset(members_key(room), link.node(), value).ignore()
+            }
             None => pipe.hdel(members_key(room), link.node()).ignore(),
         };
     }
@@ -153,12 +182,17 @@ fn write_counts(
     Ok(())
 }
 
-/// The members of each of `rooms` on other live nodes; deletes the fields of dead nodes.
+/// The members of each of `rooms` on other live nodes, and which nodes they are; deletes the
+/// fields of dead nodes (no heartbeat key at all). Entries that do not verify are skipped and
+/// counted, never deleted (they may be a live node's with another secret: a misconfiguration
+/// the count and the log show).
 fn read_others(
     con: &mut redis::Connection,
     link: &Link,
     rooms: &[u32],
-) -> redis::RedisResult<HashMap<u32, usize>> {
+    now: u64,
+    ttl: Duration,
+) -> redis::RedisResult<HashMap<u32, Others>> {
     if rooms.is_empty() {
         return Ok(HashMap::new());
     }
@@ -166,47 +200,181 @@ fn read_others(
     for &room in rooms {
         pipe.hgetall(members_key(room));
     }
-    let tables: Vec<HashMap<String, usize>> = pipe.query(con)?;
+    let tables: Vec<HashMap<String, String>> = pipe.query(con)?;
     let nodes: Vec<&String> = tables
         .iter()
         .flat_map(HashMap::keys)
-        .filter(|n| *n != link.node())
+        .filter(|n| *n != link.node() && is_node_id(n))
         .collect::<HashSet<_>>()
         .into_iter()
         .collect();
     let mut pipe = redis::pipe();
     for node in &nodes {
-        pipe.exists(node_key(node));
+        pipe.get(node_key(node));
     }
-    let alive: Vec<bool> = if nodes.is_empty() {
+    let beats: Vec<Option<String>> = if nodes.is_empty() {
         Vec::new()
     } else {
         pipe.query(con)?
     };
-    let dead: HashSet<&String> = nodes
-        .iter()
-        .zip(&alive)
-        .filter(|(_, alive)| !**alive)
-        .map(|(n, _)| *n)
-        .collect();
+    let stale_after = STALE_TTLS * u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
+    let mut alive = HashSet::new();
+    let mut dead = HashSet::new();
+    for (node, beat) in nodes.iter().zip(&beats) {
+        match beat {
+            None => {
+                dead.insert(*node);
+            }
+            Some(value) => {
+                match Entry::heartbeat(node, "").check(link.auth(), value, now, stale_after) {
+                    Ok(()) => {
+                        alive.insert(*node);
+                    }
+                    Err(why) => link.reject(
+                        Rejected::Presence,
+                        &format_args!("heartbeat of {node}: {why}"),
+                    ),
+                }
+            }
+        }
+    }
     let mut others = HashMap::new();
     let mut cleanup = redis::pipe();
     for (&room, table) in rooms.iter().zip(&tables) {
-        let mut sum = 0;
-        for (node, n) in table {
+        let mut room_others = Others::default();
+        for (node, value) in table {
+            if node == link.node() {
+                continue;
+            }
             if dead.contains(node) {
                 cleanup.hdel(members_key(room), node).ignore();
-            } else if node != link.node() {
-                sum += n;
+                continue;
+            }
+            if !alive.contains(node) {
+                if !is_node_id(node) {
+                    link.reject(
+                        Rejected::Presence,
+                        &format_args!("room {room}: a member field that is no node id"),
+                    );
+                }
+                continue; // its heartbeat did not verify: already counted
+            }
+            match Entry::parse_count(value).and_then(|count| {
+                Entry::members(room, node, count)
+                    .check(link.auth(), value, now, stale_after)
+                    .map(|()| count)
+            }) {
+                Ok(count) => {
+                    room_others.members = room_others.members.saturating_add(count);
+                    room_others.nodes.push(node.clone());
+                }
+                Err(why) => link.reject(
+                    Rejected::Presence,
+                    &format_args!("room {room}, node {node}: {why}"),
+                ),
             }
         }
-        others.insert(room, sum);
+        others.insert(room, room_others);
     }
     if !dead.is_empty() {
         tracing::info!(node = link.node(), dead = ?dead, "presence: not counting nodes whose heartbeat expired");
         cleanup.exec(con)?;
     }
     Ok(others)
+}
+
+/// The Redis server's clock, in ms since the Unix epoch: one clock for every instance.
+fn redis_now_ms(con: &mut redis::Connection) -> redis::RedisResult<u64> {
+    let (secs, micros): (u64, u64) = redis::cmd("TIME").query(con)?;
+    Ok(secs.saturating_mul(1000).saturating_add(micros / 1000))
+}
+
+/// A presence value's signed content: a domain word and its fields (the value's first word
+/// is the last field, the count or the token).
+#[derive(Debug)]
+struct Entry {
+    parts: Vec<Vec<u8>>,
+}
+
+impl Entry {
+    /// Node `node`'s heartbeat with `token`.
+    fn heartbeat(node: &str, token: &str) -> Entry {
+        Entry {
+            parts: vec![
+                b"heartbeat".to_vec(),
+                node.as_bytes().to_vec(),
+                token.as_bytes().to_vec(),
+            ],
+        }
+    }
+
+    /// Node `node`'s member count of `room`.
+    fn members(room: u32, node: &str, count: usize) -> Entry {
+        Entry {
+            parts: vec![
+                b"members".to_vec(),
+                room.to_le_bytes().to_vec(),
+                node.as_bytes().to_vec(),
+                count.to_string().into_bytes(),
+            ],
+        }
+    }
+
+    /// The value to store: `"{first} {ms} {tag}"`, where `first` is the last part.
+    fn signed(&self, auth: &Auth, ms: u64) -> String {
+        let first = String::from_utf8_lossy(self.parts.last().map_or(&[][..], Vec::as_slice));
+        let ms_bytes = ms.to_le_bytes();
+        let tag = auth.tag(&self.with_time(&ms_bytes));
+        format!("{first} {ms} {}", HEXLOWER.encode(&tag))
+    }
+
+    /// Checks a stored `value` against this content (for a heartbeat, whatever its token):
+    /// the tag verifies and it is at most `stale_after` ms older than `now`.
+    fn check(
+        mut self,
+        auth: &Auth,
+        value: &str,
+        now: u64,
+        stale_after: u64,
+    ) -> Result<(), &'static str> {
+        let mut words = value.split(' ');
+        let (Some(first), Some(ms), Some(tag), None) =
+            (words.next(), words.next(), words.next(), words.next())
+        else {
+            return Err("not a signed entry");
+        };
+        if self.parts.first().is_some_and(|d| d == b"heartbeat") {
+            if let Some(token) = self.parts.last_mut() {
+                *token = first.as_bytes().to_vec();
+            }
+        }
+        let ms: u64 = ms.parse().map_err(|_| "bad time")?;
+        let tag = HEXLOWER.decode(tag.as_bytes()).map_err(|_| "bad tag")?;
+        let ms_bytes = ms.to_le_bytes();
+        if !auth.verify(&self.with_time(&ms_bytes), &tag) {
+            return Err("signature does not verify");
+        }
+        if ms.saturating_add(stale_after) < now || ms > now.saturating_add(stale_after) {
+            return Err("stale");
+        }
+        Ok(())
+    }
+
+    /// The count a member entry's value starts with.
+    fn parse_count(value: &str) -> Result<usize, &'static str> {
+        value
+            .split(' ')
+            .next()
+            .and_then(|n| n.parse().ok())
+            .ok_or("not a count")
+    }
+
+    /// The parts a tag covers: the content, then the time.
+    fn with_time<'a>(&'a self, ms: &'a [u8; 8]) -> Vec<&'a [u8]> {
+        let mut parts: Vec<&[u8]> = self.parts.iter().map(Vec::as_slice).collect();
+        parts.push(ms);
+        parts
+    }
 }
 
 /// Removes this node's heartbeat and counts (a clean stop).
@@ -217,4 +385,73 @@ fn leave(con: &mut redis::Connection, link: &Link, written: &Written) -> redis::
     }
     pipe.del(node_key(link.node())).ignore();
     pipe.exec(con)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn auth() -> Auth {
+        Auth::signed(b"a cluster secret of 32 bytes....").unwrap()
+    }
+
+    #[test]
+    fn signed_entries_verify_and_forged_or_stale_ones_do_not() {
+        let (now, stale) = (1_000_000, 12_000);
+        let value = Entry::members(7, "a", 3).signed(&auth(), now);
+        assert_eq!(Entry::parse_count(&value), Ok(3));
+        assert_eq!(
+            Entry::members(7, "a", 3).check(&auth(), &value, now, stale),
+            Ok(())
+        );
+        assert!(
+            Entry::members(8, "a", 3)
+                .check(&auth(), &value, now, stale)
+                .is_err(),
+            "another room"
+        );
+        assert!(
+            Entry::members(7, "b", 3)
+                .check(&auth(), &value, now, stale)
+                .is_err(),
+            "another node"
+        );
+        let inflated = value.replacen('3', "500", 1);
+        assert!(Entry::members(7, "a", 500)
+            .check(&auth(), &inflated, now, stale)
+            .is_err());
+        assert_eq!(
+            Entry::members(7, "a", 3).check(&auth(), &value, now + stale + 1, stale),
+            Err("stale")
+        );
+        assert_eq!(
+            Entry::members(7, "a", 500).check(&auth(), "500", now, stale),
+            Err("not a signed entry")
+        );
+        let other = Auth::signed(b"another secret, 32 bytes long..").unwrap();
+        assert!(Entry::members(7, "a", 3)
+            .check(&other, &value, now, stale)
+            .is_err());
+    }
+
+    #[test]
+    fn a_heartbeat_verifies_whatever_its_token() {
+        let value = Entry::heartbeat("a", "tok123").signed(&auth(), 5);
+        assert!(value.starts_with("tok123 5 "));
+        assert_eq!(
+            Entry::heartbeat("a", "").check(&auth(), &value, 5, 100),
+            Ok(())
+        );
+        assert!(Entry::heartbeat("b", "")
+            .check(&auth(), &value, 5, 100)
+            .is_err());
+        let insecure = Entry::heartbeat("a", "tok").signed(&Auth::Insecure, 5);
+        assert_eq!(
+            Entry::heartbeat("a", "").check(&Auth::Insecure, &insecure, 5, 100),
+            Ok(())
+        );
+        assert!(Entry::heartbeat("a", "")
+            .check(&auth(), &insecure, 5, 100)
+            .is_err());
+    }
 }

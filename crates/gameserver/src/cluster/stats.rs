@@ -13,10 +13,18 @@
 //! | `cluster_inbox_dropped_total`                   | counter   | received chats dropped: the delivering loop's inbox was full |
 //! | `cluster_gaps_total`                            | counter   | chats of other nodes never received (holes in their sequence) |
 //! | `cluster_duplicates_total`                      | counter   | chats received twice (dropped) |
+//! | `cluster_rejected_total{reason}`                | counter   | messages from Redis not believed: `malformed`, `bad_signature`, `bad_origin`, `stale` (an old chat starting a stream: a replay), `too_large` (a body over the packet bound), `origins_full` (too many streams in a room), `presence` (a presence entry that does not verify or is stale) |
+//! | `cluster_origins_tracked`                       | gauge     | other nodes' streams whose position this node keeps |
 //! | `cluster_deliver_latency_seconds`               | histogram | origin's queueing → queued on this node's members |
+//!
+//! Rejections are logged once per episode (a warning when they start after a quiet
+//! [`EPISODE_GAP`], with how many the previous episode had), never once per message: whoever
+//! can write to Redis must not be able to flood the log.
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
@@ -54,6 +62,61 @@ impl Role {
     }
 }
 
+/// Why a message from Redis was not believed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rejected {
+    /// Not an envelope of this format (garbage, truncated, another version).
+    Malformed,
+    /// Its tag does not verify with this cluster's secret.
+    Signature,
+    /// Its origin is not a valid node id.
+    Origin,
+    /// A chat too old to start a stream (a replay of a recorded envelope).
+    Stale,
+    /// A body over the packet bound a client is held to.
+    TooLarge,
+    /// A new stream in a room that already has the most this node keeps.
+    OriginsFull,
+    /// A presence entry (heartbeat or member count) that does not verify or is stale.
+    Presence,
+}
+
+impl Rejected {
+    /// Every reason, in index order.
+    pub const ALL: [Rejected; 7] = [
+        Rejected::Malformed,
+        Rejected::Signature,
+        Rejected::Origin,
+        Rejected::Stale,
+        Rejected::TooLarge,
+        Rejected::OriginsFull,
+        Rejected::Presence,
+    ];
+
+    /// Name in logs and metric labels.
+    pub fn name(self) -> &'static str {
+        match self {
+            Rejected::Malformed => "malformed",
+            Rejected::Signature => "bad_signature",
+            Rejected::Origin => "bad_origin",
+            Rejected::Stale => "stale",
+            Rejected::TooLarge => "too_large",
+            Rejected::OriginsFull => "origins_full",
+            Rejected::Presence => "presence",
+        }
+    }
+}
+
+/// Quiet time after which the next rejection starts a new episode (and a new warning).
+pub const EPISODE_GAP: Duration = Duration::from_secs(10);
+
+/// The current episode of rejections: one warning when it starts.
+#[derive(Debug, Default)]
+struct Episode {
+    last: Option<Instant>,
+    count: u64,
+}
+
 /// The backplane's counters: written by the loops (queueing, delivery) and the Redis threads,
 /// read by the metrics exporter. Plain relaxed atomics: they are figures, not synchronization.
 #[derive(Debug)]
@@ -69,6 +132,9 @@ pub struct ClusterStats {
     pub(crate) inbox_dropped: AtomicU64,
     pub(crate) gaps: AtomicU64,
     pub(crate) duplicates: AtomicU64,
+    rejected: [AtomicU64; Rejected::ALL.len()],
+    pub(crate) origins: AtomicU64,
+    episode: Mutex<Episode>,
     latency: Histogram,
 }
 
@@ -87,6 +153,9 @@ impl ClusterStats {
             inbox_dropped: AtomicU64::new(0),
             gaps: AtomicU64::new(0),
             duplicates: AtomicU64::new(0),
+            rejected: Default::default(),
+            origins: AtomicU64::new(0),
+            episode: Mutex::default(),
             // 50 µs .. ~1.6 s, doubling.
             latency: Histogram::new(exponential_buckets(50e-6, 2.0, 16)),
         }
@@ -114,6 +183,34 @@ impl ClusterStats {
 
     pub(crate) fn add(counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Counts one message from Redis not believed, and warns if it starts an episode.
+    pub(crate) fn reject(&self, node: &str, reason: Rejected, detail: &dyn fmt::Display) {
+        Self::add(&self.rejected[reason as usize], 1);
+        let now = Instant::now();
+        let mut episode = self.episode.lock().unwrap_or_else(|e| e.into_inner());
+        let quiet = episode
+            .last
+            .is_none_or(|last| now.duration_since(last) >= EPISODE_GAP);
+        if quiet {
+            let previous = std::mem::take(&mut episode.count);
+            tracing::warn!(
+                node,
+                reason = reason.name(),
+                previous_episode = previous,
+                "rejecting messages from Redis ({detail}); counted in \
+                 gameserver_cluster_rejected_total, logged once until {}s pass without one",
+                EPISODE_GAP.as_secs()
+            );
+        }
+        episode.last = Some(now);
+        episode.count += 1;
+    }
+
+    /// Messages rejected for `reason` so far.
+    pub fn rejected(&self, reason: Rejected) -> u64 {
+        get(&self.rejected[reason as usize])
     }
 
     /// Chats not published because the publish queue was full.
@@ -214,6 +311,24 @@ impl Collector for ClusterSnapshot {
         ] {
             ConstCounter::new(get(value)).encode(dropped.encode_family(&[("reason", reason)])?)?;
         }
+        let mut rejected = out.encode_descriptor(
+            "cluster_rejected",
+            "Messages from Redis not believed, by reason.",
+            None,
+            counter,
+        )?;
+        for reason in Rejected::ALL {
+            ConstCounter::new(s.rejected(reason))
+                .encode(rejected.encode_family(&[("reason", reason.name())])?)?;
+        }
+        ConstGauge::new(i64::try_from(get(&s.origins)).unwrap_or(i64::MAX)).encode(
+            out.encode_descriptor(
+                "cluster_origins_tracked",
+                "Other nodes' chat streams whose position this node keeps.",
+                None,
+                gauge,
+            )?,
+        )?;
         ConstGauge::new(i64::try_from(get(&s.queued)).unwrap_or(i64::MAX)).encode(
             out.encode_descriptor(
                 "cluster_publish_queue",

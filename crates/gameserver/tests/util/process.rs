@@ -10,6 +10,11 @@ use std::time::{Duration, Instant};
 use servercore::Model;
 use testkit::{connect, wait_until};
 
+/// The shared secret of every test cluster (given to every server through
+/// [`CLUSTER_SECRET_ENV`]), so a test can sign what a misconfigured instance would publish.
+pub const CLUSTER_SECRET: &str = "the test cluster's shared secret";
+pub use gameserver::cluster::SECRET_ENV as CLUSTER_SECRET_ENV;
+
 /// The most any one step may take; every wait of these helpers is bounded by it.
 pub const STEP: Duration = Duration::from_secs(20);
 
@@ -30,6 +35,7 @@ impl Gameserver {
             .args(["--model", &model, "--metrics", "127.0.0.1:0"])
             .args(extra)
             .env("RUST_LOG", "info")
+            .env(CLUSTER_SECRET_ENV, CLUSTER_SECRET) // used by --cluster only
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .spawn()
@@ -71,6 +77,21 @@ impl Gameserver {
                 Ok(line) if needles.iter().all(|n| line.contains(n)) => return Some(line),
                 Ok(_) => {}
                 Err(_) => return None, // timed out, or the process closed its stdout
+            }
+        }
+    }
+
+    /// Reads log lines up to the next one containing `end` (within [`STEP`]); returns how
+    /// many of them contained `needle`, and the `end` line.
+    pub fn count_lines_until(&mut self, needle: &str, end: &str) -> (usize, Option<String>) {
+        let deadline = Instant::now() + STEP;
+        let mut count = 0;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.contains(end) => return (count, Some(line)),
+                Ok(line) => count += usize::from(line.contains(needle)),
+                Err(_) => return (count, None),
             }
         }
     }
