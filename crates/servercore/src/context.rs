@@ -270,15 +270,8 @@ impl<'a> Context<'a> {
                     | SessionState::Upgrading { .. }
             ) {
                 if std::mem::take(&mut session.frame_messages) {
-                    // A WebSocket peer is told why before the FIN: 1001 "going away" on
-                    // shutdown, 1000 otherwise.
-                    let code = match reason {
-                        CloseReason::Shutdown => crate::websocket::CLOSE_AWAY,
-                        _ => crate::websocket::CLOSE_NORMAL,
-                    };
-                    session
-                        .send
-                        .push(crate::websocket::close_frame(Some(code), ""));
+                    // A WebSocket peer is told why before the FIN.
+                    session.send.push(crate::loop_core::ws_close_frame(reason));
                 }
                 session.state = SessionState::Closing { reason };
                 self.state.schedule(id);

@@ -49,7 +49,7 @@ fn ws_server(model: Model) -> (Service<Packets<PacketEcho>>, SocketAddr) {
 enum Got {
     Message(Vec<u8>),
     Ping(Vec<u8>),
-    Close(Option<u16>),
+    Close(Option<u16>, String),
 }
 
 /// A blocking client: handshake, masked frames out, server frames in.
@@ -78,7 +78,7 @@ impl Client {
             let got = event.map(|event| match event {
                 FrameEvent::Message(m) => Got::Message(m.to_vec()),
                 FrameEvent::Ping(p) => Got::Ping(p.to_vec()),
-                FrameEvent::Close { code, .. } => Got::Close(code),
+                FrameEvent::Close { code, reason } => Got::Close(code, reason.to_owned()),
             });
             self.buffer.drain(..used);
             match got {
@@ -163,7 +163,7 @@ fn echo_with_random_splits(model: Model) {
                     .stream
                     .write_all(&masked_close_frame(Some(1000), "bye", rng.gen()))
                     .unwrap();
-                assert_eq!(client.next(), Got::Close(Some(1000)));
+                assert_eq!(client.next(), Got::Close(Some(1000), String::new()));
                 client.assert_closed();
             })
         })
@@ -198,7 +198,10 @@ fn refusals_answer_then_close(model: Model) {
     unmasked.extend_from_slice(b"abc");
     for (frame, code) in [(text_frame, 1003), (unmasked, 1002)] {
         let mut client = send_raw(addr, true, &frame);
-        assert_eq!(client.next(), Got::Close(Some(code)));
+        assert!(
+            matches!(client.next(), Got::Close(Some(c), _) if c == code),
+            "close code {code}"
+        );
         client.assert_closed();
     }
 
@@ -245,3 +248,53 @@ fn pings_and_the_upgrade_deadline(model: Model) {
 }
 
 both_models!(websocket_pings_and_deadline, pings_and_the_upgrade_deadline);
+
+/// One byte of a frame header, then silence: the partial-message deadline (not the idle
+/// timeout) closes it, as it closes a partial packet over TCP, and the close frame says why:
+/// 1008 (policy violation) with a reason.
+fn a_partial_frame_header_meets_the_partial_deadline(model: Model) {
+    let closed = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = closed.clone();
+    let config = servercore::ServiceConfig {
+        idle_timeout: Some(std::time::Duration::from_secs(30)),
+        partial_timeout: Some(std::time::Duration::from_millis(300)),
+        ..config(model)
+    };
+    let service = Service::bind(loopback(), config, move |_| {
+        Packets::new(Recorder(seen.clone()), 4096)
+    })
+    .unwrap();
+    let addr = service
+        .listen_websocket(loopback(), WsConfig::new(4096))
+        .unwrap();
+    let mut client = Client::connect(addr);
+    client.stream.write_all(&[0x82]).unwrap(); // FIN + binary, and never the length byte
+    match client.next() {
+        Got::Close(Some(1008), reason) => assert!(reason.contains("not completed"), "{reason}"),
+        other => panic!("expected a 1008 close, got {other:?}"),
+    }
+    client.assert_closed();
+    assert_live(&service, 0);
+    assert_eq!(
+        *closed.lock().unwrap(),
+        [servercore::CloseReason::PartialTimeout]
+    );
+}
+
+/// Echoes packets and records close reasons.
+struct Recorder(std::sync::Arc<std::sync::Mutex<Vec<servercore::CloseReason>>>);
+
+impl PacketHandler for Recorder {
+    fn packet(&mut self, ctx: &mut Context<'_>, id: SessionId, packet: Packet<'_>) {
+        let _ = ctx.send_packet(id, packet.id, packet.body);
+    }
+
+    fn disconnected(&mut self, _: &mut Context<'_>, _: SessionId, reason: servercore::CloseReason) {
+        self.0.lock().unwrap().push(reason);
+    }
+}
+
+both_models!(
+    websocket_partial_header,
+    a_partial_frame_header_meets_the_partial_deadline
+);

@@ -26,6 +26,8 @@ mod run;
 mod tests;
 mod websocket;
 
+pub(crate) use websocket::ws_close_frame;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

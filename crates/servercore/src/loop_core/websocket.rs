@@ -22,6 +22,22 @@ use crate::session::{SessionState, Violation};
 use crate::websocket::{WsConfig, WsConnection, WsEvent};
 use crate::{CloseReason, Context, Handler, SessionId};
 
+/// The close frame that tells a WebSocket peer why its session ends (code and reason text,
+/// RFC 6455 7.4): 1001 "going away" for a shutdown or an idle session, 1008 "policy
+/// violation" for a message not finished in time or a rate over its limit, 1000 otherwise.
+pub(crate) fn ws_close_frame(reason: CloseReason) -> Bytes {
+    use crate::websocket::{close_frame, CLOSE_AWAY, CLOSE_NORMAL, CLOSE_POLICY};
+    let (code, text) = match reason {
+        CloseReason::Shutdown => (CLOSE_AWAY, "server shutting down"),
+        CloseReason::IdleTimeout => (CLOSE_AWAY, "idle timeout"),
+        CloseReason::PartialTimeout => (CLOSE_POLICY, "message not completed in time"),
+        CloseReason::RateLimited => (CLOSE_POLICY, "rate limit exceeded"),
+        CloseReason::Invalid(why) => (CLOSE_POLICY, why),
+        _ => (CLOSE_NORMAL, ""),
+    };
+    close_frame(Some(code), text)
+}
+
 /// Ping a WebSocket session after this long without input when no idle timeout is set.
 const PING_WITHOUT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -77,8 +93,11 @@ impl<H: Handler> LoopCore<H> {
         }
         ws.pending = input[at..].to_vec();
         if let Some(session) = self.state.sessions.get_mut(id) {
-            if ws.conn.is_mid_message() && session.partial_since.is_none() {
-                session.partial_since = Some(self.state.now); // a frame is on its way
+            // A frame is on its way (part of its header, or of its message): the partial-
+            // message deadline runs, as for a partial packet over TCP.
+            let unfinished = ws.conn.is_mid_message() || !ws.pending.is_empty();
+            if unfinished && session.partial_since.is_none() {
+                session.partial_since = Some(self.state.now);
             }
             session.data.put_boxed(ws);
         }

@@ -23,8 +23,11 @@ pub const CLOSE_INVALID: u16 = 1007;
 pub const CLOSE_TOO_BIG: u16 = 1009;
 /// Close code 1000: a normal closure.
 pub const CLOSE_NORMAL: u16 = 1000;
-/// Close code 1001: going away (the server shuts down).
+/// Close code 1001: going away (the server shuts down, or the session was idle too long).
 pub const CLOSE_AWAY: u16 = 1001;
+/// Close code 1008: the peer broke a policy of this server (a message not finished in time,
+/// a packet rate over its limit).
+pub const CLOSE_POLICY: u16 = 1008;
 
 /// A WebSocket peer that cannot be served any further.
 ///

@@ -52,7 +52,7 @@ mod test_frames;
 pub use client::ClientHandshake;
 pub use connection::{Step, WsConfig, WsConnection, WsEvent, DEFAULT_MAX_REQUEST};
 pub use error::{
-    WsError, CLOSE_AWAY, CLOSE_INVALID, CLOSE_NORMAL, CLOSE_PROTOCOL, CLOSE_TOO_BIG,
+    WsError, CLOSE_AWAY, CLOSE_INVALID, CLOSE_NORMAL, CLOSE_POLICY, CLOSE_PROTOCOL, CLOSE_TOO_BIG,
     CLOSE_UNSUPPORTED,
 };
 pub use frame::{
