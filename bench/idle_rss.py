@@ -1,12 +1,15 @@
 #!/usr/bin/env python3
-"""Idle memory per session: RSS growth of a server holding N idle TCP sessions.
+"""Idle memory per session: RSS growth of a server holding N idle TCP sessions, and what is
+left once they close.
 
-Usage: bench/idle_rss.py [--sessions 8000] [--models "epoll uring"]
+Usage: bench/idle_rss.py [--sessions 8000] [--models "epoll uring"] [--after-close 1,3,10]
 
 Starts each server (gameserver per I/O model, and the tokio echo baseline) pinned to CPU 0,
 opens N idle connections from 127.0.0.1, .2, ... (at most 50 per source address, under the
 default per-IP cap), waits until the server has accepted them all (its fd count), and reports
-(RSS after - RSS before) / N in KiB. Loopback only; bounded in count and time.
+(RSS after - RSS before) / N in KiB. Then it closes them all, waits until the server's fd
+count is back, and prints its RSS that many seconds later (`--after-close`): what a burst
+leaves behind. Loopback only; bounded in count and time.
 """
 import argparse
 import os
@@ -32,7 +35,7 @@ def wait_listening(port, deadline):
     raise RuntimeError(f"server on {port} did not start")
 
 
-def measure(name, cmd, port, sessions):
+def measure(name, cmd, port, sessions, after_close):
     server = subprocess.Popen(["taskset", "-c", "0", *cmd], stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
     try:
@@ -51,10 +54,21 @@ def measure(name, cmd, port, sessions):
         time.sleep(0.5)
         accepted = fds(server.pid) - base_fds
         grown = status_kib(server.pid, "VmRSS") - base_rss
+        full = status_kib(server.pid, "VmRSS")
         for s in conns:
             s.close()
+        deadline = time.time() + 30
+        while fds(server.pid) > base_fds and time.time() < deadline:
+            time.sleep(0.05)
+        closed_at = time.time()
+        left = []
+        for secs in after_close:
+            time.sleep(max(0.0, closed_at + secs - time.time()))
+            left.append(f"{secs:g}s {status_kib(server.pid, 'VmRSS') / 1024:.1f}")
         per = grown / max(accepted, 1)
-        print(f"{name:18} sessions={accepted:6}  RSS +{grown:7} KiB  {per:6.2f} KiB/session")
+        print(f"{name:18} sessions={accepted:6}  RSS +{grown:7} KiB  {per:6.2f} KiB/session"
+              f"  (MiB: base {base_rss / 1024:.1f}, full {full / 1024:.1f}; after close: "
+              + ", ".join(left) + ")")
         return per
     finally:
         server.terminate()
@@ -65,17 +79,21 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--sessions", type=int, default=8000)
     ap.add_argument("--models", default="epoll uring")
+    ap.add_argument("--after-close", default="1,3,10",
+                    help="seconds after the last close at which RSS is read (comma-separated)")
     args = ap.parse_args()
+    after = [float(x) for x in args.after_close.split(",") if x]
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, args.sessions + 1000), hard))
     for model in args.models.split():
         port = free_port()
         measure(f"gameserver-{model}",
                 [f"{BIN}/gameserver", "--bind", "127.0.0.1", "--port", str(port), "--threads", "1",
-                 "--model", model, "--idle-timeout", "0"], port, args.sessions)
+                 "--model", model, "--idle-timeout", "0",
+                 "--max-sessions", str(args.sessions)], port, args.sessions, after)
     port = free_port()
     measure("tokio_echo", [f"{BIN}/tokio_echo", "--bind", "127.0.0.1", "--port", str(port),
-                           "--threads", "1"], port, args.sessions)
+                           "--threads", "1"], port, args.sessions, after)
 
 
 if __name__ == "__main__":

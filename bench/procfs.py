@@ -14,6 +14,17 @@ def status_kib(pid, field):
     raise RuntimeError(f"no {field} for pid {pid}")
 
 
+def tcp_kernel_mb():
+    """Memory the kernel holds in TCP socket buffers, machine-wide (/proc/net/sockstat `mem`,
+    in pages), in MB: where a readiness server's unread input waits."""
+    with open("/proc/net/sockstat") as f:
+        for line in f:
+            if line.startswith("TCP:"):
+                words = line.split()
+                return int(words[words.index("mem") + 1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
+    raise RuntimeError("no TCP line in /proc/net/sockstat")
+
+
 def fds(pid):
     """Open descriptors of the process."""
     return len(os.listdir(f"/proc/{pid}/fd"))

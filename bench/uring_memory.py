@@ -27,7 +27,7 @@ import subprocess
 import sys
 import time
 
-from procfs import fds, free_port, status_kib
+from procfs import fds, free_port, status_kib, tcp_kernel_mb
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")), "release")
@@ -148,8 +148,12 @@ def scenario_paused(model, args):
     server = Server(model, args)
     try:
         socks = server.connect(args.sessions)
+        kernel_before = tcp_kernel_mb()
         flood_until_paused(socks, args.packet)
         rss = server.rss_mb()
+        kernel = tcp_kernel_mb() - kernel_before
+        print(f"    {model} paused: kernel TCP buffers +{kernel:.1f} MB (machine-wide: the unread"
+              f" input a readiness server leaves there, and both ends' queues)")
         report_smaps(server, f"{model} paused", args)
         server.close_all(socks)
         return rss

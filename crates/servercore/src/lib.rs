@@ -86,6 +86,7 @@ pub mod packet;
 mod proxy_header;
 mod service;
 pub mod session;
+mod slots;
 mod stats;
 mod stop_handle;
 pub mod websocket;

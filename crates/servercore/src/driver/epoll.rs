@@ -373,6 +373,10 @@ impl Driver for EpollDriver {
     fn finish(&mut self) -> io::Result<()> {
         Ok(()) // nothing of the driver's is left in the kernel: closes took effect at once
     }
+
+    fn shrink(&mut self) {
+        super::shrink_slots(&mut self.sockets);
+    }
 }
 
 fn token(id: SessionId) -> Token {

@@ -222,6 +222,10 @@ pub(crate) trait Driver {
         0
     }
 
+    /// Gives back memory held for sessions that closed (after a burst): per-session tables
+    /// are cut after the last live entry. Called at most once a sweep, after closes.
+    fn shrink(&mut self) {}
+
     /// The driver's own counters so far.
     fn counters(&self) -> DriverCounters {
         DriverCounters::default()
@@ -302,6 +306,19 @@ pub(crate) fn resolve(model: Model) -> Model {
 #[cfg(not(target_os = "linux"))]
 fn probe_uring() -> Result<(), String> {
     Err(URING_IS_LINUX_ONLY.to_owned())
+}
+
+/// Cuts a table indexed by session slot after its last occupied entry, and gives back its
+/// memory when much larger than that (a driver's [`Driver::shrink`]).
+pub(crate) fn shrink_slots<T>(slots: &mut Vec<Option<T>>) {
+    let len = slots
+        .iter()
+        .rposition(Option::is_some)
+        .map_or(0, |last| last + 1);
+    slots.truncate(len);
+    if slots.capacity() > 2 * len + 64 {
+        slots.shrink_to(len + len / 4);
+    }
 }
 
 /// Writes a refused connection its farewell (e.g. a "server full" packet) without blocking:

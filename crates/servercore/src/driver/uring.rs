@@ -550,6 +550,10 @@ impl Driver for UringDriver {
         self.buf_ring.bytes()
     }
 
+    fn shrink(&mut self) {
+        self.conns.shrink();
+    }
+
     fn counters(&self) -> DriverCounters {
         self.counters
     }

@@ -95,6 +95,9 @@ pub(crate) struct LoopCore<H> {
     scratch_commands: Vec<Command>,
     /// A session was closed since the allocator last gave free memory back.
     closed_since_trim: bool,
+    /// The sweep found sessions closed since the last trim: the table, the driver and the
+    /// allocator give back what the closed sessions left (`LoopCore::trim`).
+    trim_due: bool,
 }
 
 /// Logs refusals at most once a second per loop, with the count of those not logged.
@@ -158,6 +161,7 @@ impl<H: Handler> LoopCore<H> {
             scratch_pending: Vec::new(),
             scratch_commands: Vec::new(),
             closed_since_trim: false,
+            trim_due: false,
         }
     }
 
@@ -220,9 +224,7 @@ impl<H: Handler> LoopCore<H> {
     /// (every `ServiceConfig::sweep_interval`) over the table: no timer per session and no
     /// syscall per message; a timeout fires up to one interval late.
     fn sweep(&mut self) {
-        if std::mem::take(&mut self.closed_since_trim) {
-            release_free_memory();
-        }
+        self.trim_due |= std::mem::take(&mut self.closed_since_trim);
         let now = self.state.now;
         let config = &self.state.config;
         self.next_sweep = config.sweep_interval().map(|t| deadline(now, t));
@@ -353,6 +355,19 @@ impl LoopState {
                 session.flush_scheduled = true;
                 self.pending.push(id);
             }
+        }
+    }
+}
+
+impl<H: Handler> LoopCore<H> {
+    /// After closes (at most once a sweep): the session table and the driver drop what they
+    /// held for closed sessions past the last live one, then the allocator returns the free
+    /// pages to the kernel, so RSS falls back after a burst.
+    pub(super) fn trim<D: crate::driver::Driver>(&mut self, driver: &mut D) {
+        if std::mem::take(&mut self.trim_due) {
+            self.state.sessions.shrink();
+            driver.shrink();
+            release_free_memory();
         }
     }
 }

@@ -38,6 +38,7 @@ impl<H: Handler> LoopCore<H> {
             self.carry_out_pending(driver);
             self.end_iteration(driver.counters());
             self.carry_out_pending(driver);
+            self.trim(driver);
             if self.accept_backoff.resume_due(self.state.now) {
                 driver.resume_accepting(); // a descriptor came free, or the pause ran out
             }

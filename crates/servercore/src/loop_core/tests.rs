@@ -41,6 +41,8 @@ struct FakeDriver {
     shut: Vec<SessionId>,
     lent: Vec<u8>,
     sockets: Vec<TcpStream>,
+    /// Times the loop asked for memory back (`Driver::shrink`).
+    shrinks: usize,
 }
 
 impl Driver for FakeDriver {
@@ -126,6 +128,10 @@ impl Driver for FakeDriver {
 
     fn finish(&mut self) -> io::Result<()> {
         Ok(())
+    }
+
+    fn shrink(&mut self) {
+        self.shrinks += 1;
     }
 }
 
@@ -374,6 +380,32 @@ fn a_closing_peer_past_the_discard_budget_stops_being_read_and_keeps_its_queue()
         [id],
         "then FIN; the close waits for lingering_time"
     );
+}
+
+#[test]
+fn a_closed_burst_is_given_back_at_the_next_sweep() {
+    let mut driver = FakeDriver::default();
+    let (mut core, first, _) = loop_with_session(ServiceConfig::default(), &mut driver);
+    let burst: Vec<_> = (0..200)
+        .map(|_| add_session(&mut core, &mut driver))
+        .collect();
+    assert_eq!(core.state.sessions.slots(), 201);
+    for id in burst {
+        core.close_session(&mut driver, id, CloseReason::Local);
+    }
+    core.trim(&mut driver);
+    assert_eq!(driver.shrinks, 0, "only after a sweep");
+    core.sweep();
+    core.trim(&mut driver);
+    assert_eq!(driver.shrinks, 1, "the driver gave back its tables too");
+    assert_eq!(
+        core.state.sessions.slots(),
+        1,
+        "cut after the one live session"
+    );
+    assert!(core.state.sessions.get(first).is_some());
+    core.trim(&mut driver);
+    assert_eq!(driver.shrinks, 1, "once per sweep with closes");
 }
 
 #[test]

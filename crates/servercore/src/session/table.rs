@@ -1,109 +1,91 @@
 //! [`SessionTable`]: a loop's sessions in reusable slots, addressed by generational ids.
 
 use super::{Session, SessionId};
-
-/// One slot: a generation counter and maybe a session.
-#[derive(Debug)]
-struct Slot {
-    generation: u16,
-    session: Option<Session>,
-}
+use crate::slots::{Key, Slots};
 
 /// The sessions of one event loop.
 ///
-/// Slots are reused (a free list, like `slab`), and each reuse bumps the slot's generation,
-/// so a [`SessionId`] taken before a close resolves to `None` afterwards instead of to the
-/// slot's next occupant. The lecture kept `vector<Session>` indexed by event position and
-/// left "todo: remove session"; here removal is O(1) and ids stay valid while their session
-/// lives.
+/// Slots are reused ([`Slots`]), and each reuse bumps the slot's generation, so a
+/// [`SessionId`] taken before a close resolves to `None` afterwards instead of to the slot's
+/// next occupant. The lecture kept `vector<Session>` indexed by event position and left
+/// "todo: remove session"; here removal is O(log n) and ids stay valid while their session
+/// lives. A closed burst leaves no table behind ([`SessionTable::shrink`]).
 #[derive(Debug)]
 pub(crate) struct SessionTable {
     loop_index: usize,
-    slots: Vec<Slot>,
-    free: Vec<usize>,
-    live: usize,
+    slots: Slots<Session>,
 }
 
 impl SessionTable {
     pub(crate) fn new(loop_index: usize) -> SessionTable {
         SessionTable {
             loop_index,
-            slots: Vec::new(),
-            free: Vec::new(),
-            live: 0,
+            slots: Slots::default(),
         }
     }
 
     /// Number of sessions in the table.
     pub(crate) fn len(&self) -> usize {
-        self.live
+        self.slots.len()
     }
 
     /// Reserves a slot and returns the id the session in it will have.
     pub(crate) fn insert_with(&mut self, make: impl FnOnce(SessionId) -> Session) -> SessionId {
-        let slot = match self.free.pop() {
-            Some(slot) => slot,
-            None => {
-                self.slots.push(Slot {
-                    generation: 0,
-                    session: None,
-                });
-                self.slots.len() - 1
-            }
-        };
-        let id = SessionId::new(self.loop_index, slot, self.slots[slot].generation);
-        debug_assert!(self.slots[slot].session.is_none());
-        self.slots[slot].session = Some(make(id));
-        self.live += 1;
-        id
+        let loop_index = self.loop_index;
+        let key = self.slots.insert_with(|key| make(id(loop_index, key)));
+        id(loop_index, key)
     }
 
     /// The live session named by `id`, or `None` if it closed (even if its slot was reused).
     pub(crate) fn get(&self, id: SessionId) -> Option<&Session> {
-        self.slots
-            .get(id.slot())
-            .filter(|s| s.generation == id.generation() && id.loop_index() == self.loop_index)
-            .and_then(|s| s.session.as_ref())
+        self.slots.get(self.key(id)?)
     }
 
     /// Mutable access, with the same staleness check as [`SessionTable::get`].
     pub(crate) fn get_mut(&mut self, id: SessionId) -> Option<&mut Session> {
-        let loop_index = self.loop_index;
-        self.slots
-            .get_mut(id.slot())
-            .filter(|s| s.generation == id.generation() && id.loop_index() == loop_index)
-            .and_then(|s| s.session.as_mut())
+        let key = self.key(id)?;
+        self.slots.get_mut(key)
     }
 
     /// Removes the session and frees its slot for reuse under a new generation.
     pub(crate) fn remove(&mut self, id: SessionId) -> Option<Session> {
-        let slot = self.slots.get_mut(id.slot())?;
-        if slot.generation != id.generation() || id.loop_index() != self.loop_index {
-            return None;
-        }
-        let session = slot.session.take()?;
-        slot.generation = slot.generation.wrapping_add(1);
-        self.free.push(id.slot());
-        self.live -= 1;
-        Some(session)
+        let key = self.key(id)?;
+        self.slots.remove(key)
+    }
+
+    /// Gives back what a closed burst of sessions left (see [`Slots::shrink`]).
+    pub(crate) fn shrink(&mut self) {
+        self.slots.shrink();
     }
 
     /// Bytes owed to peers over all sessions (queued or in flight).
     pub(crate) fn queued_bytes(&self) -> usize {
-        self.slots
-            .iter()
-            .filter_map(|s| s.session.as_ref())
-            .map(|s| s.send.owed())
-            .sum()
+        self.slots.values().map(|s| s.send.owed()).sum()
     }
 
     /// Ids of every live session (a snapshot, so the caller may close them while iterating).
     pub(crate) fn ids(&self) -> Vec<SessionId> {
-        self.slots
-            .iter()
-            .filter_map(|s| s.session.as_ref().map(|s| s.id))
-            .collect()
+        self.slots.values().map(|s| s.id).collect()
     }
+
+    /// Slots in the table, live or free (for tests of the shrink).
+    #[cfg(test)]
+    pub(crate) fn slots(&self) -> usize {
+        self.slots.slots()
+    }
+
+    /// The slot key of `id`, if it is one of this loop's.
+    fn key(&self, id: SessionId) -> Option<Key> {
+        (id.loop_index() == self.loop_index).then(|| Key {
+            index: id.slot() as u32,
+            generation: id.generation(),
+        })
+    }
+}
+
+/// The id of the session in slot `key` of loop `loop_index`.
+fn id(loop_index: usize, key: Key) -> SessionId {
+    SessionId::new(loop_index, key.index as usize, key.generation)
 }
 
 #[cfg(test)]

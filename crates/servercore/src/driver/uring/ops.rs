@@ -10,6 +10,7 @@ use std::os::fd::OwnedFd;
 use bytes::Bytes;
 
 use crate::session::{SendQueue, MAX_IOVECS};
+use crate::slots::{Key, Slots};
 use crate::SessionId;
 
 /// What an SQE is; the top byte of its `user_data`.
@@ -32,15 +33,9 @@ pub(super) enum OpKind {
 
 /// A slot in the driver's connection table plus the generation the slot had when the record
 /// was made, so a CQE that outlived its record is recognised and never reaches a reused slot.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct ConnSlot {
-    index: u32,
-    generation: u32,
-}
-
-/// Generations are 16 bits, as in [`SessionId`]: a slot must be reused 65,536 times while
-/// a CQE naming its old record is still unreaped before the two could be confused.
-const GENERATION_MASK: u32 = u16::MAX as u32;
+/// Generations are 16 bits, as in [`SessionId`] ([`Slots`]): a slot must be reused 65,536
+/// times while a CQE naming its old record is still unreaped before the two could be confused.
+pub(super) type ConnSlot = Key;
 
 /// Packs an SQE's identity into its 64-bit `user_data`:
 ///
@@ -54,9 +49,7 @@ const GENERATION_MASK: u32 = u16::MAX as u32;
 /// Loop-level ops (waker, accept) use slot 0 generation 0.
 pub(super) fn user_data(kind: OpKind, slot: Option<ConnSlot>) -> u64 {
     let (index, generation) = slot.map_or((0, 0), |s| (s.index, s.generation));
-    (u64::from(kind as u8) << 56)
-        | (u64::from(generation & GENERATION_MASK) << 32)
-        | u64::from(index)
+    (u64::from(kind as u8) << 56) | (u64::from(generation) << 32) | u64::from(index)
 }
 
 /// Unpacks what [`user_data`] packed.
@@ -74,7 +67,7 @@ pub(super) fn decode(raw: u64) -> (OpKind, ConnSlot) {
     };
     let slot = ConnSlot {
         index: raw as u32,
-        generation: ((raw >> 32) as u32) & GENERATION_MASK,
+        generation: (raw >> 32) as u16,
     };
     (kind, slot)
 }
@@ -244,67 +237,43 @@ impl SendOp {
     }
 }
 
-/// A record's place in the table, with the generation that tells reuses apart.
-#[derive(Debug, Default)]
-struct Entry {
-    generation: u32,
-    conn: Option<Conn>,
-}
-
 /// The driver's connections, by [`ConnSlot`], with a map from session to slot.
 ///
 /// Slots are the driver's own, not the session table's: a draining record keeps its slot
 /// after its session (and the session's slot) is gone.
 #[derive(Debug, Default)]
 pub(super) struct ConnTable {
-    entries: Vec<Entry>,
-    free: Vec<u32>,
+    records: Slots<Conn>,
     /// Driver slot of each open session, by session slot.
     by_session: Vec<Option<ConnSlot>>,
-    len: usize,
 }
 
 impl ConnTable {
     /// Number of records, open or draining.
     pub(super) fn len(&self) -> usize {
-        self.len
+        self.records.len()
     }
 
     /// Stores `conn` (an open session's) and returns its slot.
     pub(super) fn insert(&mut self, conn: Conn) -> ConnSlot {
         let session = conn.session;
-        let index = self.free.pop().unwrap_or_else(|| {
-            self.entries.push(Entry::default());
-            u32::try_from(self.entries.len() - 1).expect("at most 2^32 connections per loop")
-        });
-        let entry = &mut self.entries[index as usize];
-        debug_assert!(entry.conn.is_none());
-        entry.conn = Some(conn);
-        let slot = ConnSlot {
-            index,
-            generation: entry.generation,
-        };
+        let slot = self.records.insert_with(|_| conn);
         if self.by_session.len() <= session.slot() {
             self.by_session.resize(session.slot() + 1, None);
         }
         self.by_session[session.slot()] = Some(slot);
-        self.len += 1;
         slot
     }
 
     /// The record in `slot`, if it is still the one `slot` was issued for.
     pub(super) fn get_mut(&mut self, slot: ConnSlot) -> Option<&mut Conn> {
-        let entry = self.entries.get_mut(slot.index as usize)?;
-        if entry.generation != slot.generation {
-            return None;
-        }
-        entry.conn.as_mut()
+        self.records.get_mut(slot)
     }
 
     /// The slot of open session `id`.
     pub(super) fn slot_of(&self, id: SessionId) -> Option<ConnSlot> {
         let slot = (*self.by_session.get(id.slot())?)?;
-        let conn = self.entries[slot.index as usize].conn.as_ref()?;
+        let conn = self.records.get(slot)?;
         (conn.session == id && conn.life == Life::Open).then_some(slot)
     }
 
@@ -318,15 +287,13 @@ impl ConnTable {
     /// Removes the record in `slot` (its last CQE has been reaped); the slot's generation
     /// moves on so any later CQE naming it is recognised as stale.
     pub(super) fn remove(&mut self, slot: ConnSlot) -> Option<Conn> {
-        let entry = self.entries.get_mut(slot.index as usize)?;
-        if entry.generation != slot.generation {
-            return None;
-        }
-        let conn = entry.conn.take()?;
-        entry.generation = (entry.generation + 1) & GENERATION_MASK;
-        self.free.push(slot.index);
-        self.len -= 1;
-        Some(conn)
+        self.records.remove(slot)
+    }
+
+    /// Gives back what closed connections left (after a burst).
+    pub(super) fn shrink(&mut self) {
+        self.records.shrink();
+        crate::driver::shrink_slots(&mut self.by_session);
     }
 }
 
@@ -357,6 +324,26 @@ mod tests {
         assert!(table.get_mut(slot).is_none());
         assert_eq!(table.slot_of(id), None);
         assert_eq!(table.len(), 0);
+    }
+
+    #[test]
+    fn a_closed_burst_leaves_no_records_behind() {
+        let mut table = ConnTable::default();
+        let slots: Vec<ConnSlot> = (0..100)
+            .map(|i| {
+                let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
+                table.insert(Conn::new(a.into(), SessionId::new(0, i, 0)))
+            })
+            .collect();
+        for (i, slot) in slots.iter().enumerate() {
+            table.unmap(SessionId::new(0, i, 0));
+            assert!(table.remove(*slot).is_some());
+        }
+        table.shrink();
+        assert_eq!(table.len(), 0);
+        assert_eq!(table.records.slots(), 0);
+        assert!(table.by_session.is_empty());
+        assert!(slots.iter().all(|&s| table.get_mut(s).is_none()));
     }
 
     #[test]
