@@ -8,7 +8,9 @@
 //! | (the echo server's `WSARecv`)                      | `read_exact` of the echo, `Recv Data Len = 100: Hello World` |
 //! | `this_thread::sleep_for(1s)`                       | sleep `--interval-ms`                       |
 //!
-//! It runs until Ctrl-C, or for `--count` round trips.
+//! It runs until Ctrl-C, or for `--count` round trips. Each echo must equal, byte for byte,
+//! what was sent (the lecture prints it; a corrupt byte past the greeting would print the
+//! same), or the client stops with an error.
 
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
@@ -54,8 +56,8 @@ pub fn c_str(buf: &[u8]) -> String {
 /// the hello buffer, reads its echo and prints both, every `config.interval`.
 ///
 /// # Errors
-/// Writing to `out` failed, the connection broke, or no echo came within
-/// [`ECHO_TIMEOUT`].
+/// Writing to `out` failed, the connection broke, no echo came within [`ECHO_TIMEOUT`], or
+/// an echo differed from what was sent (`InvalidData`).
 pub fn run(config: &LectureConfig, out: &mut impl Write) -> io::Result<()> {
     let mut socket = loop {
         match TcpStream::connect(&config.addr) {
@@ -101,6 +103,17 @@ pub fn run(config: &LectureConfig, out: &mut impl Write) -> io::Result<()> {
             c_str(&recv_buffer)
         )?;
         out.flush()?;
+        if let Some(at) = (0..BUFSIZE).find(|&i| recv_buffer[i] != send_buffer[i]) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "echo {} differs from what was sent at byte {at}: {:#04x}, sent {:#04x}",
+                    round + 1,
+                    recv_buffer[at],
+                    send_buffer[at]
+                ),
+            ));
+        }
         round += 1;
         if config.count.is_some_and(|count| round >= count) {
             return Ok(());

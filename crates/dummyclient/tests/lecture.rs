@@ -4,7 +4,7 @@ mod util;
 
 use std::time::Duration;
 
-use util::{closed_port, echo_server, run_dummyclient, stderr};
+use util::{closed_port, echo_server, mangling_server, run_dummyclient, stderr, Mangle};
 
 #[test]
 fn count_two_prints_two_send_and_recv_lines() {
@@ -30,6 +30,31 @@ fn count_two_prints_two_send_and_recv_lines() {
         "{text}"
     );
     server.stop();
+}
+
+#[test]
+fn an_echo_that_differs_is_an_error_even_where_the_print_hides_it() {
+    // The third echo has byte 14 inverted: padding, past the greeting's terminating zero, so
+    // its line still reads "Hello World".
+    let addr = mangling_server(100, Mangle::FlipEvery(3)).to_string();
+    let output = run_dummyclient(
+        &["--addr", &addr, "--count", "5", "--interval-ms", "10"],
+        Duration::from_secs(20),
+    );
+    assert!(!output.status.success(), "a corrupt echo was accepted");
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        text.lines()
+            .filter(|l| *l == "Recv Data Len = 100: Hello World")
+            .count(),
+        3,
+        "{text}"
+    );
+    assert!(
+        stderr(&output).contains("echo 3 differs from what was sent at byte 14: 0xff, sent 0x00"),
+        "{}",
+        stderr(&output)
+    );
 }
 
 #[test]

@@ -24,15 +24,15 @@ const EXHAUSTION: [i32; 2] = [
 
 /// The raw `accept` errors about one connection that [`io::ErrorKind`] does not name: Linux
 /// reports a protocol error of a connection in the backlog as `EPROTO` (the others come as
-/// `ConnectionAborted`, `ConnectionReset`, `Interrupted`; Winsock's `WSAECONNRESET` and
-/// `WSAEINTR` too).
+/// `ConnectionAborted`, `ConnectionReset`, `Interrupted`; Winsock's `WSAECONNRESET` too).
 #[cfg(unix)]
 const ONE_CONNECTION: [i32; 1] = [libc::EPROTO];
 
-/// The raw `accept` errors about one connection that [`io::ErrorKind`] does not name: none
-/// on Windows (`WSAECONNRESET`, `WSAECONNABORTED` and `WSAEINTR` have their kinds).
+/// The raw `accept` errors about one connection that [`io::ErrorKind`] does not name:
+/// `WSAEINTR` (10004), which `std` leaves `Uncategorized` on Windows (`WSAECONNRESET` and
+/// `WSAECONNABORTED` have their kinds).
 #[cfg(windows)]
-const ONE_CONNECTION: [i32; 0] = [];
+const ONE_CONNECTION: [i32; 1] = [windows_sys::Win32::Networking::WinSock::WSAEINTR];
 
 /// Accepting under descriptor exhaustion.
 ///

@@ -11,6 +11,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
@@ -74,7 +75,17 @@ impl Drop for Acceptor {
     }
 }
 
+/// After an accept failure other than `WouldBlock` (out of descriptors), how long the thread
+/// waits before it tries again (the loops free descriptors as sessions close).
+const RETRY_AFTER_FAILURE: Duration = Duration::from_millis(100);
+
 /// Waits for connections (or the stop wake-up) and posts each to a loop.
+///
+/// Accepts until `WouldBlock` after each event: mio promises a new event only once an
+/// operation has returned it ("Draining readiness" in `mio::Poll`'s docs; on Windows the AFD
+/// poll is re-armed by that `WouldBlock`, on Linux no edge comes for connections already
+/// queued). A round stopped by a failure instead leaves the backlog owed: the next round comes
+/// after [`RETRY_AFTER_FAILURE`], event or not, and the stop wake-up is still heard meanwhile.
 fn accept_loop(
     mut poll: Poll,
     listener: &TcpListener,
@@ -83,8 +94,10 @@ fn accept_loop(
     next_loop: &AtomicUsize,
 ) {
     let mut events = Events::with_capacity(16);
+    let mut owed = false;
     loop {
-        if let Err(err) = poll.poll(&mut events, None) {
+        let timeout = owed.then_some(RETRY_AFTER_FAILURE);
+        if let Err(err) = poll.poll(&mut events, timeout) {
             if err.kind() == io::ErrorKind::Interrupted {
                 continue;
             }
@@ -94,6 +107,7 @@ fn accept_loop(
         if events.iter().any(|e| e.token() == STOP) {
             return;
         }
+        owed = false;
         loop {
             match listener.accept() {
                 Ok((stream, _peer)) => {
@@ -106,10 +120,11 @@ fn accept_loop(
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
                 Err(err) if crate::accept_backoff::AcceptBackoff::is_transient(&err) => {}
                 Err(err) => {
-                    // Out of descriptors: wait a little instead of spinning (the loops free
-                    // descriptors as sessions close).
-                    tracing::warn!("accept (websocket listener): {err}; pausing 100 ms");
-                    std::thread::sleep(std::time::Duration::from_millis(100));
+                    tracing::warn!(
+                        "accept (websocket listener): {err}; retrying in {} ms",
+                        RETRY_AFTER_FAILURE.as_millis()
+                    );
+                    owed = true;
                     break;
                 }
             }

@@ -78,6 +78,13 @@ fn many_clients_come_and_go(model: Model) {
 }
 
 both_models!(close_mid_stream, client_closes_mid_stream);
-both_models!(reset, client_resets);
+both_models!(
+    #[cfg_attr(
+        windows,
+        ignore = "Wine 8 reads a peer's reset as EOF (PeerClosed), and CI runs Windows only under Wine; on Windows itself, --ignored"
+    )]
+    reset,
+    client_resets
+);
 both_models!(half_close, client_half_closes);
 both_models!(come_and_go, many_clients_come_and_go);

@@ -13,12 +13,14 @@
 //! | `FD_CLOSE`, "todo: remove session"                | `read` returns 0 / `EPOLLRDHUP`: flush, `close`, slot freed |
 //! | `WSAEWOULDBLOCK`                                  | `EAGAIN` (`io::ErrorKind::WouldBlock`): a normal outcome, wait for the next edge |
 //!
-//! Edge-triggered rules this driver keeps: after a readable edge it reads until `EAGAIN`
-//! (or a short read without `RDHUP`: Linux raises a new edge for every later arrival, so the
-//! rest of the socket buffer is known empty); after a writable edge it writes until the queue
-//! is empty or `EAGAIN`; a session whose reading was paused for backpressure is read again as
-//! soon as it resumes, since no new edge would come for bytes already waiting; and an accept
-//! paused for descriptor exhaustion drains the backlog when it resumes.
+//! Edge-triggered rules this driver keeps, mio's contract (no new event is promised until an
+//! operation returns `WouldBlock`): after a readable edge it reads until `EAGAIN` (on Linux, or
+//! a short read without `RDHUP`: Linux raises a new edge for every later arrival, so the rest
+//! of the socket buffer is known empty; `SHORT_READ_DRAINS`); after a writable edge it writes
+//! until the queue is empty or `EAGAIN`; accepting goes on until `EAGAIN`; a session whose
+//! reading was paused for backpressure is read again as soon as it resumes, since no new edge
+//! would come for bytes already waiting; and an accept paused for descriptor exhaustion drains
+//! the backlog when it resumes.
 //!
 //! The loop itself is [`LoopCore::run`](crate::loop_core::LoopCore); this file is only the
 //! [`Driver`] half: wait, read, write, register, close.
@@ -36,6 +38,19 @@ use crate::mailbox::Wake;
 use crate::session::{SendQueue, MAX_IOVECS};
 use crate::{ServiceConfig, SessionId};
 
+/// A short read leaves nothing to wait for: Linux only.
+///
+/// mio promises a new readiness event only once an operation has returned `WouldBlock`
+/// ("Draining readiness", `mio::Poll`'s docs). Linux's edge-triggered epoll gives more: every
+/// later arrival raises a new edge, so a read that did not fill the buffer (and no hang-up)
+/// means the socket buffer is empty, and the `recv` that would say `EAGAIN` is saved, one
+/// system call per message. Elsewhere the driver keeps to the contract and reads until
+/// `WouldBlock`. On Windows that is required: mio's AFD poll re-arms a socket only when an
+/// operation returns `WouldBlock`, so a session stopped after a short read got no event for
+/// its next message and hung after one echo (issue 23). kqueue's `EV_CLEAR` would allow the
+/// shortcut as epoll does, but mio does not promise it, so macOS takes the contract's path too.
+const SHORT_READ_DRAINS: bool = cfg!(target_os = "linux");
+
 const WAKER: Token = Token(usize::MAX);
 const LISTENER: Token = Token(usize::MAX - 1);
 
@@ -51,7 +66,7 @@ struct Socket {
     /// Reading is allowed ([`Driver::set_reading`]).
     reading: bool,
     /// Bytes may be waiting in the kernel: a readable edge came, or reading was stopped
-    /// before `EAGAIN`. Cleared by `EAGAIN` or a short read.
+    /// before `EAGAIN`. Cleared by `EAGAIN`, or on Linux a short read (`SHORT_READ_DRAINS`).
     readable: bool,
     /// The peer hung up or the socket failed: read to the end even after a short read.
     hup: bool,
@@ -168,6 +183,12 @@ impl Socket {
 
     /// One write (`write` given the stream), retried on `EINTR`. `None` if the socket is
     /// full (`EAGAIN`): `EPOLLOUT` is registered, and writes wait for its edge.
+    ///
+    /// Within mio's contract on every OS: writes stop waiting only for an edge that follows a
+    /// `WouldBlock` (the write that returned it re-armed the poll, on Windows too). A short
+    /// write is not taken for a full socket: the loop writes the rest at once
+    /// (`LoopCore::flush` sends until the queue is empty or this says `None`; a direct reply's
+    /// rest is queued and flushed the same way), so a wait always begins with a `WouldBlock`.
     fn write(
         &mut self,
         registry: &Registry,
@@ -258,9 +279,10 @@ impl Driver for EpollDriver {
                     return Input::Eof;
                 }
                 Ok(n) => {
-                    // A short read empties the socket buffer: a later arrival raises a new
-                    // edge (unless the peer hung up, which raises none: read on to EOF).
-                    socket.readable = n == self.scratch.len() || socket.hup;
+                    // On Linux a short read empties the socket buffer: a later arrival raises a
+                    // new edge (unless the peer hung up, which raises none: read on to EOF).
+                    // Elsewhere read on until `WouldBlock`, the only re-arm mio promises.
+                    socket.readable = n == self.scratch.len() || socket.hup || !SHORT_READ_DRAINS;
                     return Input::Data(&self.scratch[..n]);
                 }
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
@@ -356,8 +378,9 @@ impl Driver for EpollDriver {
         true
     }
 
-    /// Edge-triggered: connections that queued while paused raise no new edge, so the next
-    /// poll accepts the backlog without waiting.
+    /// The paused round stopped before `WouldBlock`, and mio promises no event until an
+    /// accept returns it (on Linux, connections that queued meanwhile raised no new edge): the
+    /// next poll accepts the backlog without waiting.
     fn resume_accepting(&mut self) {
         if std::mem::take(&mut self.accept_paused) {
             self.accept_owed = true;
