@@ -77,6 +77,11 @@ pub(crate) struct Args {
     /// Port to listen on (0: any free port; the `ready` log line tells which).
     #[arg(long, default_value_t = 7777)]
     pub(crate) port: u16,
+    /// Share the port (and the --websocket one) with another gameserver started with this flag
+    /// too, for a hand-over without refused connects (docs/deploy.md). Without it a port
+    /// another process listens on is refused at start-up.
+    #[arg(long)]
+    reuse_port: bool,
     /// Event loops (threads), 1 to 1024; each session lives on one. Default: number of CPUs.
     #[arg(long, value_name = "N",
           value_parser = RangedU64ValueParser::<usize>::new().range(1..=MAX_THREADS))]
@@ -224,10 +229,22 @@ impl Args {
     }
 
     /// What no single flag's range can say: the send-queue pause must sit at least one read
-    /// below the limit. A session stops reading only once its queue reaches the pause, so
-    /// the echo of the read that crossed it (up to `read_chunk` bytes) must still fit under
-    /// the limit, or the pause never protects it and it is closed as a slow consumer.
+    /// below the limit (a session stops reading only once its queue reaches the pause, so
+    /// the echo of the read that crossed it, up to `read_chunk` bytes, must still fit under
+    /// the limit, or the pause never protects it and it is closed as a slow consumer); and
+    /// the WebSocket port must not be the game port.
     fn check(&self) -> Result<(), clap::Error> {
+        if let Some(ws) = self.websocket.filter(|ws| self.same_port(*ws)) {
+            let message = format!(
+                "--websocket {ws} is the game port (--bind {} --port {}): the two listeners \
+                 would split the connections between them; give --websocket a port of its own \
+                 (e.g. {})",
+                self.bind,
+                self.port,
+                SocketAddr::new(ws.ip(), self.port.wrapping_add(1).max(1))
+            );
+            return Err(Args::command().error(ErrorKind::ArgumentConflict, message));
+        }
         let read = ServiceConfig::default().read_chunk;
         let room = self.send_queue_limit.saturating_sub(read);
         if self.send_queue_pause > room {
@@ -242,6 +259,13 @@ impl Args {
         Ok(())
     }
 
+    /// True if a listener on `other` would take connections meant for the game port (the same
+    /// port, on the same or an overlapping address). Port 0 picks a free port: never the same.
+    fn same_port(&self, other: SocketAddr) -> bool {
+        let overlaps = |a: IpAddr, b: IpAddr| a == b || a.is_unspecified() || b.is_unspecified();
+        self.port != 0 && other.port() == self.port && overlaps(self.bind, other.ip())
+    }
+
     /// The service configuration the flags make.
     pub(crate) fn config(&self) -> ServiceConfig {
         let defaults = ServiceConfig::default();
@@ -249,6 +273,7 @@ impl Args {
         ServiceConfig {
             threads: self.threads.unwrap_or(defaults.threads),
             model: self.model,
+            reuse_port: self.reuse_port,
             send_queue_pause: self.send_queue_pause,
             send_queue_limit: self.send_queue_limit,
             socket_send_buffer: (self.socket_send_buffer > 0).then_some(self.socket_send_buffer),
@@ -415,6 +440,68 @@ mod tests {
         }
         let args = parse(&["--mailbox-limit", "65536"]).unwrap();
         assert_eq!(args.config().mailbox_limit, 65536);
+    }
+
+    #[test]
+    fn the_websocket_port_must_not_be_the_game_port() {
+        for flags in [
+            [
+                "--port",
+                "9000",
+                "--websocket",
+                "127.0.0.1:9000",
+                "--bind",
+                "0.0.0.0",
+            ],
+            [
+                "--port",
+                "9000",
+                "--websocket",
+                "0.0.0.0:9000",
+                "--bind",
+                "127.0.0.1",
+            ],
+            [
+                "--port",
+                "9000",
+                "--websocket",
+                "[::]:9000",
+                "--bind",
+                "127.0.0.1",
+            ],
+        ] {
+            assert_refused(&flags, ErrorKind::ArgumentConflict, "--websocket");
+        }
+        for flags in [
+            [
+                "--port",
+                "9000",
+                "--websocket",
+                "127.0.0.1:9001",
+                "--bind",
+                "0.0.0.0",
+            ],
+            [
+                "--port",
+                "9000",
+                "--websocket",
+                "127.0.0.2:9000",
+                "--bind",
+                "127.0.0.1",
+            ],
+            [
+                "--port",
+                "0",
+                "--websocket",
+                "127.0.0.1:0",
+                "--bind",
+                "127.0.0.1",
+            ],
+        ] {
+            assert!(parse(&flags).is_ok(), "{flags:?}");
+        }
+        assert!(!parse(&[]).unwrap().config().reuse_port);
+        assert!(parse(&["--reuse-port"]).unwrap().config().reuse_port);
     }
 
     #[test]

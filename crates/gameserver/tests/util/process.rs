@@ -24,9 +24,14 @@ pub struct Gameserver {
 
 impl Gameserver {
     pub fn start(model: Model, extra: &[&str]) -> Gameserver {
-        let model = model.to_string();
+        Gameserver::start_on(model, 0, extra)
+    }
+
+    /// As [`Gameserver::start`], on `port` (0: any free port).
+    pub fn start_on(model: Model, port: u16, extra: &[&str]) -> Gameserver {
+        let (model, port) = (model.to_string(), port.to_string());
         let mut child = Command::new(env!("CARGO_BIN_EXE_gameserver"))
-            .args(["--bind", "127.0.0.1", "--port", "0", "--threads", "2"])
+            .args(["--bind", "127.0.0.1", "--port", &port, "--threads", "2"])
             .args(["--model", &model, "--metrics", "127.0.0.1:0"])
             .args(extra)
             .env("RUST_LOG", "info")
