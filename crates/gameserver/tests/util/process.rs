@@ -80,6 +80,22 @@ impl Gameserver {
         }
     }
 
+    /// Every log line up to and including the next one containing every one of `needles`
+    /// (within [`STEP`]); `None` if none came in time.
+    pub fn lines_until(&mut self, needles: &[&str]) -> Option<Vec<String>> {
+        let deadline = Instant::now() + STEP;
+        let mut seen = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = self.lines.recv_timeout(left).ok()?;
+            let done = needles.iter().all(|n| line.contains(n));
+            seen.push(line);
+            if done {
+                return Some(seen);
+            }
+        }
+    }
+
     /// `GET /metrics` over a plain TCP connection; the body of a `200` answer.
     pub fn scrape(&self) -> String {
         let mut stream = connect(self.metrics);
