@@ -334,6 +334,9 @@ fn run_load(cli: &Cli) -> ExitCode {
                     report.disconnects,
                     report.messages
                 );
+                for hint in report.hints() {
+                    eprintln!("dummyclient: {hint}");
+                }
                 ExitCode::from(2)
             }
         }

@@ -12,6 +12,7 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 
 use crate::timeline::{SecondPoint, Timeline};
+use crate::wire::Farewell;
 
 /// Highest latency the histogram tells apart: one hour, in microseconds (higher values are
 /// recorded as this).
@@ -62,8 +63,12 @@ pub struct Stats {
     pub lost: u64,
     /// Sessions the server closed (or that failed) before the run ended.
     pub disconnects: u64,
-    /// Disconnects by `CloseReason::name`.
+    /// Disconnects by `CloseReason::name`, or by the farewell the server sent first
+    /// ([`Farewell::name`]).
     pub disconnect_reasons: BTreeMap<&'static str, u64>,
+    /// A farewell the server sent before closing a client (the last one seen), for the hint
+    /// at the end of a failed run.
+    pub farewell: Option<Farewell>,
     /// Open loop: scheduled sends skipped because the client was too far behind.
     pub late_sends: u64,
     /// Verified messages per second of the run, for `--plot`.
@@ -101,6 +106,7 @@ impl Default for Stats {
             lost: 0,
             disconnects: 0,
             disconnect_reasons: BTreeMap::new(),
+            farewell: None,
             late_sends: 0,
             timeline: Timeline::default(),
             at_send_end: None,
@@ -167,6 +173,7 @@ impl Stats {
         for (reason, n) in &other.disconnect_reasons {
             *self.disconnect_reasons.entry(reason).or_default() += n;
         }
+        self.farewell = self.farewell.or(other.farewell);
         self.late_sends += other.late_sends;
         self.timeline.merge(&other.timeline);
         self.at_send_end = Some(Counts {
@@ -298,6 +305,9 @@ pub struct Report {
     /// Each second of the run (for `--plot`; not in the JSON).
     #[serde(skip)]
     pub timeline: Vec<SecondPoint>,
+    /// See [`Stats::farewell`].
+    #[serde(skip)]
+    pub farewell: Option<Farewell>,
 }
 
 impl Report {
@@ -338,8 +348,26 @@ impl Report {
             connect_failures: info.connect_failures,
             late_sends: stats.late_sends,
             timeline: stats.timeline.points(info.duration_secs),
+            farewell: stats.farewell,
             info,
         }
+    }
+
+    /// What to change when a run failed for a reason the server named or that has a usual
+    /// cause (printed after the failure line).
+    pub fn hints(&self) -> Vec<String> {
+        let mut hints = Vec::new();
+        if let Some(farewell) = self.farewell {
+            hints.push(farewell.hint());
+        } else if self.messages == 0 && self.disconnects > 0 && self.corrupt == 0 {
+            hints.push(format!(
+                "the server closed the clients before answering anything: does it speak \
+                 --protocol {}? (gameserver --protocol packet closes raw bytes as a bad packet; \
+                 its WebSocket port wants --websocket)",
+                self.info.protocol
+            ));
+        }
+        hints
     }
 
     /// True if the run found no error and verified at least one message.

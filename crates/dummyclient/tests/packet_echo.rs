@@ -17,6 +17,8 @@ fn packet_ids_match_the_gameserver() {
     assert_eq!(wire::CHAT_BROADCAST, protocol::CHAT_BROADCAST);
     assert_eq!(wire::ROOM_JOINED, protocol::ROOM_JOINED);
     assert_eq!(wire::SERVER_FULL, protocol::SERVER_FULL);
+    assert_eq!(wire::ROOM_FULL, protocol::ROOM_FULL);
+    assert_eq!(wire::RATE_LIMITED, protocol::RATE_LIMITED);
     assert_eq!(wire::ROOM_JOINED_LEN, protocol::room_joined(0, 0).len());
 }
 
