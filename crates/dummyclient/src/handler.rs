@@ -650,7 +650,7 @@ impl Handler for LoadHandler {
                 self.publish_progress(ctx.loop_index());
             }
             if phase == Phase::Draining {
-                self.stats.at_send_end = Some(self.stats.counts());
+                self.stats.end_sending();
             }
         }
         let now = self.nanos(ctx.now());

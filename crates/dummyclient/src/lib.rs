@@ -18,7 +18,8 @@
 //!   connect     blocking connects with retries and backoff, one deadline
 //!   spread      --addr a,b,c: which client goes to which server (rooms split over them)
 //!   stats       Verdict per message; Stats per loop (counts + latency), merged into a Report
-//!   timeline    per-second buckets of each loop's Stats (count + latency), for --plot
+//!   timeline    per-second buckets of each loop's Stats (count + latency), and the points
+//!               drawn by --plot and kept in --json-out's `timeline`
 //!   plot        --plot: the timeline as an SVG chart (throughput, p50/p99 per second)
 //!   progress    the live progress bar on stderr, fed by load::run_observed
 //!   compare     --compare: two --json reports side by side with ratios

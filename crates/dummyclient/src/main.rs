@@ -114,7 +114,9 @@ struct Cli {
     /// Print the report as one line of JSON (instead of the table; no progress bar).
     #[arg(long, requires = "load_mode", help_heading = "Load mode")]
     json: bool,
-    /// Also write the report's one line of JSON to FILE (the table is still printed).
+    /// Also write the report's one line of JSON to FILE (the table is still printed), with
+    /// the per-second `timeline` the plot is drawn from (t, width_s, messages, msgs_per_s,
+    /// mb_per_s, p50_us, p99_us).
     #[arg(
         long,
         value_name = "FILE",
@@ -122,10 +124,12 @@ struct Cli {
         help_heading = "Load mode"
     )]
     json_out: Option<PathBuf>,
-    /// Draw throughput and latency p50/p99 per second of the run as an SVG chart to FILE.
+    /// Draw throughput and latency p50/p99 per second of the run as an SVG chart to FILE
+    /// (.svg only; the same points go into --json-out's `timeline`).
     #[arg(
         long,
         value_name = "FILE.svg",
+        value_parser = plot::svg_path,
         requires = "load_mode",
         help_heading = "Load mode"
     )]
@@ -241,7 +245,7 @@ impl Cli {
             connect_timeout: self.connect_timeout,
             drain_timeout: DRAIN_TIMEOUT,
             send_batch: Duration::from_millis(self.send_batch_ms.unwrap_or(0)),
-            timeline: self.plot.is_some(),
+            timeline: self.plot.is_some() || self.json_out.is_some(),
         }
     }
 

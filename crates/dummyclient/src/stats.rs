@@ -11,7 +11,7 @@ use std::fmt;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
-use crate::timeline::{SecondPoint, Timeline};
+use crate::timeline::{Timeline, TimelinePoint};
 use crate::wire::Farewell;
 
 /// Highest latency the histogram tells apart: one hour, in microseconds (higher values are
@@ -184,7 +184,14 @@ impl Stats {
         });
     }
 
-    /// The counts now (call when sending ends: see [`Stats::at_send_end`]).
+    /// Sending has ended: the counts the rates are taken over are these, and the timeline's
+    /// later messages are the drain.
+    pub fn end_sending(&mut self) {
+        self.at_send_end = Some(self.counts());
+        self.timeline.end_sending();
+    }
+
+    /// The counts now (taken when sending ends: see [`Stats::at_send_end`]).
     pub fn counts(&self) -> Counts {
         Counts {
             messages: self.messages,
@@ -302,9 +309,10 @@ pub struct Report {
     /// How the run was set up.
     #[serde(flatten)]
     pub info: RunInfo,
-    /// Each second of the run (for `--plot`; not in the JSON).
-    #[serde(skip)]
-    pub timeline: Vec<SecondPoint>,
+    /// Each second of the run (recorded for `--plot` and `--json-out`; left out of the JSON
+    /// when not recorded): see [`Timeline::points`].
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub timeline: Vec<TimelinePoint>,
     /// See [`Stats::farewell`].
     #[serde(skip)]
     pub farewell: Option<Farewell>,
@@ -432,9 +440,9 @@ impl Report {
     /// figure and the value.
     pub fn rows(&self) -> Vec<(&'static str, &'static str, String)> {
         let latency = if self.info.is_chat() {
-            "fan-out us"
+            "fan-out µs"
         } else {
-            "latency us"
+            "latency µs"
         };
         let mut rows = vec![
             ("throughput", "msgs/s", format!("{:.1}", self.msgs_per_sec)),

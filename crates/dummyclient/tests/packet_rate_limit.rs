@@ -58,6 +58,10 @@ fn loopback_is_trusted_so_a_closed_loop_packet_run_passes() {
     let report = json_report(&output);
     assert_eq!(count(&report, "errors"), 0, "{report}");
     assert!(
+        report.get("timeline").is_none(),
+        "no timeline without --json-out or --plot"
+    );
+    assert!(
         count(&report, "messages") > 30 * 4,
         "more than the limit would let through: {report}"
     );
