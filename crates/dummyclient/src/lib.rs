@@ -4,8 +4,10 @@
 //! servers built on servercore (or any TCP echo server, or any server of docs/protocol.md).
 //!
 //! ```text
-//!   main.rs     CLI: no flags = lecture mode, --clients N / --load = load mode
+//!   main.rs     CLI: no flags = lecture mode, --clients N / --load = load mode,
+//!               --interactive = chat by hand
 //!   lecture     one blocking socket, "Hello World" every second (the lecture's client)
+//!   interactive --interactive: chat by hand with a packet server (stdin lines -> CHAT)
 //!   load        the run on the main thread: connect, barrier, send, drain, report;
 //!               scenarios echo and chat, closed loop (--inflight) or open loop (--rate)
 //!   handler     LoadHandler on servercore event loops: phases Connecting -> Sending ->
@@ -57,6 +59,7 @@ pub mod chat;
 pub mod compare;
 pub mod connect;
 pub mod handler;
+pub mod interactive;
 pub mod lecture;
 pub mod load;
 pub mod message;

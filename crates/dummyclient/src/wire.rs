@@ -22,6 +22,8 @@ use servercore::packet::{Framer, Packet, PacketError, PacketHeader, HEADER_LEN};
 pub const ECHO: u16 = 1;
 /// Client -> server: join a room. Body: `room: u32 LE`.
 pub const ENTER_ROOM: u16 = 2;
+/// Client -> server: leave the current room. Empty body.
+pub const LEAVE_ROOM: u16 = 3;
 /// Client -> server: say something to the room. Body: any bytes.
 pub const CHAT: u16 = 4;
 /// Server -> every member of the sender's room, the sender included: the CHAT body unchanged.

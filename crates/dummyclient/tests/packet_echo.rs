@@ -13,6 +13,7 @@ fn packet_ids_match_the_gameserver() {
     use gameserver::protocol;
     assert_eq!(wire::ECHO, protocol::ECHO);
     assert_eq!(wire::ENTER_ROOM, protocol::ENTER_ROOM);
+    assert_eq!(wire::LEAVE_ROOM, protocol::LEAVE_ROOM);
     assert_eq!(wire::CHAT, protocol::CHAT);
     assert_eq!(wire::CHAT_BROADCAST, protocol::CHAT_BROADCAST);
     assert_eq!(wire::ROOM_JOINED, protocol::ROOM_JOINED);
