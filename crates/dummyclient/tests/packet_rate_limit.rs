@@ -84,5 +84,13 @@ fn a_rate_limited_run_fails_saying_why_and_how_to_run() {
     );
     assert!(stderr.contains("--rate-limit 0"), "{stderr}");
     assert!(stderr.contains("--trusted-sources"), "{stderr}");
+    assert!(
+        stderr.contains(" WARN "),
+        "the disconnects are logged: {stderr}"
+    );
+    assert!(
+        !stderr.contains('\x1b'),
+        "colour codes in a pipe: {stderr:?}"
+    );
     server.stop();
 }

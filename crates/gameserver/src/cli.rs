@@ -234,6 +234,19 @@ impl Args {
     /// the limit, or the pause never protects it and it is closed as a slow consumer); and
     /// the WebSocket port must not be the game port.
     fn check(&self) -> Result<(), clap::Error> {
+        let conflict =
+            |message: String| Args::command().error(ErrorKind::ArgumentConflict, message);
+        if self.protocol == Protocol::Raw {
+            // Rooms and browser players are packet-mode things: say so rather than ignore.
+            for (flag, given) in [
+                ("--cluster", self.cluster.cluster.is_some()),
+                ("--websocket", self.websocket.is_some()),
+            ] {
+                if given {
+                    return Err(conflict(format!("{flag} needs --protocol packet")));
+                }
+            }
+        }
         if let Some(ws) = self.websocket.filter(|ws| self.same_port(*ws)) {
             let message = format!(
                 "--websocket {ws} is the game port (--bind {} --port {}): the two listeners \
@@ -243,7 +256,7 @@ impl Args {
                 self.port,
                 SocketAddr::new(ws.ip(), self.port.wrapping_add(1).max(1))
             );
-            return Err(Args::command().error(ErrorKind::ArgumentConflict, message));
+            return Err(conflict(message));
         }
         let read = ServiceConfig::default().read_chunk;
         let room = self.send_queue_limit.saturating_sub(read);
@@ -254,7 +267,7 @@ impl Args {
                  the echo of the read that crossed it must still fit under the limit",
                 self.send_queue_pause, self.send_queue_limit
             );
-            return Err(Args::command().error(ErrorKind::ArgumentConflict, message));
+            return Err(conflict(message));
         }
         Ok(())
     }
@@ -444,64 +457,68 @@ mod tests {
 
     #[test]
     fn the_websocket_port_must_not_be_the_game_port() {
+        let packet = |port: &'static str, ws: &'static str, bind: &'static str| {
+            [
+                "--protocol",
+                "packet",
+                "--port",
+                port,
+                "--websocket",
+                ws,
+                "--bind",
+                bind,
+            ]
+        };
         for flags in [
-            [
-                "--port",
-                "9000",
-                "--websocket",
-                "127.0.0.1:9000",
-                "--bind",
-                "0.0.0.0",
-            ],
-            [
-                "--port",
-                "9000",
-                "--websocket",
-                "0.0.0.0:9000",
-                "--bind",
-                "127.0.0.1",
-            ],
-            [
-                "--port",
-                "9000",
-                "--websocket",
-                "[::]:9000",
-                "--bind",
-                "127.0.0.1",
-            ],
+            packet("9000", "127.0.0.1:9000", "0.0.0.0"),
+            packet("9000", "0.0.0.0:9000", "127.0.0.1"),
+            packet("9000", "[::]:9000", "127.0.0.1"),
         ] {
-            assert_refused(&flags, ErrorKind::ArgumentConflict, "--websocket");
+            let err = parse(&flags).expect_err("the game port");
+            assert_eq!(err.kind(), ErrorKind::ArgumentConflict, "{err}");
+            assert!(err.to_string().contains("is the game port"), "{err}");
         }
         for flags in [
-            [
-                "--port",
-                "9000",
-                "--websocket",
-                "127.0.0.1:9001",
-                "--bind",
-                "0.0.0.0",
-            ],
-            [
-                "--port",
-                "9000",
-                "--websocket",
-                "127.0.0.2:9000",
-                "--bind",
-                "127.0.0.1",
-            ],
-            [
-                "--port",
-                "0",
-                "--websocket",
-                "127.0.0.1:0",
-                "--bind",
-                "127.0.0.1",
-            ],
+            packet("9000", "127.0.0.1:9001", "0.0.0.0"),
+            packet("9000", "127.0.0.2:9000", "127.0.0.1"),
+            packet("0", "127.0.0.1:0", "127.0.0.1"),
         ] {
             assert!(parse(&flags).is_ok(), "{flags:?}");
         }
         assert!(!parse(&[]).unwrap().config().reuse_port);
         assert!(parse(&["--reuse-port"]).unwrap().config().reuse_port);
+    }
+
+    #[test]
+    fn packet_mode_flags_need_packet_mode() {
+        for flags in [
+            &["--websocket", "127.0.0.1:7778"][..],
+            &["--cluster", "redis://127.0.0.1:6379"],
+        ] {
+            let err = parse(flags).expect_err("raw mode");
+            assert_eq!(err.kind(), ErrorKind::ArgumentConflict, "{err}");
+            assert_eq!(err.exit_code(), 2);
+            assert!(err.to_string().contains("needs --protocol packet"), "{err}");
+        }
+    }
+
+    #[test]
+    fn cluster_values_say_what_they_want() {
+        let err = parse(&["--protocol", "packet", "--cluster", "http://127.0.0.1:6379"])
+            .expect_err("not a Redis URL");
+        assert_eq!(err.exit_code(), 2);
+        assert!(err.to_string().contains("redis://host:port"), "{err}");
+        for (flag, bad, range) in [
+            ("--cluster-queue", "0", "1..=1048576"),
+            ("--cluster-queue", "1048577", "1..=1048576"),
+            ("--cluster-ttl-ms", "299", "300..=3600000"),
+        ] {
+            let err = parse(&[flag, bad]).expect_err("out of range");
+            assert_eq!(err.exit_code(), 2);
+            let text = err.to_string();
+            assert!(text.contains(range), "{text}");
+            assert!(!text.contains("18446744073709551615"), "{text}");
+        }
     }
 
     #[test]

@@ -246,3 +246,31 @@ fn field<'a>(line: &'a str, key: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no {key}= in {line}"));
     rest.split_whitespace().next().unwrap_or_default()
 }
+
+#[test]
+fn packet_mode_flags_in_raw_mode_are_usage_errors() {
+    assert_refused(
+        &["--websocket", "127.0.0.1:0"],
+        &["--websocket", "--protocol packet"],
+    );
+    assert_refused(
+        &["--cluster", "redis://127.0.0.1:6379"],
+        &["--cluster", "--protocol packet"],
+    );
+}
+
+#[test]
+fn cluster_flags_say_what_they_want() {
+    let stderr = assert_refused(
+        &["--protocol", "packet", "--cluster", "http://127.0.0.1:6379"],
+        &["--cluster", "redis://host:port"],
+    );
+    assert!(!stderr.contains("InvalidClientConfig"), "{stderr}");
+    for (flag, bad, range) in [
+        ("--cluster-queue", "0", "1..=1048576"),
+        ("--cluster-ttl-ms", "100", "300..=3600000"),
+    ] {
+        let stderr = assert_refused(&["--protocol", "packet", flag, bad], &[flag, range]);
+        assert!(!stderr.contains("18446744073709551615"), "{stderr}");
+    }
+}

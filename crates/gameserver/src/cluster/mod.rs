@@ -49,7 +49,7 @@ use std::sync::mpsc::SyncSender;
 use std::sync::Arc;
 
 pub use backplane::{Backplane, StartError};
-pub use config::{ClusterArgs, NodeId};
+pub use config::{redis_url, ClusterArgs, NodeId, MAX_QUEUE, TTL_RANGE_MS};
 pub use link::Link;
 pub use relay::{Inbox, Relay};
 pub use sequence::{Sequences, Verdict};
