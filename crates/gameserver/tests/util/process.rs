@@ -20,6 +20,8 @@ pub struct Gameserver {
     lines: mpsc::Receiver<String>,
     pub addr: SocketAddr,
     pub metrics: SocketAddr,
+    /// The WebSocket listener's address, with `--websocket`.
+    pub websocket: Option<SocketAddr>,
 }
 
 impl Gameserver {
@@ -54,10 +56,16 @@ impl Gameserver {
             lines,
             addr: SocketAddr::from(([0, 0, 0, 0], 0)),
             metrics: SocketAddr::from(([0, 0, 0, 0], 0)),
+            websocket: None,
         };
-        let ready = server.wait_for_line(&[" ready "]).expect("a `ready` line");
-        server.addr = field(&ready, "addr").parse().expect("addr=IP:PORT");
-        let url = field(&ready, "metrics");
+        let start = server.lines_until(&[" ready "]).expect("a `ready` line");
+        server.websocket = start
+            .iter()
+            .find(|line| line.contains("listening (websocket)"))
+            .map(|line| field(line, "addr").parse().expect("addr=IP:PORT"));
+        let ready = start.last().expect("the `ready` line");
+        server.addr = field(ready, "addr").parse().expect("addr=IP:PORT");
+        let url = field(ready, "metrics");
         let metrics = url
             .strip_prefix("http://")
             .and_then(|u| u.strip_suffix("/metrics"))
