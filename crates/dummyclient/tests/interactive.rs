@@ -4,7 +4,7 @@
 
 mod util;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use dummyclient::interactive::named_chat;
 use gameserver::protocol;
 use servercore::packet::{encode, PacketHeader, HEADER_LEN};
+use testkit::read_lines;
 use util::{game_server, run_dummyclient, stderr};
 
 /// The most any one step may take.
@@ -34,16 +35,7 @@ impl Player {
             .stderr(Stdio::piped())
             .spawn()
             .expect("dummyclient starts");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                println!("dummyclient: {line}"); // shown if the test fails
-                if tx.send(line).is_err() {
-                    return;
-                }
-            }
-        });
+        let lines = read_lines(child.stdout.take().expect("piped stdout"), "dummyclient: ");
         let stdin = child.stdin.take();
         Player {
             child,
@@ -129,31 +121,6 @@ fn lines_become_chats_and_the_room_is_printed() {
     assert!(status.success(), "{status}");
     drop(bob); // else the stop's lingering close waits for bob's EOF
     server.stop();
-}
-
-#[test]
-fn interactive_needs_the_packet_protocol_and_packet_needs_a_mode() {
-    for (args, says) in [
-        (&["--interactive"][..], "--interactive speaks packets"),
-        (
-            &["--protocol", "packet"][..],
-            "--protocol packet needs --clients N",
-        ),
-        (&["--room", "3"][..], "--interactive"),
-    ] {
-        let output = run_dummyclient(args, STEP);
-        assert_eq!(
-            output.status.code(),
-            Some(2),
-            "{args:?}: {}",
-            stderr(&output)
-        );
-        assert!(
-            stderr(&output).contains(says),
-            "{args:?}: {}",
-            stderr(&output)
-        );
-    }
 }
 
 #[test]

@@ -41,6 +41,12 @@ fn contradicting_flags_exit_2_naming_them() {
             "--protocol packet needs --clients N",
         ),
         (&["--count", "2", "--clients", "3"], "cannot be used with"),
+        (&["--interactive"], "--interactive speaks packets"),
+        (&["--room", "3"], "--interactive"),
+        (
+            &["--interactive", "--protocol", "packet", "--clients", "2"],
+            "cannot be used with",
+        ),
     ] {
         let output = run_dummyclient(args, Duration::from_secs(20));
         let text = stderr(&output);

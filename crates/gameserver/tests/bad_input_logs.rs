@@ -23,13 +23,7 @@ fn flood_body(model: Model) {
     let mut server = Gameserver::start(model, &[&flags[..], &["--rate-burst", "5"]].concat());
     let mut client = connect(server.addr);
     let packet = encode(protocol::ECHO, b"tick").unwrap();
-    let flood: Vec<u8> = packet
-        .iter()
-        .copied()
-        .cycle()
-        .take(packet.len() * 1000)
-        .collect();
-    let _ = client.write_all(&flood);
+    let _ = client.write_all(&packet.repeat(1000));
     let mut echoes = 0;
     let last = loop {
         let (id, body) = read_packet(&mut client).expect("a packet before EOF");

@@ -16,11 +16,7 @@ use util::*;
 // For the edges test, which ends with SIGTERM: Windows cannot signal one child process alone.
 #[cfg(unix)]
 use {
-    gameserver::protocol,
-    servercore::Model,
-    std::io::{BufRead, BufReader},
-    std::net::SocketAddr,
-    std::sync::mpsc,
+    gameserver::protocol, servercore::Model, std::net::SocketAddr, std::sync::mpsc,
     std::time::Instant,
 };
 
@@ -210,17 +206,7 @@ fn edges_body(model: Model) {
 /// The child's stdout, line by line, read on a thread (and echoed, shown if the test fails).
 #[cfg(unix)]
 fn log_lines(child: &mut Child) -> mpsc::Receiver<String> {
-    let stdout = child.stdout.take().expect("piped stdout");
-    let (tx, lines) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            println!("gameserver: {line}");
-            if tx.send(line).is_err() {
-                return;
-            }
-        }
-    });
-    lines
+    testkit::read_lines(child.stdout.take().expect("piped stdout"), "gameserver: ")
 }
 
 /// The next of `lines` containing `needle` (others are skipped), within [`STEP`]; `None` if

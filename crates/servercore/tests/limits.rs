@@ -216,13 +216,7 @@ fn rate_limit(model: Model) {
     }
     // A flood: 1,000 packets at once is far over the burst of 20.
     let mut flood = connect(addr);
-    let burst: Vec<u8> = packet
-        .iter()
-        .copied()
-        .cycle()
-        .take(packet.len() * 1000)
-        .collect();
-    let _ = flood.write_all(&burst);
+    let _ = flood.write_all(&packet.repeat(1000));
     // The cut is graceful: the echoes the burst paid for arrive, then why (the handler's
     // SLOW_DOWN packet), then EOF (not a reset).
     let mut echoed = read_to_eof(&mut flood).expect("EOF after the paid-for echoes");
@@ -254,12 +248,7 @@ fn rate_limit_spares_trusted(model: Model) {
     let (service, closed) = rate_limited_service(model, AddressList::loopback());
     let mut flood = connect(addr(&service));
     let packet = encode(1, b"tick").unwrap();
-    let burst: Vec<u8> = packet
-        .iter()
-        .copied()
-        .cycle()
-        .take(packet.len() * 1000)
-        .collect();
+    let burst = packet.repeat(1000);
     flood.write_all(&burst).unwrap();
     assert_eq!(read_n(&mut flood, burst.len()).unwrap(), burst);
     assert!(echoes_packet(&mut flood, &packet), "still open");

@@ -1,14 +1,14 @@
 //! A `gameserver` child process for tests of the real binary: started on loopback with free
 //! ports, its log lines read on a thread, its metrics scraped over plain HTTP.
 
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use servercore::Model;
-use testkit::{connect, wait_until};
+use testkit::{connect, read_lines, wait_until};
 
 /// The most any one step may take; every wait of these helpers is bounded by it.
 pub const STEP: Duration = Duration::from_secs(20);
@@ -42,15 +42,7 @@ impl Gameserver {
             .spawn()
             .expect("start gameserver");
         let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                println!("gameserver: {line}"); // shown if the test fails
-                if tx.send(line).is_err() {
-                    return;
-                }
-            }
-        });
+        let lines = read_lines(stdout, "gameserver: ");
         let mut server = Gameserver {
             child,
             lines,
