@@ -8,7 +8,7 @@ mod util;
 use std::io::{ErrorKind, Write};
 
 use servercore::websocket::WsConfig;
-use servercore::{Model, Service, ServiceConfig};
+use servercore::{Model, Service};
 use util::*;
 
 fn a_held_port_is_refused(model: Model) {
@@ -38,7 +38,7 @@ both_models!(
 
 #[cfg(target_os = "linux")]
 fn reuse_port_shares(model: Model) {
-    let shared = ServiceConfig {
+    let shared = servercore::ServiceConfig {
         reuse_port: true,
         ..config(model)
     };
