@@ -33,7 +33,7 @@ use dummyclient::message::HEADER_LEN;
 use dummyclient::progress::ProgressLine;
 use dummyclient::stats::Report;
 use dummyclient::wire::Protocol;
-use dummyclient::{compare, plot};
+use dummyclient::{compare, connect, plot};
 use servercore::{Model, ServiceConfig};
 
 /// The lecture's DummyClient (no flags), a load generator that verifies every byte it gets
@@ -53,7 +53,7 @@ struct Cli {
     /// Server address (host:port). Load mode: several, comma-separated (instances of one
     /// `gameserver --cluster`), share the clients; with --scenario chat every room's members
     /// are split evenly over them.
-    #[arg(long, default_value = "127.0.0.1:7777")]
+    #[arg(long, default_value = "127.0.0.1:7777", value_parser = connect::addr_list)]
     addr: String,
 
     /// Lecture mode: milliseconds between two sends.

@@ -41,6 +41,10 @@ fn contradicting_flags_exit_2_naming_them() {
             "--protocol packet needs --clients N",
         ),
         (&["--count", "2", "--clients", "3"], "cannot be used with"),
+        (
+            &["--clients", "2", "--addr", "http://127.0.0.1:7777"],
+            "--addr wants host:port",
+        ),
         (&["--interactive"], "--interactive speaks packets"),
         (&["--room", "3"], "--interactive"),
         (
