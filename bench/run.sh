@@ -13,7 +13,8 @@
 #   SERVERS="..."          override the server list entirely, e.g. "tokio_echo"
 #                          (names: gameserver-<model>, tokio_echo, tokio_chat;
 #                          each case runs the ones of its kind)
-#   CASES="closed open"    run only these cases (default: all: closed open chat)
+#   CASES="closed open"    run only these cases (default: all six: closed open open60k
+#                          pipelined large chat)
 #   REPEAT=3               runs per (case, server); medians are reported
 #   DURATION=10            seconds per client run
 #   SERVER_CPU=0 CLIENT_CPU=1

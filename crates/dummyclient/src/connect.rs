@@ -87,6 +87,32 @@ pub fn resolve_list(list: &str) -> Result<Vec<SocketAddr>, ConnectError> {
     list.split(',').map(|a| resolve(a.trim())).collect()
 }
 
+/// `--addr`'s value parser: a comma-separated list of `host:port` (`127.0.0.1:7777`,
+/// `[::1]:7777`, `game.example:7777`), checked for its shape only (names are resolved when
+/// the run starts).
+///
+/// # Errors
+/// An entry that is not `host:port`, e.g. a URL (`http://…`) or a host without a port.
+pub fn addr_list(text: &str) -> Result<String, String> {
+    for entry in text.split(',').map(str::trim) {
+        let wanted = |why: &str| {
+            format!(
+                "{entry:?} {why}: --addr wants host:port (e.g. 127.0.0.1:7777), comma-separated"
+            )
+        };
+        if let Some((scheme, _)) = entry.split_once("://") {
+            return Err(wanted(&format!("is a {scheme}:// URL")));
+        }
+        let Some((host, port)) = entry.rsplit_once(':') else {
+            return Err(wanted("has no port"));
+        };
+        if host.is_empty() || port.parse::<u16>().is_err() {
+            return Err(wanted("is not host:port"));
+        }
+    }
+    Ok(text.to_string())
+}
+
 /// Connects `clients` sockets to `addr` one after the other, each with `TCP_NODELAY`, and
 /// hands each to `adopt` as soon as it is connected. A failed attempt is retried after a
 /// pause of [`FIRST_BACKOFF`], doubling up to [`MAX_BACKOFF`], until `timeout` (for the whole
@@ -158,6 +184,32 @@ fn connect_one(addr: SocketAddr, deadline: Instant, failures: &mut u64) -> io::R
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn addr_lists_are_host_port_pairs() {
+        for good in [
+            "127.0.0.1:7777",
+            "[::1]:7777",
+            "a:1, b:2,c:3",
+            "game.example:7777",
+        ] {
+            assert_eq!(addr_list(good), Ok(good.to_string()));
+        }
+        for (bad, why) in [
+            ("http://127.0.0.1:7777", "is a http:// URL"),
+            ("localhost", "has no port"),
+            ("127.0.0.1:", "is not host:port"),
+            (":7777", "is not host:port"),
+            ("a:1,b", "has no port"),
+            ("a:99999", "is not host:port"),
+        ] {
+            let err = addr_list(bad).unwrap_err();
+            assert!(
+                err.contains(why) && err.contains("host:port (e.g."),
+                "{bad}: {err}"
+            );
+        }
+    }
 
     #[test]
     fn connects_every_client() {

@@ -9,8 +9,8 @@
 //!                 PUBLISH_EVERY_NANOS (100 ms) publishes its counts for the progress bar
 //!   received      Wire::split -> one packet at a time -> the client's verifier -> a Verdict
 //!                 -> Stats; closed loop sends one message per echo
-//!   disconnected  counted (unless Shutdown; after SERVER_FULL as `server_full`); the client
-//!                 stays, its counts settle `lost`
+//!   disconnected  counted (unless Shutdown; after a farewell packet under its name:
+//!                 `server_full`, `rate_limited`); the client stays, its counts settle `lost`
 //! ```
 //!
 //! Latency is taken with the loop's clock (`Context::now`, read once per loop iteration) at
@@ -29,7 +29,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use servercore::packet::{Packet, PacketContext};
-use servercore::{CloseReason, Context, Handler, SessionId};
+use servercore::{first_bytes, CloseReason, Context, Handler, Lookalike, SessionId};
 
 use crate::chat::{ChatEvent, Member, RoomPlan};
 use crate::load::{LoadConfig, Pacing, Scenario, CATCH_UP};
@@ -37,7 +37,7 @@ use crate::message::ClientStream;
 use crate::spread::Spread;
 use crate::stats::{Stats, Verdict};
 use crate::websocket::{Inbound, InboundError};
-use crate::wire::{Wire, CHAT, ECHO, ENTER_ROOM, SERVER_FULL};
+use crate::wire::{Farewell, Wire, CHAT, ECHO, ENTER_ROOM};
 
 /// Where the run is; set by the main thread, followed by each loop on its tick.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -178,8 +178,8 @@ enum Received {
     Message,
     /// This client's `ROOM_JOINED`: it is ready.
     Joined,
-    /// `SERVER_FULL`: the server refused the client and closes it.
-    Refused,
+    /// `SERVER_FULL` or `RATE_LIMITED`: the server closes the client, and said why.
+    Farewell(Farewell),
 }
 
 /// Disconnects logged one by one; the rest are only counted (by reason, in the report).
@@ -204,8 +204,8 @@ struct Client {
     scheduled: u64,
     ready: bool,
     open: bool,
-    /// The server sent `SERVER_FULL`.
-    refused: bool,
+    /// What the server said before closing the client, if it did.
+    farewell: Option<Farewell>,
 }
 
 impl Client {
@@ -262,8 +262,10 @@ impl Client {
         stats: &mut Stats,
         size: usize,
     ) -> Received {
+        if let Some(farewell) = Farewell::of(&packet) {
+            return Received::Farewell(farewell);
+        }
         let verdict = match &mut self.role {
-            _ if packet.id == SERVER_FULL => return Received::Refused,
             Role::Echo(stream) if packet.id == ECHO => stream.verify(packet.body, now),
             Role::Echo(_) => Verdict::Corrupt,
             Role::Chat(member) => match member.receive(packet, now) {
@@ -274,6 +276,24 @@ impl Client {
         stats.record(verdict, size);
         Received::Message
     }
+}
+
+/// What a "cannot frame the server's packets" line adds when the answer is not packets at
+/// all: what it looks like, and what that usually means.
+fn answer_hint(data: &[u8]) -> String {
+    let Some(lookalike) = Lookalike::of(data) else {
+        return String::new();
+    };
+    let meaning = match lookalike {
+        Lookalike::HttpResponse => {
+            "; is this a WebSocket port? Add --websocket (gameserver's --websocket ADDR)"
+        }
+        _ => "",
+    };
+    format!(
+        "; the answer looks like {lookalike} ({}){meaning}",
+        first_bytes(data)
+    )
 }
 
 /// The load generator's handler: one per event loop.
@@ -365,7 +385,7 @@ impl LoadHandler {
             scheduled: 0,
             ready: false,
             open: true,
-            refused: false,
+            farewell: None,
         }
     }
 
@@ -555,7 +575,7 @@ impl Handler for LoadHandler {
         let on_packet = |packet: Packet<'_>| match client.receive(packet, now, stats, size) {
             Received::Message => messages += 1,
             Received::Joined => joined = true,
-            Received::Refused => client.refused = true,
+            Received::Farewell(farewell) => client.farewell = Some(farewell),
         };
         let split = match self.inbound.as_mut().and_then(|i| i.get_mut(&id)) {
             Some(inbound) => inbound.split(ctx, id, &self.wire, data, on_packet),
@@ -571,7 +591,7 @@ impl Handler for LoadHandler {
             Ok(consumed) => consumed,
             Err(err) => {
                 stats.corrupt += 1;
-                tracing::warn!(session = %id, client = client.id(), "cannot frame the server's packets: {err}");
+                tracing::warn!(session = %id, client = client.id(), "cannot frame the server's packets: {err}{}", answer_hint(data));
                 ctx.abort(id, err.close_reason());
                 return data.len();
             }
@@ -596,23 +616,28 @@ impl Handler for LoadHandler {
         if let Some(inbound) = &mut self.inbound {
             inbound.remove(&id);
         }
-        let (client_id, refused) = (client.id(), client.refused);
+        let (client_id, farewell) = (client.id(), client.farewell);
         // Closed before it was ready: the main thread need not wait for it any more.
         self.mark_ready(id);
         if reason == CloseReason::Shutdown {
             return;
         }
         if self.stats.disconnects < LOGGED_DISCONNECTS {
-            let why = if refused { " (SERVER_FULL)" } else { "" };
-            tracing::warn!(session = %id, client = client_id, %reason, "server closed a client{why}");
+            match farewell {
+                Some(farewell) => {
+                    tracing::warn!(session = %id, client = client_id, %reason, "server closed a client: {farewell}");
+                }
+                None => {
+                    tracing::warn!(session = %id, client = client_id, %reason, "server closed a client")
+                }
+            }
         }
         self.stats.disconnects += 1;
-        let name = if refused {
-            "server_full"
-        } else {
-            reason.name()
-        };
+        let name = farewell.map_or(reason.name(), Farewell::name);
         *self.stats.disconnect_reasons.entry(name).or_default() += 1;
+        if let Some(farewell) = farewell {
+            self.stats.farewell = Some(farewell);
+        }
     }
 
     fn tick(&mut self, ctx: &mut Context<'_>) {
@@ -625,7 +650,7 @@ impl Handler for LoadHandler {
                 self.publish_progress(ctx.loop_index());
             }
             if phase == Phase::Draining {
-                self.stats.at_send_end = Some(self.stats.counts());
+                self.stats.end_sending();
             }
         }
         let now = self.nanos(ctx.now());

@@ -90,9 +90,14 @@ pub fn run(config: &LectureConfig, out: &mut impl Write) -> io::Result<()> {
                     io::ErrorKind::TimedOut,
                     format!("no echo from {} within {ECHO_TIMEOUT:?}", config.addr),
                 ),
-                io::ErrorKind::UnexpectedEof => io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    format!("{} closed the connection", config.addr),
+                io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset => io::Error::new(
+                    err.kind(),
+                    format!(
+                        "{} closed the connection without an echo; a packet server \
+                         (gameserver --protocol packet) closes raw bytes as a bad packet: chat \
+                         with it with dummyclient --protocol packet --interactive",
+                        config.addr
+                    ),
                 ),
                 _ => err,
             })?;

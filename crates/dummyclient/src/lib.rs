@@ -4,8 +4,10 @@
 //! servers built on servercore (or any TCP echo server, or any server of docs/protocol.md).
 //!
 //! ```text
-//!   main.rs     CLI: no flags = lecture mode, --clients N / --load = load mode
+//!   main.rs     CLI: no flags = lecture mode, --clients N / --load = load mode,
+//!               --interactive = chat by hand
 //!   lecture     one blocking socket, "Hello World" every second (the lecture's client)
+//!   interactive --interactive: chat by hand with a packet server (stdin lines -> CHAT)
 //!   load        the run on the main thread: connect, barrier, send, drain, report;
 //!               scenarios echo and chat, closed loop (--inflight) or open loop (--rate)
 //!   handler     LoadHandler on servercore event loops: phases Connecting -> Sending ->
@@ -18,7 +20,8 @@
 //!   connect     blocking connects with retries and backoff, one deadline
 //!   spread      --addr a,b,c: which client goes to which server (rooms split over them)
 //!   stats       Verdict per message; Stats per loop (counts + latency), merged into a Report
-//!   timeline    per-second buckets of each loop's Stats (count + latency), for --plot
+//!   timeline    per-second buckets of each loop's Stats (count + latency), and the points
+//!               drawn by --plot and kept in --json-out's `timeline`
 //!   plot        --plot: the timeline as an SVG chart (throughput, p50/p99 per second)
 //!   progress    the live progress bar on stderr, fed by load::run_observed
 //!   compare     --compare: two --json reports side by side with ratios
@@ -56,6 +59,7 @@ pub mod chat;
 pub mod compare;
 pub mod connect;
 pub mod handler;
+pub mod interactive;
 pub mod lecture;
 pub mod load;
 pub mod message;

@@ -4,11 +4,12 @@
 //! cargo run -p dummyclient                                  # lecture: Hello World every second to 127.0.0.1:7777
 //! cargo run --release -p dummyclient -- --clients 100 --inflight 4 --duration 5
 //! cargo run --release -p dummyclient -- --clients 100 --rate 50000 --size 128 --json
-//! cargo run --release -p dummyclient -- --protocol packet --clients 100 --inflight 4    # gameserver --protocol packet --rate-limit 0
+//! cargo run --release -p dummyclient -- --protocol packet --clients 100 --inflight 4    # gameserver --protocol packet
 //! cargo run --release -p dummyclient -- --protocol packet --scenario chat --clients 500 --rooms 10
 //! cargo run --release -p dummyclient -- --protocol packet --websocket --addr 127.0.0.1:7778 --clients 100   # gameserver --websocket 127.0.0.1:7778
 //! cargo run --release -p dummyclient -- --clients 100 --duration 30 --plot run.svg --json-out run.json
 //! cargo run --release -p dummyclient -- --compare before.json after.json
+//! cargo run -p dummyclient -- --protocol packet --interactive --room 7 --name alice   # chat by hand
 //! ```
 //!
 //! Exit status: 0 on success; 1 if the run could not be carried out (server not reachable,
@@ -25,17 +26,18 @@ use std::time::Duration;
 
 use clap::error::ErrorKind;
 use clap::{ArgGroup, CommandFactory, Parser};
+use dummyclient::interactive::{self, InteractiveConfig};
 use dummyclient::lecture::{self, LectureConfig};
 use dummyclient::load::{self, LoadConfig, Pacing, Scenario, DRAIN_TIMEOUT};
 use dummyclient::message::HEADER_LEN;
 use dummyclient::progress::ProgressLine;
 use dummyclient::stats::Report;
 use dummyclient::wire::Protocol;
-use dummyclient::{compare, plot};
+use dummyclient::{compare, connect, plot};
 use servercore::{Model, ServiceConfig};
 
-/// The lecture's DummyClient (no flags), or a load generator that verifies every byte it gets
-/// back (--clients N or --load).
+/// The lecture's DummyClient (no flags), a load generator that verifies every byte it gets
+/// back (--clients N or --load), or a chat client for a packet server (--interactive).
 ///
 /// Load mode connects every client first, sends for --duration, then waits for what is
 /// still owed while it keeps arriving (giving up after 2 s without any) and reports throughput, latency percentiles and errors. Each message
@@ -51,14 +53,14 @@ struct Cli {
     /// Server address (host:port). Load mode: several, comma-separated (instances of one
     /// `gameserver --cluster`), share the clients; with --scenario chat every room's members
     /// are split evenly over them.
-    #[arg(long, default_value = "127.0.0.1:7777")]
+    #[arg(long, default_value = "127.0.0.1:7777", value_parser = connect::addr_list)]
     addr: String,
 
     /// Lecture mode: milliseconds between two sends.
     #[arg(
         long,
         default_value_t = 1000,
-        conflicts_with = "load_mode",
+        conflicts_with_all = ["load_mode", "interactive"],
         help_heading = "Lecture mode"
     )]
     interval_ms: u64,
@@ -72,8 +74,9 @@ struct Cli {
     /// Load mode: number of clients (connections).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..), help_heading = "Load mode")]
     clients: Option<u32>,
-    /// What the server speaks: raw bytes or framed packets (docs/protocol.md).
-    #[arg(long, value_enum, default_value_t = Protocol::Raw, requires = "load_mode", help_heading = "Load mode")]
+    /// What the server speaks: raw bytes or framed packets (docs/protocol.md). Load mode and
+    /// --interactive (which needs packet).
+    #[arg(long, value_enum, default_value_t = Protocol::Raw, help_heading = "Load mode")]
     protocol: Protocol,
     /// Speak WebSocket (RFC 6455) to the server's WebSocket port, as a browser does: an
     /// upgrade handshake, then each packet in a masked binary frame (needs --protocol packet;
@@ -114,7 +117,9 @@ struct Cli {
     /// Print the report as one line of JSON (instead of the table; no progress bar).
     #[arg(long, requires = "load_mode", help_heading = "Load mode")]
     json: bool,
-    /// Also write the report's one line of JSON to FILE (the table is still printed).
+    /// Also write the report's one line of JSON to FILE (the table is still printed), with
+    /// the per-second `timeline` the plot is drawn from (t, width_s, messages, msgs_per_s,
+    /// mb_per_s, p50_us, p99_us).
     #[arg(
         long,
         value_name = "FILE",
@@ -122,10 +127,12 @@ struct Cli {
         help_heading = "Load mode"
     )]
     json_out: Option<PathBuf>,
-    /// Draw throughput and latency p50/p99 per second of the run as an SVG chart to FILE.
+    /// Draw throughput and latency p50/p99 per second of the run as an SVG chart to FILE
+    /// (.svg only; the same points go into --json-out's `timeline`).
     #[arg(
         long,
         value_name = "FILE.svg",
+        value_parser = plot::svg_path,
         requires = "load_mode",
         help_heading = "Load mode"
     )]
@@ -153,10 +160,28 @@ struct Cli {
           value_parser = clap::value_parser!(u64).range(0..=1000))]
     send_batch_ms: Option<u64>,
 
+    /// Chat by hand with a packet server (gameserver --protocol packet; needs --protocol
+    /// packet): each line typed is a CHAT to the room, everything the server sends is
+    /// printed; /join N, /leave, /quit (or end of input) as commands.
+    #[arg(long, conflicts_with_all = ["load_mode", "count"], help_heading = "Interactive mode")]
+    interactive: bool,
+    /// Interactive: the room to join first.
+    #[arg(
+        long,
+        default_value_t = 1,
+        requires = "interactive",
+        help_heading = "Interactive mode"
+    )]
+    room: u32,
+    /// Interactive: the name in front of every chat (1 to 32 bytes), as web/chat.html shows it.
+    #[arg(long, default_value = "dummyclient", value_parser = interactive::parse_name,
+          requires = "interactive", help_heading = "Interactive mode")]
+    name: String,
+
     /// Print two --json reports side by side with the ratio B/A of each figure (no server
     /// needed).
-    #[arg(long, num_args = 2, value_names = ["A.json", "B.json"], conflicts_with_all = ["load_mode", "count"],
-          help_heading = "Compare")]
+    #[arg(long, num_args = 2, value_names = ["A.json", "B.json"],
+          conflicts_with_all = ["load_mode", "count", "interactive"], help_heading = "Compare")]
     compare: Option<Vec<PathBuf>>,
 }
 
@@ -241,7 +266,39 @@ impl Cli {
             connect_timeout: self.connect_timeout,
             drain_timeout: DRAIN_TIMEOUT,
             send_batch: Duration::from_millis(self.send_batch_ms.unwrap_or(0)),
-            timeline: self.plot.is_some(),
+            timeline: self.plot.is_some() || self.json_out.is_some(),
+        }
+    }
+
+    /// Which mode the flags ask for, or the usage error clap's rules cannot express.
+    fn mode(&self) -> Result<Mode<'_>, String> {
+        if let Some([a, b]) = self.compare.as_deref() {
+            Ok(Mode::Compare(a, b))
+        } else if self.interactive {
+            match self.protocol {
+                Protocol::Packet => Ok(Mode::Interactive),
+                Protocol::Raw => Err("--interactive speaks packets: add --protocol packet \
+                     (for a server run with gameserver --protocol packet)"
+                    .into()),
+            }
+        } else if self.load_mode() {
+            Ok(Mode::Load)
+        } else if self.protocol == Protocol::Packet {
+            Err(
+                "--protocol packet needs --clients N (a load test) or --interactive (chat by \
+                 hand); the lecture's client speaks raw bytes"
+                    .into(),
+            )
+        } else {
+            Ok(Mode::Lecture)
+        }
+    }
+
+    fn interactive_config(&self) -> InteractiveConfig {
+        InteractiveConfig {
+            addr: self.addr.clone(),
+            room: self.room,
+            name: self.name.clone(),
         }
     }
 
@@ -258,24 +315,45 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal()) // no colour codes in files and pipes
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .init();
-    if let Some(files) = &cli.compare {
-        run_compare(&files[0], &files[1])
-    } else if cli.load_mode() {
-        run_load(&cli)
-    } else {
-        match lecture::run(&cli.lecture_config(), &mut std::io::stdout()) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(err) => {
-                eprintln!("dummyclient: {err}");
-                ExitCode::FAILURE
-            }
+    let mode = cli.mode().unwrap_or_else(|msg| {
+        Cli::command()
+            .error(ErrorKind::ArgumentConflict, msg)
+            .exit()
+    });
+    let done = match mode {
+        Mode::Compare(a, b) => return run_compare(a, b),
+        Mode::Load => return run_load(&cli),
+        Mode::Interactive => {
+            let out = std::sync::Mutex::new(std::io::stdout());
+            interactive::run(&cli.interactive_config(), std::io::stdin().lock(), &out)
+        }
+        Mode::Lecture => lecture::run(&cli.lecture_config(), &mut std::io::stdout()),
+    };
+    match done {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("dummyclient: {err}");
+            ExitCode::FAILURE
         }
     }
+}
+
+/// What the command line asks for.
+enum Mode<'a> {
+    /// `--compare A B`.
+    Compare(&'a Path, &'a Path),
+    /// `--clients N` or `--load`.
+    Load,
+    /// `--interactive`.
+    Interactive,
+    /// No mode flag: the lecture's client.
+    Lecture,
 }
 
 fn run_load(cli: &Cli) -> ExitCode {
@@ -334,6 +412,9 @@ fn run_load(cli: &Cli) -> ExitCode {
                     report.disconnects,
                     report.messages
                 );
+                for hint in report.hints() {
+                    eprintln!("dummyclient: {hint}");
+                }
                 ExitCode::from(2)
             }
         }

@@ -11,7 +11,8 @@ use std::fmt;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
-use crate::timeline::{SecondPoint, Timeline};
+use crate::timeline::{Timeline, TimelinePoint};
+use crate::wire::Farewell;
 
 /// Highest latency the histogram tells apart: one hour, in microseconds (higher values are
 /// recorded as this).
@@ -62,8 +63,12 @@ pub struct Stats {
     pub lost: u64,
     /// Sessions the server closed (or that failed) before the run ended.
     pub disconnects: u64,
-    /// Disconnects by `CloseReason::name`.
+    /// Disconnects by `CloseReason::name`, or by the farewell the server sent first
+    /// ([`Farewell::name`]).
     pub disconnect_reasons: BTreeMap<&'static str, u64>,
+    /// A farewell the server sent before closing a client (the last one seen), for the hint
+    /// at the end of a failed run.
+    pub farewell: Option<Farewell>,
     /// Open loop: scheduled sends skipped because the client was too far behind.
     pub late_sends: u64,
     /// Verified messages per second of the run, for `--plot`.
@@ -101,6 +106,7 @@ impl Default for Stats {
             lost: 0,
             disconnects: 0,
             disconnect_reasons: BTreeMap::new(),
+            farewell: None,
             late_sends: 0,
             timeline: Timeline::default(),
             at_send_end: None,
@@ -167,6 +173,7 @@ impl Stats {
         for (reason, n) in &other.disconnect_reasons {
             *self.disconnect_reasons.entry(reason).or_default() += n;
         }
+        self.farewell = self.farewell.or(other.farewell);
         self.late_sends += other.late_sends;
         self.timeline.merge(&other.timeline);
         self.at_send_end = Some(Counts {
@@ -177,7 +184,14 @@ impl Stats {
         });
     }
 
-    /// The counts now (call when sending ends: see [`Stats::at_send_end`]).
+    /// Sending has ended: the counts the rates are taken over are these, and the timeline's
+    /// later messages are the drain.
+    pub fn end_sending(&mut self) {
+        self.at_send_end = Some(self.counts());
+        self.timeline.end_sending();
+    }
+
+    /// The counts now (taken when sending ends: see [`Stats::at_send_end`]).
     pub fn counts(&self) -> Counts {
         Counts {
             messages: self.messages,
@@ -295,9 +309,13 @@ pub struct Report {
     /// How the run was set up.
     #[serde(flatten)]
     pub info: RunInfo,
-    /// Each second of the run (for `--plot`; not in the JSON).
+    /// Each second of the run (recorded for `--plot` and `--json-out`; left out of the JSON
+    /// when not recorded): see [`Timeline::points`].
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub timeline: Vec<TimelinePoint>,
+    /// See [`Stats::farewell`].
     #[serde(skip)]
-    pub timeline: Vec<SecondPoint>,
+    pub farewell: Option<Farewell>,
 }
 
 impl Report {
@@ -338,8 +356,26 @@ impl Report {
             connect_failures: info.connect_failures,
             late_sends: stats.late_sends,
             timeline: stats.timeline.points(info.duration_secs),
+            farewell: stats.farewell,
             info,
         }
+    }
+
+    /// What to change when a run failed for a reason the server named or that has a usual
+    /// cause (printed after the failure line).
+    pub fn hints(&self) -> Vec<String> {
+        let mut hints = Vec::new();
+        if let Some(farewell) = self.farewell {
+            hints.push(farewell.hint());
+        } else if self.messages == 0 && self.disconnects > 0 && self.corrupt == 0 {
+            hints.push(format!(
+                "the server closed the clients before answering anything: does it speak \
+                 --protocol {}? (gameserver --protocol packet closes raw bytes as a bad packet; \
+                 its WebSocket port wants --websocket)",
+                self.info.protocol
+            ));
+        }
+        hints
     }
 
     /// True if the run found no error and verified at least one message.
@@ -404,9 +440,9 @@ impl Report {
     /// figure and the value.
     pub fn rows(&self) -> Vec<(&'static str, &'static str, String)> {
         let latency = if self.info.is_chat() {
-            "fan-out us"
+            "fan-out µs"
         } else {
-            "latency us"
+            "latency µs"
         };
         let mut rows = vec![
             ("throughput", "msgs/s", format!("{:.1}", self.msgs_per_sec)),

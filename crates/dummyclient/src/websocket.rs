@@ -24,7 +24,7 @@ use servercore::websocket::{
     apply_mask, masked_close_frame, masked_frame, masked_header, ClientHandshake, FrameEvent,
     MessageReader, Opcode, Role, WsError,
 };
-use servercore::{CloseReason, Context, SessionId};
+use servercore::{first_bytes, CloseReason, Context, Lookalike, SessionId};
 
 use crate::wire::Wire;
 
@@ -76,8 +76,32 @@ pub fn wrap(packet: &[u8]) -> Bytes {
 pub enum HandshakeError {
     /// The socket failed or timed out.
     Io(io::Error),
-    /// The server's answer is not a valid 101 (or the connection closed first).
+    /// The server's HTTP answer is not a valid 101.
     Refused(WsError),
+    /// The server closed without an answer, or answered something that is not HTTP: not a
+    /// WebSocket port (what happened is in `answer`).
+    NotWebSocket {
+        /// What came back instead of an HTTP response.
+        answer: String,
+    },
+}
+
+impl HandshakeError {
+    /// The error for an answer (`seen`: every byte received) that is not an HTTP response.
+    fn not_websocket(seen: &[u8]) -> HandshakeError {
+        let answer = match Lookalike::of(seen) {
+            _ if seen.is_empty() => {
+                "the server closed the connection without answering the upgrade request".into()
+            }
+            Some(Lookalike::HttpRequest) => format!(
+                "the answer is the upgrade request itself ({}), echoed back: a raw echo server",
+                first_bytes(seen)
+            ),
+            Some(lookalike) => format!("the answer looks like {lookalike} ({})", first_bytes(seen)),
+            None => format!("the answer is not HTTP ({})", first_bytes(seen)),
+        };
+        HandshakeError::NotWebSocket { answer }
+    }
 }
 
 impl fmt::Display for HandshakeError {
@@ -85,6 +109,12 @@ impl fmt::Display for HandshakeError {
         match self {
             HandshakeError::Io(err) => write!(f, "WebSocket handshake: {err}"),
             HandshakeError::Refused(err) => write!(f, "WebSocket handshake refused: {err}"),
+            HandshakeError::NotWebSocket { answer } => write!(
+                f,
+                "WebSocket handshake: {answer}. Is this the WebSocket port? (gameserver \
+                 --protocol packet --websocket ADDR serves it; the game's TCP port closes an \
+                 HTTP request as a bad packet; without --websocket, dummyclient speaks TCP)"
+            ),
         }
     }
 }
@@ -113,16 +143,19 @@ pub fn handshake(stream: &mut TcpStream, timeout: Duration) -> Result<(), Handsh
             Ok(n) => n,
             // A signal (another thread's child exiting, a timer) is not a failure: peek again.
             Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            Err(err) if err.kind() == io::ErrorKind::ConnectionReset => 0, // closed, no answer
             Err(err) => return Err(HandshakeError::Io(err)),
         };
-        if n == 0 {
-            let closed = WsError::BadResponse {
-                what: "connection closed".into(),
-            };
-            return Err(HandshakeError::Refused(closed));
-        }
         let mut seen = response.clone();
         seen.extend_from_slice(&peeked[..n]);
+        let http = b"HTTP/".starts_with(&seen[..seen.len().min(5)]);
+        if n == 0 && http && !seen.is_empty() {
+            let what = "connection closed before the response ended".into();
+            return Err(HandshakeError::Refused(WsError::BadResponse { what }));
+        }
+        if n == 0 || !http {
+            return Err(HandshakeError::not_websocket(&seen));
+        }
         let complete = client
             .check_response(&seen)
             .map_err(HandshakeError::Refused)?;

@@ -22,6 +22,8 @@ use servercore::packet::{Framer, Packet, PacketError, PacketHeader, HEADER_LEN};
 pub const ECHO: u16 = 1;
 /// Client -> server: join a room. Body: `room: u32 LE`.
 pub const ENTER_ROOM: u16 = 2;
+/// Client -> server: leave the current room. Empty body.
+pub const LEAVE_ROOM: u16 = 3;
 /// Client -> server: say something to the room. Body: any bytes.
 pub const CHAT: u16 = 4;
 /// Server -> every member of the sender's room, the sender included: the CHAT body unchanged.
@@ -31,8 +33,85 @@ pub const ROOM_JOINED: u16 = 6;
 /// Server -> client, then close: the server refused the connection (session caps). Body:
 /// UTF-8 reason.
 pub const SERVER_FULL: u16 = 7;
+/// Server -> client: answer to ENTER_ROOM when the room is full. Body: `room: u32 LE,
+/// capacity: u32 LE`.
+pub const ROOM_FULL: u16 = 8;
+/// Server -> client, then close: the client sent over the server's per-session packet rate.
+/// Body: `per_sec: u32 LE, burst: u32 LE`.
+pub const RATE_LIMITED: u16 = 9;
 /// Length of the ROOM_JOINED body.
 pub const ROOM_JOINED_LEN: usize = 8;
+
+/// What the server said before it closed a client: the packet it sends first
+/// (docs/protocol.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Farewell {
+    /// `SERVER_FULL`: refused by the session caps (`gameserver --max-sessions`, and per source).
+    ServerFull,
+    /// `RATE_LIMITED`: the client sent more than `per_sec` packets a second (bursts of
+    /// `burst`).
+    RateLimited {
+        /// The server's `--rate-limit`.
+        per_sec: u32,
+        /// The server's `--rate-burst`.
+        burst: u32,
+    },
+}
+
+impl Farewell {
+    /// The farewell `packet` is, if it is one.
+    pub fn of(packet: &Packet<'_>) -> Option<Farewell> {
+        match packet.id {
+            SERVER_FULL => Some(Farewell::ServerFull),
+            RATE_LIMITED => {
+                let u32_at = |at: usize| {
+                    let bytes = packet.body.get(at..at + 4)?;
+                    Some(u32::from_le_bytes(bytes.try_into().ok()?))
+                };
+                Some(Farewell::RateLimited {
+                    per_sec: u32_at(0).unwrap_or(0),
+                    burst: u32_at(4).unwrap_or(0),
+                })
+            }
+            _ => None,
+        }
+    }
+
+    /// The name the report counts its disconnects under.
+    pub fn name(self) -> &'static str {
+        match self {
+            Farewell::ServerFull => "server_full",
+            Farewell::RateLimited { .. } => "rate_limited",
+        }
+    }
+
+    /// How to run so that it does not happen (for the end of a failed run).
+    pub fn hint(self) -> String {
+        match self {
+            Farewell::ServerFull => "the server refused connections (SERVER_FULL): run gameserver \
+                 with a higher --max-sessions, or from an address in its --trusted-sources \
+                 (loopback by default) past --max-sessions-per-ip"
+                .to_string(),
+            Farewell::RateLimited { .. } => format!(
+                "server closed clients: {self}; run gameserver with --rate-limit 0 (or a higher \
+                 --rate-limit / --rate-burst), or load-test from an address in its \
+                 --trusted-sources (loopback by default), which the packet rate does not apply to"
+            ),
+        }
+    }
+}
+
+impl std::fmt::Display for Farewell {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Farewell::ServerFull => f.write_str("server full"),
+            Farewell::RateLimited { per_sec, burst } => write!(
+                f,
+                "rate limited ({per_sec} packets/s per session, bursts of {burst})"
+            ),
+        }
+    }
+}
 
 /// What the server speaks (`--protocol`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -194,6 +273,37 @@ mod tests {
             Ok(7)
         );
         assert_eq!(got, [(CHAT, b"abc".to_vec())]);
+    }
+
+    #[test]
+    fn farewells_are_recognised_with_their_limit() {
+        let mut body = 200u32.to_le_bytes().to_vec();
+        body.extend_from_slice(&400u32.to_le_bytes());
+        let rate = Packet {
+            id: RATE_LIMITED,
+            body: &body,
+        };
+        let farewell = Farewell::of(&rate).expect("a farewell");
+        assert_eq!(
+            farewell,
+            Farewell::RateLimited {
+                per_sec: 200,
+                burst: 400
+            }
+        );
+        assert_eq!(farewell.name(), "rate_limited");
+        assert!(farewell.hint().contains("200 packets/s"));
+        assert!(farewell.hint().contains("--rate-limit 0"));
+        let full = Packet {
+            id: SERVER_FULL,
+            body: b"server full",
+        };
+        assert_eq!(Farewell::of(&full), Some(Farewell::ServerFull));
+        let echo = Packet {
+            id: ECHO,
+            body: b"",
+        };
+        assert_eq!(Farewell::of(&echo), None);
     }
 
     #[test]

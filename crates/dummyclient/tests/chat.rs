@@ -93,7 +93,7 @@ fn human_chat_report_names_deliveries_and_fan_out() {
     ];
     let output = run_ok(&args, Duration::from_secs(20));
     let text = String::from_utf8_lossy(&output.stdout);
-    for word in ["1 rooms", "deliveries/s", "sends/s", "fan-out us", "PASS"] {
+    for word in ["1 rooms", "deliveries/s", "sends/s", "fan-out µs", "PASS"] {
         assert!(text.contains(word), "{word:?} missing from:\n{text}");
     }
     let row = |figure: &str| {

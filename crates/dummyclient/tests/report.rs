@@ -95,6 +95,33 @@ fn table_json_out_and_plot_agree_on_one_run() {
     assert!(rows["msgs/s"] > 0.0 && rows["p50"] > 0.0, "{stdout}");
     assert!(stdout.contains("result: PASS"), "{stdout}");
 
+    // The JSON keeps the points the chart is drawn from: one per second of the 2 s (the
+    // hair sending lasts past 2 s is no point of its own), whose counts add up to the
+    // messages the report's msgs/s counts.
+    let timeline = json["timeline"]
+        .as_array()
+        .expect("a timeline in --json-out");
+    assert_eq!(timeline.len(), 2, "{timeline:#?}");
+    let mut counted = 0;
+    for (second, point) in timeline.iter().enumerate() {
+        let field = |key: &str| {
+            point[key]
+                .as_f64()
+                .unwrap_or_else(|| panic!("no {key} in {point}"))
+        };
+        assert_eq!(field("t"), second as f64, "{point}");
+        assert!((1.0..1.5).contains(&field("width_s")), "{point}");
+        let rate = field("messages") / field("width_s");
+        assert!((field("msgs_per_s") - rate).abs() < 1e-6, "{point}");
+        assert!(field("p50_us") > 0.0 && field("p99_us") >= field("p50_us"));
+        counted += point["messages"].as_u64().unwrap();
+    }
+    let window = json["msgs_per_sec"].as_f64().unwrap() * json["duration_secs"].as_f64().unwrap();
+    assert!(
+        (counted as f64 - window).abs() < 0.5,
+        "points hold {counted} messages, the report's rate {window}"
+    );
+
     // The chart is well-formed SVG with the three series and a point per second.
     let svg = std::fs::read_to_string(&svg_path).unwrap();
     let doc = roxmltree::Document::parse(&svg).expect("well-formed SVG");
@@ -104,12 +131,13 @@ fn table_json_out_and_plot_agree_on_one_run() {
         .filter(|n| n.is_text())
         .filter_map(|n| n.text().map(|t| t.trim().to_string()))
         .collect();
-    for series in ["msgs/s", "p50", "p99"] {
-        assert!(
-            texts.iter().any(|t| t == series),
-            "no legend {series}: {texts:?}"
-        );
+    for label in ["msgs/s", "p50", "p99", "latency µs"] {
+        assert!(texts.iter().any(|t| t == label), "no {label}: {texts:?}");
     }
+    assert!(
+        !texts.iter().any(|t| t.ends_with(".0") || t.contains(" us")),
+        "axis labels like 120000.0, or us for µs: {texts:?}"
+    );
     let lines: Vec<usize> = doc
         .descendants()
         .filter(|n| n.has_tag_name("polyline"))
@@ -120,9 +148,11 @@ fn table_json_out_and_plot_agree_on_one_run() {
                 .count()
         })
         .collect();
+    // The three series have a point per second (2 s); the legend's two samples are lines
+    // of two points too.
     assert!(
-        lines.iter().filter(|&&points| points == 2).count() >= 3,
-        "three series of one point per second (2 s): {lines:?}"
+        lines.iter().filter(|&&points| points == 2).count() >= 5,
+        "three series of one point per second (2 s), two legend lines: {lines:?}"
     );
     let _ = std::fs::remove_dir_all(&dir);
 }

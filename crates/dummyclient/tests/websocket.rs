@@ -83,8 +83,38 @@ fn a_server_that_refuses_the_upgrade_fails_the_run_with_a_clear_error() {
     });
     let err = load::run(&config, &AtomicBool::new(false)).unwrap_err();
     assert!(matches!(err, LoadError::Handshake(_)), "{err}");
-    assert!(err.to_string().contains("handshake"), "{err}");
+    let text = err.to_string();
+    assert!(text.contains("handshake"), "{err}");
+    assert!(text.contains("echoed back: a raw echo server"), "{err}");
+    assert!(text.contains("Is this the WebSocket port?"), "{err}");
     drop(echo); // ends when the client's socket closes
+}
+
+#[test]
+fn websocket_against_the_game_port_says_it_is_not_the_websocket_port() {
+    // gameserver's packet port closes an HTTP request as a bad packet, without an answer.
+    let server = util::game_server(1);
+    let addr = server.local_addr().unwrap().to_string();
+    let args = [
+        "--addr",
+        &addr,
+        "--protocol",
+        "packet",
+        "--websocket",
+        "--clients",
+        "1",
+        "--duration",
+        "0.2",
+    ];
+    let output = run_dummyclient(&args, Duration::from_secs(30));
+    let stderr = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("closed the connection without answering the upgrade request"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("Is this the WebSocket port?"), "{stderr}");
+    server.stop();
 }
 
 #[test]

@@ -77,6 +77,11 @@ pub(crate) struct Args {
     /// Port to listen on (0: any free port; the `ready` log line tells which).
     #[arg(long, default_value_t = 7777)]
     pub(crate) port: u16,
+    /// Share the port (and the --websocket one) with another gameserver started with this flag
+    /// too, for a hand-over without refused connects (docs/deploy.md). Without it a port
+    /// another process listens on is refused at start-up.
+    #[arg(long)]
+    reuse_port: bool,
     /// Event loops (threads), 1 to 1024; each session lives on one. Default: number of CPUs.
     #[arg(long, value_name = "N",
           value_parser = RangedU64ValueParser::<usize>::new().range(1..=MAX_THREADS))]
@@ -229,10 +234,40 @@ impl Args {
     }
 
     /// What no single flag's range can say: the send-queue pause must sit at least one read
-    /// below the limit. A session stops reading only once its queue reaches the pause, so
-    /// the echo of the read that crossed it (up to `read_chunk` bytes) must still fit under
-    /// the limit, or the pause never protects it and it is closed as a slow consumer.
+    /// below the limit (a session stops reading only once its queue reaches the pause, so
+    /// the echo of the read that crossed it, up to `read_chunk` bytes, must still fit under
+    /// the limit, or the pause never protects it and it is closed as a slow consumer); and
+    /// the WebSocket port must not be the game port.
     fn check(&self) -> Result<(), clap::Error> {
+        let conflict =
+            |message: String| Args::command().error(ErrorKind::ArgumentConflict, message);
+        if self.protocol == Protocol::Raw {
+            // Rooms and browser players are packet-mode things: say so rather than ignore.
+            for (flag, given) in [
+                ("--cluster", self.cluster.cluster.is_some()),
+                ("--websocket", self.websocket.is_some()),
+            ] {
+                if given {
+                    return Err(conflict(format!("{flag} needs --protocol packet")));
+                }
+            }
+        }
+        if let Some(ws) = self.websocket.filter(|ws| self.same_port(*ws)) {
+            let message = format!(
+                "--websocket {ws} is the game port (--bind {} --port {}): the two listeners \
+                 would split the connections between them; give --websocket a port of its own \
+                 (e.g. {})",
+                self.bind,
+                self.port,
+                SocketAddr::new(ws.ip(), self.port.wrapping_add(1).max(1))
+            );
+            return Err(conflict(message));
+        }
+        if self.cluster.cluster.is_some() {
+            // The shared secret (or --cluster-insecure), read now: a missing one is a usage
+            // error, not a failure after the listeners are up.
+            self.cluster.auth().map_err(conflict)?;
+        }
         let read = ServiceConfig::default().read_chunk;
         let room = self.send_queue_limit.saturating_sub(read);
         if self.send_queue_pause > room {
@@ -242,9 +277,16 @@ impl Args {
                  the echo of the read that crossed it must still fit under the limit",
                 self.send_queue_pause, self.send_queue_limit
             );
-            return Err(Args::command().error(ErrorKind::ArgumentConflict, message));
+            return Err(conflict(message));
         }
         Ok(())
+    }
+
+    /// True if a listener on `other` would take connections meant for the game port (the same
+    /// port, on the same or an overlapping address). Port 0 picks a free port: never the same.
+    fn same_port(&self, other: SocketAddr) -> bool {
+        let overlaps = |a: IpAddr, b: IpAddr| a == b || a.is_unspecified() || b.is_unspecified();
+        self.port != 0 && other.port() == self.port && overlaps(self.bind, other.ip())
     }
 
     /// The service configuration the flags make.
@@ -254,6 +296,7 @@ impl Args {
         ServiceConfig {
             threads: self.threads.unwrap_or(defaults.threads),
             model: self.model,
+            reuse_port: self.reuse_port,
             send_queue_pause: self.send_queue_pause,
             send_queue_limit: self.send_queue_limit,
             socket_send_buffer: (self.socket_send_buffer > 0).then_some(self.socket_send_buffer),
@@ -421,6 +464,72 @@ mod tests {
         }
         let args = parse(&["--mailbox-limit", "65536"]).unwrap();
         assert_eq!(args.config().mailbox_limit, 65536);
+    }
+
+    #[test]
+    fn the_websocket_port_must_not_be_the_game_port() {
+        let packet = |port: &'static str, ws: &'static str, bind: &'static str| {
+            [
+                "--protocol",
+                "packet",
+                "--port",
+                port,
+                "--websocket",
+                ws,
+                "--bind",
+                bind,
+            ]
+        };
+        for flags in [
+            packet("9000", "127.0.0.1:9000", "0.0.0.0"),
+            packet("9000", "0.0.0.0:9000", "127.0.0.1"),
+            packet("9000", "[::]:9000", "127.0.0.1"),
+        ] {
+            let err = parse(&flags).expect_err("the game port");
+            assert_eq!(err.kind(), ErrorKind::ArgumentConflict, "{err}");
+            assert!(err.to_string().contains("is the game port"), "{err}");
+        }
+        for flags in [
+            packet("9000", "127.0.0.1:9001", "0.0.0.0"),
+            packet("9000", "127.0.0.2:9000", "127.0.0.1"),
+            packet("0", "127.0.0.1:0", "127.0.0.1"),
+        ] {
+            assert!(parse(&flags).is_ok(), "{flags:?}");
+        }
+        assert!(!parse(&[]).unwrap().config().reuse_port);
+        assert!(parse(&["--reuse-port"]).unwrap().config().reuse_port);
+    }
+
+    #[test]
+    fn packet_mode_flags_need_packet_mode() {
+        for flags in [
+            &["--websocket", "127.0.0.1:7778"][..],
+            &["--cluster", "redis://127.0.0.1:6379"],
+        ] {
+            let err = parse(flags).expect_err("raw mode");
+            assert_eq!(err.kind(), ErrorKind::ArgumentConflict, "{err}");
+            assert_eq!(err.exit_code(), 2);
+            assert!(err.to_string().contains("needs --protocol packet"), "{err}");
+        }
+    }
+
+    #[test]
+    fn cluster_values_say_what_they_want() {
+        let err = parse(&["--protocol", "packet", "--cluster", "http://127.0.0.1:6379"])
+            .expect_err("not a Redis URL");
+        assert_eq!(err.exit_code(), 2);
+        assert!(err.to_string().contains("redis://host:port"), "{err}");
+        for (flag, bad, range) in [
+            ("--cluster-queue", "0", "1..=1048576"),
+            ("--cluster-queue", "1048577", "1..=1048576"),
+            ("--cluster-ttl-ms", "299", "300..=3600000"),
+        ] {
+            let err = parse(&[flag, bad]).expect_err("out of range");
+            assert_eq!(err.exit_code(), 2);
+            let text = err.to_string();
+            assert!(text.contains(range), "{text}");
+            assert!(!text.contains("18446744073709551615"), "{text}");
+        }
     }
 
     #[test]

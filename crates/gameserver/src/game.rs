@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use servercore::packet::{Packet, PacketContext, PacketHandler};
+use servercore::packet::{Packet, PacketContext, PacketHandler, RateLimit};
 use servercore::{CloseReason, Context, SessionId};
 
 use crate::cluster::{Link, Waiter};
@@ -112,6 +112,12 @@ impl PacketHandler for Game {
                 ctx.abort(id, CloseReason::Invalid("unknown packet id"));
             }
         }
+    }
+
+    /// Tells the client why it is being closed: RATE_LIMITED with the limit, which leaves
+    /// after the replies already queued and before the FIN.
+    fn rate_limited(&mut self, ctx: &mut Context<'_>, id: SessionId, limit: RateLimit) {
+        let _ = ctx.send_packet(id, protocol::RATE_LIMITED, &protocol::rate_limited(limit));
     }
 
     fn disconnected(&mut self, _ctx: &mut Context<'_>, id: SessionId, _reason: CloseReason) {

@@ -62,18 +62,7 @@ fn main() -> anyhow::Result<()> {
         cluster: None,
     };
     match args.protocol {
-        Protocol::Raw => {
-            // Rooms are a packet-mode thing: say so rather than ignore the flag.
-            anyhow::ensure!(
-                args.cluster.cluster.is_none(),
-                "--cluster needs --protocol packet"
-            );
-            anyhow::ensure!(
-                args.websocket.is_none(),
-                "--websocket needs --protocol packet"
-            );
-            serve(Service::bind(addr, args.config(), |_| Echo), addr, ops)
-        }
+        Protocol::Raw => serve(Service::bind(addr, args.config(), |_| Echo), addr, ops),
         Protocol::Packet => {
             let max_body = args.max_packet - servercore::packet::HEADER_LEN;
             let mut cluster = Cluster::new(&args.cluster, args.max_room_members, max_body)?;

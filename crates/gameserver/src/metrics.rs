@@ -21,7 +21,12 @@
 //! | `event_loop_iterations_total{loop}`               | counter | `iterations`, per loop   |
 //!
 //! All but the last are merged over the loops ([`LoopStats::merge`]: sums, and the largest
-//! high-water mark). With `--cluster`, the backplane's `gameserver_cluster_*` series follow
+//! high-water mark). The session counters balance: every session counted in
+//! `sessions_accepted_total` (a game client, but also a WebSocket upgrade, an HTTP request for
+//! the chat page, a connection behind a PROXY header) is closed exactly once under one reason,
+//! so `sessions_accepted_total == sessions_live + sum(sessions_closed_total)`. A connection
+//! the session caps refuse at accept never becomes a session: it is in
+//! `sessions_refused_total` only. With `--cluster`, the backplane's `gameserver_cluster_*` series follow
 //! (listed in `gameserver::cluster::ClusterStats`'s module).
 
 use std::fmt;
@@ -190,14 +195,15 @@ impl Collector for Snapshot {
         counter(
             &mut out,
             "sessions_accepted",
-            "Sessions opened since start.",
+            "Sessions taken on since start, whether or not they reached the game (WebSocket \
+             upgrades and page requests too); each is closed once: accepted = live + closed.",
             None,
             t.accepted,
         )?;
         counter(
             &mut out,
             "sessions_refused",
-            "Connections refused at accept by the session caps.",
+            "Connections refused by the session caps (at accept: never sessions).",
             None,
             t.refused,
         )?;

@@ -3,6 +3,8 @@
 //! Every packet is `PacketHeader { size: u16, id: u16 }` (little-endian, `size` counts the
 //! header) followed by the body below.
 
+use servercore::packet::RateLimit;
+
 /// Client -> server -> client: the server sends the same packet back.
 pub const ECHO: u16 = 1;
 /// Client -> server: join a room. Body: `room: u32 LE`. Leaves the current room first.
@@ -25,6 +27,11 @@ pub const SERVER_FULL: u16 = 7;
 /// LE, capacity: u32 LE`. The client stays in the room it was in, if any.
 pub const ROOM_FULL: u16 = 8;
 
+/// Server -> client, then close: the session sent more packets than the per-session rate
+/// limit allows (`--rate-limit`, `--rate-burst`). Body: `per_sec: u32 LE, burst: u32 LE`, the
+/// limit it broke. The replies to the packets before it were sent first; then the FIN.
+pub const RATE_LIMITED: u16 = 9;
+
 /// The SERVER_FULL packet written to refused connections.
 pub fn server_full() -> bytes::Bytes {
     servercore::packet::encode(SERVER_FULL, b"server full").expect("a short packet")
@@ -44,6 +51,14 @@ pub fn room_joined(room: u32, members: u32) -> [u8; 8] {
     body
 }
 
+/// Builds the RATE_LIMITED body.
+pub fn rate_limited(limit: RateLimit) -> [u8; 8] {
+    let mut body = [0; 8];
+    body[..4].copy_from_slice(&limit.per_sec.to_le_bytes());
+    body[4..].copy_from_slice(&limit.burst.to_le_bytes());
+    body
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -56,6 +71,16 @@ mod tests {
         let joined = room_joined(7, 3);
         assert_eq!(parse_room(&joined[..4]), Some(7));
         assert_eq!(u32::from_le_bytes(joined[4..].try_into().unwrap()), 3);
+    }
+
+    #[test]
+    fn rate_limited_carries_the_limit() {
+        let body = rate_limited(RateLimit {
+            per_sec: 200,
+            burst: 400,
+        });
+        assert_eq!(u32::from_le_bytes(body[..4].try_into().unwrap()), 200);
+        assert_eq!(u32::from_le_bytes(body[4..].try_into().unwrap()), 400);
     }
 
     #[test]

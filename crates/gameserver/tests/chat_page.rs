@@ -38,6 +38,7 @@ fn packet_ids_match_the_server() {
         ("ROOM_JOINED", protocol::ROOM_JOINED),
         ("SERVER_FULL", protocol::SERVER_FULL),
         ("ROOM_FULL", protocol::ROOM_FULL),
+        ("RATE_LIMITED", protocol::RATE_LIMITED),
     ];
     assert_eq!(ids.len(), expected.len(), "{ids:?}");
     for (name, id) in expected {

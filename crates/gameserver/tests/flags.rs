@@ -16,11 +16,7 @@ use util::*;
 // For the edges test, which ends with SIGTERM: Windows cannot signal one child process alone.
 #[cfg(unix)]
 use {
-    gameserver::protocol,
-    servercore::Model,
-    std::io::{BufRead, BufReader},
-    std::net::SocketAddr,
-    std::sync::mpsc,
+    gameserver::protocol, servercore::Model, std::net::SocketAddr, std::sync::mpsc,
     std::time::Instant,
 };
 
@@ -210,17 +206,7 @@ fn edges_body(model: Model) {
 /// The child's stdout, line by line, read on a thread (and echoed, shown if the test fails).
 #[cfg(unix)]
 fn log_lines(child: &mut Child) -> mpsc::Receiver<String> {
-    let stdout = child.stdout.take().expect("piped stdout");
-    let (tx, lines) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            println!("gameserver: {line}");
-            if tx.send(line).is_err() {
-                return;
-            }
-        }
-    });
-    lines
+    testkit::read_lines(child.stdout.take().expect("piped stdout"), "gameserver: ")
 }
 
 /// The next of `lines` containing `needle` (others are skipped), within [`STEP`]; `None` if
@@ -245,4 +231,32 @@ fn field<'a>(line: &'a str, key: &str) -> &'a str {
         .split_once(&format!(" {key}="))
         .unwrap_or_else(|| panic!("no {key}= in {line}"));
     rest.split_whitespace().next().unwrap_or_default()
+}
+
+#[test]
+fn packet_mode_flags_in_raw_mode_are_usage_errors() {
+    assert_refused(
+        &["--websocket", "127.0.0.1:0"],
+        &["--websocket", "--protocol packet"],
+    );
+    assert_refused(
+        &["--cluster", "redis://127.0.0.1:6379"],
+        &["--cluster", "--protocol packet"],
+    );
+}
+
+#[test]
+fn cluster_flags_say_what_they_want() {
+    let stderr = assert_refused(
+        &["--protocol", "packet", "--cluster", "http://127.0.0.1:6379"],
+        &["--cluster", "redis://host:port"],
+    );
+    assert!(!stderr.contains("InvalidClientConfig"), "{stderr}");
+    for (flag, bad, range) in [
+        ("--cluster-queue", "0", "1..=1048576"),
+        ("--cluster-ttl-ms", "100", "300..=3600000"),
+    ] {
+        let stderr = assert_refused(&["--protocol", "packet", flag, bad], &[flag, range]);
+        assert!(!stderr.contains("18446744073709551615"), "{stderr}");
+    }
 }

@@ -62,6 +62,50 @@ fn scrape_then_sigterm_body(model: Model) {
     assert!(server.wait_for_line(&[" stopped"]).is_some());
 }
 
+both_models!(
+    http_requests_to_the_websocket_port_balance_the_counters,
+    counters_balance_body
+);
+
+/// Plain HTTP requests to the WebSocket port (the chat page, a page that does not exist, a
+/// request cut short) are sessions that never reach the game: each is counted accepted and
+/// closed once, so `accepted == live + Σ closed` (it used to read accepted 0, closed 3).
+fn counters_balance_body(model: Model) {
+    let args = ["--protocol", "packet", "--websocket", "127.0.0.1:0"];
+    let server = Gameserver::start(model, &args);
+    let ws = server.websocket.expect("the websocket address in the log");
+    let requests: [&[u8]; 4] = [
+        b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"GET /missing HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: x\r\n\r\n",
+    ];
+    for request in requests {
+        let mut stream = connect(ws);
+        stream.write_all(request).expect("send the request");
+        let mut answer = String::new();
+        let _ = stream.read_to_string(&mut answer);
+        assert!(answer.starts_with("HTTP/1.1 "), "{answer}");
+    }
+    let mut body = String::new();
+    let closed_total = |body: &str| -> u64 {
+        body.lines()
+            .filter(|l| l.starts_with("gameserver_sessions_closed_total{"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum()
+    };
+    let settled = wait_until(STEP, || {
+        body = server.scrape();
+        sample(&body, "gameserver_sessions_live") == Some(0) && closed_total(&body) == 4
+    });
+    assert!(settled, "the four sessions did not all close:\n{body}");
+    assert_eq!(
+        sample(&body, "gameserver_sessions_accepted_total"),
+        Some(4),
+        "{body}"
+    );
+}
+
 /// A drain that cannot finish (the client reads nothing) waits for `shutdown_drain`; a second
 /// signal ends the process at once, still with status 0. Main-thread logic: one model suffices.
 #[test]

@@ -16,6 +16,7 @@ use std::time::Duration;
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
 
+use crate::listener::{Listener, Sharing};
 use crate::mailbox::{Command, Mailbox, Transport};
 
 const LISTENER: Token = Token(0);
@@ -30,17 +31,18 @@ pub(crate) struct Acceptor {
 }
 
 impl Acceptor {
-    /// Listens on `addr` (the service's backlog) and starts the thread, which gives each
-    /// connection to the next loop (round robin, shared with `Service::adopt`) as a session
-    /// speaking `transport`.
+    /// Listens on `addr` (the service's backlog; shared with other processes only as
+    /// `sharing` says) and starts the thread, which gives each connection to the next loop
+    /// (round robin, shared with `Service::adopt`) as a session speaking `transport`.
     pub(crate) fn start(
         addr: SocketAddr,
         backlog: i32,
+        sharing: Sharing,
         transport: Transport,
         loops: Arc<[Arc<Mailbox>]>,
         next_loop: Arc<AtomicUsize>,
     ) -> io::Result<Acceptor> {
-        let std_listener = crate::listener::Listener::bind(addr, 1, backlog)?;
+        let std_listener = Listener::bind(addr, 1, backlog, sharing)?;
         let local_addr = std_listener.local_addr();
         let Some(std_listener) = std_listener.into_sockets().pop() else {
             unreachable!("one socket was bound")

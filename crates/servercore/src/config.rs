@@ -62,6 +62,14 @@ pub struct ServiceConfig {
     /// `listen()` backlog. Default 4096: a small backlog (tokio's 128 of old) drops connect
     /// bursts; the kernel caps it at `net.core.somaxconn`.
     pub backlog: i32,
+    /// Share the listening ports with other processes (Linux `SO_REUSEPORT` from the first
+    /// socket on): a new server started with it on the port of an old one that also has it
+    /// gets a share of the new connections, and takes them all once the old one stops (a
+    /// hand-over without refused connects). Default false: a port another process listens
+    /// on is refused at [`Service::bind`](crate::Service::bind) with `AddrInUse`, so a
+    /// second server never starts silently beside a forgotten first one. The loops of one
+    /// service always share their port with each other.
+    pub reuse_port: bool,
     /// Set `TCP_NODELAY` on every session (games want small packets sent now). Default true.
     pub nodelay: bool,
     /// `SO_SNDBUF` of every session's socket: how much the kernel holds for a peer beyond what
@@ -200,6 +208,7 @@ impl Default for ServiceConfig {
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             model: Model::Auto,
             backlog: 4096,
+            reuse_port: false,
             nodelay: true,
             socket_send_buffer: None,
             send_queue_pause: 256 * 1024,

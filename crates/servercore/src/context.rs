@@ -128,6 +128,15 @@ impl<'a> Context<'a> {
         self.state.sessions.get(id).map(|s| s.peer)
     }
 
+    /// True if the peer of session `id` of this loop is one of
+    /// [`ServiceConfig::trusted_sources`](crate::ServiceConfig::trusted_sources) (behind a
+    /// PROXY header: the client it names). Trusted sources are exempt from the per-source
+    /// limits and from the packet rate limit of [`Packets`](crate::packet::Packets).
+    pub fn is_trusted(&self, id: SessionId) -> bool {
+        self.peer_addr(id)
+            .is_some_and(|peer| self.state.config.trusted_sources.contains(peer.ip()))
+    }
+
     /// Bytes owed to the peer of session `id` of this loop: queued, or in a send the kernel
     /// has not completed yet.
     pub fn queued_bytes(&self, id: SessionId) -> Option<usize> {

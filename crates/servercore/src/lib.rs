@@ -79,6 +79,7 @@ mod context;
 mod driver;
 mod handler;
 mod listener;
+mod lookalike;
 mod loop_core;
 mod mailbox;
 mod notifier;
@@ -95,6 +96,7 @@ pub use address_list::{AddressList, AddressListError};
 pub use config::{Model, ProxyProtocol, ServiceConfig};
 pub use context::{Context, SendError};
 pub use handler::Handler;
+pub use lookalike::{first_bytes, Lookalike};
 pub use notifier::Notifier;
 pub use proxy_header::{
     read_proxy_header, ProxiedSource, ProxyHeaderError, ProxyHeaderRead, ProxyVersion,

@@ -9,7 +9,7 @@ use std::thread::JoinHandle;
 use crate::acceptor::Acceptor;
 use crate::admission::Admission;
 use crate::driver;
-use crate::listener::Listener;
+use crate::listener::{Listener, Sharing};
 use crate::loop_core::LoopCore;
 use crate::mailbox::{Command, Mailbox, Transport};
 use crate::stop_handle::Ending;
@@ -60,6 +60,8 @@ pub struct Service<H> {
     acceptors: Mutex<Vec<Acceptor>>,
     /// `ServiceConfig::backlog`, for listeners added later.
     backlog: i32,
+    /// `ServiceConfig::reuse_port`, for listeners added later.
+    sharing: Sharing,
 }
 
 impl<H: Handler> Service<H> {
@@ -67,13 +69,20 @@ impl<H: Handler> Service<H> {
     ///
     /// # Errors
     /// Binding errors (`AddrInUse`, `PermissionDenied`), or a loop that cannot start its
-    /// driver (the others are stopped).
+    /// driver (the others are stopped). A port another process listens on is refused with
+    /// `AddrInUse` and a message naming the port, unless both set
+    /// [`ServiceConfig::reuse_port`].
     pub fn bind(
         addr: SocketAddr,
         config: ServiceConfig,
         factory: impl FnMut(usize) -> H,
     ) -> io::Result<Service<H>> {
-        let listener = Listener::bind(addr, config.threads.max(1), config.backlog)?;
+        let listener = Listener::bind(
+            addr,
+            config.threads.max(1),
+            config.backlog,
+            sharing(&config),
+        )?;
         let local_addr = listener.local_addr();
         let sockets = listener.into_sockets().into_iter().map(Some).collect();
         let mut service = Service::start(config, sockets, factory)?;
@@ -115,6 +124,7 @@ impl<H: Handler> Service<H> {
             next_loop: Arc::new(AtomicUsize::new(0)),
             acceptors: Mutex::new(Vec::new()),
             backlog: config.backlog,
+            sharing: sharing(&config),
         };
         let admission = Arc::new(
             Admission::new(
@@ -211,11 +221,14 @@ impl<H: Handler> Service<H> {
     /// bound address.
     ///
     /// # Errors
-    /// Binding errors (`AddrInUse`, `PermissionDenied`).
+    /// Binding errors (`AddrInUse`, `PermissionDenied`), as for [`Service::bind`]: a port
+    /// already listened on (by another process, or by this service's own loops) is refused
+    /// unless [`ServiceConfig::reuse_port`] is set.
     pub fn listen_websocket(&self, addr: SocketAddr, config: WsConfig) -> io::Result<SocketAddr> {
         let acceptor = Acceptor::start(
             addr,
             self.backlog,
+            self.sharing,
             Transport::WebSocket(Arc::new(config)),
             self.loops.clone(),
             self.next_loop.clone(),
@@ -290,6 +303,14 @@ impl<H> Drop for Service<H> {
         for thread in self.threads.drain(..) {
             let _ = thread.join();
         }
+    }
+}
+
+/// How the service's listeners treat a port other processes listen on.
+fn sharing(config: &ServiceConfig) -> Sharing {
+    match config.reuse_port {
+        true => Sharing::WithOtherProcesses,
+        false => Sharing::Exclusive,
     }
 }
 

@@ -13,11 +13,21 @@ use crate::CloseReason;
 pub struct LoopStats {
     /// Sessions open now.
     pub sessions_live: u64,
-    /// Sessions opened (accepted or adopted) since start.
+    /// Sessions taken on (accepted or adopted) since start: every connection the loop holds
+    /// as a session, whether or not it reaches the handler (a WebSocket upgrade or an HTTP
+    /// request for the page, a connection waiting for its PROXY header, a health check; a
+    /// connection from an untrusted proxy is counted and closed at once). Each is closed
+    /// exactly once, under one reason in [`LoopStats::closed`], so at any moment
+    /// `accepted == sessions_live + closed_total()` (up to the publication lag of a loop).
+    /// Connections refused at accept by the session caps never become sessions: they are
+    /// counted in [`LoopStats::refused`] only.
     pub accepted: u64,
-    /// Connections refused at accept (session caps) since start.
+    /// Connections refused by the session caps since start: at accept (never sessions), or
+    /// once a PROXY header named a client over its caps (then also closed, with
+    /// [`CloseReason::Refused`]).
     pub refused: u64,
-    /// Sessions closed since start, by [`CloseReason::index`] (names in [`CloseReason::NAMES`]).
+    /// Sessions closed since start, by [`CloseReason::index`] (names in [`CloseReason::NAMES`]):
+    /// one per session counted in [`LoopStats::accepted`].
     pub closed: [u64; CloseReason::NAMES.len()],
     /// Bytes received.
     pub bytes_in: u64,

@@ -149,14 +149,22 @@ impl PacketHandler for PacketEcho {
     }
 }
 
-/// Records close reasons of a packet service.
+/// Records close reasons of a packet service, and tells a rate-limited client why with a
+/// [`SLOW_DOWN`] packet.
 struct Recording {
     closed: std::sync::Arc<std::sync::Mutex<Vec<CloseReason>>>,
 }
 
+/// The packet id [`Recording`] sends a client it is closing for its rate.
+const SLOW_DOWN: u16 = 99;
+
 impl PacketHandler for Recording {
     fn packet(&mut self, ctx: &mut Context<'_>, id: SessionId, packet: Packet<'_>) {
         PacketEcho.packet(ctx, id, packet);
+    }
+
+    fn rate_limited(&mut self, ctx: &mut Context<'_>, id: SessionId, limit: RateLimit) {
+        let _ = ctx.send_packet(id, SLOW_DOWN, &limit.per_sec.to_le_bytes());
     }
 
     fn disconnected(&mut self, _ctx: &mut Context<'_>, _id: SessionId, reason: CloseReason) {
@@ -164,14 +172,22 @@ impl PacketHandler for Recording {
     }
 }
 
-fn rate_limit(model: Model) {
+/// A packet echo service limited to 50 packets/s (burst 20), with the given trusted sources.
+fn rate_limited_service(
+    model: Model,
+    trusted_sources: AddressList,
+) -> (Service<Packets<Recording>>, Reasons) {
     let limit = RateLimit {
         per_sec: 50,
         burst: 20,
     };
-    let closed = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let closed = Reasons::default();
     let shared = closed.clone();
-    let service = Service::bind(loopback(), config(model), move |_| {
+    let config = ServiceConfig {
+        trusted_sources,
+        ..config(model)
+    };
+    let service = Service::bind(loopback(), config, move |_| {
         Packets::new(
             Recording {
                 closed: shared.clone(),
@@ -181,6 +197,14 @@ fn rate_limit(model: Model) {
         .with_rate_limit(limit)
     })
     .unwrap();
+    (service, closed)
+}
+
+type Reasons = std::sync::Arc<std::sync::Mutex<Vec<CloseReason>>>;
+
+fn rate_limit(model: Model) {
+    // Loopback is trusted by default: this test's clients must not be.
+    let (service, closed) = rate_limited_service(model, AddressList::empty());
     let addr = addr(&service);
     let packet = encode(1, b"tick").unwrap();
     // A polite client: 20 packets/s for 1 s stays under 50/s.
@@ -192,16 +216,14 @@ fn rate_limit(model: Model) {
     }
     // A flood: 1,000 packets at once is far over the burst of 20.
     let mut flood = connect(addr);
-    let burst: Vec<u8> = packet
-        .iter()
-        .copied()
-        .cycle()
-        .take(packet.len() * 1000)
-        .collect();
-    let _ = flood.write_all(&burst);
-    // The cut is graceful: the echoes the burst paid for arrive, then EOF (not a reset).
-    let echoed = read_to_eof(&mut flood).expect("EOF after the paid-for echoes");
+    let _ = flood.write_all(&packet.repeat(1000));
+    // The cut is graceful: the echoes the burst paid for arrive, then why (the handler's
+    // SLOW_DOWN packet), then EOF (not a reset).
+    let mut echoed = read_to_eof(&mut flood).expect("EOF after the paid-for echoes");
     flood.shutdown(std::net::Shutdown::Write).unwrap(); // ends the server's lingering close
+    let why = encode(SLOW_DOWN, &50u32.to_le_bytes()).unwrap();
+    assert!(echoed.ends_with(&why), "no SLOW_DOWN last: {echoed:?}");
+    echoed.truncate(echoed.len() - why.len());
     assert!(echoed.chunks(packet.len()).all(|p| p == &packet[..]));
     let echoed = echoed.len() / packet.len();
     println!("flood: {echoed} of 1000 packets echoed before the cut (burst 20)");
@@ -220,6 +242,19 @@ fn rate_limit(model: Model) {
     );
 }
 
+/// A trusted source (loopback, by default) is not held to the packet rate: a flood of 1,000
+/// packets is echoed whole and the session stays open.
+fn rate_limit_spares_trusted(model: Model) {
+    let (service, closed) = rate_limited_service(model, AddressList::loopback());
+    let mut flood = connect(addr(&service));
+    let packet = encode(1, b"tick").unwrap();
+    let burst = packet.repeat(1000);
+    flood.write_all(&burst).unwrap();
+    assert_eq!(read_n(&mut flood, burst.len()).unwrap(), burst);
+    assert!(echoes_packet(&mut flood, &packet), "still open");
+    assert!(closed.lock().unwrap().is_empty());
+}
+
 fn echoes_packet(stream: &mut TcpStream, packet: &[u8]) -> bool {
     stream.write_all(packet).is_ok() && read_n(stream, packet.len()).is_ok_and(|b| b == packet)
 }
@@ -234,6 +269,10 @@ both_models!(
     per_ip_cap
 );
 both_models!(packet_rate_limit, rate_limit);
+both_models!(
+    packet_rate_limit_spares_trusted_sources,
+    rate_limit_spares_trusted
+);
 both_models!(
     #[cfg_attr(
         target_os = "macos",

@@ -160,6 +160,15 @@ fn everything_else_is_closed_with_its_reason(model: Model) {
         "none reached the handler"
     );
     assert!(seen.closed.lock().unwrap().is_empty());
+    // None reached the handler, and still the counters balance: four taken on, four closed.
+    let mut all = servercore::LoopStats::default();
+    let settled = wait_until(Duration::from_secs(30), || {
+        all = servercore::LoopStats::default();
+        service.stats().iter().for_each(|s| all.merge(s));
+        all.sessions_live == 0 && all.closed_total() == 4
+    });
+    assert!(settled, "{all:?}");
+    assert_eq!(all.accepted, 4, "{all:?}");
 }
 
 fn limits_count_the_named_client(model: Model) {

@@ -5,8 +5,9 @@
 //! free loopback ports, a real HAProxy in front of a test backend ([`haproxy`]), a real
 //! `redis-server` ([`RedisServer`]) and a real headless Chromium ([`browser`]).
 
-use std::io::{self, Read, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use socket2::{Domain, Socket, Type};
@@ -84,6 +85,25 @@ fn configured(stream: TcpStream) -> TcpStream {
         .set_write_timeout(Some(Duration::from_secs(20)))
         .expect("write timeout");
     stream
+}
+
+/// The lines a child process writes to `pipe` (its piped stdout), read on a thread of their
+/// own; each is also printed after `prefix` (shown if the test fails). The channel ends when
+/// the pipe closes.
+pub fn read_lines(
+    pipe: impl Read + Send + 'static,
+    prefix: &'static str,
+) -> mpsc::Receiver<String> {
+    let (tx, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+            println!("{prefix}{line}");
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    lines
 }
 
 /// Polls `cond` until it holds or `timeout` passes; returns whether it held.

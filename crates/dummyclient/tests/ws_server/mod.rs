@@ -13,14 +13,9 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use bytes::Bytes;
+use gameserver::protocol::{CHAT, CHAT_BROADCAST, ECHO, ENTER_ROOM, ROOM_JOINED};
 use servercore::packet::{encode, Framer};
 use servercore::websocket::{binary_header, idle_ping, WsConfig, WsConnection, WsEvent};
-
-const ECHO: u16 = 1;
-const ENTER_ROOM: u16 = 2;
-const CHAT: u16 = 4;
-const CHAT_BROADCAST: u16 = 5;
-const ROOM_JOINED: u16 = 6;
 
 type Writer = Arc<Mutex<TcpStream>>;
 

@@ -16,27 +16,37 @@ pub const DEFAULT_TTL_MS: u64 = 6000;
 /// Default bound of the publish queue and of each loop's inbox from the backplane.
 pub const DEFAULT_QUEUE: u64 = 8192;
 
+/// Largest `--cluster-queue`: 2^20 chats, each up to a packet (64 KiB), is already more memory
+/// than a backlog worth holding for Redis.
+pub const MAX_QUEUE: u64 = 1 << 20;
+
+/// Shortest and longest `--cluster-ttl-ms`: a node refreshes every third of it, so below
+/// 300 ms the refreshes are Redis load for nothing; past an hour a dead node's members are
+/// counted for longer than any game waits.
+pub const TTL_RANGE_MS: std::ops::RangeInclusive<u64> = 300..=3_600_000;
+
 /// Flags of the Redis backplane (packet mode). Without `--cluster` the server is one
 /// instance and needs no Redis.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ClusterArgs {
     /// Packet mode: share rooms with every gameserver on this Redis (e.g.
     /// redis://127.0.0.1:6379). Off by default. See docs/cluster.md.
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", value_parser = redis_url)]
     pub cluster: Option<String>,
     /// This instance's id in the cluster (letters, digits, `-`, `_`, `.`; at most 64). Default:
     /// random.
     #[arg(long, value_name = "ID", value_parser = NodeId::parse)]
     pub node_id: Option<NodeId>,
     /// Heartbeat TTL in milliseconds: other nodes stop counting this node's room members this
-    /// long after it dies without cleaning up (refreshed every third of it).
+    /// long after it dies without cleaning up (refreshed every third of it; 300 to 3600000).
     #[arg(long, value_name = "MS", default_value_t = DEFAULT_TTL_MS,
-          value_parser = clap::value_parser!(u64).range(300..))]
+          value_parser = clap::value_parser!(u64).range(TTL_RANGE_MS))]
     pub cluster_ttl_ms: u64,
     /// Bound of the queue from the event loops to the Redis publisher and of each loop's
-    /// inbox from the subscriber, in chats: beyond it chats are dropped and counted.
+    /// inbox from the subscriber, in chats: beyond it chats are dropped and counted (1 to
+    /// 1048576).
     #[arg(long, value_name = "CHATS", default_value_t = DEFAULT_QUEUE,
-          value_parser = clap::value_parser!(u64).range(1..))]
+          value_parser = clap::value_parser!(u64).range(1..=MAX_QUEUE))]
     pub cluster_queue: u64,
     /// File holding the cluster's shared secret (at least 16 bytes; a trailing newline is
     /// ignored), the same on every instance: each chat and presence entry published is signed
@@ -102,6 +112,25 @@ impl ClusterArgs {
     }
 }
 
+/// `--cluster`'s value parser: a URL the Redis client takes (`redis://host:port`, with an
+/// optional `:password@` and `/db`, or `unix:///path` for a socket; this build has no TLS).
+///
+/// # Errors
+/// Anything else, with what a Redis URL looks like (`http://…` is the usual slip).
+pub fn redis_url(text: &str) -> Result<String, String> {
+    let wanted = "--cluster wants a Redis URL: redis://host:port (e.g. redis://127.0.0.1:6379; \
+                  redis://:password@host:port/db with a password and database)";
+    if redis::parse_redis_url(text).is_none() {
+        return Err(format!("{text:?} is not a Redis URL; {wanted}"));
+    }
+    match redis::Client::open(text) {
+        Ok(_) => Ok(text.to_string()),
+        Err(err) => Err(format!(
+            "{text:?} is not a Redis URL this build can use ({err}); {wanted}"
+        )),
+    }
+}
+
 /// A node id: 1 to 64 of `[A-Za-z0-9_.-]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeId(String);
@@ -152,6 +181,27 @@ mod tests {
         assert!(NodeId::parse("é").is_err());
         assert!(NodeId::parse(&"x".repeat(65)).is_err());
         assert!(NodeId::parse(&"x".repeat(64)).is_ok());
+    }
+
+    #[test]
+    fn cluster_urls_must_be_redis_urls() {
+        for good in [
+            "redis://127.0.0.1:6379",
+            "redis://:secret@10.0.0.1:6380/2",
+            "unix:///run/redis.sock",
+        ] {
+            assert_eq!(redis_url(good), Ok(good.to_string()));
+        }
+        for bad in ["http://127.0.0.1:6379", "127.0.0.1:6379", "redis", ""] {
+            let err = redis_url(bad).unwrap_err();
+            assert!(
+                err.contains("wants a Redis URL: redis://host:port"),
+                "{bad}: {err}"
+            );
+            assert!(!err.contains("InvalidClientConfig"), "{err}");
+        }
+        let tls = redis_url("rediss://cache.example:6379").unwrap_err();
+        assert!(tls.contains("redis://host:port"), "{tls}");
     }
 
     #[test]

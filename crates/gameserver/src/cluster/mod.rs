@@ -51,7 +51,7 @@ use std::sync::mpsc::SyncSender;
 use std::sync::Arc;
 
 pub use backplane::{Backplane, StartError};
-pub use config::{ClusterArgs, NodeId, SECRET_ENV};
+pub use config::{redis_url, ClusterArgs, NodeId, MAX_QUEUE, SECRET_ENV, TTL_RANGE_MS};
 pub use link::Link;
 pub use relay::{Inbox, Relay};
 pub use sequence::{Sequences, Verdict};

@@ -17,7 +17,9 @@ use std::time::Duration;
 use gameserver::game::Game;
 use gameserver::protocol;
 use gameserver::room::Rooms;
-use servercore::packet::{encode, Packet, PacketHandler, PacketHeader, Packets, HEADER_LEN};
+use servercore::packet::{
+    encode, Packet, PacketHandler, PacketHeader, Packets, RateLimit, HEADER_LEN,
+};
 use servercore::{CloseReason, Context, Model, Service, ServiceConfig, SessionId};
 pub use testkit::{both_models, connect, loopback, pattern, read_n, read_to_eof, wait_until};
 
@@ -32,6 +34,10 @@ pub struct Recorder {
 impl PacketHandler for Recorder {
     fn packet(&mut self, ctx: &mut Context<'_>, id: SessionId, packet: Packet<'_>) {
         self.game.packet(ctx, id, packet);
+    }
+
+    fn rate_limited(&mut self, ctx: &mut Context<'_>, id: SessionId, limit: RateLimit) {
+        self.game.rate_limited(ctx, id, limit);
     }
 
     fn disconnected(&mut self, ctx: &mut Context<'_>, id: SessionId, reason: CloseReason) {

@@ -1,14 +1,14 @@
 //! A `gameserver` child process for tests of the real binary: started on loopback with free
 //! ports, its log lines read on a thread, its metrics scraped over plain HTTP.
 
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use servercore::Model;
-use testkit::{connect, wait_until};
+use testkit::{connect, read_lines, wait_until};
 
 /// The shared secret of every test cluster (given to every server through
 /// [`CLUSTER_SECRET_ENV`]), so a test can sign what a misconfigured instance would publish.
@@ -25,13 +25,20 @@ pub struct Gameserver {
     lines: mpsc::Receiver<String>,
     pub addr: SocketAddr,
     pub metrics: SocketAddr,
+    /// The WebSocket listener's address, with `--websocket`.
+    pub websocket: Option<SocketAddr>,
 }
 
 impl Gameserver {
     pub fn start(model: Model, extra: &[&str]) -> Gameserver {
-        let model = model.to_string();
+        Gameserver::start_on(model, 0, extra)
+    }
+
+    /// As [`Gameserver::start`], on `port` (0: any free port).
+    pub fn start_on(model: Model, port: u16, extra: &[&str]) -> Gameserver {
+        let (model, port) = (model.to_string(), port.to_string());
         let mut child = Command::new(env!("CARGO_BIN_EXE_gameserver"))
-            .args(["--bind", "127.0.0.1", "--port", "0", "--threads", "2"])
+            .args(["--bind", "127.0.0.1", "--port", &port, "--threads", "2"])
             .args(["--model", &model, "--metrics", "127.0.0.1:0"])
             .args(extra)
             .env("RUST_LOG", "info")
@@ -41,24 +48,22 @@ impl Gameserver {
             .spawn()
             .expect("start gameserver");
         let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                println!("gameserver: {line}"); // shown if the test fails
-                if tx.send(line).is_err() {
-                    return;
-                }
-            }
-        });
+        let lines = read_lines(stdout, "gameserver: ");
         let mut server = Gameserver {
             child,
             lines,
             addr: SocketAddr::from(([0, 0, 0, 0], 0)),
             metrics: SocketAddr::from(([0, 0, 0, 0], 0)),
+            websocket: None,
         };
-        let ready = server.wait_for_line(&[" ready "]).expect("a `ready` line");
-        server.addr = field(&ready, "addr").parse().expect("addr=IP:PORT");
-        let url = field(&ready, "metrics");
+        let start = server.lines_until(&[" ready "]).expect("a `ready` line");
+        server.websocket = start
+            .iter()
+            .find(|line| line.contains("listening (websocket)"))
+            .map(|line| field(line, "addr").parse().expect("addr=IP:PORT"));
+        let ready = start.last().expect("the `ready` line");
+        server.addr = field(ready, "addr").parse().expect("addr=IP:PORT");
+        let url = field(ready, "metrics");
         let metrics = url
             .strip_prefix("http://")
             .and_then(|u| u.strip_suffix("/metrics"))
@@ -81,17 +86,18 @@ impl Gameserver {
         }
     }
 
-    /// Reads log lines up to the next one containing `end` (within [`STEP`]); returns how
-    /// many of them contained `needle`, and the `end` line.
-    pub fn count_lines_until(&mut self, needle: &str, end: &str) -> (usize, Option<String>) {
+    /// Every log line up to and including the next one containing every one of `needles`
+    /// (within [`STEP`]); `None` if none came in time.
+    pub fn lines_until(&mut self, needles: &[&str]) -> Option<Vec<String>> {
         let deadline = Instant::now() + STEP;
-        let mut count = 0;
+        let mut seen = Vec::new();
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) if line.contains(end) => return (count, Some(line)),
-                Ok(line) => count += usize::from(line.contains(needle)),
-                Err(_) => return (count, None),
+            let line = self.lines.recv_timeout(left).ok()?;
+            let done = needles.iter().all(|n| line.contains(n));
+            seen.push(line);
+            if done {
+                return Some(seen);
             }
         }
     }

@@ -25,7 +25,9 @@ impl<H: Handler> LoopCore<H> {
             if proxy.trusted_proxies.contains(peer.ip()) {
                 self.open(driver, stream, peer, Arrival::AwaitingHeader);
             } else {
+                // Taken on and closed at once: counted as both, so the counters balance.
                 let reason = CloseReason::UntrustedProxy;
+                self.state.stats.accepted += 1;
                 self.state.stats.closed[reason.index()] += 1;
                 self.refusal_log.note(self.state.now, peer, reason);
             }
@@ -118,6 +120,10 @@ impl<H: Handler> LoopCore<H> {
             self.forget(id); // the handler never heard of it
             return;
         }
+        // Counted now, whether or not it ever reaches the handler (a WebSocket upgrade or page
+        // request, a PROXY header first): every session counted here is closed exactly once,
+        // under one reason, in `closed` (see `LoopStats::accepted`).
+        self.state.stats.accepted += 1;
         if matches!(arrival, Arrival::Admitted | Arrival::Adopted) {
             self.introduce(id);
         }
@@ -132,7 +138,6 @@ impl<H: Handler> LoopCore<H> {
         };
         session.introduced = true;
         let (peer, proxy) = (session.peer, session.proxy);
-        self.state.stats.accepted += 1;
         match proxy {
             Some(proxy) => tracing::debug!(session = %id, %peer, %proxy, "connected"),
             None => tracing::debug!(session = %id, %peer, "connected"),

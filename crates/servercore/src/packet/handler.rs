@@ -2,7 +2,7 @@
 //! it into a byte-level [`Handler`].
 
 use crate::packet::{Framer, Packet, RateLimit, TokenBucket};
-use crate::{CloseReason, Context, Handler, SessionId};
+use crate::{first_bytes, CloseReason, Context, Handler, Lookalike, SessionId};
 
 /// The application's side of a packet service: like [`Handler`], but called once per whole
 /// packet. Wrap it in [`Packets`] to run it on a [`Service`](crate::Service).
@@ -19,6 +19,16 @@ pub trait PacketHandler: Send + 'static {
     /// One whole packet arrived. `packet.body` borrows the receive buffer: copy what must
     /// outlive the call.
     fn packet(&mut self, ctx: &mut Context<'_>, id: SessionId, packet: Packet<'_>);
+
+    /// The session sent more packets than the rate limit of
+    /// [`Packets::with_rate_limit`] allows and is about to be closed gracefully with
+    /// [`CloseReason::RateLimited`]: what is sent now still leaves before the FIN, so this is
+    /// where the application tells the client why (the game's `RATE_LIMITED` packet). Called
+    /// once; the packet over the limit and any after it are not handed to
+    /// [`PacketHandler::packet`].
+    fn rate_limited(&mut self, ctx: &mut Context<'_>, id: SessionId, limit: RateLimit) {
+        let _ = (ctx, id, limit);
+    }
 
     /// The session is gone (exactly once per session).
     fn disconnected(&mut self, ctx: &mut Context<'_>, id: SessionId, reason: CloseReason) {
@@ -78,8 +88,12 @@ impl<P> Packets<P> {
         }
     }
 
-    /// Limits every session to `limit` packets per second: a session over it is closed with
-    /// [`CloseReason::RateLimited`] and a log line. Without this call there is no limit.
+    /// Limits every session to `limit` packets per second: a session over it is told
+    /// ([`PacketHandler::rate_limited`]) and closed with [`CloseReason::RateLimited`] and a
+    /// log line. Sessions from
+    /// [`ServiceConfig::trusted_sources`](crate::ServiceConfig::trusted_sources) (loopback by
+    /// default: a load test on the server's machine) are exempt ([`Context::is_trusted`]).
+    /// Without this call there is no limit.
     pub fn with_rate_limit(mut self, limit: RateLimit) -> Packets<P> {
         self.rate_limit = Some(limit);
         self
@@ -93,39 +107,54 @@ impl<P> Packets<P> {
 
 impl<P: PacketHandler> Handler for Packets<P> {
     fn connected(&mut self, ctx: &mut Context<'_>, id: SessionId) {
-        if let Some(limit) = self.rate_limit {
+        if let Some(limit) = self.rate_limit.filter(|_| !ctx.is_trusted(id)) {
             let _ = ctx.set_data(id, TokenBucket::new(limit, ctx.now()));
         }
         self.inner.connected(ctx, id);
     }
 
     fn received(&mut self, ctx: &mut Context<'_>, id: SessionId, data: &[u8]) -> usize {
-        let inner = &mut self.inner;
         // Copied off the session for the decode (the handler may use the context meanwhile)
         // and written back after it: no allocation per read.
         let mut bucket = self.rate_limit.zip(ctx.data::<TokenBucket>(id).copied());
-        let result = self.framer.decode(data, |packet| {
+        let mut consumed = 0;
+        let mut bad = None;
+        // One packet at a time, while the session is open: once a packet closed it (an
+        // unknown id, the rate limit) the rest of this input is never framed, so it cannot add
+        // a second, misleading reason (a "bad packet" made of the bytes after the real one).
+        while ctx.is_open(id) {
+            let packet = match self.framer.next(&data[consumed..]) {
+                Ok(Some(packet)) => packet,
+                Ok(None) => break,
+                Err(err) => {
+                    bad = Some(err);
+                    break;
+                }
+            };
+            consumed += packet.len();
             ctx.count_packet_in();
-            if !ctx.is_open(id) {
-                return;
-            }
             if let Some((limit, bucket)) = bucket.as_mut() {
                 if !bucket.take(*limit, ctx.now()) {
                     tracing::info!(session = %id, peer = %PeerAddr(ctx.peer_addr(id)), per_sec = limit.per_sec, "packet rate limit exceeded");
+                    self.inner.rate_limited(ctx, id, *limit);
                     ctx.close_with(id, CloseReason::RateLimited); // replies so far still leave
-                    return;
+                    break;
                 }
             }
-            inner.packet(ctx, id, packet);
-        });
+            self.inner.packet(ctx, id, packet);
+        }
         if let (Some((_, bucket)), Some(kept)) = (bucket, ctx.data_mut::<TokenBucket>(id)) {
             *kept = bucket; // none if the session closed meanwhile
         }
-        result.unwrap_or_else(|err| {
-            tracing::info!(session = %id, peer = %PeerAddr(ctx.peer_addr(id)), "bad packet: {err}");
+        if let Some(err) = bad {
+            tracing::info!(session = %id, peer = %PeerAddr(ctx.peer_addr(id)), "bad packet: {err}{}", hint(&data[consumed..]));
             ctx.abort(id, CloseReason::Protocol(err.into()));
-            data.len() // the rest cannot be framed: drop it
-        })
+        }
+        if ctx.is_open(id) {
+            consumed
+        } else {
+            data.len() // closing: the rest is not read
+        }
     }
 
     fn disconnected(&mut self, ctx: &mut Context<'_>, id: SessionId, reason: CloseReason) {
@@ -139,6 +168,28 @@ impl<P: PacketHandler> Handler for Packets<P> {
     fn notified(&mut self, ctx: &mut Context<'_>) {
         self.inner.notified(ctx);
     }
+}
+
+/// What a "bad packet" line adds when the bytes are not packets at all: what they look like,
+/// and what that usually means on a packet port.
+fn hint(start: &[u8]) -> String {
+    let Some(lookalike) = Lookalike::of(start) else {
+        return String::new();
+    };
+    let meaning = match lookalike {
+        Lookalike::HttpRequest => {
+            "; is this the WebSocket port? Browsers and WebSocket clients connect to the \
+             WebSocket listener, not the packet port"
+        }
+        Lookalike::ProxyHeader => "; a load balancer's header: is the PROXY protocol turned on?",
+        Lookalike::TlsHandshake => "; the server speaks plain TCP, not TLS",
+        Lookalike::Text => "; a raw byte client (the lecture's) on a packet port?",
+        Lookalike::HttpResponse => "",
+    };
+    format!(
+        "; not a packet: looks like {lookalike} ({}){meaning}",
+        first_bytes(start)
+    )
 }
 
 /// A session's peer address in a log line: the address itself, or `unknown` (the same format
