@@ -94,6 +94,10 @@ fn a_running_servers_port_is_refused_to_its_websocket_listener_too() {
 }
 
 #[test]
+#[cfg_attr(
+    windows,
+    ignore = "Windows has no SO_REUSEPORT: --reuse-port is refused there (reuse_port_is_refused_on_windows)"
+)]
 fn reuse_port_on_both_hands_the_port_over() {
     let first = Gameserver::start(Model::Epoll, &["--reuse-port"]);
     let second = Gameserver::start_on(Model::Epoll, first.addr.port(), &["--reuse-port"]);
@@ -103,4 +107,13 @@ fn reuse_port_on_both_hands_the_port_over() {
     for _ in 0..10 {
         echoes(&second);
     }
+}
+
+#[cfg(windows)]
+#[test]
+fn reuse_port_is_refused_on_windows() {
+    let output = run_refused(&["--port", "0", "--reuse-port"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(stderr.contains("SO_REUSEPORT"), "{stderr}");
 }

@@ -88,11 +88,22 @@ pub(crate) enum Sharing {
 /// loops bind next (and it puts them in one group with this socket, which spreads the
 /// connections). `SO_REUSEADDR` stays on, so a restart is not refused over connections of
 /// the previous run still in `TIME_WAIT`.
+///
+/// Shared with other processes (`reuse_port`): `SO_REUSEPORT` before `bind`, on every Unix
+/// (Linux spreads new connections over all the sockets; the BSDs and macOS give them to the
+/// newest, which is what a hand-over needs). Windows has no such option (its `SO_REUSEADDR`
+/// lets any process take a bound port over, which is worse than refusing): refused there.
 fn bind_first(addr: SocketAddr, backlog: i32, sharing: Sharing) -> io::Result<TcpListener> {
     let socket = new_socket(addr)?;
-    #[cfg(target_os = "linux")]
     if sharing == Sharing::WithOtherProcesses {
+        #[cfg(unix)]
         socket.set_reuse_port(true)?;
+        #[cfg(windows)]
+        return Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "reuse_port (a port handed over between processes, gameserver --reuse-port) needs \
+             SO_REUSEPORT, which Windows does not have",
+        ));
     }
     bind_and_listen(&socket, addr, backlog).map_err(|err| match err.kind() {
         io::ErrorKind::AddrInUse if sharing == Sharing::Exclusive => port_held(addr),

@@ -185,11 +185,11 @@ mod tests {
 
     #[test]
     fn cluster_urls_must_be_redis_urls() {
-        for good in [
-            "redis://127.0.0.1:6379",
-            "redis://:secret@10.0.0.1:6380/2",
-            "unix:///run/redis.sock",
-        ] {
+        let mut good = vec!["redis://127.0.0.1:6379", "redis://:secret@10.0.0.1:6380/2"];
+        if cfg!(unix) {
+            good.push("unix:///run/redis.sock"); // the redis crate has Unix sockets on Unix only
+        }
+        for good in good {
             assert_eq!(redis_url(good), Ok(good.to_string()));
         }
         for bad in ["http://127.0.0.1:6379", "127.0.0.1:6379", "redis", ""] {
