@@ -66,11 +66,10 @@ impl std::error::Error for SendError {}
 ///
 /// Sends are queued, not written: the loop flushes every session with queued data once per
 /// iteration with one vectored write, after all events of the iteration were handled. That is
-/// how many small packets to one peer become one `writev` / one `sendmsg` SQE. One exception
-/// leaves sooner, in the same one write: what [`Context::send_copy`] copies back to the
-/// session whose input is being read, when nothing was queued for it, is written once the
-/// iteration's input is all read, before the flush, with one `send(2)` (without a flush
-/// interval; on either model).
+/// how many small packets to one peer become one `writev` / one `sendmsg` SQE. What
+/// [`Context::send_copy`] copies to a session with nothing queued or in flight takes a
+/// shorter way to the same flush: one loop-wide buffer instead of a pooled buffer and the
+/// queue, written with one `send(2)` on either model (without a flush interval).
 pub struct Context<'a> {
     state: &'a mut LoopState,
 }
@@ -140,7 +139,7 @@ impl<'a> Context<'a> {
     /// Bytes owed to the peer of session `id` of this loop: queued, or in a send the kernel
     /// has not completed yet.
     pub fn queued_bytes(&self, id: SessionId) -> Option<usize> {
-        let reply = self.state.reply_owed(id);
+        let reply = self.state.reply_len(id);
         self.state.sessions.get(id).map(|s| s.send.owed() + reply)
     }
 
@@ -157,10 +156,9 @@ impl<'a> Context<'a> {
             return self.post(id.loop_index(), Command::Send { id, buf });
         }
         let state = &mut *self.state;
-        // A direct reply not written yet goes first.
-        state.spill_reply(id);
         // One lookup of the session per send: a broadcast makes one send per member.
         let session = state.sessions.get_mut(id).ok_or(SendError::NoSession)?;
+        let reply = session.reply.as_ref().map_or(0, |r| r.len()); // a direct reply: ahead
         if !session.accepts_sends() {
             return Err(SendError::Closing);
         }
@@ -171,7 +169,7 @@ impl<'a> Context<'a> {
         };
         let limit = state.config.send_queue_limit;
         let framing = head.as_ref().map_or(0, Bytes::len);
-        let queued = session.send.owed() + framing + buf.len();
+        let queued = session.send.owed() + reply + framing + buf.len();
         if queued > limit {
             self.abort(id, CloseReason::SlowConsumer { queued, limit });
             return Err(SendError::QueueFull { queued, limit });
@@ -198,7 +196,7 @@ impl<'a> Context<'a> {
     /// As [`Context::send`].
     pub fn send_copy(&mut self, id: SessionId, data: &[u8]) -> Result<(), SendError> {
         if self.state.reply_copy(id, data) {
-            return Ok(()); // the reply to the input being read: written when it is done
+            return Ok(()); // a direct reply: written by the flush, ahead of anything queued
         }
         let buf = self.state.pool.copy(data);
         self.send(id, buf)
@@ -270,7 +268,6 @@ impl<'a> Context<'a> {
             let _ = self.post(id.loop_index(), Command::Close { id, reason });
             return;
         }
-        self.state.spill_reply(id); // sent before the close
         if let Some(session) = self.state.sessions.get_mut(id) {
             if matches!(
                 session.state,

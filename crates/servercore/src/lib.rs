@@ -71,7 +71,6 @@
 //! it, file by file), `docs/protocol.md`, `docs/limits.md`.
 
 mod accept_backoff;
-mod acceptor;
 mod address_list;
 mod admission;
 mod config;

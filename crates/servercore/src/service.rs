@@ -6,9 +6,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 
-use crate::acceptor::Acceptor;
 use crate::admission::Admission;
-use crate::driver;
+use crate::driver::acceptor::Acceptor;
+use crate::driver::{self, AnyDriver};
 use crate::listener::{Listener, Sharing};
 use crate::loop_core::LoopCore;
 use crate::mailbox::{Command, Mailbox, Transport};
@@ -337,7 +337,12 @@ fn run_loop<H: Handler>(
         }
     };
     drop(ready);
-    if let Err(err) = driver.run(&mut core) {
+    let result = match &mut driver {
+        AnyDriver::Epoll(d) => core.run(d),
+        #[cfg(target_os = "linux")]
+        AnyDriver::Uring(d) => core.run(d.as_mut()),
+    };
+    if let Err(err) = result {
         tracing::error!(loop_index = core.state.index, "event loop failed: {err}");
         // Other loops stop reaching it, and the handler hears of every session it had (so
         // the application forgets them); the driver, dropped below, closes their sockets.

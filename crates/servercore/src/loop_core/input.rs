@@ -2,14 +2,12 @@
 //! consumed them — the same on both models.
 //!
 //! ```text
-//!   (nothing queued or in flight: the handler's copied reply is collected, `reply.rs`)
 //!   Driver::read ──Data──> reading allowed?  yes ─> handler.received(held + new) ─> keep the rest
 //!                                            no  ─> hold in RecvBuffer (within recv_buffer_limit)
 //!                ──Eof───> nothing held?     yes ─> Closing(PeerClosed): flush, then close
 //!                                            no  ─> remember; reported after the held bytes
 //!   resume (send queue drained below half the pause mark):
 //!       show the held bytes, report a held EOF, Driver::set_reading(true), read what waited
-//!   no more input: the collected reply is parked (written after the iteration's events)
 //! ```
 //!
 //! A readiness driver stops reading as soon as it is told (the kernel keeps the rest); a
@@ -26,16 +24,8 @@ use crate::session::SessionState;
 use crate::{CloseReason, Context, Handler, RecvBuffer, SessionId};
 
 impl<H: Handler> LoopCore<H> {
-    /// Takes `id`'s input until the driver has no more (or the session is gone), then parks
-    /// (or writes) the handler's direct reply (`reply.rs`).
-    pub(super) fn take_input<D: Driver>(&mut self, driver: &mut D, id: SessionId) {
-        self.begin_reply(driver, id);
-        self.read_input(driver, id);
-        self.finish_reply(driver);
-    }
-
     /// Shows the handler `id`'s input until the driver has no more (or the session is gone).
-    fn read_input<D: Driver>(&mut self, driver: &mut D, id: SessionId) {
+    pub(super) fn take_input<D: Driver>(&mut self, driver: &mut D, id: SessionId) {
         let read_ahead = driver.read_ahead();
         let mut synced = false;
         while self.state.sessions.get(id).is_some() {

@@ -88,16 +88,6 @@ impl<H: Handler> LoopCore<H> {
         peer: SocketAddr,
         arrival: Arrival,
     ) {
-        if self.state.config.nodelay {
-            if let Err(err) = stream.set_nodelay(true) {
-                tracing::debug!(%peer, "TCP_NODELAY: {err}");
-            }
-        }
-        if let Some(size) = self.state.config.socket_send_buffer {
-            if let Err(err) = socket2::SockRef::from(&stream).set_send_buffer_size(size) {
-                tracing::debug!(%peer, "SO_SNDBUF: {err}");
-            }
-        }
         let limit = self.state.config.recv_buffer_limit;
         let now = self.state.now;
         let id = self.state.sessions.insert_with(|id| {
@@ -210,6 +200,7 @@ impl<H: Handler> LoopCore<H> {
 
     /// Takes the session out of the table and releases its admission.
     fn forget(&mut self, id: SessionId) -> Option<Session> {
+        self.state.drop_reply(id);
         let session = self.state.sessions.remove(id)?;
         if session.admitted {
             self.state.admission.release(session.peer.ip());

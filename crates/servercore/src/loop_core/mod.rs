@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 
 use crate::accept_backoff::AcceptBackoff;
 use crate::admission::Admission;
-use crate::driver::DriverCounters;
+use crate::driver::{Driver, DriverCounters};
 use crate::mailbox::{Command, Mailbox};
 use crate::session::{SendBufferPool, SessionState, SessionTable, UserData};
 use crate::{CloseReason, Context, Handler, LoopStats, ServiceConfig, SessionId};
@@ -200,12 +200,12 @@ impl<H: Handler> LoopCore<H> {
     /// Ends an iteration: the timeout sweep and the stats if due, the handler's tick if due and
     /// its `notified` if another thread asked, then posts what this loop's handlers sent to
     /// other loops (one lock and at most one wake-up per target loop).
-    fn end_iteration(&mut self, counters: DriverCounters) {
+    fn end_iteration<D: Driver>(&mut self, driver: &D) {
         if self.next_sweep.is_some_and(|due| self.state.now >= due) {
             self.sweep();
         }
         if self.state.now >= self.next_publish {
-            self.publish_stats(counters);
+            self.publish_stats(driver.counters());
         }
         if let Some(due) = self.next_tick {
             if self.state.now >= due {
@@ -309,9 +309,7 @@ impl<H: Handler> LoopCore<H> {
         let state = &mut self.state;
         state.stats.sessions_live = state.sessions.len() as u64;
         state.stats.send_queue_bytes = state.sessions.queued_bytes() as u64;
-        state.stats.recv_buffers_exhausted = counters.recv_buffers_exhausted;
-        state.stats.submit_queue_full = counters.submit_queue_full;
-        state.stats.completion_overflows = counters.completion_overflows;
+        state.stats.driver = counters;
         state.loops[state.index].publish(&state.stats);
     }
 
@@ -363,7 +361,7 @@ impl<H: Handler> LoopCore<H> {
     /// After closes (at most once a sweep): the session table and the driver drop what they
     /// held for closed sessions past the last live one, then the allocator returns the free
     /// pages to the kernel, so RSS falls back after a burst.
-    pub(super) fn trim<D: crate::driver::Driver>(&mut self, driver: &mut D) {
+    pub(super) fn trim<D: Driver>(&mut self, driver: &mut D) {
         if std::mem::take(&mut self.trim_due) {
             self.state.sessions.shrink();
             driver.shrink();

@@ -15,9 +15,9 @@ impl<H: Handler> LoopCore<H> {
     ///   loop {
     ///       poll the kernel          (epoll_wait | io_uring_enter)
     ///       dispatch its events      (accept, input, writable, released)
-    ///       write direct replies     (what handlers copied back to the input's session)
     ///       run mailbox commands     (adopted sockets, sends and closes from other loops)
-    ///       carry out pending work   (flush queued output, close, pause/resume reading)
+    ///       carry out pending work   (flush direct replies and queued output, close,
+    ///                                 pause/resume reading)
     ///       tick, notified, sweep; post to other loops; carry out what they queued
     ///   }
     /// ```
@@ -29,14 +29,12 @@ impl<H: Handler> LoopCore<H> {
         loop {
             driver.poll(self.timeout(), &mut events)?;
             self.begin_iteration();
-            self.park_replies();
             for event in events.drain(..) {
                 self.dispatch(driver, event);
             }
-            self.write_replies(driver);
             self.run_commands(driver);
             self.carry_out_pending(driver);
-            self.end_iteration(driver.counters());
+            self.end_iteration(driver);
             self.carry_out_pending(driver);
             self.trim(driver);
             if self.accept_backoff.resume_due(self.state.now) {

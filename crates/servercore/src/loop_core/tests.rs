@@ -11,9 +11,8 @@ use bytes::Bytes;
 
 use super::LoopCore;
 use crate::admission::Admission;
-use crate::driver::{Driver, Event, Input, SendProgress};
+use crate::driver::{Driver, Event, Input, Outgoing, SendProgress};
 use crate::mailbox::Mailbox;
-use crate::session::SendQueue;
 use crate::{CloseReason, Context, Handler, ServiceConfig, SessionId};
 
 /// What the fake kernel has for a session.
@@ -28,9 +27,9 @@ enum Pending {
 struct FakeDriver {
     /// Completion-like: completed input is handed over even while reading is stopped.
     completion: bool,
-    /// Readiness-like: writes from borrowed memory (`Driver::write_now`).
-    borrowed_writes: bool,
-    /// Writes made (`send` and `write_now`).
+    /// Like a completion driver with a send in flight: a head is never taken (`Wait`).
+    head_refused: bool,
+    /// Writes made.
     writes: usize,
     input: HashMap<SessionId, VecDeque<Pending>>,
     reading: HashMap<SessionId, bool>,
@@ -74,42 +73,35 @@ impl Driver for FakeDriver {
         self.reading.insert(id, on);
     }
 
-    fn send(&mut self, id: SessionId, queue: &mut SendQueue) -> io::Result<SendProgress> {
-        if queue.is_empty() {
+    fn send(&mut self, id: SessionId, out: Outgoing<'_>) -> io::Result<SendProgress> {
+        let Outgoing { head, queue } = out;
+        if head.is_empty() && queue.is_empty() {
             return Ok(SendProgress::Idle);
         }
-        let n = queue.len().min(self.capacity);
+        if self.head_refused && !head.is_empty() {
+            return Ok(SendProgress::Wait);
+        }
+        let n = (head.len() + queue.len()).min(self.capacity);
         if n == 0 {
             return Ok(SendProgress::Wait);
         }
         self.writes += 1;
-        let mut bufs = Vec::new();
-        queue.take_front(usize::MAX, &mut bufs);
         let out = self.written.entry(id).or_default();
-        let mut left = n;
-        for buf in &bufs {
-            let take = left.min(buf.len());
-            out.extend_from_slice(&buf[..take]);
-            left -= take;
+        let from_head = n.min(head.len());
+        out.extend_from_slice(&head[..from_head]);
+        let from_queue = n - from_head;
+        if from_queue > 0 {
+            let mut bufs = Vec::new();
+            queue.take_front(usize::MAX, &mut bufs);
+            let mut left = from_queue;
+            for buf in &bufs {
+                let take = left.min(buf.len());
+                out.extend_from_slice(&buf[..take]);
+                left -= take;
+            }
+            queue.give_back(from_queue, &mut bufs);
         }
-        queue.give_back(n, &mut bufs);
         Ok(SendProgress::Wrote(n))
-    }
-
-    fn writes_borrowed(&self) -> bool {
-        self.borrowed_writes
-    }
-
-    fn write_now(&mut self, id: SessionId, data: &[u8]) -> io::Result<usize> {
-        let n = data.len().min(self.capacity);
-        if n > 0 {
-            self.writes += 1;
-            self.written
-                .entry(id)
-                .or_default()
-                .extend_from_slice(&data[..n]);
-        }
-        Ok(n)
     }
 
     fn shutdown_write(&mut self, id: SessionId) -> io::Result<()> {

@@ -69,8 +69,9 @@ pub(crate) struct Session {
     pub(crate) read_paused: bool,
     /// The session is on the loop's to-flush list.
     pub(crate) flush_scheduled: bool,
-    /// A direct reply for the session waits in the loop's reply buffer (`loop_core/reply.rs`).
-    pub(crate) reply_parked: bool,
+    /// The session's direct reply: its range in the loop's reply buffer, the head of its
+    /// output (`loop_core/reply.rs`).
+    pub(crate) reply: Option<std::ops::Range<usize>>,
     /// When the last byte arrived (the loop's cached clock: no syscall per read).
     pub(crate) last_recv: Instant,
     /// Since when unconsumed bytes (a partial message) have been held, if any.
@@ -116,7 +117,7 @@ impl Session {
             send: SendQueue::new(),
             read_paused: false,
             flush_scheduled: false,
-            reply_parked: false,
+            reply: None,
             last_recv: now,
             partial_since: None,
             admitted: false,

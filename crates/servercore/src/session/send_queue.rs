@@ -116,6 +116,15 @@ impl SendQueue {
         }
     }
 
+    /// Queues `buf` ahead of everything queued (what a driver did not take of bytes it was
+    /// lent: a direct reply's rest). Empty buffers are ignored.
+    pub(crate) fn push_front(&mut self, buf: Bytes) {
+        if !buf.is_empty() {
+            self.len += buf.len();
+            self.bufs.push_front(buf);
+        }
+    }
+
     /// Fills `slices` with the oldest queued bytes, one slice per buffer; returns how many
     /// slices were filled (at most `slices.len()`).
     pub(crate) fn io_slices<'a>(&'a self, slices: &mut [IoSlice<'a>]) -> usize {

@@ -1,5 +1,6 @@
 //! [`Acceptor`]: a listener of its own thread that hands each connection to an event loop —
-//! the lecture's accept thread. It serves the WebSocket listener
+//! the lecture's accept thread. It waits with the readiness model (`mio`) whatever the
+//! loops' model is, which is why it lives with the drivers: nothing above `driver/` polls. It serves the WebSocket listener
 //! ([`Service::listen_websocket`](crate::Service::listen_websocket)): browser players connect
 //! far less often than they send, so one `accept` thread and one mailbox post per connection
 //! cost nothing that matters, and the loops' drivers keep their single listener each. The
