@@ -8,12 +8,8 @@ use bytes::{Bytes, BytesMut};
 
 use crate::loop_core::LoopState;
 use crate::mailbox::Command;
-use crate::session::{SendBufferPool, SessionState};
+use crate::session::SessionState;
 use crate::{CloseReason, SessionId};
-
-/// WebSocket messages up to this size are sent with their frame header in one copied buffer
-/// (larger ones: the header, then the shared buffer uncopied).
-const WS_COPY_MAX: usize = 1024;
 
 /// Why [`Context::send`] did not queue a buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -158,29 +154,21 @@ impl<'a> Context<'a> {
         let state = &mut *self.state;
         // One lookup of the session per send: a broadcast makes one send per member.
         let session = state.sessions.get_mut(id).ok_or(SendError::NoSession)?;
-        let reply = session.reply.as_ref().map_or(0, |r| r.len()); // a direct reply: ahead
         if !session.accepts_sends() {
             return Err(SendError::Closing);
         }
-        let (head, buf) = if session.frame_messages {
-            ws_message(&mut state.pool, buf)
-        } else {
-            (None, buf)
-        };
+        let reply = session.reply.as_ref().map_or(0, |r| r.len()); // a direct reply: ahead
+        let waiting: usize = session.unframed.iter().map(Bytes::len).sum();
         let limit = state.config.send_queue_limit;
-        let framing = head.as_ref().map_or(0, Bytes::len);
-        let queued = session.send.owed() + reply + framing + buf.len();
+        let queued = session.send.owed() + reply + waiting + buf.len();
         if queued > limit {
             self.abort(id, CloseReason::SlowConsumer { queued, limit });
             return Err(SendError::QueueFull { queued, limit });
         }
-        if let Some(head) = head {
-            session.send.push(head);
-        }
-        session.send.push(buf);
         if queued >= state.config.send_queue_pause {
             session.read_paused = true;
         }
+        session.queue(buf, &mut state.pool); // through its transport stages, if it has any
         if !std::mem::replace(&mut session.flush_scheduled, true) {
             state.pending.push(id);
         }
@@ -269,18 +257,9 @@ impl<'a> Context<'a> {
             return;
         }
         if let Some(session) = self.state.sessions.get_mut(id) {
-            if matches!(
-                session.state,
-                SessionState::Open
-                    | SessionState::AwaitingHeader { .. }
-                    | SessionState::Upgrading { .. }
-            ) {
-                if std::mem::take(&mut session.frame_messages) {
-                    // A WebSocket peer is told why before the FIN.
-                    session.send.push(crate::loop_core::ws_close_frame(reason));
-                }
+            if session.state == SessionState::Open {
                 session.state = SessionState::Closing { reason };
-                self.state.schedule(id);
+                self.state.schedule(id); // the flush queues the stages' farewells, then FIN
             }
         }
     }
@@ -300,6 +279,7 @@ impl<'a> Context<'a> {
             if !matches!(session.state, SessionState::Aborting { .. }) {
                 session.state = SessionState::Aborting { reason };
                 session.send.clear();
+                session.unframed.clear();
                 self.state.schedule(id);
             }
         }
@@ -330,22 +310,5 @@ impl<'a> Context<'a> {
         }
         outbox.push(command);
         Ok(())
-    }
-}
-
-/// A WebSocket session's send is one binary message. A small one is written with its frame
-/// header into one pooled buffer (one buffer to write, as over TCP: copying a few hundred bytes
-/// costs less than a second iovec); a large one gets its header queued in front of it, and the
-/// shared buffer itself is not copied. Returns (header to queue first, message).
-fn ws_message(pool: &mut SendBufferPool, buf: Bytes) -> (Option<Bytes>, Bytes) {
-    let head = crate::websocket::binary_header(buf.len());
-    if buf.len() <= WS_COPY_MAX {
-        let framed = pool.write(head.as_bytes().len() + buf.len(), |b| {
-            b.extend_from_slice(head.as_bytes());
-            b.extend_from_slice(&buf);
-        });
-        (None, framed)
-    } else {
-        (Some(pool.copy(head.as_bytes())), buf)
     }
 }

@@ -73,6 +73,7 @@
 mod accept_backoff;
 mod address_list;
 mod admission;
+mod clock;
 mod config;
 mod context;
 mod driver;
@@ -83,7 +84,7 @@ mod loop_core;
 mod mailbox;
 mod notifier;
 pub mod packet;
-mod proxy_header;
+pub mod proxy;
 mod service;
 pub mod session;
 mod slots;
@@ -97,10 +98,6 @@ pub use context::{Context, SendError};
 pub use handler::Handler;
 pub use lookalike::{first_bytes, Lookalike};
 pub use notifier::Notifier;
-pub use proxy_header::{
-    read_proxy_header, ProxiedSource, ProxyHeaderError, ProxyHeaderRead, ProxyVersion,
-    MAX_HEADER_LEN, V1_MAX_LEN, V2_MAX_LEN, V2_MAX_PAYLOAD, V2_SIGNATURE,
-};
 pub use service::Service;
 pub use session::{CloseReason, RecvBuffer, SendQueue, SessionId};
 pub use stats::LoopStats;

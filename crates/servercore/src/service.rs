@@ -11,7 +11,8 @@ use crate::driver::acceptor::Acceptor;
 use crate::driver::{self, AnyDriver};
 use crate::listener::{Listener, Sharing};
 use crate::loop_core::LoopCore;
-use crate::mailbox::{Command, Mailbox, Transport};
+use crate::mailbox::{Arrival, Command, Mailbox};
+use crate::session::pipeline::Recipe;
 use crate::stop_handle::Ending;
 use crate::websocket::WsConfig;
 use crate::{CloseReason, Handler, LoopStats, Model, Notifier, ServiceConfig, StopHandle};
@@ -60,6 +61,8 @@ pub struct Service<H> {
     acceptors: Mutex<Vec<Acceptor>>,
     /// `ServiceConfig::backlog`, for listeners added later.
     backlog: i32,
+    /// Connections start with a PROXY header (`ServiceConfig::proxy_protocol`).
+    proxy: bool,
     /// `ServiceConfig::reuse_port`, for listeners added later.
     sharing: Sharing,
 }
@@ -124,6 +127,7 @@ impl<H: Handler> Service<H> {
             next_loop: Arc::new(AtomicUsize::new(0)),
             acceptors: Mutex::new(Vec::new()),
             backlog: config.backlog,
+            proxy: config.proxy_protocol.is_some(),
             sharing: sharing(&config),
         };
         let admission = Arc::new(
@@ -208,14 +212,15 @@ impl<H: Handler> Service<H> {
         let index = self.next_loop.fetch_add(1, Ordering::Relaxed) % self.loops.len();
         self.loops[index].post([Command::Adopt {
             stream,
-            transport: Transport::Adopted,
+            arrival: Arrival::Adopted,
         }]);
     }
 
     /// Also listens on `addr` for WebSocket players (RFC 6455, binary messages; `config`
     /// bounds messages and the upgrade request and may carry a page served at `/`). Each
     /// connection is accepted by a thread of its own and handed to a loop, where it is
-    /// admitted under the session caps, upgraded, and then served like any session: the
+    /// admitted under the session caps (after its PROXY header, with
+    /// [`ServiceConfig::proxy_protocol`]), upgraded, and then served like any session: the
     /// handler gets the messages' bytes as one byte stream, and every
     /// [`Context::send`](crate::Context::send) to it leaves as one binary message. Returns the
     /// bound address.
@@ -229,7 +234,10 @@ impl<H: Handler> Service<H> {
             addr,
             self.backlog,
             self.sharing,
-            Transport::WebSocket(Arc::new(config)),
+            Arrival::Accepted(Recipe {
+                proxy: self.proxy,
+                websocket: Some(Arc::new(config)),
+            }),
             self.loops.clone(),
             self.next_loop.clone(),
         )?;

@@ -10,9 +10,10 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use servercore::proxy::V2_SIGNATURE;
 use servercore::{
     AddressList, CloseReason, Context, Handler, Model, ProxyProtocol, Service, ServiceConfig,
-    SessionId, V2_SIGNATURE,
+    SessionId,
 };
 use testkit::haproxy::Haproxy;
 use util::*;

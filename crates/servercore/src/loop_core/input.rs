@@ -20,7 +20,7 @@
 
 use super::LoopCore;
 use crate::driver::{Driver, Input};
-use crate::session::SessionState;
+use crate::session::{SessionState, Transport};
 use crate::{CloseReason, Context, Handler, RecvBuffer, SessionId};
 
 impl<H: Handler> LoopCore<H> {
@@ -54,11 +54,7 @@ impl<H: Handler> LoopCore<H> {
             return;
         };
         let allowed = match session.state {
-            SessionState::Open
-            | SessionState::AwaitingHeader { .. }
-            | SessionState::Upgrading { .. } => {
-                !session.read_paused && session.close_after_held.is_none()
-            }
+            SessionState::Open => !session.read_paused && session.close_after_held.is_none(),
             // Read and discard, within `lingering_bytes`: unread input would make the close a
             // reset (lingering close).
             SessionState::Closing { .. } | SessionState::Lingering { .. } => {
@@ -78,22 +74,9 @@ impl<H: Handler> LoopCore<H> {
         let Some(session) = self.state.sessions.get_mut(id) else {
             return;
         };
-        let websocket =
-            session.frame_messages || matches!(session.state, SessionState::Upgrading { .. });
-        if websocket && self.ws_received(id, data) {
-            return;
-        }
-        let Some(session) = self.state.sessions.get_mut(id) else {
-            return;
-        };
         session.last_recv = self.state.now;
         match session.state {
             SessionState::Open => {}
-            SessionState::AwaitingHeader { .. } => {
-                self.state.stats.bytes_in += data.len() as u64;
-                self.read_proxy_header(id, data);
-                return;
-            }
             SessionState::Closing { .. } | SessionState::Lingering { .. } => {
                 // Closing: input is no longer delivered, only read and thrown away. Past
                 // `lingering_bytes` reading stops (`sync_reading`), and the session closes at
@@ -104,9 +87,16 @@ impl<H: Handler> LoopCore<H> {
                 session.discarded += data.len();
                 return;
             }
-            SessionState::Upgrading { .. } | SessionState::Aborting { .. } => return,
+            SessionState::Aborting { .. } => return,
         }
         self.state.stats.bytes_in += data.len() as u64;
+        if matches!(session.transport, Transport::Staged(_)) {
+            // Through the stages at once, paused or not: what a completion driver still
+            // brings after a pause is at most `read_ahead`, and the stages bound their own
+            // buffers (a partial frame header, one TLS record).
+            self.staged_input(id, data);
+            return;
+        }
         if session.read_paused {
             match session.recv.append_held(data, read_ahead) {
                 Ok(()) => {
@@ -236,12 +226,11 @@ impl<H: Handler> LoopCore<H> {
             return;
         }
         session.peer_eof = true;
+        if !session.introduced && session.state == SessionState::Open {
+            self.prelude_cut_short(id); // a header or handshake never finished
+            return;
+        }
         match session.state {
-            SessionState::AwaitingHeader { .. } => self.header_truncated(id),
-            SessionState::Upgrading { .. } => {
-                Context::new(&mut self.state).abort(id, CloseReason::PeerClosed);
-                // never introduced
-            }
             SessionState::Open => {
                 session.state = SessionState::Closing {
                     reason: CloseReason::PeerClosed,

@@ -3,27 +3,40 @@
 
 use std::io;
 use std::net::{SocketAddr, TcpStream};
-use std::sync::Arc;
 
-use super::websocket::WsSession;
 use super::LoopCore;
 use crate::driver::{self, Driver};
-use crate::mailbox::Transport;
-use crate::session::{Session, SessionState};
-use crate::websocket::WsConfig;
+use crate::mailbox::Arrival;
+use crate::session::pipeline::Recipe;
+use crate::session::{Session, Transport};
 use crate::{CloseReason, Context, Handler, SessionId};
 
 impl<H: Handler> LoopCore<H> {
-    /// A connection from the listener: a session if the caps allow, else the farewell (if
-    /// any) and close.
+    /// A connection from the loop's own listener (the game port): a session with the port's
+    /// stages, if the caps (or, with PROXY, the trusted proxies) allow.
     pub(super) fn admit<D: Driver>(&mut self, driver: &mut D, stream: TcpStream, peer: SocketAddr) {
+        let recipe = self.port_recipe.clone();
+        self.accepted(driver, stream, peer, &recipe);
+    }
+
+    /// An accepted connection that is to speak `recipe`: with a PROXY header first, it must
+    /// come from a trusted proxy and is admitted once the header names the client; otherwise
+    /// it is admitted now under the caps (else the farewell, if its bytes are raw, and close).
+    fn accepted<D: Driver>(
+        &mut self,
+        driver: &mut D,
+        stream: TcpStream,
+        peer: SocketAddr,
+        recipe: &Recipe,
+    ) {
         if self.draining() {
             return; // shutting down: the socket is closed here, never becomes a session
         }
         self.accept_backoff.accepted();
-        if let Some(proxy) = &self.state.config.proxy_protocol {
-            if proxy.trusted_proxies.contains(peer.ip()) {
-                self.open(driver, stream, peer, Arrival::AwaitingHeader);
+        if recipe.proxy {
+            let trusted = self.state.config.proxy_protocol.as_ref();
+            if trusted.is_some_and(|p| p.trusted_proxies.contains(peer.ip())) {
+                self.open(driver, stream, peer, recipe, false);
             } else {
                 // Taken on and closed at once: counted as both, so the counters balance.
                 let reason = CloseReason::UntrustedProxy;
@@ -34,8 +47,14 @@ impl<H: Handler> LoopCore<H> {
             return;
         }
         if self.admit_peer(peer) {
-            self.open(driver, stream, peer, Arrival::Admitted);
-        } else if let Some(farewell) = &self.state.config.farewell {
+            self.open(driver, stream, peer, recipe, true);
+        } else if let Some(farewell) = self
+            .state
+            .config
+            .farewell
+            .as_ref()
+            .filter(|_| recipe.is_raw())
+        {
             driver::send_farewell(&stream, farewell);
         }
     }
@@ -53,14 +72,9 @@ impl<H: Handler> LoopCore<H> {
     }
 
     /// A connected socket handed over through the mailbox: a client's
-    /// ([`Service::adopt`](crate::Service::adopt)), or one a WebSocket listener accepted
-    /// (admitted under the caps, then upgraded).
-    pub(super) fn adopt<D: Driver>(
-        &mut self,
-        driver: &mut D,
-        stream: TcpStream,
-        transport: Transport,
-    ) {
+    /// ([`Service::adopt`](crate::Service::adopt)), or one a listener thread accepted (the
+    /// WebSocket listener).
+    pub(super) fn adopt<D: Driver>(&mut self, driver: &mut D, stream: TcpStream, arrival: Arrival) {
         if self.draining() {
             return;
         }
@@ -68,40 +82,32 @@ impl<H: Handler> LoopCore<H> {
             Ok(peer) => peer,
             Err(err) => return tracing::debug!("cannot adopt socket: {err}"),
         };
-        match transport {
-            Transport::Adopted => self.open(driver, stream, peer, Arrival::Adopted),
-            Transport::WebSocket(config) => {
-                self.accept_backoff.accepted();
-                if self.admit_peer(peer) {
-                    self.open(driver, stream, peer, Arrival::Upgrading(config));
-                }
-            }
+        match arrival {
+            Arrival::Adopted => self.open(driver, stream, peer, &Recipe::default(), false),
+            Arrival::Accepted(recipe) => self.accepted(driver, stream, peer, &recipe),
         }
     }
 
-    /// Makes the session, gives its socket to the driver, and tells the handler (unless the
-    /// session must first name its client in a PROXY header).
+    /// Makes the session with `recipe`'s stages, gives its socket to the driver, and tells
+    /// the handler — at once if it has no prelude (a PROXY header, an upgrade) to finish.
+    /// `admitted`: counted by the session caps (released on close).
     fn open<D: Driver>(
         &mut self,
         driver: &mut D,
         stream: TcpStream,
         peer: SocketAddr,
-        arrival: Arrival,
+        recipe: &Recipe,
+        admitted: bool,
     ) {
         let limit = self.state.config.recv_buffer_limit;
         let now = self.state.now;
+        let pipeline = recipe.build();
+        let ready = pipeline.as_ref().is_none_or(|p| p.is_ready());
         let id = self.state.sessions.insert_with(|id| {
             let mut session = Session::new(id, peer, limit, now);
-            session.admitted = matches!(arrival, Arrival::Admitted | Arrival::Upgrading(_));
-            match &arrival {
-                Arrival::AwaitingHeader => {
-                    session.state = SessionState::AwaitingHeader { since: now }
-                }
-                Arrival::Upgrading(config) => {
-                    session.state = SessionState::Upgrading { since: now };
-                    session.data.insert(WsSession::new(config));
-                }
-                Arrival::Admitted | Arrival::Adopted => {}
+            session.admitted = admitted;
+            if let Some(pipeline) = pipeline {
+                session.transport = Transport::Staged(pipeline);
             }
             session
         });
@@ -114,7 +120,7 @@ impl<H: Handler> LoopCore<H> {
         // request, a PROXY header first): every session counted here is closed exactly once,
         // under one reason, in `closed` (see `LoopStats::accepted`).
         self.state.stats.accepted += 1;
-        if matches!(arrival, Arrival::Admitted | Arrival::Adopted) {
+        if ready {
             self.introduce(id);
         }
         // Counted live only now: whoever waits for it sees the handler's `connected` done.
@@ -215,17 +221,4 @@ impl<H: Handler> LoopCore<H> {
             self.remove(id, reason);
         }
     }
-}
-
-/// How a connection became a session.
-#[derive(Debug, Clone)]
-enum Arrival {
-    /// Accepted and admitted under the session caps.
-    Admitted,
-    /// Handed in with `Service::adopt` (not counted by the caps).
-    Adopted,
-    /// Accepted from a trusted proxy: admitted once its PROXY header names the client.
-    AwaitingHeader,
-    /// Accepted by a WebSocket listener and admitted: introduced once upgraded.
-    Upgrading(Arc<WsConfig>),
 }

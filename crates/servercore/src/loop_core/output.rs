@@ -59,6 +59,10 @@ impl<H: Handler> LoopCore<H> {
     /// then, if nothing is queued or in flight, closes a closing session. An aborted session
     /// closes at once.
     pub(super) fn flush<D: Driver>(&mut self, driver: &mut D, id: SessionId) {
+        if let Some(SessionState::Closing { reason }) = self.state.sessions.get(id).map(|s| s.state)
+        {
+            self.state.queue_farewells(id, reason); // its stages' goodbyes, once, before the FIN
+        }
         let mut wrote = false;
         loop {
             // A reply made while flushing (a resumed read's echo) goes out in this flush too.

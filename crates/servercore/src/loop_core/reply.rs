@@ -6,7 +6,7 @@
 //! io_uring, no SQE and no completion to reap).
 //!
 //! ```text
-//!   send_copy(id, data): open, no message framing, nothing queued or in flight, no flush
+//!   send_copy(id, data): open, no transport stage, nothing queued or in flight, no flush
 //!                        interval, the loop buffer under the pause mark, and id's reply the
 //!                        buffer's tail (or none yet)?
 //!       yes ─> append to the loop buffer, extend id's range, schedule id (pending list)
@@ -30,6 +30,7 @@
 use std::ops::Range;
 
 use super::LoopState;
+use crate::session::Transport;
 use crate::SessionId;
 
 /// The loop's direct replies: their bytes, back to back.
@@ -76,7 +77,8 @@ impl LoopState {
         let Some(session) = self.sessions.get_mut(id) else {
             return false;
         };
-        if !session.accepts_sends() || session.frame_messages || session.send.owed() > 0 {
+        let raw = matches!(session.transport, Transport::Raw);
+        if !session.accepts_sends() || !raw || session.send.owed() > 0 {
             return false;
         }
         let end = replies.bytes.len();

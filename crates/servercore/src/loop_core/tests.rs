@@ -182,7 +182,7 @@ fn add_session(core: &mut LoopCore<Echo>, driver: &mut FakeDriver) -> SessionId 
     driver.sockets.push(client);
     let (server_end, _) = listener.accept().unwrap();
     let before = core.session_ids();
-    core.adopt(driver, server_end, crate::mailbox::Transport::Adopted);
+    core.adopt(driver, server_end, crate::mailbox::Arrival::Adopted);
     let ids = core.session_ids();
     ids.into_iter()
         .find(|id| !before.contains(id))

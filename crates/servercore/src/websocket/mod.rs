@@ -46,6 +46,7 @@ mod error;
 mod frame;
 mod handshake;
 mod reader;
+mod stage;
 #[cfg(test)]
 mod test_frames;
 
@@ -61,3 +62,4 @@ pub use frame::{
 };
 pub use handshake::{answer_request, http_error, Answer, SUBPROTOCOL};
 pub use reader::{FrameEvent, MessageReader, Role};
+pub(crate) use stage::WsStage;
