@@ -94,4 +94,4 @@ fn browser_and_tcp_player_chat(model: Model) {
     println!("screenshot: {}", shot.display());
 }
 
-both_models!(browser_chat, browser_and_tcp_player_chat);
+one_model!(browser_chat, browser_and_tcp_player_chat);

@@ -114,7 +114,7 @@ fn tcp_and_browser_players_share_a_room(model: Model) {
         == 1));
 }
 
-both_models!(
+one_model!(
     tcp_and_browser_share_a_room,
     tcp_and_browser_players_share_a_room
 );

@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests of every crate in the workspace: the
 //! [`both_models!`] macro (one test body, generated for epoll and io_uring; the io_uring
-//! variant is ignored, with the reason, where the kernel refuses io_uring), loopback clients
+//! variant is ignored, with the reason, where the kernel refuses io_uring) for what each
+//! model does its own way, [`one_model!`] for application tests, loopback clients
 //! with timeouts (also from a chosen 127.0.0.x), deterministic data, polling with a deadline,
 //! free loopback ports, a real HAProxy in front of a test backend ([`haproxy`]), a real
 //! `redis-server` ([`RedisServer`]) and a real headless Chromium ([`browser`]).
@@ -24,6 +25,24 @@ include!(concat!(env!("OUT_DIR"), "/both_models.rs"));
 /// `127.0.0.1:0`: loopback, any free port.
 pub fn loopback() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 0))
+}
+
+/// Declares an application test: `mod $name { fn auto(); }` calling `super::$body(Model::Auto)`, the model
+/// a service picks by default (io_uring where the kernel allows it, else epoll; under Wine,
+/// epoll). The I/O models' own contracts are servercore's driver conformance suite's
+/// (`driver/contract_tests.rs`), and the loop's policies run on its fake driver in simulated
+/// time: what a test of an application adds runs once. Attributes before `$name` go on it.
+#[macro_export]
+macro_rules! one_model {
+    ($(#[$meta:meta])* $name:ident, $body:ident) => {
+        mod $name {
+            #[test]
+            $(#[$meta])*
+            fn auto() {
+                super::$body(servercore::Model::Auto);
+            }
+        }
+    };
 }
 
 /// A loopback address with a port that was free a moment ago, for a server the test starts in

@@ -21,7 +21,9 @@ use servercore::packet::{
     encode, Packet, PacketHandler, PacketHeader, Packets, RateLimit, HEADER_LEN,
 };
 use servercore::{CloseReason, Context, Model, Service, ServiceConfig, SessionId};
-pub use testkit::{both_models, connect, loopback, pattern, read_n, read_to_eof, wait_until};
+pub use testkit::{
+    both_models, connect, loopback, one_model, pattern, read_n, read_to_eof, wait_until,
+};
 
 pub type Reasons = Arc<Mutex<Vec<CloseReason>>>;
 

@@ -64,6 +64,8 @@ macro_rules! syscall {
 }
 
 pub(crate) mod acceptor;
+#[cfg(test)]
+mod contract_tests;
 pub(crate) mod epoll;
 mod socket_call;
 #[cfg(target_os = "linux")]
@@ -82,11 +84,12 @@ use crate::mailbox::Wake;
 use crate::session::SendQueue;
 use crate::{Model, ServiceConfig, SessionId};
 
-/// What the kernel said, as the session layer hears it.
+/// What the kernel said, as the session layer hears it. `S` is the driver's
+/// [`Driver::Socket`].
 #[derive(Debug)]
-pub(crate) enum Event {
+pub(crate) enum Event<S = TcpStream> {
     /// The listener produced a connection (not yet a session: admission decides).
-    Accepted { stream: TcpStream, peer: SocketAddr },
+    Accepted { stream: S, peer: SocketAddr },
     /// Accepting failed for the listener's sake (descriptor exhaustion or worse); the driver
     /// has stopped accepting until [`Driver::resume_accepting`]. Errors about one connection
     /// only are skipped by the driver ([`AcceptBackoff::is_transient`](crate::accept_backoff::AcceptBackoff::is_transient)).
@@ -154,19 +157,39 @@ pub(crate) type DriverCounters = Vec<(&'static str, u64)>;
 ///
 /// Every method but [`Driver::poll`] returns at once; none calls back into the session layer.
 pub(crate) trait Driver {
+    /// A connection before it is a session's: what [`Event::Accepted`] carries and
+    /// [`Driver::register`] takes (a `TcpStream` for the kernel's drivers). The session layer
+    /// only passes it on.
+    type Socket;
+
     /// Submits what is queued, waits for the kernel (at most `timeout`; not at all if the
     /// driver already has work to report) and appends what it said to `events`.
     ///
     /// # Errors
     /// The kernel wait failed for good (not `EINTR`): the loop ends.
-    fn poll(&mut self, timeout: Option<Duration>, events: &mut Vec<Event>) -> io::Result<()>;
+    fn poll(
+        &mut self,
+        timeout: Option<Duration>,
+        events: &mut Vec<Event<Self::Socket>>,
+    ) -> io::Result<()>;
 
-    /// Takes `stream` as session `id`'s socket, sets the session socket options the driver
-    /// was started with ([`SocketOptions`]) and starts reading it.
+    /// Takes `socket` as session `id`'s, sets the session socket options the driver was
+    /// started with ([`SocketOptions`]) and starts reading it.
     ///
     /// # Errors
     /// The socket could not be registered; it is closed, and the session is to be.
-    fn register(&mut self, id: SessionId, stream: TcpStream) -> io::Result<()>;
+    fn register(&mut self, id: SessionId, socket: Self::Socket) -> io::Result<()>;
+
+    /// A connected socket from another thread (`Service::adopt`, an accept thread) as this
+    /// driver's, with its peer.
+    ///
+    /// # Errors
+    /// The peer is gone already (`getpeername` failed).
+    fn adopt(&mut self, stream: TcpStream) -> io::Result<(Self::Socket, SocketAddr)>;
+
+    /// A connection that does not become a session: writes `farewell` (e.g. a "server full"
+    /// packet) without blocking, if any, and closes it.
+    fn refuse(&mut self, socket: Self::Socket, farewell: Option<&[u8]>);
 
     /// The next input of `id`: call until [`Input::Wait`] after an [`Event::Readable`].
     fn read(&mut self, id: SessionId) -> Input<'_>;
@@ -338,10 +361,17 @@ pub(crate) fn shrink_slots<T>(slots: &mut Vec<Option<T>>) {
     }
 }
 
+/// The peer of a socket handed over from another thread ([`Driver::adopt`] of the kernel's
+/// drivers, whose sockets are `TcpStream`s).
+pub(super) fn adopt_stream(stream: TcpStream) -> io::Result<(TcpStream, SocketAddr)> {
+    let peer = stream.peer_addr()?;
+    Ok((stream, peer))
+}
+
 /// Writes a refused connection its farewell (e.g. a "server full" packet) without blocking:
 /// a fresh socket's send buffer is empty, so a short message goes out whole or not at all.
 /// The caller closes the socket afterwards.
-pub(crate) fn send_farewell(stream: &TcpStream, farewell: &[u8]) {
+pub(super) fn send_farewell(stream: &TcpStream, farewell: &[u8]) {
     let socket = socket2::SockRef::from(stream);
     if let Err(err) = socket.send_with_flags(farewell, FAREWELL_FLAGS) {
         tracing::debug!("farewell not sent: {err}");

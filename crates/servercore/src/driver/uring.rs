@@ -498,6 +498,21 @@ impl UringDriver {
 }
 
 impl Driver for UringDriver {
+    type Socket = std::net::TcpStream;
+
+    fn adopt(
+        &mut self,
+        stream: std::net::TcpStream,
+    ) -> io::Result<(std::net::TcpStream, std::net::SocketAddr)> {
+        super::adopt_stream(stream)
+    }
+
+    fn refuse(&mut self, socket: std::net::TcpStream, farewell: Option<&[u8]>) {
+        if let Some(farewell) = farewell {
+            super::send_farewell(&socket, farewell);
+        }
+    }
+
     fn poll(&mut self, timeout: Option<Duration>, out: &mut Vec<Event>) -> io::Result<()> {
         self.recycle_lent();
         self.enter(timeout)?;

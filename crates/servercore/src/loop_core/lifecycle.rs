@@ -5,7 +5,7 @@ use std::io;
 use std::net::{SocketAddr, TcpStream};
 
 use super::LoopCore;
-use crate::driver::{self, Driver};
+use crate::driver::Driver;
 use crate::mailbox::Arrival;
 use crate::session::pipeline::Recipe;
 use crate::session::{Session, Transport};
@@ -14,7 +14,7 @@ use crate::{CloseReason, Context, Handler, SessionId};
 impl<H: Handler> LoopCore<H> {
     /// A connection from the loop's own listener (the game port): a session with the port's
     /// stages, if the caps (or, with PROXY, the trusted proxies) allow.
-    pub(super) fn admit<D: Driver>(&mut self, driver: &mut D, stream: TcpStream, peer: SocketAddr) {
+    pub(super) fn admit<D: Driver>(&mut self, driver: &mut D, stream: D::Socket, peer: SocketAddr) {
         let recipe = self.port_recipe.clone();
         self.accepted(driver, stream, peer, &recipe);
     }
@@ -22,10 +22,10 @@ impl<H: Handler> LoopCore<H> {
     /// An accepted connection that is to speak `recipe`: with a PROXY header first, it must
     /// come from a trusted proxy and is admitted once the header names the client; otherwise
     /// it is admitted now under the caps (else the farewell, if its bytes are raw, and close).
-    fn accepted<D: Driver>(
+    pub(super) fn accepted<D: Driver>(
         &mut self,
         driver: &mut D,
-        stream: TcpStream,
+        stream: D::Socket,
         peer: SocketAddr,
         recipe: &Recipe,
     ) {
@@ -48,14 +48,14 @@ impl<H: Handler> LoopCore<H> {
         }
         if self.admit_peer(peer) {
             self.open(driver, stream, peer, recipe, true);
-        } else if let Some(farewell) = self
-            .state
-            .config
-            .farewell
-            .as_ref()
-            .filter(|_| recipe.is_raw())
-        {
-            driver::send_farewell(&stream, farewell);
+        } else {
+            let farewell = self
+                .state
+                .config
+                .farewell
+                .as_deref()
+                .filter(|_| recipe.is_raw());
+            driver.refuse(stream, farewell);
         }
     }
 
@@ -78,8 +78,8 @@ impl<H: Handler> LoopCore<H> {
         if self.draining() {
             return;
         }
-        let peer = match stream.peer_addr() {
-            Ok(peer) => peer,
+        let (stream, peer) = match driver.adopt(stream) {
+            Ok(adopted) => adopted,
             Err(err) => return tracing::debug!("cannot adopt socket: {err}"),
         };
         match arrival {
@@ -94,7 +94,7 @@ impl<H: Handler> LoopCore<H> {
     fn open<D: Driver>(
         &mut self,
         driver: &mut D,
-        stream: TcpStream,
+        stream: D::Socket,
         peer: SocketAddr,
         recipe: &Recipe,
         admitted: bool,

@@ -41,7 +41,7 @@ impl<H: Handler> LoopCore<H> {
     pub(super) fn iterate<D: Driver>(
         &mut self,
         driver: &mut D,
-        events: &mut Vec<Event>,
+        events: &mut Vec<Event<D::Socket>>,
     ) -> io::Result<bool> {
         driver.poll(self.timeout(), events)?;
         self.begin_iteration();
@@ -68,7 +68,7 @@ impl<H: Handler> LoopCore<H> {
     }
 
     /// Handles one thing the kernel said.
-    pub(super) fn dispatch<D: Driver>(&mut self, driver: &mut D, event: Event) {
+    pub(super) fn dispatch<D: Driver>(&mut self, driver: &mut D, event: Event<D::Socket>) {
         match event {
             Event::Accepted { stream, peer } => self.admit(driver, stream, peer),
             Event::AcceptFailed(err) => self.accept_failed(&err),

@@ -1,9 +1,10 @@
 //! The loop's decisions, tested against a fake driver: what reaches the handler, what is
-//! held, paused, resumed, flushed and closed — with no kernel involved.
+//! held, paused, resumed, flushed and closed — with no kernel involved: no socket, and with
+//! [`ManualClock`] no wall-clock time either (`policy.rs`).
 
 use std::collections::{HashMap, VecDeque};
 use std::io;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -39,20 +40,37 @@ struct FakeDriver {
     closed: Vec<SessionId>,
     shut: Vec<SessionId>,
     lent: Vec<u8>,
-    sockets: Vec<TcpStream>,
     /// Times the loop asked for memory back (`Driver::shrink`).
     shrinks: usize,
+    /// Events the next `poll` reports (`Sim` queues them).
+    events: Vec<Event<FakeSocket>>,
+    /// Farewells written to refused connections.
+    farewells: Vec<Vec<u8>>,
 }
 
+/// The fake driver's connection: no socket at all.
+#[derive(Debug)]
+struct FakeSocket;
+
 impl Driver for FakeDriver {
-    fn poll(&mut self, _: Option<Duration>, _: &mut Vec<Event>) -> io::Result<()> {
+    type Socket = FakeSocket;
+
+    fn poll(&mut self, _: Option<Duration>, out: &mut Vec<Event<FakeSocket>>) -> io::Result<()> {
+        out.append(&mut self.events);
         Ok(())
     }
 
-    fn register(&mut self, id: SessionId, stream: TcpStream) -> io::Result<()> {
+    fn register(&mut self, id: SessionId, _: FakeSocket) -> io::Result<()> {
         self.reading.insert(id, true);
-        self.sockets.push(stream);
         Ok(())
+    }
+
+    fn adopt(&mut self, stream: TcpStream) -> io::Result<(FakeSocket, SocketAddr)> {
+        Ok((FakeSocket, stream.peer_addr()?))
+    }
+
+    fn refuse(&mut self, _: FakeSocket, farewell: Option<&[u8]>) {
+        self.farewells.push(farewell.unwrap_or_default().to_vec());
     }
 
     fn read(&mut self, id: SessionId) -> Input<'_> {
@@ -153,7 +171,7 @@ impl Handler for Echo {
     }
 }
 
-/// A loop with one adopted session (over a real loopback socket nobody reads).
+/// A loop with one session.
 fn loop_with_session(
     config: ServiceConfig,
     driver: &mut FakeDriver,
@@ -175,18 +193,14 @@ fn loop_with_handler(
     (core, id, closed)
 }
 
-/// Adopts one more session (over a real loopback socket nobody reads) and returns its id.
+/// Accepts one more session (from 10.0.0.1, no socket) and returns its id.
 fn add_session(core: &mut LoopCore<Echo>, driver: &mut FakeDriver) -> SessionId {
-    let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).unwrap();
-    let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-    driver.sockets.push(client);
-    let (server_end, _) = listener.accept().unwrap();
     let before = core.session_ids();
-    core.adopt(driver, server_end, crate::mailbox::Arrival::Adopted);
+    core.admit(driver, FakeSocket, SocketAddr::from(([10, 0, 0, 1], 4000)));
     let ids = core.session_ids();
     ids.into_iter()
         .find(|id| !before.contains(id))
-        .expect("adopted")
+        .expect("accepted")
 }
 
 fn feed(driver: &mut FakeDriver, id: SessionId, input: Pending) {
@@ -413,4 +427,5 @@ fn a_huge_drain_deadline_means_never_not_a_panic() {
     assert!(!core.drained(), "the session still flushes");
 }
 
+mod policy;
 mod reply;

@@ -1,6 +1,10 @@
 //! Shared helpers for servercore's behaviour tests: an echo server on loopback port 0 that
-//! records close reasons, plus everything in `testkit` (the `both_models!` macro, clients,
-//! waiting). Every behaviour test runs on both I/O models through `both_models!`.
+//! records close reasons, plus everything in `testkit` (the `both_models!` and `one_model!`
+//! macros, clients, waiting). What each I/O model does its own way (closing, backpressure,
+//! a drain under a flood) runs on both through `both_models!`; application behaviour once,
+//! through `one_model!`; the models' contracts are the driver conformance suite's and the
+//! loop's policies run in simulated time (`src/driver/contract_tests.rs`,
+//! `src/loop_core/tests/policy.rs`).
 
 #![allow(dead_code, unused_imports)]
 
@@ -10,8 +14,8 @@ use std::time::Duration;
 
 use servercore::{CloseReason, Context, Handler, Model, Service, ServiceConfig, SessionId};
 pub use testkit::{
-    both_models, connect, connect_from, loopback, pattern, read_n, read_to_eof, wait_until,
-    write_chunks,
+    both_models, connect, connect_from, loopback, one_model, pattern, read_n, read_to_eof,
+    wait_until, write_chunks,
 };
 
 /// Echo handler that also records every close reason.
