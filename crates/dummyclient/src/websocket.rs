@@ -19,11 +19,11 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use servercore::packet::{Packet, PacketError};
-use servercore::websocket::{
+use rfc6455::{
     apply_mask, masked_close_frame, masked_frame, masked_header, ClientHandshake, FrameEvent,
     MessageReader, Opcode, Role, WsError,
 };
+use servercore::packet::{Packet, PacketError};
 use servercore::{first_bytes, CloseReason, Context, Lookalike, SessionId};
 
 use crate::wire::Wire;

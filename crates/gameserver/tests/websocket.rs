@@ -8,10 +8,8 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
 use gameserver::protocol;
+use rfc6455::{masked_frame, ClientHandshake, FrameEvent, MessageReader, Opcode, Role, WsConfig};
 use servercore::packet::{encode, PacketHeader, HEADER_LEN};
-use servercore::websocket::{
-    masked_frame, ClientHandshake, FrameEvent, MessageReader, Opcode, Role, WsConfig,
-};
 use servercore::{Model, ServiceConfig};
 use util::*;
 

@@ -7,7 +7,6 @@ use std::time::Instant;
 use bytes::{Bytes, BytesMut};
 
 use crate::loop_core::LoopState;
-use crate::mailbox::Command;
 use crate::session::SessionState;
 use crate::{CloseReason, SessionId};
 
@@ -148,33 +147,7 @@ impl<'a> Context<'a> {
     /// no more data, [`SendError::QueueFull`] if the queue would pass the hard limit (the
     /// session is then closed as a slow consumer).
     pub fn send(&mut self, id: SessionId, buf: Bytes) -> Result<(), SendError> {
-        if id.loop_index() != self.state.index {
-            return self.post(id.loop_index(), Command::Send { id, buf });
-        }
-        let state = &mut *self.state;
-        // One lookup of the session per send: a broadcast makes one send per member.
-        let session = state.sessions.get_mut(id).ok_or(SendError::NoSession)?;
-        if !session.accepts_sends() {
-            return Err(SendError::Closing);
-        }
-        let reply = session.reply.as_ref().map_or(0, |r| r.len()); // a direct reply: ahead
-        let waiting: usize = session.unframed.iter().map(Bytes::len).sum();
-        let limit = state.config.send_queue_limit;
-        let queued = session.send.owed() + reply + waiting + buf.len();
-        if queued > limit {
-            self.abort(id, CloseReason::SlowConsumer { queued, limit });
-            return Err(SendError::QueueFull { queued, limit });
-        }
-        if queued >= state.config.send_queue_pause {
-            session.read_paused = true;
-        }
-        session.queue(buf, &mut state.pool); // through its transport stages, if it has any
-        if !std::mem::replace(&mut session.flush_scheduled, true) {
-            state.pending.push(id);
-        }
-        let high_water = &mut state.stats.send_queue_high_water;
-        *high_water = (*high_water).max(queued as u64);
-        Ok(())
+        self.state.send(id, buf)
     }
 
     /// Copies `data` into the loop's shared send buffer pool and queues it (see
@@ -183,11 +156,7 @@ impl<'a> Context<'a> {
     /// # Errors
     /// As [`Context::send`].
     pub fn send_copy(&mut self, id: SessionId, data: &[u8]) -> Result<(), SendError> {
-        if self.state.reply_copy(id, data) {
-            return Ok(()); // a direct reply: written by the flush, ahead of anything queued
-        }
-        let buf = self.state.pool.copy(data);
-        self.send(id, buf)
+        self.state.send_copy(id, data)
     }
 
     /// Writes one outgoing message into the loop's pool with `fill` and returns it, ready to
@@ -252,16 +221,7 @@ impl<'a> Context<'a> {
 
     /// As [`Context::close`], with the reason the handler and the log will see.
     pub fn close_with(&mut self, id: SessionId, reason: CloseReason) {
-        if id.loop_index() != self.state.index {
-            let _ = self.post(id.loop_index(), Command::Close { id, reason });
-            return;
-        }
-        if let Some(session) = self.state.sessions.get_mut(id) {
-            if session.state == SessionState::Open {
-                session.state = SessionState::Closing { reason };
-                self.state.schedule(id); // the flush queues the stages' farewells, then FIN
-            }
-        }
+        self.state.close(id, reason);
     }
 
     /// Closes session `id` at once with `reason`, dropping what is queued (a hostile or
@@ -270,45 +230,6 @@ impl<'a> Context<'a> {
     /// `ServiceConfig::flush_interval` at the next flush). A session of another loop is
     /// aborted through that loop's mailbox.
     pub fn abort(&mut self, id: SessionId, reason: CloseReason) {
-        if id.loop_index() != self.state.index {
-            let _ = self.post(id.loop_index(), Command::Abort { id, reason });
-            return;
-        }
-        self.state.drop_reply(id);
-        if let Some(session) = self.state.sessions.get_mut(id) {
-            if !matches!(session.state, SessionState::Aborting { .. }) {
-                session.state = SessionState::Aborting { reason };
-                session.send.clear();
-                session.unframed.clear();
-                self.state.schedule(id);
-            }
-        }
-    }
-
-    /// Collects `command` for loop `target` (posted at the end of the iteration). Sends are
-    /// refused once the target's inbox, with what this loop has for it, would pass
-    /// `ServiceConfig::mailbox_limit`: a loop that is far behind must not make the others
-    /// hold unbounded memory for it.
-    fn post(&mut self, target: usize, command: Command) -> Result<(), SendError> {
-        let state = &mut *self.state;
-        let (Some(outbox), Some(mailbox)) = (state.outbox.get_mut(target), state.loops.get(target))
-        else {
-            return Err(SendError::NoSession);
-        };
-        if mailbox.failed() {
-            return Err(SendError::NoSession); // its sessions were closed with `LoopFailed`
-        }
-        let payload = command.payload_len();
-        if payload > 0 {
-            let limit = state.config.mailbox_limit;
-            let queued = mailbox.pending_bytes() + state.outbox_bytes[target] + payload;
-            if queued > limit {
-                state.stats.mailbox_refused += 1;
-                return Err(SendError::LoopBehind { queued, limit });
-            }
-            state.outbox_bytes[target] += payload;
-        }
-        outbox.push(command);
-        Ok(())
+        self.state.abort(id, reason);
     }
 }

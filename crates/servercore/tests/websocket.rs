@@ -11,11 +11,11 @@ use std::net::{SocketAddr, TcpStream};
 
 use bytes::Bytes;
 use rand::{Rng, SeedableRng};
-use servercore::packet::{encode, Packet, PacketContext, PacketHandler, Packets};
-use servercore::websocket::{
+use rfc6455::{
     masked_close_frame, masked_frame, ClientHandshake, FrameEvent, MessageReader, Opcode, Role,
     WsConfig,
 };
+use servercore::packet::{encode, Packet, PacketContext, PacketHandler, Packets};
 use servercore::{Context, Model, Service, SessionId};
 use util::*;
 

@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use gameserver::protocol::{CHAT, CHAT_BROADCAST, ECHO, ENTER_ROOM, ROOM_JOINED};
+use rfc6455::{binary_header, idle_ping, WsConfig, WsConnection, WsEvent};
 use servercore::packet::{encode, Framer};
-use servercore::websocket::{binary_header, idle_ping, WsConfig, WsConnection, WsEvent};
 
 type Writer = Arc<Mutex<TcpStream>>;
 

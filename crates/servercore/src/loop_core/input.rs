@@ -20,8 +20,9 @@
 
 use super::LoopCore;
 use crate::driver::{Driver, Input};
+use crate::session::RecvBuffer;
 use crate::session::{SessionState, Transport};
-use crate::{CloseReason, Context, Handler, RecvBuffer, SessionId};
+use crate::{CloseReason, Context, Handler, SessionId};
 
 impl<H: Handler> LoopCore<H> {
     /// Shows the handler `id`'s input until the driver has no more (or the session is gone).
@@ -200,7 +201,7 @@ impl<H: Handler> LoopCore<H> {
             session.recv.clear();
             session.held_unseen = 0;
         }
-        Context::new(&mut self.state).abort(id, CloseReason::RecvBufferFull { limit });
+        self.state.abort(id, CloseReason::RecvBufferFull { limit });
     }
 
     /// Calls the handler; returns the bytes it consumed (clamped to what it was shown).
@@ -238,7 +239,7 @@ impl<H: Handler> LoopCore<H> {
                 self.state.schedule(id);
             }
             // The end of a lingering close: nothing is left unread, close without a reset.
-            SessionState::Lingering { reason } => Context::new(&mut self.state).abort(id, reason),
+            SessionState::Lingering { reason } => self.state.abort(id, reason),
             SessionState::Closing { .. } | SessionState::Aborting { .. } => {}
         }
     }
@@ -254,7 +255,7 @@ impl<H: Handler> LoopCore<H> {
                     self.peer_closed(id);
                 }
                 if let Some(reason) = close {
-                    Context::new(&mut self.state).close_with(id, reason);
+                    self.state.close(id, reason);
                 }
             }
         }

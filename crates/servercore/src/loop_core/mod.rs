@@ -12,6 +12,7 @@
 //! | `lifecycle.rs` | admit / adopt / open a session, close it (handler told exactly once) |
 //! | `input.rs`     | input: deliver, hold while paused (bounded), EOF, pause and resume   |
 //! | `output.rs`    | the pending list, flushing a send queue, closing after the flush     |
+//! | `requests.rs`  | send, copy, close, abort: the policy behind `Context`                |
 //! | `reply.rs`     | direct replies: a session's answer to its input, without the queue   |
 //! | `transport.rs` | transport stages (PROXY, WebSocket): input through them, what they signal, framing, preludes' deadlines |
 
@@ -19,6 +20,7 @@ mod input;
 mod lifecycle;
 mod output;
 mod reply;
+mod requests;
 mod run;
 #[cfg(test)]
 mod tests;
@@ -273,7 +275,7 @@ impl<H: Handler> LoopCore<H> {
                 // abortive (a peer that neither reads nor finishes cannot hold the session).
                 let since = *s.closing_since.get_or_insert(now);
                 if closing_limit.is_some_and(|limit| now.duration_since(since) >= limit) {
-                    Context::new(&mut self.state).abort(id, reason);
+                    self.state.abort(id, reason);
                 }
                 continue;
             }
@@ -289,7 +291,7 @@ impl<H: Handler> LoopCore<H> {
                 continue;
             };
             // Replies already queued still leave (then a lingering close).
-            Context::new(&mut self.state).close_with(id, reason);
+            self.state.close(id, reason);
         }
     }
 
@@ -307,7 +309,7 @@ impl<H: Handler> LoopCore<H> {
                 Some(s) if s.held_unseen > 0 && s.state == SessionState::Open => {
                     s.close_after_held = Some(CloseReason::Shutdown);
                 }
-                _ => Context::new(&mut self.state).close_with(id, CloseReason::Shutdown),
+                _ => self.state.close(id, CloseReason::Shutdown),
             }
         }
     }

@@ -26,7 +26,7 @@ use super::LoopCore;
 use crate::proxy::ProxiedSource;
 use crate::session::pipeline::{Prelude, Signal, Sink};
 use crate::session::{SessionState, Transport, Violation};
-use crate::{CloseReason, Context, Handler, SessionId};
+use crate::{CloseReason, Handler, SessionId};
 
 /// Ping a quiet session (its stages' keep-alive) after this long when no idle timeout is set.
 const PING_WITHOUT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -105,19 +105,19 @@ impl<H: Handler> LoopCore<H> {
             Signal::Ready if last_prelude => self.introduce_if_admitted(id),
             Signal::Ready => {}
             Signal::Source(ProxiedSource::Local) => {
-                Context::new(&mut self.state).abort(id, CloseReason::HealthCheck);
+                self.state.abort(id, CloseReason::HealthCheck);
             }
             Signal::Source(ProxiedSource::Client(client)) => {
                 self.admit_proxied(id, Some(client), last_prelude)
             }
             // The balancer cannot name the client: served as the connection itself.
             Signal::Source(ProxiedSource::Unknown) => self.admit_proxied(id, None, last_prelude),
-            Signal::Close(reason) => Context::new(&mut self.state).close_with(id, reason),
+            Signal::Close(reason) => self.state.close(id, reason),
             Signal::Abort(reason) => {
                 if let Some(session) = self.state.sessions.get(id) {
                     tracing::info!(session = %id, peer = %session.peer, %reason, "closing");
                 }
-                Context::new(&mut self.state).abort(id, reason);
+                self.state.abort(id, reason);
             }
         }
     }
@@ -165,7 +165,7 @@ impl<H: Handler> LoopCore<H> {
                 }
                 self.state.stats.refused += 1;
                 self.refusal_log.note(now, client, refusal);
-                Context::new(&mut self.state).close_with(id, CloseReason::Refused);
+                self.state.close(id, CloseReason::Refused);
             }
         }
     }
@@ -186,7 +186,7 @@ impl<H: Handler> LoopCore<H> {
             }
             _ => CloseReason::PeerClosed,
         };
-        Context::new(&mut self.state).abort(id, reason);
+        self.state.abort(id, reason);
     }
 
     /// The sweep's part for sessions with stages: a prelude past its deadline is cut (true:
@@ -215,7 +215,7 @@ impl<H: Handler> LoopCore<H> {
                 Prelude::Handshake => (handshake, CloseReason::PartialTimeout),
             };
             if limit.is_some_and(|t| now.duration_since(session.opened_at) >= t) {
-                Context::new(&mut self.state).abort(id, reason);
+                self.state.abort(id, reason);
             }
             return true;
         }

@@ -16,10 +16,9 @@ mod user_data;
 
 pub use close_reason::{CloseReason, Violation};
 pub use id::SessionId;
-pub use recv_buffer::{RecvBuffer, RecvBufferFull};
-pub use send_buffer::SendBufferPool;
-pub(crate) use send_queue::MAX_IOVECS;
-pub use send_queue::{SendQueue, COPY_BEHIND_MAX};
+pub(crate) use recv_buffer::RecvBuffer;
+pub(crate) use send_buffer::SendBufferPool;
+pub(crate) use send_queue::{SendQueue, MAX_IOVECS};
 pub(crate) use table::SessionTable;
 pub(crate) use user_data::UserData;
 

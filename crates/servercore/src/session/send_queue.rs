@@ -59,6 +59,7 @@ impl SendQueue {
         SendQueue::default()
     }
 
+    #[cfg(test)]
     /// Bytes queued here, not counting those taken for a send in flight.
     pub fn len(&self) -> usize {
         self.len
@@ -75,6 +76,7 @@ impl SendQueue {
         self.len + self.taken
     }
 
+    #[cfg(test)]
     /// Number of buffers queued.
     pub fn buffers(&self) -> usize {
         self.bufs.len() + usize::from(!self.tail.is_empty())

@@ -18,13 +18,13 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::{
-    binary_header, close_frame, idle_ping, WsConfig, WsConnection, WsEvent, CLOSE_AWAY,
-    CLOSE_NORMAL, CLOSE_POLICY,
-};
 use crate::session::pipeline::{Emit, Signal, Step};
 use crate::session::{SendBufferPool, Violation};
 use crate::CloseReason;
+use rfc6455::{
+    binary_header, close_frame, idle_ping, WsConfig, WsConnection, WsEvent, CLOSE_AWAY,
+    CLOSE_NORMAL, CLOSE_POLICY,
+};
 
 /// Messages up to this size are sent with their frame header in one copied buffer (larger
 /// ones: the header, then the shared buffer uncopied): copying a few hundred bytes costs less

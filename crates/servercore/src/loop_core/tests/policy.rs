@@ -11,8 +11,8 @@ use crate::packet::{encode, PacketContext, PacketHandler, Packets, RateLimit};
 use crate::proxy::V2_SIGNATURE;
 use crate::session::pipeline::Recipe;
 use crate::session::Transport;
-use crate::websocket::{masked_frame, ClientHandshake, Opcode, WsConfig};
 use crate::{AddressList, ProxyProtocol};
+use rfc6455::{masked_frame, ClientHandshake, Opcode, WsConfig};
 
 /// A loop on the fake driver with a manual clock.
 struct Sim<H: Handler> {
@@ -454,11 +454,11 @@ fn upgrade() -> (Vec<u8>, usize) {
         .find_map(|l| l.strip_prefix("Sec-WebSocket-Key: "))
         .unwrap()
         .to_owned();
-    let response = crate::websocket::answer_request(request.as_bytes(), 8192, None)
+    let response = rfc6455::answer_request(request.as_bytes(), 8192, None)
         .unwrap()
         .unwrap();
     let _ = key;
-    let crate::websocket::Answer::Upgrade { response, .. } = response.1 else {
+    let rfc6455::Answer::Upgrade { response, .. } = response.1 else {
         panic!("an upgrade")
     };
     (request.into_bytes(), response.len())
