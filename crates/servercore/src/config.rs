@@ -159,6 +159,10 @@ pub struct ServiceConfig {
     /// balancer; default off (a header is then never trusted: its bytes are input like any
     /// other). See [`ProxyProtocol`].
     pub proxy_protocol: Option<ProxyProtocol>,
+    /// TLS on every listener (the game port; `wss://` and `https://` on the WebSocket
+    /// listener), after the PROXY header if there is one; default off. The handshake is held
+    /// to `partial_timeout`. See [`TlsConfig`](crate::tls::TlsConfig).
+    pub tls: Option<crate::tls::TlsConfig>,
 }
 
 /// PROXY protocol settings: which peers may speak it, and how long a header may take.
@@ -227,6 +231,7 @@ impl Default for ServiceConfig {
             farewell: None,
             trusted_sources: AddressList::loopback(),
             proxy_protocol: None,
+            tls: None,
             lingering_time: Duration::from_secs(5),
             lingering_bytes: 16 * 1024 * 1024,
         }

@@ -90,6 +90,7 @@ mod session;
 mod slots;
 mod stats;
 mod stop_handle;
+pub mod tls;
 pub mod websocket;
 
 pub use address_list::{AddressList, AddressListError};

@@ -16,10 +16,11 @@ pub(crate) trait Wake: Send + Sync {
 }
 
 /// How a socket handed to a loop came.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) enum Arrival {
-    /// A client's socket (`Service::adopt`): bytes as they are, not under the session caps.
-    Adopted,
+    /// A client's socket (`Service::adopt`): bytes as they are, or through its TLS client
+    /// connection (`Service::adopt_tls`); not under the session caps.
+    Adopted(Option<Box<rustls::ClientConnection>>),
     /// Accepted by a listener of its own thread (the WebSocket listener): admitted under the
     /// caps like any accepted connection, with the stages its listener gives.
     Accepted(crate::session::pipeline::Recipe),

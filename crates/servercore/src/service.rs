@@ -61,8 +61,9 @@ pub struct Service<H> {
     acceptors: Mutex<Vec<Acceptor>>,
     /// `ServiceConfig::backlog`, for listeners added later.
     backlog: i32,
-    /// Connections start with a PROXY header (`ServiceConfig::proxy_protocol`).
-    proxy: bool,
+    /// The stages every listener's connections start with (PROXY, TLS), for listeners added
+    /// later.
+    recipe: Recipe,
     /// `ServiceConfig::reuse_port`, for listeners added later.
     sharing: Sharing,
 }
@@ -127,7 +128,7 @@ impl<H: Handler> Service<H> {
             next_loop: Arc::new(AtomicUsize::new(0)),
             acceptors: Mutex::new(Vec::new()),
             backlog: config.backlog,
-            proxy: config.proxy_protocol.is_some(),
+            recipe: Recipe::for_port(&config),
             sharing: sharing(&config),
         };
         let admission = Arc::new(
@@ -209,18 +210,29 @@ impl<H: Handler> Service<H> {
 
     /// Hands a connected socket to the next loop (round robin) as a new session.
     pub fn adopt(&self, stream: TcpStream) {
+        self.adopt_as(stream, Arrival::Adopted(None));
+    }
+
+    /// Hands a connected socket to the next loop as a new session speaking TLS through
+    /// `tls`, the client side of the connection: started (the loop sends its first flight
+    /// and finishes the handshake; the handler hears of the session once it is done) or
+    /// already established over this socket (the handler hears at once). The load
+    /// generator's `--tls` clients are these.
+    pub fn adopt_tls(&self, stream: TcpStream, tls: crate::tls::rustls::ClientConnection) {
+        self.adopt_as(stream, Arrival::Adopted(Some(Box::new(tls))));
+    }
+
+    fn adopt_as(&self, stream: TcpStream, arrival: Arrival) {
         let index = self.next_loop.fetch_add(1, Ordering::Relaxed) % self.loops.len();
-        self.loops[index].post([Command::Adopt {
-            stream,
-            arrival: Arrival::Adopted,
-        }]);
+        self.loops[index].post([Command::Adopt { stream, arrival }]);
     }
 
     /// Also listens on `addr` for WebSocket players (RFC 6455, binary messages; `config`
     /// bounds messages and the upgrade request and may carry a page served at `/`). Each
     /// connection is accepted by a thread of its own and handed to a loop, where it is
     /// admitted under the session caps (after its PROXY header, with
-    /// [`ServiceConfig::proxy_protocol`]), upgraded, and then served like any session: the
+    /// [`ServiceConfig::proxy_protocol`]), decrypted (`wss://`, and the page over `https://`,
+    /// with [`ServiceConfig::tls`]), upgraded, and then served like any session: the
     /// handler gets the messages' bytes as one byte stream, and every
     /// [`Context::send`](crate::Context::send) to it leaves as one binary message. Returns the
     /// bound address.
@@ -234,10 +246,10 @@ impl<H: Handler> Service<H> {
             addr,
             self.backlog,
             self.sharing,
-            Arrival::Accepted(Recipe {
-                proxy: self.proxy,
+            Recipe {
                 websocket: Some(Arc::new(config)),
-            }),
+                ..self.recipe.clone()
+            },
             self.loops.clone(),
             self.next_loop.clone(),
         )?;

@@ -73,7 +73,13 @@ fn queued_data_is_delivered_before_close(model: Model) {
     assert!(wait_until(std::time::Duration::from_secs(5), || service
         .live_sessions()
         == 1));
-    std::thread::sleep(std::time::Duration::from_millis(50)); // the bytes are queued now
+    let queued = wait_until(std::time::Duration::from_secs(10), || {
+        service
+            .stats()
+            .iter()
+            .any(|s| s.send_queue_high_water >= BYTES as u64)
+    });
+    assert!(queued, "the block was queued before the stop");
     let stopper = std::thread::spawn(move || service.stop());
     let received = read_to_eof(&mut stream).expect("read until the server closes");
     assert_eq!(

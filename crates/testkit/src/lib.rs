@@ -4,7 +4,8 @@
 //! model does its own way, [`one_model!`] for application tests, loopback clients
 //! with timeouts (also from a chosen 127.0.0.x), deterministic data, polling with a deadline,
 //! free loopback ports, a real HAProxy in front of a test backend ([`haproxy`]), a real
-//! `redis-server` ([`RedisServer`]) and a real headless Chromium ([`browser`]).
+//! `redis-server` ([`RedisServer`]), a real headless Chromium ([`browser`]), and test
+//! certificates with TLS clients ([`tls`]).
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
@@ -17,6 +18,7 @@ use socket2::{Domain, Socket, Type};
 pub mod browser;
 pub mod haproxy;
 mod redis_server;
+pub mod tls;
 
 pub use redis_server::{free_port, RedisServer};
 
@@ -144,7 +146,8 @@ pub fn pattern(seed: u64, len: usize) -> Vec<u8> {
         .collect()
 }
 
-/// Reads exactly `len` bytes.
+/// Reads exactly `len` bytes. A read interrupted (`EINTR`) is retried, as `read_exact` does:
+/// blocking reads in a test process that also runs io_uring loops were seen interrupted.
 ///
 /// # Errors
 /// The socket's error, or `UnexpectedEof` naming how many bytes came before EOF.
@@ -152,12 +155,14 @@ pub fn read_n(stream: &mut TcpStream, len: usize) -> io::Result<Vec<u8>> {
     let mut buf = vec![0; len];
     let mut got = 0;
     while got < len {
-        match stream.read(&mut buf[got..])? {
-            0 => {
+        match stream.read(&mut buf[got..]) {
+            Ok(0) => {
                 let msg = format!("EOF after {got} of {len} bytes");
                 return Err(io::Error::new(io::ErrorKind::UnexpectedEof, msg));
             }
-            n => got += n,
+            Ok(n) => got += n,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(err) => return Err(err),
         }
     }
     Ok(buf)

@@ -19,6 +19,7 @@ use mio::{Events, Interest, Poll, Token, Waker};
 
 use crate::listener::{Listener, Sharing};
 use crate::mailbox::{Arrival, Command, Mailbox};
+use crate::session::pipeline::Recipe;
 
 const LISTENER: Token = Token(0);
 const STOP: Token = Token(1);
@@ -34,12 +35,12 @@ pub(crate) struct Acceptor {
 impl Acceptor {
     /// Listens on `addr` (the service's backlog; shared with other processes only as
     /// `sharing` says) and starts the thread, which gives each connection to the next loop
-    /// (round robin, shared with `Service::adopt`) as a session arriving as `arrival`.
+    /// (round robin, shared with `Service::adopt`) as a session with `recipe`'s stages.
     pub(crate) fn start(
         addr: SocketAddr,
         backlog: i32,
         sharing: Sharing,
-        arrival: Arrival,
+        recipe: Recipe,
         loops: Arc<[Arc<Mailbox>]>,
         next_loop: Arc<AtomicUsize>,
     ) -> io::Result<Acceptor> {
@@ -55,7 +56,7 @@ impl Acceptor {
         let waker = Arc::new(Waker::new(poll.registry(), STOP)?);
         let thread = std::thread::Builder::new()
             .name(format!("servercore-accept-{}", local_addr.port()))
-            .spawn(move || accept_loop(poll, &listener, &arrival, &loops, &next_loop))?;
+            .spawn(move || accept_loop(poll, &listener, &recipe, &loops, &next_loop))?;
         Ok(Acceptor {
             local_addr,
             waker,
@@ -92,7 +93,7 @@ const RETRY_AFTER_FAILURE: Duration = Duration::from_millis(100);
 fn accept_loop(
     mut poll: Poll,
     listener: &TcpListener,
-    arrival: &Arrival,
+    recipe: &Recipe,
     loops: &[Arc<Mailbox>],
     next_loop: &AtomicUsize,
 ) {
@@ -117,7 +118,7 @@ fn accept_loop(
                     let index = next_loop.fetch_add(1, Ordering::Relaxed) % loops.len();
                     loops[index].post([Command::Adopt {
                         stream: stream.into(),
-                        arrival: arrival.clone(),
+                        arrival: Arrival::Accepted(recipe.clone()),
                     }]);
                 }
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,

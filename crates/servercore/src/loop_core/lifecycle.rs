@@ -7,7 +7,7 @@ use std::net::{SocketAddr, TcpStream};
 use super::LoopCore;
 use crate::driver::Driver;
 use crate::mailbox::Arrival;
-use crate::session::pipeline::Recipe;
+use crate::session::pipeline::{Pipeline, Recipe, Stage, TlsStage};
 use crate::session::{Session, Transport};
 use crate::{CloseReason, Context, Handler, SessionId};
 
@@ -36,7 +36,7 @@ impl<H: Handler> LoopCore<H> {
         if recipe.proxy {
             let trusted = self.state.config.proxy_protocol.as_ref();
             if trusted.is_some_and(|p| p.trusted_proxies.contains(peer.ip())) {
-                self.open(driver, stream, peer, recipe, false);
+                self.open_with(driver, stream, peer, recipe, false);
             } else {
                 // Taken on and closed at once: counted as both, so the counters balance.
                 let reason = CloseReason::UntrustedProxy;
@@ -47,7 +47,7 @@ impl<H: Handler> LoopCore<H> {
             return;
         }
         if self.admit_peer(peer) {
-            self.open(driver, stream, peer, recipe, true);
+            self.open_with(driver, stream, peer, recipe, true);
         } else {
             let farewell = self
                 .state
@@ -83,15 +83,17 @@ impl<H: Handler> LoopCore<H> {
             Err(err) => return tracing::debug!("cannot adopt socket: {err}"),
         };
         match arrival {
-            Arrival::Adopted => self.open(driver, stream, peer, &Recipe::default(), false),
+            Arrival::Adopted(None) => self.open(driver, stream, peer, None, false),
+            Arrival::Adopted(Some(tls)) => {
+                let stage = Stage::Tls(Box::new(TlsStage::client(*tls)));
+                self.open(driver, stream, peer, Pipeline::new(vec![stage]), false);
+            }
             Arrival::Accepted(recipe) => self.accepted(driver, stream, peer, &recipe),
         }
     }
 
-    /// Makes the session with `recipe`'s stages, gives its socket to the driver, and tells
-    /// the handler — at once if it has no prelude (a PROXY header, an upgrade) to finish.
-    /// `admitted`: counted by the session caps (released on close).
-    fn open<D: Driver>(
+    /// [`LoopCore::open`] with `recipe`'s stages.
+    fn open_with<D: Driver>(
         &mut self,
         driver: &mut D,
         stream: D::Socket,
@@ -99,10 +101,32 @@ impl<H: Handler> LoopCore<H> {
         recipe: &Recipe,
         admitted: bool,
     ) {
+        match recipe.build() {
+            Ok(pipeline) => self.open(driver, stream, peer, pipeline, admitted),
+            Err(err) => {
+                tracing::error!(%peer, "cannot start the connection's TLS: {err}");
+                if admitted {
+                    self.state.admission.release(peer.ip());
+                }
+            }
+        }
+    }
+
+    /// Makes the session with `pipeline`'s stages, gives its socket to the driver, and tells
+    /// the handler — at once if it has no prelude (a PROXY header, a handshake, an upgrade)
+    /// to finish. `admitted`: counted by the session caps (released on close).
+    fn open<D: Driver>(
+        &mut self,
+        driver: &mut D,
+        stream: D::Socket,
+        peer: SocketAddr,
+        pipeline: Option<Box<Pipeline>>,
+        admitted: bool,
+    ) {
         let limit = self.state.config.recv_buffer_limit;
         let now = self.state.now;
-        let pipeline = recipe.build();
         let ready = pipeline.as_ref().is_none_or(|p| p.is_ready());
+        let staged = pipeline.is_some();
         let id = self.state.sessions.insert_with(|id| {
             let mut session = Session::new(id, peer, limit, now);
             session.admitted = admitted;
@@ -122,6 +146,9 @@ impl<H: Handler> LoopCore<H> {
         self.state.stats.accepted += 1;
         if ready {
             self.introduce(id);
+        }
+        if staged {
+            self.staged_input(id, &[]); // what a stage says first (a TLS client's hello)
         }
         // Counted live only now: whoever waits for it sees the handler's `connected` done.
         self.mailbox().set_live(self.state.sessions.len());

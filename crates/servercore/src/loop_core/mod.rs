@@ -154,10 +154,7 @@ impl<H: Handler> LoopCore<H> {
         clock: Box<dyn Clock>,
     ) -> LoopCore<H> {
         let now = clock.now();
-        let port_recipe = Recipe {
-            proxy: config.proxy_protocol.is_some(),
-            websocket: None,
-        };
+        let port_recipe = Recipe::for_port(&config);
         let next_tick = config.tick.map(|t| deadline(now, t));
         let next_sweep = config.sweep_interval().map(|t| deadline(now, t));
         let outbox: Vec<Vec<Command>> = loops.iter().map(|_| Vec::new()).collect();

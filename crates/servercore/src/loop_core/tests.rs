@@ -429,3 +429,5 @@ fn a_huge_drain_deadline_means_never_not_a_panic() {
 
 mod policy;
 mod reply;
+mod sim;
+mod tls;

@@ -61,7 +61,7 @@ impl<H: Handler> LoopCore<H> {
         let Some(session) = state.sessions.get_mut(id) else {
             return;
         };
-        let downs = pipeline.downs(&mut state.pool);
+        let downs = pipeline.downs();
         let aborted = matches!(session.state, SessionState::Aborting { .. });
         if aborted {
             downs.clear();
@@ -102,7 +102,7 @@ impl<H: Handler> LoopCore<H> {
     /// A stage's signal for `id`; `last_prelude` says the pipeline is ready with it.
     fn stage_signal(&mut self, id: SessionId, signal: Signal, last_prelude: bool) {
         match signal {
-            Signal::Ready if last_prelude => self.introduce_if_admitted(id),
+            Signal::Ready if last_prelude => self.introduce_if_open(id),
             Signal::Ready => {}
             Signal::Source(ProxiedSource::Local) => {
                 self.state.abort(id, CloseReason::HealthCheck);
@@ -112,24 +112,33 @@ impl<H: Handler> LoopCore<H> {
             }
             // The balancer cannot name the client: served as the connection itself.
             Signal::Source(ProxiedSource::Unknown) => self.admit_proxied(id, None, last_prelude),
-            Signal::Close(reason) => self.state.close(id, reason),
+            Signal::Close(reason) => {
+                self.log_stage_close(id, reason);
+                self.state.close(id, reason);
+            }
             Signal::Abort(reason) => {
-                if let Some(session) = self.state.sessions.get(id) {
-                    tracing::info!(session = %id, peer = %session.peer, %reason, "closing");
-                }
+                self.log_stage_close(id, reason);
                 self.state.abort(id, reason);
             }
         }
     }
 
-    /// The last prelude is done: the handler hears of the session if it is admitted (a PROXY
-    /// session is admitted when its header names the client).
-    fn introduce_if_admitted(&mut self, id: SessionId) {
+    /// A stage ends `id` for a fault of the peer's (a bad header, handshake or frame): one
+    /// line with the peer, whether or not the handler ever heard of the session.
+    fn log_stage_close(&self, id: SessionId, reason: CloseReason) {
+        if let Some(session) = self.state.sessions.get(id).filter(|_| reason.is_abnormal()) {
+            tracing::info!(session = %id, peer = %session.peer, %reason, "closing");
+        }
+    }
+
+    /// The last prelude is done: the handler hears of the session unless it is closing
+    /// already (a PROXY header's client refused by the caps, a health check).
+    fn introduce_if_open(&mut self, id: SessionId) {
         if self
             .state
             .sessions
             .get(id)
-            .is_some_and(|s| s.admitted && !s.introduced)
+            .is_some_and(|s| s.state == SessionState::Open && !s.introduced)
         {
             self.introduce(id);
         }
@@ -267,6 +276,10 @@ impl<H: Handler> Sink for LoopSink<'_, H> {
         }
         let last = self.preludes_left == 0;
         self.core.stage_signal(self.id, signal, last);
+    }
+
+    fn pool(&mut self) -> &mut crate::session::SendBufferPool {
+        &mut self.core.state.pool
     }
 
     fn stopped(&self) -> bool {

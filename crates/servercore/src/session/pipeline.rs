@@ -19,6 +19,8 @@
 //! read: the stage steps aside) has no pipeline at all, and pays nothing per message.
 //! A new transport is one new [`Stage`] variant and its file.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 
 use crate::proxy::ProxiedSource;
@@ -26,35 +28,54 @@ use crate::session::SendBufferPool;
 use crate::CloseReason;
 
 pub(crate) use crate::proxy::ProxyPrelude;
+pub(crate) use crate::tls::TlsStage;
 pub(crate) use crate::websocket::WsStage;
 
 /// The stages a listener's connections start with, wire side first: a PROXY header when the
-/// service takes one, then WebSocket for a WebSocket listener.
+/// service takes one, TLS when it has a certificate, then WebSocket for a WebSocket listener.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Recipe {
     /// A PROXY header first (`ServiceConfig::proxy_protocol`).
     pub(crate) proxy: bool,
+    /// TLS (`ServiceConfig::tls`).
+    pub(crate) tls: Option<Arc<rustls::ServerConfig>>,
     /// A WebSocket listener's upgrade and messages.
-    pub(crate) websocket: Option<std::sync::Arc<crate::websocket::WsConfig>>,
+    pub(crate) websocket: Option<Arc<crate::websocket::WsConfig>>,
 }
 
 impl Recipe {
+    /// The stages of the service's own listeners' connections (the game port): a PROXY
+    /// header and TLS as `config` says.
+    pub(crate) fn for_port(config: &crate::ServiceConfig) -> Recipe {
+        Recipe {
+            proxy: config.proxy_protocol.is_some(),
+            tls: config.tls.as_ref().map(|tls| tls.server_config().clone()),
+            websocket: None,
+        }
+    }
+
     /// A new connection's pipeline (`None`: no stage, the session is raw).
-    pub(crate) fn build(&self) -> Option<Box<Pipeline>> {
+    ///
+    /// # Errors
+    /// rustls could not start a connection (it refused the configuration).
+    pub(crate) fn build(&self) -> Result<Option<Box<Pipeline>>, rustls::Error> {
         let mut stages = Vec::new();
         if self.proxy {
             stages.push(Stage::Proxy(ProxyPrelude::default()));
         }
+        if let Some(config) = &self.tls {
+            stages.push(Stage::Tls(Box::new(TlsStage::server(config)?)));
+        }
         if let Some(config) = &self.websocket {
             stages.push(Stage::WebSocket(Box::new(WsStage::new(config))));
         }
-        Pipeline::new(stages)
+        Ok(Pipeline::new(stages))
     }
 
     /// True if the connection's bytes are the application's from the first one (a farewell
     /// can be written to it as it is).
     pub(crate) fn is_raw(&self) -> bool {
-        !self.proxy && self.websocket.is_none()
+        !self.proxy && self.tls.is_none() && self.websocket.is_none()
     }
 }
 
@@ -63,6 +84,8 @@ impl Recipe {
 pub(crate) enum Stage {
     /// The PROXY protocol header a load balancer puts first (`crate::proxy`).
     Proxy(ProxyPrelude),
+    /// TLS: the handshake, then encrypted records (`crate::tls`).
+    Tls(Box<TlsStage>),
     /// WebSocket: the HTTP upgrade, then binary messages (`crate::websocket`).
     WebSocket(Box<WsStage>),
 }
@@ -126,22 +149,38 @@ impl Stage {
     pub(crate) fn input<'a>(&'a mut self, data: &'a [u8]) -> Step<'a> {
         match self {
             Stage::Proxy(stage) => stage.input(data),
+            Stage::Tls(stage) => stage.input(data),
             Stage::WebSocket(stage) => stage.input(data),
         }
     }
 
-    /// Frames `msg` from above on its way down, into `out`.
+    /// Frames `msg` from above on its way down, into `out` (or keeps it until
+    /// [`Stage::flush`]: TLS encrypts a batch of messages into one buffer).
     pub(crate) fn output(&mut self, msg: Bytes, pool: &mut SendBufferPool, out: &mut Vec<Bytes>) {
         match self {
             Stage::Proxy(_) => out.push(msg),
+            Stage::Tls(stage) => stage.output(&msg),
             Stage::WebSocket(stage) => stage.output(msg, pool, out),
         }
     }
 
+    /// What the stage kept of a batch of [`Stage::output`]s, into `out`.
+    pub(crate) fn flush(&mut self, pool: &mut SendBufferPool, out: &mut Vec<Bytes>) {
+        if let Stage::Tls(stage) = self {
+            stage.flush(pool, out);
+        }
+    }
+
     /// The stage's own farewell on a graceful close (once; nothing after an abort-worthy end).
-    pub(crate) fn close(&mut self, reason: CloseReason, out: &mut Vec<Bytes>) {
+    pub(crate) fn close(
+        &mut self,
+        reason: CloseReason,
+        pool: &mut SendBufferPool,
+        out: &mut Vec<Bytes>,
+    ) {
         match self {
             Stage::Proxy(_) => {}
+            Stage::Tls(stage) => stage.close(pool, out),
             Stage::WebSocket(stage) => stage.close(reason, out),
         }
     }
@@ -150,6 +189,7 @@ impl Stage {
     pub(crate) fn is_ready(&self) -> bool {
         match self {
             Stage::Proxy(stage) => stage.is_ready(),
+            Stage::Tls(stage) => stage.is_ready(),
             Stage::WebSocket(stage) => stage.is_ready(),
         }
     }
@@ -158,7 +198,7 @@ impl Stage {
     fn prelude(&self) -> Prelude {
         match self {
             Stage::Proxy(_) => Prelude::Header,
-            Stage::WebSocket(_) => Prelude::Handshake,
+            Stage::Tls(_) | Stage::WebSocket(_) => Prelude::Handshake,
         }
     }
 
@@ -166,6 +206,7 @@ impl Stage {
     pub(crate) fn is_mid_message(&self) -> bool {
         match self {
             Stage::Proxy(_) => false,
+            Stage::Tls(stage) => stage.is_mid_message(),
             Stage::WebSocket(stage) => stage.is_mid_message(),
         }
     }
@@ -174,7 +215,7 @@ impl Stage {
     /// spell.
     pub(crate) fn idle(&mut self) -> Option<Bytes> {
         match self {
-            Stage::Proxy(_) => None,
+            Stage::Proxy(_) | Stage::Tls(_) => None,
             Stage::WebSocket(stage) => stage.idle(),
         }
     }
@@ -194,14 +235,16 @@ pub(crate) trait Sink {
     fn signal(&mut self, signal: Signal);
     /// True once the session takes no more input (closed, closing or gone): feeding stops.
     fn stopped(&self) -> bool;
+    /// The loop's pool, for framing what the stages send toward the peer.
+    fn pool(&mut self) -> &mut SendBufferPool;
 }
 
 /// A session's stages, wire side first.
 #[derive(Debug)]
 pub(crate) struct Pipeline {
     stages: Vec<Stage>,
-    /// Reused list of bytes to send toward the peer, with the level that emitted them.
-    downs: Vec<(usize, Bytes)>,
+    /// Bytes the stages sent toward the peer during the last input, framed, in order.
+    downs: Vec<Bytes>,
     /// Reused lists for framing (no allocation per message once warm).
     framed: Vec<Bytes>,
     spare: Vec<Bytes>,
@@ -225,27 +268,25 @@ impl Pipeline {
         self.stages.is_empty()
     }
 
-    /// Bytes from the socket: through every stage, out to `sink`. Bytes the stages send
-    /// toward the peer meanwhile (a handshake answer, a pong) are kept, in the order they
-    /// were made, for [`Pipeline::downs`].
+    /// Bytes from the socket: through every stage, out to `sink`. What the stages send
+    /// toward the peer meanwhile (a handshake's answer, a pong) is framed by the stages below
+    /// each as it is made, and kept in order for [`Pipeline::downs`].
     pub(crate) fn input(&mut self, data: &[u8], sink: &mut impl Sink) {
-        feed(&mut self.stages, 0, data, sink, &mut self.downs);
+        feed(
+            &mut self.stages,
+            data,
+            sink,
+            &mut self.downs,
+            &mut self.spare,
+        );
     }
 
-    /// What the stages sent toward the peer during the last input, each framed by the
-    /// stages below it; the bytes to queue (ahead of anything the application sent meanwhile).
-    /// Stages that have nothing more to do step out of the pipeline here.
-    pub(crate) fn downs(&mut self, pool: &mut SendBufferPool) -> &mut Vec<Bytes> {
-        self.framed.clear();
-        let mut downs = std::mem::take(&mut self.downs);
-        for (level, buf) in downs.drain(..) {
-            let mut own = vec![buf];
-            encode(&mut self.stages[..level], pool, &mut own, &mut self.spare);
-            self.framed.append(&mut own);
-        }
-        self.downs = downs;
+    /// What the stages sent toward the peer during the last input, framed: the bytes to
+    /// queue (ahead of anything the application sent meanwhile). Stages that have nothing
+    /// more to do step out of the pipeline here.
+    pub(crate) fn downs(&mut self) -> &mut Vec<Bytes> {
         self.stages.retain(|stage| !stage.is_transparent());
-        &mut self.framed
+        &mut self.downs
     }
 
     /// Frames a message from the application on its way to the peer; the bytes to queue.
@@ -266,7 +307,7 @@ impl Pipeline {
         self.framed.clear();
         for level in (0..self.stages.len()).rev() {
             let start = self.framed.len();
-            self.stages[level].close(reason, &mut self.framed);
+            self.stages[level].close(reason, pool, &mut self.framed);
             let mut own = self.framed.split_off(start);
             encode(&mut self.stages[..level], pool, &mut own, &mut self.spare);
             self.framed.append(&mut own);
@@ -311,14 +352,17 @@ impl Pipeline {
     }
 }
 
-/// Feeds `data` to the first of `stages` (at `level` in the pipeline) and what comes out of
-/// it to the rest; bytes sent toward the peer are collected in `downs` with their level.
+/// Feeds `data` to the first of `stages` and what comes out of it to the rest. What a stage
+/// sends toward the peer is pushed to `downs`; what the stages above it sent while it lent
+/// them its bytes is framed by it as soon as they are done with them — before it makes
+/// anything of its own again, so the wire gets every stage's bytes in the order they were
+/// made (TLS records cannot be reordered).
 fn feed(
     stages: &mut [Stage],
-    level: usize,
     data: &[u8],
     sink: &mut impl Sink,
-    downs: &mut Vec<(usize, Bytes)>,
+    downs: &mut Vec<Bytes>,
+    spare: &mut Vec<Bytes>,
 ) {
     let Some((stage, above)) = stages.split_first_mut() else {
         sink.up(data);
@@ -330,8 +374,14 @@ fn feed(
         at += step.consumed;
         match step.emit {
             None => break,
-            Some(Emit::Up(bytes)) => feed(above, level + 1, bytes, sink, downs),
-            Some(Emit::Down(buf)) => downs.push((level, buf)),
+            Some(Emit::Up(bytes)) => {
+                let mark = downs.len();
+                feed(above, bytes, sink, downs, spare);
+                if downs.len() > mark {
+                    frame(stage, sink.pool(), downs, mark, spare);
+                }
+            }
+            Some(Emit::Down(buf)) => downs.push(buf),
             Some(Emit::Signal(signal)) => sink.signal(signal),
         }
     }
@@ -346,13 +396,25 @@ fn encode(
     spare: &mut Vec<Bytes>,
 ) {
     for stage in stages.iter_mut().rev() {
-        if matches!(stage, Stage::Proxy(_)) {
-            continue; // as is
-        }
-        std::mem::swap(bufs, spare);
-        bufs.clear();
-        for msg in spare.drain(..) {
-            stage.output(msg, pool, bufs);
-        }
+        frame(stage, pool, bufs, 0, spare);
     }
+}
+
+/// Frames `bufs[from..]` through `stage`, in place.
+fn frame(
+    stage: &mut Stage,
+    pool: &mut SendBufferPool,
+    bufs: &mut Vec<Bytes>,
+    from: usize,
+    spare: &mut Vec<Bytes>,
+) {
+    if matches!(stage, Stage::Proxy(_)) {
+        return; // as is
+    }
+    spare.clear();
+    spare.extend(bufs.drain(from..));
+    for msg in spare.drain(..) {
+        stage.output(msg, pool, bufs);
+    }
+    stage.flush(pool, bufs);
 }

@@ -95,7 +95,7 @@ impl WsStage {
                 Some(Signal::Close(CloseReason::PeerClosed)),
             ),
             WsEvent::Refused { error, reply } => {
-                tracing::info!("websocket refused: {error}");
+                tracing::debug!("websocket refused: {error}"); // the close is logged with the peer
                 let violation = Violation {
                     rule: "websocket protocol",
                     value: u64::from(error.close_code().or(error.http_status()).unwrap_or(0)),

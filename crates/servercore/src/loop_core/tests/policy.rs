@@ -6,128 +6,13 @@
 use std::net::SocketAddr;
 
 use super::*;
-use crate::clock::ManualClock;
 use crate::packet::{encode, PacketContext, PacketHandler, Packets, RateLimit};
 use crate::proxy::V2_SIGNATURE;
-use crate::session::pipeline::Recipe;
 use crate::session::Transport;
 use crate::{AddressList, ProxyProtocol};
 use rfc6455::{masked_frame, ClientHandshake, Opcode, WsConfig};
 
-/// A loop on the fake driver with a manual clock.
-struct Sim<H: Handler> {
-    core: LoopCore<H>,
-    driver: FakeDriver,
-    clock: ManualClock,
-    events: Vec<Event<FakeSocket>>,
-}
-
-impl<H: Handler> Sim<H> {
-    fn new(config: ServiceConfig, handler: H) -> Sim<H> {
-        let loops: Arc<[Arc<Mailbox>]> = vec![Arc::new(Mailbox::default())].into();
-        let admission = Arc::new(
-            Admission::new(
-                config.max_sessions,
-                config.max_sessions_per_ip,
-                config.connect_rate_per_ip,
-            )
-            .with_trusted(config.trusted_sources.clone()),
-        );
-        let clock = ManualClock::new();
-        let config = Arc::new(config);
-        let core = LoopCore::with_clock(
-            0,
-            config,
-            loops,
-            admission,
-            handler,
-            Box::new(clock.clone()),
-        );
-        let driver = FakeDriver {
-            capacity: usize::MAX,
-            ..FakeDriver::default()
-        };
-        Sim {
-            core,
-            driver,
-            clock,
-            events: Vec::new(),
-        }
-    }
-
-    /// One loop iteration; false once the loop has drained after a stop.
-    fn step(&mut self) -> bool {
-        self.core
-            .iterate(&mut self.driver, &mut self.events)
-            .unwrap()
-    }
-
-    /// Moves the clock by `by`, then one iteration.
-    fn advance(&mut self, by: Duration) -> bool {
-        self.clock.advance(by);
-        self.step()
-    }
-
-    /// A connection from `peer` on the loop's own listener; its session, if it became one.
-    fn accept(&mut self, peer: [u8; 4]) -> Option<SessionId> {
-        let before = self.core.session_ids();
-        let peer = SocketAddr::from((peer, 40_000));
-        self.driver.events.push(Event::Accepted {
-            stream: FakeSocket,
-            peer,
-        });
-        self.step();
-        self.core
-            .session_ids()
-            .into_iter()
-            .find(|id| !before.contains(id))
-    }
-
-    /// A connection from `peer` on a WebSocket listener.
-    fn accept_websocket(&mut self, peer: [u8; 4], config: WsConfig) -> SessionId {
-        let before = self.core.session_ids();
-        let recipe = Recipe {
-            proxy: self.core.config().proxy_protocol.is_some(),
-            websocket: Some(Arc::new(config)),
-        };
-        let peer = SocketAddr::from((peer, 40_000));
-        self.core
-            .accepted(&mut self.driver, FakeSocket, peer, &recipe);
-        self.step();
-        let ids = self.core.session_ids();
-        ids.into_iter()
-            .find(|id| !before.contains(id))
-            .expect("a session")
-    }
-
-    /// `id`'s peer sends `bytes`; one iteration.
-    fn input(&mut self, id: SessionId, bytes: &[u8]) {
-        feed(&mut self.driver, id, Pending::Data(bytes.to_vec()));
-        self.driver.events.push(Event::Readable(id));
-        self.step();
-    }
-
-    /// `id`'s peer sends its FIN; one iteration.
-    fn eof(&mut self, id: SessionId) {
-        feed(&mut self.driver, id, Pending::Eof);
-        self.driver.events.push(Event::Readable(id));
-        self.step();
-    }
-
-    fn live(&self, id: SessionId) -> bool {
-        self.core.state.sessions.get(id).is_some()
-    }
-
-    fn written(&self, id: SessionId) -> &[u8] {
-        self.driver.written.get(&id).map_or(&[], Vec::as_slice)
-    }
-
-    fn stats(&self) -> &LoopStats {
-        self.core.stats()
-    }
-}
-
-use crate::LoopStats;
+use super::sim::Sim;
 
 /// Echo that records close reasons (shared with `Sim` callers).
 fn echo() -> (Echo, Arc<Mutex<Vec<CloseReason>>>) {
