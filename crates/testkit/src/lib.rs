@@ -151,7 +151,7 @@ pub fn pattern(seed: u64, len: usize) -> Vec<u8> {
 ///
 /// # Errors
 /// The socket's error, or `UnexpectedEof` naming how many bytes came before EOF.
-pub fn read_n(stream: &mut TcpStream, len: usize) -> io::Result<Vec<u8>> {
+pub fn read_n(stream: &mut impl Read, len: usize) -> io::Result<Vec<u8>> {
     let mut buf = vec![0; len];
     let mut got = 0;
     while got < len {
