@@ -94,11 +94,12 @@ pub mod tls;
 pub mod websocket;
 
 pub use address_list::{AddressList, AddressListError};
-pub use config::{Model, ProxyProtocol, ServiceConfig};
+pub use config::{Model, ServiceConfig};
 pub use context::{Context, SendError};
 pub use handler::Handler;
 pub use lookalike::{first_bytes, Lookalike};
 pub use notifier::Notifier;
+pub use proxy::ProxyProtocol;
 pub use service::Service;
 pub use session::{CloseReason, SessionId, Violation};
 pub use stats::LoopStats;

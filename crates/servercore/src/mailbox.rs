@@ -18,9 +18,9 @@ pub(crate) trait Wake: Send + Sync {
 /// How a socket handed to a loop came.
 #[derive(Debug)]
 pub(crate) enum Arrival {
-    /// A client's socket (`Service::adopt`): bytes as they are, or through its TLS client
-    /// connection (`Service::adopt_tls`); not under the session caps.
-    Adopted(Option<Box<rustls::ClientConnection>>),
+    /// A client's socket (`Service::adopt`): bytes as they are, or through the stages it
+    /// comes with (`Service::adopt_tls`: its TLS client connection); not under the caps.
+    Adopted(Option<Box<crate::session::pipeline::Pipeline>>),
     /// Accepted by a listener of its own thread (the WebSocket listener): admitted under the
     /// caps like any accepted connection, with the stages its listener gives.
     Accepted(crate::session::pipeline::Recipe),

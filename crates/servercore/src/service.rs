@@ -12,7 +12,7 @@ use crate::driver::{self, AnyDriver};
 use crate::listener::{Listener, Sharing};
 use crate::loop_core::LoopCore;
 use crate::mailbox::{Arrival, Command, Mailbox};
-use crate::session::pipeline::Recipe;
+use crate::session::pipeline::{Pipeline, Recipe};
 use crate::stop_handle::Ending;
 use crate::websocket::WsConfig;
 use crate::{CloseReason, Handler, LoopStats, Model, Notifier, ServiceConfig, StopHandle};
@@ -219,7 +219,7 @@ impl<H: Handler> Service<H> {
     /// already established over this socket (the handler hears at once). The load
     /// generator's `--tls` clients are these.
     pub fn adopt_tls(&self, stream: TcpStream, tls: crate::tls::rustls::ClientConnection) {
-        self.adopt_as(stream, Arrival::Adopted(Some(Box::new(tls))));
+        self.adopt_as(stream, Arrival::Adopted(Pipeline::tls_client(tls)));
     }
 
     fn adopt_as(&self, stream: TcpStream, arrival: Arrival) {

@@ -7,7 +7,7 @@ use std::net::{SocketAddr, TcpStream};
 use super::LoopCore;
 use crate::driver::Driver;
 use crate::mailbox::Arrival;
-use crate::session::pipeline::{Pipeline, Recipe, Stage, TlsStage};
+use crate::session::pipeline::{Pipeline, Recipe};
 use crate::session::{Session, Transport};
 use crate::{CloseReason, Context, Handler, SessionId};
 
@@ -19,9 +19,9 @@ impl<H: Handler> LoopCore<H> {
         self.accepted(driver, stream, peer, &recipe);
     }
 
-    /// An accepted connection that is to speak `recipe`: with a PROXY header first, it must
-    /// come from a trusted proxy and is admitted once the header names the client; otherwise
-    /// it is admitted now under the caps (else the farewell, if its bytes are raw, and close).
+    /// An accepted connection that is to speak `recipe`: with a PROXY header first, see
+    /// `transport.rs`; otherwise it is admitted now under the caps (else the farewell, if its
+    /// bytes are raw, and close).
     pub(super) fn accepted<D: Driver>(
         &mut self,
         driver: &mut D,
@@ -34,17 +34,7 @@ impl<H: Handler> LoopCore<H> {
         }
         self.accept_backoff.accepted();
         if recipe.proxy {
-            let trusted = self.state.config.proxy_protocol.as_ref();
-            if trusted.is_some_and(|p| p.trusted_proxies.contains(peer.ip())) {
-                self.open_with(driver, stream, peer, recipe, false);
-            } else {
-                // Taken on and closed at once: counted as both, so the counters balance.
-                let reason = CloseReason::UntrustedProxy;
-                self.state.stats.accepted += 1;
-                self.state.stats.closed[reason.index()] += 1;
-                self.refusal_log.note(self.state.now, peer, reason);
-            }
-            return;
+            return self.accepted_from_balancer(driver, stream, peer, recipe);
         }
         if self.admit_peer(peer) {
             self.open_with(driver, stream, peer, recipe, true);
@@ -83,17 +73,13 @@ impl<H: Handler> LoopCore<H> {
             Err(err) => return tracing::debug!("cannot adopt socket: {err}"),
         };
         match arrival {
-            Arrival::Adopted(None) => self.open(driver, stream, peer, None, false),
-            Arrival::Adopted(Some(tls)) => {
-                let stage = Stage::Tls(Box::new(TlsStage::client(*tls)));
-                self.open(driver, stream, peer, Pipeline::new(vec![stage]), false);
-            }
+            Arrival::Adopted(pipeline) => self.open(driver, stream, peer, pipeline, false),
             Arrival::Accepted(recipe) => self.accepted(driver, stream, peer, &recipe),
         }
     }
 
     /// [`LoopCore::open`] with `recipe`'s stages.
-    fn open_with<D: Driver>(
+    pub(super) fn open_with<D: Driver>(
         &mut self,
         driver: &mut D,
         stream: D::Socket,

@@ -23,8 +23,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::LoopCore;
+use crate::driver::Driver;
 use crate::proxy::ProxiedSource;
-use crate::session::pipeline::{Prelude, Signal, Sink};
+use crate::session::pipeline::{Prelude, Recipe, Signal, Sink};
 use crate::session::{SessionState, Transport, Violation};
 use crate::{CloseReason, Handler, SessionId};
 
@@ -32,6 +33,27 @@ use crate::{CloseReason, Handler, SessionId};
 const PING_WITHOUT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl<H: Handler> LoopCore<H> {
+    /// A connection whose recipe starts with a PROXY header: from a trusted balancer it
+    /// becomes a session, admitted once the header names the client; from anywhere else it
+    /// is closed at once (counted as accepted and closed, so the counters balance).
+    pub(super) fn accepted_from_balancer<D: Driver>(
+        &mut self,
+        driver: &mut D,
+        stream: D::Socket,
+        peer: SocketAddr,
+        recipe: &Recipe,
+    ) {
+        let trusted = self.state.config.proxy_protocol.as_ref();
+        if trusted.is_some_and(|p| p.trusted_proxies.contains(peer.ip())) {
+            self.open_with(driver, stream, peer, recipe, false);
+            return;
+        }
+        let reason = CloseReason::UntrustedProxy;
+        self.state.stats.accepted += 1;
+        self.state.stats.closed[reason.index()] += 1;
+        self.refusal_log.note(self.state.now, peer, reason);
+    }
+
     /// Bytes from the socket of a session with stages: through its pipeline, taken out of the
     /// session meanwhile (what the handler sends to it waits, then is framed in order).
     pub(super) fn staged_input(&mut self, id: SessionId, data: &[u8]) {

@@ -263,6 +263,11 @@ impl Pipeline {
         })
     }
 
+    /// The pipeline of an adopted client socket that speaks TLS through `conn`.
+    pub(crate) fn tls_client(conn: rustls::ClientConnection) -> Option<Box<Pipeline>> {
+        Pipeline::new(vec![Stage::Tls(Box::new(TlsStage::client(conn)))])
+    }
+
     /// True if no stage is left (they all stepped aside): the session is raw now.
     pub(crate) fn is_empty(&self) -> bool {
         self.stages.is_empty()
