@@ -34,35 +34,47 @@ fn ca(pki: &TestPki) -> String {
     pki.ca_path().display().to_string()
 }
 
+/// dummyclient's flags for the server at `addr`, over TLS trusting `ca`, then `more`.
+fn tls_args<'a>(addr: &'a str, ca: &'a str, more: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["--addr", addr, "--tls", "--tls-ca", ca];
+    args.extend_from_slice(more);
+    args
+}
+
+/// A TLS echo server on `model` with `pki`'s certificate; its address.
+fn tls_echo_server(model: Model, pki: &TestPki) -> (Service<Echo>, String) {
+    let server = Service::bind(loopback(), tls_config(model, pki), |_| Echo).unwrap();
+    let addr = server.local_addr().unwrap().to_string();
+    (server, addr)
+}
+
 /// The client's and the server's loops on `model`: the handshakes the client starts in its
 /// loops and the server's stage both run on it.
 fn echo_over_tls_verifies_every_byte(model: Model) {
     let pki = TestPki::new();
-    let server = Service::bind(loopback(), tls_config(model, &pki), |_| Echo).unwrap();
-    let addr = server.local_addr().unwrap().to_string();
+    let (_server, addr) = tls_echo_server(model, &pki);
     let ca = ca(&pki);
     let model = model.to_string();
     let output = run_ok(
-        &[
-            "--addr",
+        &tls_args(
             &addr,
-            "--tls",
-            "--tls-ca",
             &ca,
-            "--clients",
-            "20",
-            "--inflight",
-            "4",
-            "--size",
-            "3000",
-            "--duration",
-            "1",
-            "--threads",
-            "2",
-            "--model",
-            &model,
-            "--json",
-        ],
+            &[
+                "--clients",
+                "20",
+                "--inflight",
+                "4",
+                "--size",
+                "3000",
+                "--duration",
+                "1",
+                "--threads",
+                "2",
+                "--model",
+                &model,
+                "--json",
+            ],
+        ),
         RUN,
     );
     let report = json_report(&output);
@@ -128,21 +140,10 @@ fn chat_over_tls_and_over_wss_verifies_every_delivery() {
 #[test]
 fn the_lecture_client_speaks_tls_too() {
     let pki = TestPki::new();
-    let server = Service::bind(loopback(), tls_config(Model::Auto, &pki), |_| Echo).unwrap();
-    let addr = server.local_addr().unwrap().to_string();
+    let (_server, addr) = tls_echo_server(Model::Auto, &pki);
     let ca = ca(&pki);
     let output = run_ok(
-        &[
-            "--addr",
-            &addr,
-            "--tls",
-            "--tls-ca",
-            &ca,
-            "--count",
-            "2",
-            "--interval-ms",
-            "10",
-        ],
+        &tls_args(&addr, &ca, &["--count", "2", "--interval-ms", "10"]),
         RUN,
     );
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -153,18 +154,25 @@ fn the_lecture_client_speaks_tls_too() {
     );
 }
 
+/// Runs dummyclient with `args` and checks it exited with `code`; what it said on stderr.
+fn fails(args: &[&str], code: i32) -> String {
+    let output = run_dummyclient(args, RUN);
+    let said = stderr(&output);
+    assert_eq!(output.status.code(), Some(code), "{args:?}: {said}");
+    said
+}
+
 #[test]
 fn a_certificate_that_does_not_verify_fails_the_run_with_the_reason() {
     let pki = TestPki::new();
-    let server = Service::bind(loopback(), tls_config(Model::Auto, &pki), |_| Echo).unwrap();
-    let addr = server.local_addr().unwrap().to_string();
+    let (_server, addr) = tls_echo_server(Model::Auto, &pki);
     let stranger = TestPki::new();
     let cases = [
         (ca(&stranger), "localhost", "UnknownIssuer"),
         (ca(&pki), "game.example", "not valid for name"),
     ];
     for (ca, name, reason) in cases {
-        let output = run_dummyclient(
+        let said = fails(
             &[
                 "--addr",
                 &addr,
@@ -175,13 +183,9 @@ fn a_certificate_that_does_not_verify_fails_the_run_with_the_reason() {
                 name,
                 "--clients",
                 "4",
-                "--duration",
-                "1",
             ],
-            RUN,
+            1,
         );
-        let said = stderr(&output);
-        assert_eq!(output.status.code(), Some(1), "{said}");
         assert!(said.contains(reason), "{said}");
         assert!(said.contains("--tls-ca"), "says what to check: {said}");
     }
@@ -193,39 +197,15 @@ fn tls_to_a_plain_port_or_without_a_ca_is_refused_clearly() {
     let plain = util::echo_server(1);
     let addr = plain.local_addr().unwrap().to_string();
     let ca = ca(&pki);
-    let output = run_dummyclient(
-        &[
-            "--addr",
-            &addr,
-            "--tls",
-            "--tls-ca",
-            &ca,
-            "--clients",
-            "2",
-            "--duration",
-            "1",
-        ],
-        RUN,
+    let said = fails(
+        &["--addr", &addr, "--tls", "--tls-ca", &ca, "--clients", "2"],
+        1,
     );
-    let said = stderr(&output);
-    assert_eq!(output.status.code(), Some(1), "{said}");
     assert!(said.contains("TLS port"), "{said}");
-
-    let missing = run_dummyclient(&["--addr", &addr, "--tls", "--clients", "2"], RUN);
-    assert_eq!(
-        missing.status.code(),
-        Some(2),
-        "usage error: {}",
-        stderr(&missing)
-    );
-    assert!(
-        stderr(&missing).contains("--tls-ca"),
-        "{}",
-        stderr(&missing)
-    );
-
+    let said = fails(&["--addr", &addr, "--tls", "--clients", "2"], 2);
+    assert!(said.contains("--tls-ca"), "a usage error: {said}");
     let nowhere = pki.dir().join("no-such-ca.pem").display().to_string();
-    let unreadable = run_dummyclient(
+    let said = fails(
         &[
             "--addr",
             &addr,
@@ -235,14 +215,9 @@ fn tls_to_a_plain_port_or_without_a_ca_is_refused_clearly() {
             "--clients",
             "2",
         ],
-        RUN,
+        2,
     );
-    assert_eq!(unreadable.status.code(), Some(2), "{}", stderr(&unreadable));
-    assert!(
-        stderr(&unreadable).contains("no-such-ca.pem"),
-        "{}",
-        stderr(&unreadable)
-    );
+    assert!(said.contains("no-such-ca.pem"), "{said}");
 }
 
 fn loopback() -> SocketAddr {

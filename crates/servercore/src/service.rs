@@ -131,14 +131,7 @@ impl<H: Handler> Service<H> {
             recipe: Recipe::for_port(&config),
             sharing: sharing(&config),
         };
-        let admission = Arc::new(
-            Admission::new(
-                config.max_sessions,
-                config.max_sessions_per_ip,
-                config.connect_rate_per_ip,
-            )
-            .with_trusted(config.trusted_sources.clone()),
-        );
+        let admission = Arc::new(Admission::for_config(&config));
         let (ready_tx, ready_rx) = mpsc::channel();
         for (index, listener) in listeners.into_iter().enumerate() {
             let core = LoopCore::new(

@@ -93,33 +93,6 @@ fn queued_data_is_delivered_before_close(model: Model) {
 
 one_model!(graceful_drain, queued_data_is_delivered_before_close);
 
-/// Echo that counts the bytes it was shown.
-#[derive(Debug, Default)]
-struct CountingEcho {
-    shown: u64,
-}
-
-impl servercore::Handler for CountingEcho {
-    fn received(
-        &mut self,
-        ctx: &mut servercore::Context<'_>,
-        id: servercore::SessionId,
-        data: &[u8],
-    ) -> usize {
-        self.shown += data.len() as u64;
-        let _ = ctx.send_copy(id, data);
-        data.len()
-    }
-}
-
-/// Byte `offset..offset + len` of an endless deterministic stream (a misplaced, repeated or
-/// lost byte shows).
-fn stream_bytes(offset: u64, len: usize) -> Vec<u8> {
-    (offset..offset + len as u64)
-        .map(|i| (i.wrapping_mul(31) ^ (i >> 13)) as u8)
-        .collect()
-}
-
 /// A client floods the server without reading (the server pauses it: backpressure, and on
 /// io_uring receives already in flight are held), then the service stops while the client
 /// keeps sending; only then does the client read. Everything the server read before the stop
@@ -144,16 +117,7 @@ fn a_sender_that_never_reads_loses_nothing_at_stop(model: Model) {
         }
         sent
     });
-    let paused = wait_until(std::time::Duration::from_secs(20), || {
-        service
-            .stats()
-            .iter()
-            .any(|s| s.send_queue_high_water >= pause)
-    });
-    assert!(
-        paused,
-        "the flood filled the session's queue past the pause mark"
-    );
+    wait_for_pause(&service, pause);
     let stopper = std::thread::spawn(move || service.stop_with_stats());
     let received = read_to_eof(&mut stream).expect("an orderly EOF, not a reset");
     let _ = stream.shutdown(std::net::Shutdown::Both); // ends the flood

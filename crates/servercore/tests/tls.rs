@@ -86,27 +86,6 @@ fn many_clients_echo_over_tls(model: Model) {
 
 both_models!(many_clients, many_clients_echo_over_tls);
 
-/// Echo that counts the plaintext bytes it was shown.
-#[derive(Debug, Default)]
-struct CountingEcho {
-    shown: u64,
-}
-
-impl Handler for CountingEcho {
-    fn received(&mut self, ctx: &mut Context<'_>, id: SessionId, data: &[u8]) -> usize {
-        self.shown += data.len() as u64;
-        let _ = ctx.send_copy(id, data);
-        data.len()
-    }
-}
-
-/// Byte `offset..offset + len` of an endless deterministic stream.
-fn stream_bytes(offset: u64, len: usize) -> Vec<u8> {
-    (offset..offset + len as u64)
-        .map(|i| (i.wrapping_mul(31) ^ (i >> 13)) as u8)
-        .collect()
-}
-
 /// A TLS client floods the server without reading, and keeps sending while the service
 /// stops (io_uring's receives in flight, epoll's reads that stop at the pause): everything
 /// the handler was shown comes back decrypted, in order, then close_notify and an orderly
@@ -137,16 +116,7 @@ fn a_tls_sender_that_never_reads_loses_nothing_at_stop(model: Model) {
     }
     let mut writer = tcp.try_clone().unwrap();
     let flooder = std::thread::spawn(move || writer.write_all(&flood).is_ok());
-    let paused = wait_until(Duration::from_secs(30), || {
-        service
-            .stats()
-            .iter()
-            .any(|s| s.send_queue_high_water >= pause)
-    });
-    assert!(
-        paused,
-        "the flood filled the session's queue past the pause mark"
-    );
+    wait_for_pause(&service, pause);
     let stopper = std::thread::spawn(move || service.stop_with_stats());
     let mut raw = Vec::new();
     let mut reader = tcp.try_clone().unwrap();

@@ -70,3 +70,40 @@ pub fn assert_live<H: Handler>(service: &Service<H>, n: usize) {
         service.live_sessions()
     );
 }
+
+/// Echo that counts the bytes it was shown (the plaintext, over TLS).
+#[derive(Debug, Default)]
+pub struct CountingEcho {
+    pub shown: u64,
+}
+
+impl Handler for CountingEcho {
+    fn received(&mut self, ctx: &mut Context<'_>, id: SessionId, data: &[u8]) -> usize {
+        self.shown += data.len() as u64;
+        let _ = ctx.send_copy(id, data);
+        data.len()
+    }
+}
+
+/// Byte `offset..offset + len` of an endless deterministic stream (a misplaced, repeated or
+/// lost byte shows).
+pub fn stream_bytes(offset: u64, len: usize) -> Vec<u8> {
+    (offset..offset + len as u64)
+        .map(|i| (i.wrapping_mul(31) ^ (i >> 13)) as u8)
+        .collect()
+}
+
+/// Waits until some session's send queue has reached `pause` bytes (a flood paused it),
+/// failing the test if none does within 30 s.
+pub fn wait_for_pause<H: Handler>(service: &Service<H>, pause: u64) {
+    let paused = wait_until(Duration::from_secs(30), || {
+        service
+            .stats()
+            .iter()
+            .any(|s| s.send_queue_high_water >= pause)
+    });
+    assert!(
+        paused,
+        "the flood filled the session's queue past the pause mark"
+    );
+}

@@ -20,14 +20,7 @@ pub(super) struct Sim<H: Handler> {
 impl<H: Handler> Sim<H> {
     pub(super) fn new(config: ServiceConfig, handler: H) -> Sim<H> {
         let loops: Arc<[Arc<Mailbox>]> = vec![Arc::new(Mailbox::default())].into();
-        let admission = Arc::new(
-            Admission::new(
-                config.max_sessions,
-                config.max_sessions_per_ip,
-                config.connect_rate_per_ip,
-            )
-            .with_trusted(config.trusted_sources.clone()),
-        );
+        let admission = Arc::new(Admission::for_config(&config));
         let clock = ManualClock::new();
         let config = Arc::new(config);
         let core = LoopCore::with_clock(

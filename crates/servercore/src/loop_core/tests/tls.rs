@@ -104,6 +104,17 @@ impl Peer {
     }
 }
 
+/// A TLS session on a fresh loop, its handshake done: the loop, its close reasons, the
+/// session and its peer.
+fn handshaken() -> (Sim<Echo>, Arc<Mutex<Vec<CloseReason>>>, SessionId, Peer) {
+    let pki = TestPki::new();
+    let (mut sim, closed) = tls_sim(&pki);
+    let id = sim.accept([10, 0, 0, 1]).unwrap();
+    let mut peer = Peer::new(&pki);
+    peer.handshake(&mut sim, id);
+    (sim, closed, id, peer)
+}
+
 fn introduced<H: Handler>(sim: &Sim<H>, id: SessionId) -> bool {
     sim.core
         .state
@@ -185,11 +196,7 @@ fn a_client_that_refuses_the_certificate_is_closed_with_its_alert_named() {
 
 #[test]
 fn a_record_left_half_sent_meets_the_partial_deadline() {
-    let pki = TestPki::new();
-    let (mut sim, closed) = tls_sim(&pki);
-    let id = sim.accept([10, 0, 0, 1]).unwrap();
-    let mut peer = Peer::new(&pki);
-    peer.handshake(&mut sim, id);
+    let (mut sim, closed, id, mut peer) = handshaken();
     peer.write(b"a whole record");
     peer.send(&mut sim, id);
     sim.advance(1500 * MS);
@@ -237,11 +244,7 @@ fn a_close_ends_with_close_notify_and_the_peer_sees_a_clean_end() {
 
 #[test]
 fn the_peers_close_notify_closes_the_session_as_peer_closed() {
-    let pki = TestPki::new();
-    let (mut sim, closed) = tls_sim(&pki);
-    let id = sim.accept([10, 0, 0, 1]).unwrap();
-    let mut peer = Peer::new(&pki);
-    peer.handshake(&mut sim, id);
+    let (mut sim, closed, id, mut peer) = handshaken();
     peer.write(b"bye");
     peer.conn.send_close_notify();
     peer.send(&mut sim, id);
@@ -253,11 +256,7 @@ fn the_peers_close_notify_closes_the_session_as_peer_closed() {
 
 #[test]
 fn garbage_after_the_handshake_is_a_tls_error_not_a_handshake_one() {
-    let pki = TestPki::new();
-    let (mut sim, closed) = tls_sim(&pki);
-    let id = sim.accept([10, 0, 0, 1]).unwrap();
-    let mut peer = Peer::new(&pki);
-    peer.handshake(&mut sim, id);
+    let (mut sim, closed, id, _peer) = handshaken();
     let mut forged = vec![23, 3, 3, 0, 40];
     forged.extend([0x5a; 40]); // application data that no key made
     sim.input(id, &forged);
