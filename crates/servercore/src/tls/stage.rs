@@ -322,3 +322,7 @@ fn describe(err: &rustls::Error) -> &'static str {
         _ => "TLS failure",
     }
 }
+
+#[cfg(test)]
+#[path = "stage_tests.rs"]
+mod tests;
