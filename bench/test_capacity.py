@@ -4,6 +4,7 @@ functions), the probe verdict and the summaries. Run: python3 bench/test_capacit
 
 import os
 import sys
+import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -236,6 +237,33 @@ class SummaryTest(unittest.TestCase):
                          ["gameserver-uring+--flag", "tokio_chat"])
         with self.assertRaises(HarnessError):
             Config(servers=["nginx"]).servers_for(cfg.scenario("echo"))
+
+    def test_tls_scenarios_add_the_flags_and_have_a_tls_reference(self):
+        tls_dir = os.path.join(os.path.dirname(os.path.abspath(__file__)), "no-such-dir")
+        cfg = Config(servers=["gameserver-epoll", "mio_echo", "tokio_echo", "tokio_tls_echo"],
+                     tls_dir=tls_dir)
+        echo = cfg.scenario("tls-echo")
+        self.assertEqual(echo.reference, "tokio_tls_echo")
+        self.assertEqual(cfg.servers_for(echo), ["gameserver-epoll", "tokio_tls_echo"])
+        self.assertEqual(cfg.scenario("tls-chat").reference, "tokio_chat")
+        # The files are checked when a command is made: a missing TLS_DIR fails before a run.
+        with self.assertRaises(HarnessError):
+            cfg.server_cmd("gameserver-epoll", echo)
+        with self.assertRaises(HarnessError):
+            echo.client_args(1_000, "")
+        self.assertEqual(cfg.scenario("echo").client_args(1_000, "")[-2:], ["--rate", "1000"])
+        with tempfile.TemporaryDirectory() as d:
+            for name in ("ca.pem", "server.pem", "server.key"):
+                open(os.path.join(d, name), "w").close()
+            cfg.tls_dir = d
+            cmd = cfg.server_cmd("tokio_tls_echo+--x", echo)
+            self.assertEqual(cmd[1:], ["--tls-cert", os.path.join(d, "server.pem"),
+                                       "--tls-key", os.path.join(d, "server.key"), "--x"])
+            self.assertIn("--tls-cert", cfg.server_cmd("gameserver-uring", echo))
+            self.assertNotIn("--tls-cert", cfg.server_cmd("gameserver-uring",
+                                                          cfg.scenario("echo")))
+            self.assertEqual(echo.client_args(1_000, d)[-3:],
+                             ["--tls", "--tls-ca", os.path.join(d, "ca.pem")])
 
     def test_summary_without_cost_runs(self):
         searches = {"gs": [self.search(0, None, "nothing passed down to min rate")],
