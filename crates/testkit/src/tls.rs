@@ -7,6 +7,7 @@
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -39,9 +40,11 @@ impl TestPki {
         let dir = tempfile::tempdir().expect("temporary directory");
         let key = KeyPair::generate().expect("CA key");
         let mut params = CertificateParams::default();
-        params
-            .distinguished_name
-            .push(DnType::CommonName, "servercore test CA");
+        // A name of its own: two test CAs never pass for each other's issuer.
+        static CAS: AtomicU64 = AtomicU64::new(0);
+        let serial = CAS.fetch_add(1, Ordering::Relaxed);
+        let name = format!("servercore test CA {}-{serial}", std::process::id());
+        params.distinguished_name.push(DnType::CommonName, name);
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
         let ca_cert = params.self_signed(&key).expect("CA certificate");
