@@ -12,7 +12,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from capacity import Config, HarnessError, Scenario  # noqa: E402
 from capacity_report import notes, ratio_spread, spread, summarize, table  # noqa: E402
 from capacity_search import Search  # noqa: E402
-from capacity_probe import verdict  # noqa: E402
+from capacity_probe import CpuSampler, phase_split, verdict  # noqa: E402
 
 
 def run(search, probe):
@@ -133,6 +133,30 @@ class SearchTest(unittest.TestCase):
                        {"max_rate": 10, "quantum": 100}):
             with self.assertRaises(ValueError):
                 Search(1_000, **kwargs)
+
+
+class PhaseSplitTest(unittest.TestCase):
+    def sampler(self, samples):
+        s = CpuSampler(pid=0)
+        s.samples = samples
+        return s
+
+    def test_interpolates_between_samples_and_clamps_outside(self):
+        s = self.sampler([(10.0, 0), (11.0, 1_000), (12.0, 5_000)])
+        self.assertEqual(s.at(10.5), 500)
+        self.assertEqual(s.at(11.5), 3_000)
+        self.assertEqual(s.at(9.0), 0)
+        self.assertEqual(s.at(13.0), 5_000)
+        self.assertIsNone(self.sampler([(10.0, 0)]).at(10.0))
+
+    def test_connect_phase_apart_from_the_load(self):
+        # Client started at 10.0 and was connected 0.5 s later: 500 ns before, 4,500 after.
+        s = self.sampler([(10.0, 0), (11.0, 1_000), (12.0, 5_000)])
+        connect_us, per_unit = phase_split(s, 10.0, {"connect_secs": 0.5}, units=9)
+        self.assertAlmostEqual(connect_us, 0.5)
+        self.assertAlmostEqual(per_unit, 4.5 / 9)
+        self.assertEqual(phase_split(s, 10.0, {}, units=9), (None, None))
+        self.assertEqual(phase_split(s, 10.0, {"connect_secs": 0.5}, units=0)[1], None)
 
 
 class VerdictTest(unittest.TestCase):

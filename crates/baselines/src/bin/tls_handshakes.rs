@@ -4,9 +4,12 @@
 //! measured, not left for after the run). With `--resume` every thread shares one client
 //! configuration and its session cache, so each connection after the first presents the
 //! ticket the previous one received (TLS 1.3 resumption with a fresh key exchange: no
-//! certificate, no signature). Prints one JSON line: handshakes, resumed (how many of them
-//! used a ticket), seconds, rate, failures, and the latency of a whole connection (connect to
-//! verified echo) as p50/p99 in µs. Exits 2 when any connection failed (the report is still
+//! certificate, no signature, but a key exchange still). `--kx` picks the group the client
+//! offers: by default the provider's list as it is, which in rustls 0.23.48's ring provider
+//! starts with P-384 (what `dummyclient --tls` and any client on that provider send), or one
+//! group alone (X25519 is what browsers, OpenSSL and Go offer first). Prints one JSON line:
+//! handshakes, resumed (how many of them used a ticket), the group negotiated, seconds, rate,
+//! failures, and the latency of a whole connection (connect to verified echo) as p50/p99 in µs. Exits 2 when any connection failed (the report is still
 //! printed), like `dummyclient`. Used by `bench/tls.sh`; it talks to any TLS echo server
 //! (`gameserver --tls-cert`, `tokio_tls_echo`).
 
@@ -19,6 +22,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use clap::Parser;
 use rustls::client::Resumption;
+use rustls::crypto::ring::kx_group;
 use rustls::{ClientConfig, ClientConnection, HandshakeKind, RootCertStore};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, ServerName};
@@ -49,6 +53,19 @@ struct Args {
     /// Resume with the tickets the server sends (one session cache for all threads).
     #[arg(long)]
     resume: bool,
+    /// Key-exchange group to offer: the provider's default list, or one group alone.
+    #[arg(long, value_enum, default_value_t = Kx::Default)]
+    kx: Kx,
+}
+
+/// `--kx`: which key-exchange groups the client offers (its key share is the first one's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Kx {
+    /// The ring provider's list (rustls 0.23.48: P-384, X25519, P-256).
+    Default,
+    X25519,
+    P256,
+    P384,
 }
 
 /// What one thread did.
@@ -59,6 +76,8 @@ struct Tally {
     failures: u64,
     latencies_us: Vec<u64>,
     first_error: Option<String>,
+    /// The key-exchange group of the first handshake.
+    group: Option<String>,
 }
 
 impl Tally {
@@ -68,6 +87,7 @@ impl Tally {
         self.failures += other.failures;
         self.latencies_us.extend(other.latencies_us);
         self.first_error = self.first_error.or(other.first_error);
+        self.group = self.group.or(other.group);
         self
     }
 }
@@ -91,7 +111,7 @@ fn main() -> anyhow::Result<()> {
             .next()
             .with_context(|| format!("--addr {}: no address", args.addr))?,
         name: server_name(&args)?,
-        config: Arc::new(client_config(&args.tls_ca, args.resume)?),
+        config: Arc::new(client_config(&args.tls_ca, args.resume, args.kx)?),
     };
     let started = Instant::now();
     let deadline = started + Duration::from_secs_f64(args.duration);
@@ -121,12 +141,23 @@ fn server_name(args: &Args) -> anyhow::Result<ServerName<'static>> {
     ServerName::try_from(host.to_owned()).with_context(|| format!("server name {host:?}"))
 }
 
-/// TLS 1.3 only, trusting the CA in `ca`, with the ring provider (as servercore; rustls
-/// 0.23.48 deprecated it for lacking the post-quantum key exchange, so both sides agree on
-/// X25519). Without `resume` no session is cached: every handshake is a full one.
-fn client_config(ca: &Path, resume: bool) -> anyhow::Result<ClientConfig> {
+/// TLS 1.3 only, trusting the CA in `ca`, with the ring provider as servercore and
+/// dummyclient use it (rustls 0.23.48 deprecated it for lacking the post-quantum key exchange)
+/// and the groups of `kx`. Without `resume` no session is cached: every handshake is a full
+/// one.
+fn client_config(ca: &Path, resume: bool, kx: Kx) -> anyhow::Result<ClientConfig> {
     #[allow(deprecated)]
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut provider = rustls::crypto::ring::default_provider();
+    let only = match kx {
+        Kx::Default => None,
+        Kx::X25519 => Some(kx_group::X25519),
+        Kx::P256 => Some(kx_group::SECP256R1),
+        Kx::P384 => Some(kx_group::SECP384R1),
+    };
+    if let Some(group) = only {
+        provider.kx_groups = vec![group];
+    }
+    let provider = Arc::new(provider);
     let mut roots = RootCertStore::empty();
     for cert in CertificateDer::pem_file_iter(ca).with_context(|| ca.display().to_string())? {
         roots.add(cert.with_context(|| ca.display().to_string())?)?;
@@ -149,9 +180,10 @@ fn connect_until(target: &Target, deadline: Instant) -> Tally {
         seq += 1;
         let t0 = Instant::now();
         match connection(target, seq) {
-            Ok(resumed) => {
+            Ok((resumed, group)) => {
                 tally.handshakes += 1;
                 tally.resumed += u64::from(resumed);
+                tally.group.get_or_insert(group);
                 tally
                     .latencies_us
                     .push(u64::try_from(t0.elapsed().as_micros()).unwrap_or(u64::MAX));
@@ -168,8 +200,8 @@ fn connect_until(target: &Target, deadline: Instant) -> Tally {
 }
 
 /// One connection: handshake, echo verified, orderly close. Returns whether the handshake
-/// was resumed.
-fn connection(target: &Target, seq: u64) -> anyhow::Result<bool> {
+/// was resumed, and the key-exchange group.
+fn connection(target: &Target, seq: u64) -> anyhow::Result<(bool, String)> {
     let mut sock = TcpStream::connect_timeout(&target.addr, IO_TIMEOUT).context("connect")?;
     sock.set_nodelay(true)?;
     sock.set_read_timeout(Some(IO_TIMEOUT))?;
@@ -179,6 +211,9 @@ fn connection(target: &Target, seq: u64) -> anyhow::Result<bool> {
         conn.complete_io(&mut sock).context("handshake")?;
     }
     let resumed = conn.handshake_kind() == Some(HandshakeKind::Resumed);
+    let group = conn
+        .negotiated_key_exchange_group()
+        .map_or_else(|| "none".to_owned(), |g| format!("{:?}", g.name()));
     let message = pattern(seq);
     let mut echoed = [0u8; MESSAGE_LEN];
     {
@@ -194,7 +229,7 @@ fn connection(target: &Target, seq: u64) -> anyhow::Result<bool> {
     sock.shutdown(Shutdown::Write).context("shutdown")?;
     // The server's close (EOF, or its close_notify then EOF) ends the connection's work.
     io::copy(&mut sock, &mut io::sink()).context("waiting for the server's close")?;
-    Ok(resumed)
+    Ok((resumed, group))
 }
 
 /// The 32 bytes of connection `seq`: its number, then a pattern derived from it.
@@ -220,10 +255,11 @@ fn report(mut tally: Tally, seconds: f64) -> anyhow::Result<()> {
         tally.latencies_us[rank - 1].to_string()
     };
     println!(
-        "{{\"handshakes\": {}, \"resumed\": {}, \"seconds\": {seconds:.3}, \"rate\": {:.1}, \
-         \"failures\": {}, \"p50_us\": {}, \"p99_us\": {}}}",
+        "{{\"handshakes\": {}, \"resumed\": {}, \"kx_group\": \"{}\", \"seconds\": {seconds:.3}, \
+         \"rate\": {:.1}, \"failures\": {}, \"p50_us\": {}, \"p99_us\": {}}}",
         tally.handshakes,
         tally.resumed,
+        tally.group.as_deref().unwrap_or("none"),
         tally.handshakes as f64 / seconds,
         tally.failures,
         percentile(0.50),
