@@ -70,7 +70,7 @@ class Knobs:
     echo_clients: int = field(default_factory=lambda: env("ECHO_CLIENTS", 100, int))
     chat_clients: int = field(default_factory=lambda: env("CHAT_CLIENTS", 500, int))
     chat_rooms: int = field(default_factory=lambda: env("CHAT_ROOMS", 10, int))
-    chat_rate: float = field(default_factory=lambda: env("CHAT_RATE", 2.0))
+    chat_rate: int = field(default_factory=lambda: env("CHAT_RATE", 2, int))
     secs: float = field(default_factory=lambda: env("COST_SECS", 5.0))
     hs_secs: float = field(default_factory=lambda: env("HS_SECS", 4.0))
     hs_threads: int = field(default_factory=lambda: env("HS_THREADS", 2, int))
@@ -156,9 +156,13 @@ def progress(section, rep, v, rec):
     load = rec.get("server_load_cpu_us_per_unit")
     return (f"  {section} r{rep} {v.label:<18} {v.mode:<15} {fmt(rec['achieved'], ',.0f')} "
             f"{v.unit}/s, p99 {fmt(rec['p99_us'], ',')} us, server cpu "
-            f"{fmt(rec['server_cpu_us_per_unit'], '.3f')} us/{v.unit[:-1]}"
+            f"{fmt(rec['server_cpu_us_per_unit'], '.3f')} us/{singular(v.unit)}"
             f"{'' if load is None else f' ({load:.3f} after connecting)'}, "
             f"other load on server cpu {rec['other_load_on_server_cpu']:.0%}  {verdict}")
+
+
+def singular(unit):
+    return {"messages": "message", "deliveries": "delivery", "handshakes": "handshake"}[unit]
 
 
 def values(v, key):
@@ -192,7 +196,7 @@ def notes(v):
 def load_table(title, variants, key):
     """The echo or chat section as markdown."""
     by_key = {v.key: v for v in variants}
-    unit = variants[0].unit[:-1]
+    unit = singular(variants[0].unit)
     rate = "msgs/s" if unit == "message" else "deliveries/s"
     lines = [f"### {title}", "",
              f"| server | transport | {rate} | p99 µs | server CPU µs/{unit} after connecting "
