@@ -12,7 +12,10 @@
 #   MODELS="epoll uring"   gameserver I/O models to run (default: epoll)
 #   SERVERS="..."          override the server list entirely, e.g. "tokio_echo"
 #                          (names: gameserver-<model>, tokio_echo, tokio_chat;
-#                          each case runs the ones of its kind)
+#                          each case runs the ones of its kind; a gameserver
+#                          name may end in @PATH, another build's binary:
+#                          "gameserver-epoll@/tmp/before/gameserver
+#                          gameserver-epoll" is an A/B of two builds)
 #   CASES="closed open"    run only these cases (default: all six: closed open open60k
 #                          pipelined large chat)
 #   REPEAT=3               runs per (case, server); medians are reported
@@ -156,6 +159,11 @@ trap 'exit 130' INT TERM
 # 127.0.0.1; its other limits stay at their defaults.
 server_cmd() {
     case $1 in
+    gameserver-*@*)
+        local spec=${1%%@*}
+        echo "${1#*@} --model ${spec#gameserver-} --protocol ${KIND_PROTOCOL[$2]}" \
+            "${GAMESERVER_ARGS:-}"
+        ;;
     gameserver-*)
         echo "$BIN_DIR/gameserver --model ${1#gameserver-} --protocol ${KIND_PROTOCOL[$2]}" \
             "${GAMESERVER_ARGS:-}"
@@ -194,7 +202,7 @@ run_one() {
     local port log out before after busy_before busy_after t0 t1 client_args rc=0 died=false
     read -r -a client_args <<<"${CASE_ARGS[$1]}"
     port=$(free_port)
-    log=$LOG_DIR/$name-$server-$rep
+    log=$LOG_DIR/$name-${server//\//_}-$rep
     start_server "$server" "$kind" "$port" "$log.server.log"
     before=$(cpu_ticks "$SERVER_PID")
     busy_before=$(cpu_busy_ticks "$SERVER_CPU")
@@ -292,6 +300,11 @@ def median(values):
     values = [v for v in values if v is not None]
     return statistics.median(values) if values else None
 
+def spread(values):
+    values = [v for v in values if v is not None]
+    mid = median(values)
+    return (max(values) - min(values)) / mid * 100 if mid else None
+
 groups = {}
 for r in runs:
     groups.setdefault((r["case"], r["server"]), []).append(r)
@@ -319,6 +332,8 @@ for (case, server), all_runs in groups.items():
         "units_per_sec": median([r["units_per_sec"] for r in rs]),
         "p99_us": median([x.get("p99_us") for x in c]),
         "server_cpu_us_per_unit": median([r["server_cpu_us_per_unit"] for r in rs]),
+        # Spread of the runs: (max - min) / median of the CPU per unit.
+        "cpu_spread_pct": spread([r["server_cpu_us_per_unit"] for r in rs]),
         "server_core_us_per_unit": median([r["server_core_us_per_unit"] for r in rs]),
         "server_busy_pct": median([r.get("server_busy_pct") for r in rs]),
         "errors": sum((r["client"].get("errors") or 0) + (r["client"].get("connect_failures") or 0)
@@ -344,7 +359,7 @@ def fmt(v, spec):
 
 UNIT_NAMES = {"messages": "msg", "deliveries": "delivery"}
 header = (f"{'case':<8} {'server':<18} {'unit':<9} {'units/s':>11} {'p99 us':>10} {'cpu us/unit':>12}"
-          f" {'core us/unit':>12} {'busy%':>5}"
+          f" {'spread%':>7} {'core us/unit':>12} {'busy%':>5}"
           f" {'cpu vs ref':>10} {'rate vs ref':>11} {'reference':<11} {'err':>7} {'fail':>5} {'other%':>6}")
 print()
 print(header)
@@ -354,6 +369,7 @@ for s in summaries:
     print(f"{s['case']:<8} {s['server']:<18} {UNIT_NAMES.get(s['unit'], s['unit']):<9}"
           f" {fmt(s['units_per_sec'], ',.0f'):>11}{flag}"
           f"{fmt(s['p99_us'], ',.0f'):>10} {fmt(s['server_cpu_us_per_unit'], '.3f'):>12}"
+          f" {fmt(s['cpu_spread_pct'], '.0f'):>7}"
           f" {fmt(s['server_core_us_per_unit'], '.3f'):>12} {fmt(s['server_busy_pct'], '.0f'):>5}"
           f" {fmt(s['cpu_ratio'], '.2f'):>10} {fmt(s['rate_ratio'], '.2f'):>11} {s['reference']:<11}"
           f" {s['errors']:>7} {s['failed_runs']:>5} {s['other_load_max_pct']:>6.0f}")

@@ -360,7 +360,10 @@ impl Driver for EpollDriver {
         let Some(n) = written else {
             return Ok(SendProgress::Wait);
         };
-        queue.advance(n.saturating_sub(head.len()));
+        let from_queue = n.saturating_sub(head.len());
+        if from_queue > 0 {
+            queue.advance(from_queue); // a direct reply alone leaves the (empty) queue be
+        }
         if n >= head.len() && queue.is_empty() {
             socket.set_write_interest(registry, false)?;
         }

@@ -59,23 +59,27 @@ impl<H: Handler> LoopCore<H> {
     /// then, if nothing is queued or in flight, closes a closing session. An aborted session
     /// closes at once.
     pub(super) fn flush<D: Driver>(&mut self, driver: &mut D, id: SessionId) {
-        if let Some(SessionState::Closing { reason }) = self.state.sessions.get(id).map(|s| s.state)
-        {
-            self.state.queue_farewells(id, reason); // its stages' goodbyes, once, before the FIN
-        }
+        let mut first = true;
         let mut wrote = false;
         loop {
-            // A reply made while flushing (a resumed read's echo) goes out in this flush too.
-            let head = self.state.take_reply(id);
             let state = &mut self.state;
             let Some(session) = state.sessions.get_mut(id) else {
                 return;
             };
-            if let SessionState::Aborting { reason } = session.state {
-                debug_assert!(head.is_none(), "an abort drops the reply");
-                self.close_session(driver, id, reason);
-                return;
+            match session.state {
+                SessionState::Aborting { reason } => {
+                    self.close_session(driver, id, reason); // drops the reply with the queue
+                    return;
+                }
+                SessionState::Closing { reason } if first => {
+                    first = false;
+                    state.queue_farewells(id, reason); // its stages' goodbyes, once, before the FIN
+                    continue;
+                }
+                _ => first = false,
             }
+            // A reply made while flushing (a resumed read's echo) goes out in this flush too.
+            let head = session.reply.take();
             if wrote && head.is_none() && session.send.is_empty() {
                 break; // idle: nothing in flight after a write (`SendProgress::Wrote`)
             }
