@@ -15,7 +15,7 @@
 //! | "do not touch the buffer or OVERLAPPED while pending" | the ownership rule below                               | the same rule                  |
 //! | `CancelIoEx` / `closesocket` with I/O pending         | `close`: `CancelIoEx`, socket closed after the last completion | `ASYNC_CANCEL`, fd closed after the last CQE |
 //! | `PostQueuedCompletionStatus`                          | the loop's waker — `port.rs` `PortWaker`               | a write to an eventfd          |
-//! | worker threads on one port                            | one port per loop thread: a session lives on one loop  | one ring per loop thread       |
+//! | worker threads on one port                            | one port per loop thread: a session lives on one loop; the loop whose port took the shared listener deals connections out to the others' ports — `share.rs` | one ring (and listener) per loop thread |
 //!
 //! One loop iteration ([`LoopCore::run`](crate::loop_core::LoopCore)) is one
 //! `GetQueuedCompletionStatusEx` ([`Driver::poll`]): before it the driver starts the
@@ -52,6 +52,7 @@ mod accept;
 mod conns;
 mod ops;
 mod port;
+mod share;
 mod socket_io;
 #[cfg(test)]
 mod tests;
@@ -64,7 +65,8 @@ use self::accept::Acceptor;
 use self::conns::ConnTable;
 use self::ops::{RecvOp, SendOp};
 pub(crate) use self::port::probe;
-use self::port::{Completion, CompletionPort, LISTENER_KEY, WAKER_KEY};
+use self::port::{take_handoff, Completion, CompletionPort, HANDOFF_KEY, LISTENER_KEY, WAKER_KEY};
+use self::share::Membership;
 use super::{Driver, DriverCounters, Event, Input, Outgoing, SendProgress, SocketOptions};
 use crate::mailbox::Wake;
 use crate::{ServiceConfig, SessionId};
@@ -95,6 +97,8 @@ struct IocpCounters {
     batches: u64,
     /// Completions that named no live record or operation (dropped).
     stale_completions: u64,
+    /// Connections another loop accepted and handed to this one (`share.rs`).
+    handed_in: u64,
 }
 
 /// The completion driver of one loop.
@@ -103,6 +107,10 @@ pub(crate) struct IocpDriver {
     /// The listener and its `AcceptEx`s; `None` without a listener, once stopped, or when
     /// another loop's port holds the shared listening socket.
     accept: Option<Acceptor>,
+    /// This loop's place among the loops sharing the listening socket: the accepting one
+    /// deals connections out to the others (`share.rs`). `None` without a listener, or once
+    /// the loop stopped accepting.
+    share: Option<Membership>,
     conns: ConnTable,
     /// Sessions whose receive is to be started at the next poll (registered, resumed, or
     /// their buffer was lent).
@@ -142,6 +150,9 @@ impl IocpDriver {
         config: &ServiceConfig,
     ) -> io::Result<(IocpDriver, Box<dyn Wake>)> {
         let port = CompletionPort::new()?;
+        let share = listener
+            .as_ref()
+            .and_then(|listener| Membership::join(listener, port.inbox()));
         let accept = match listener {
             Some(listener) => Acceptor::new(listener, &port)?,
             None => None,
@@ -150,6 +161,7 @@ impl IocpDriver {
         let driver = IocpDriver {
             port,
             accept,
+            share,
             conns: ConnTable::default(),
             to_start: Vec::new(),
             lent: None,
@@ -181,7 +193,7 @@ impl IocpDriver {
         }
         self.to_start = owed;
         if let Some(acceptor) = &mut self.accept {
-            acceptor.arm(out);
+            acceptor.arm(self.share.as_ref(), out);
         }
     }
 
@@ -206,6 +218,13 @@ impl IocpDriver {
         match completion.key {
             WAKER_KEY => {} // it only ended the wait
             LISTENER_KEY => self.on_accept(completion.overlapped, out),
+            HANDOFF_KEY => {
+                // SAFETY: a completion keyed HANDOFF_KEY was posted by `PortInbox::hand`, and
+                // each completion is handled once.
+                let (stream, peer) = unsafe { take_handoff(completion.overlapped) };
+                self.counters.handed_in += 1;
+                out.push(Event::Accepted { stream, peer });
+            }
             key => self.on_session(SessionId::from_u64(key as u64), completion.overlapped, out),
         }
     }
@@ -215,7 +234,7 @@ impl IocpDriver {
             self.stale(overlapped, "an accept of a closed listener");
             return;
         };
-        acceptor.complete(overlapped, out);
+        acceptor.complete(overlapped, self.share.as_ref(), out);
         self.close_stopped_listener();
     }
 
@@ -243,12 +262,20 @@ impl IocpDriver {
 
     /// The loop is over (every session closed): stops accepting and waits until the last
     /// completion is in (the ownership rule), at most [`CANCEL_TIMEOUT`].
+    /// Connections handed to this loop before it left its group are taken off the port and
+    /// closed.
     fn finish_ops(&mut self) -> io::Result<()> {
         self.stop_accepting_ops();
         self.return_lent();
         self.to_start.clear();
         let deadline = Instant::now() + CANCEL_TIMEOUT;
         let mut ignored = Vec::new();
+        let mut handed_in_left = true;
+        while handed_in_left {
+            self.wait(Some(Duration::ZERO), &mut ignored)?;
+            handed_in_left = !ignored.is_empty();
+            ignored.clear(); // the service is stopping: the connections are closed
+        }
         while self.in_flight() {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
@@ -266,10 +293,28 @@ impl IocpDriver {
     }
 
     fn stop_accepting_ops(&mut self) {
+        self.share = None; // no connection is handed to this loop from now on
         if let Some(acceptor) = &mut self.accept {
             acceptor.stop();
         }
         self.close_stopped_listener();
+    }
+}
+
+impl IocpDriver {
+    /// For `Drop` (the loop ended without `finish`): takes the connections handed to this
+    /// loop off the port and closes them, so their boxes are not leaked in the port. Other
+    /// completions taken here are ignored: `Drop` leaks what is in flight anyway.
+    fn close_handed_in(&mut self) {
+        let mut batch = Vec::new();
+        while self.port.wait(Some(Duration::ZERO), &mut batch).is_ok() && !batch.is_empty() {
+            for completion in batch.drain(..) {
+                if completion.key == HANDOFF_KEY {
+                    // SAFETY: as in `complete`: posted by `PortInbox::hand`, taken once.
+                    drop(unsafe { take_handoff(completion.overlapped) });
+                }
+            }
+        }
     }
 }
 
@@ -356,12 +401,15 @@ impl Driver for IocpDriver {
             ("completions", c.completions),
             ("completion_batches", c.batches),
             ("stale_completions", c.stale_completions),
+            ("connections_handed_in", c.handed_in),
         ]
     }
 }
 
 impl Drop for IocpDriver {
     fn drop(&mut self) {
+        self.share = None;
+        self.close_handed_in();
         if self.in_flight() {
             // The kernel may still write into receive buffers and OVERLAPPEDs, or read a
             // send's buffers: keep all of it rather than free memory it owns (the ownership

@@ -13,7 +13,8 @@
 //!
 //! A socket belongs to one completion port, so of the loops that share one listening socket
 //! (Windows has no `SO_REUSEPORT`; see `listener.rs`) only the first to associate it accepts:
-//! the others find it taken (`ERROR_INVALID_PARAMETER`) and leave accepting to that loop.
+//! the others find it taken (`ERROR_INVALID_PARAMETER`), and the accepting loop deals its
+//! connections out to them in turn (`share.rs`).
 
 use std::io;
 use std::net::TcpListener;
@@ -28,6 +29,7 @@ use windows_sys::Win32::System::IO::CancelIoEx;
 
 use super::ops::{AcceptOp, Started};
 use super::port::{CompletionPort, LISTENER_KEY};
+use super::share::Membership;
 use crate::accept_backoff::AcceptBackoff;
 use crate::driver::Event;
 
@@ -108,18 +110,19 @@ impl Acceptor {
 
     /// Starts every idle op once. One that completes in the call reports its connection and
     /// stays idle until the next `arm` (so a connect flood cannot keep this call going).
-    pub(super) fn arm(&mut self, out: &mut Vec<Event>) {
+    /// Connections go to the loops of `share` in turn (`share.rs`), this one's to `out`.
+    pub(super) fn arm(&mut self, share: Option<&Membership>, out: &mut Vec<Event>) {
         for index in 0..self.ops.len() {
             if self.paused || self.stopped {
                 return;
             }
             if self.ops[index].1 == Slot::Idle {
-                self.start(index, out);
+                self.start(index, share, out);
             }
         }
     }
 
-    fn start(&mut self, index: usize, out: &mut Vec<Event>) {
+    fn start(&mut self, index: usize, share: Option<&Membership>, out: &mut Vec<Event>) {
         let socket = match socket2::Socket::new(self.domain, Type::STREAM, Some(Protocol::TCP)) {
             Ok(socket) => socket,
             Err(err) => return self.failed(err, out), // out of sockets: the listener's trouble
@@ -131,7 +134,7 @@ impl Acceptor {
         // it if that never came.
         match unsafe { op.start(listener, socket) } {
             Ok(Started::Pending) => self.ops[index].1 = Slot::Pending,
-            Ok(Started::Now(_)) => self.accepted(index, out),
+            Ok(Started::Now(_)) => self.accepted(index, share, out),
             Err(err) => {
                 op.socket = None;
                 self.skip_or_fail(err, out);
@@ -139,8 +142,14 @@ impl Acceptor {
         }
     }
 
-    /// A completion keyed [`LISTENER_KEY`]: the op it names finished.
-    pub(super) fn complete(&mut self, overlapped: usize, out: &mut Vec<Event>) {
+    /// A completion keyed [`LISTENER_KEY`]: the op it names finished (its connection dealt
+    /// out as in [`Acceptor::arm`]).
+    pub(super) fn complete(
+        &mut self,
+        overlapped: usize,
+        share: Option<&Membership>,
+        out: &mut Vec<Event>,
+    ) {
         let Some(index) = self.ops.iter().position(|(op, _)| op.is(overlapped)) else {
             tracing::error!(
                 overlapped,
@@ -151,7 +160,7 @@ impl Acceptor {
         let slot = std::mem::replace(&mut self.ops[index].1, Slot::Idle);
         debug_assert_eq!(slot, Slot::Pending, "a completion for an op in flight");
         match self.ops[index].0.result(self.listener.as_raw_socket()) {
-            Ok(_) => self.accepted(index, out),
+            Ok(_) => self.accepted(index, share, out),
             Err(err) => {
                 self.ops[index].0.socket = None; // nothing was accepted into it
                 if !self.stopped {
@@ -162,8 +171,9 @@ impl Acceptor {
     }
 
     /// Op `index` accepted a connection into its socket: the socket goes to the session
-    /// layer with its peer (or is closed, once stopping).
-    fn accepted(&mut self, index: usize, out: &mut Vec<Event>) {
+    /// layer with its peer, this loop's or the one whose turn it is (or is closed, once
+    /// stopping).
+    fn accepted(&mut self, index: usize, share: Option<&Membership>, out: &mut Vec<Event>) {
         let Some(socket) = self.ops[index].0.socket.take() else {
             unreachable!("an accept op that completed holds its socket")
         };
@@ -186,9 +196,16 @@ impl Acceptor {
             return tracing::debug!("SO_UPDATE_ACCEPT_CONTEXT: {}", io::Error::last_os_error());
         }
         let stream = std::net::TcpStream::from(socket);
-        match stream.peer_addr() {
-            Ok(peer) => out.push(Event::Accepted { stream, peer }),
-            Err(err) => tracing::debug!("getpeername: {err}"), // reset while in the backlog
+        let peer = match stream.peer_addr() {
+            Ok(peer) => peer,
+            Err(err) => return tracing::debug!("getpeername: {err}"), // reset in the backlog
+        };
+        let ours = match share {
+            Some(share) => share.deal(stream, peer),
+            None => Some((stream, peer)),
+        };
+        if let Some((stream, peer)) = ours {
+            out.push(Event::Accepted { stream, peer });
         }
     }
 

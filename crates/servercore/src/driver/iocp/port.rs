@@ -11,6 +11,7 @@
 //! | `PostQueuedCompletionStatus`                        | [`PortWaker::wake`]: a packet with [`WAKER_KEY`], at most one queued |
 
 use std::io;
+use std::net::{SocketAddr, TcpStream};
 use std::os::windows::io::{AsRawHandle, FromRawHandle, OwnedHandle, RawSocket};
 use std::ptr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -39,6 +40,9 @@ pub(super) const BATCH: usize = 256;
 pub(super) const WAKER_KEY: usize = usize::MAX;
 /// The completion key of the listening socket (its `AcceptEx` completions).
 pub(super) const LISTENER_KEY: usize = usize::MAX - 1;
+/// The completion key of a connection another loop accepted and handed to this one
+/// ([`PortInbox::hand`]); its `OVERLAPPED` pointer is the boxed connection.
+pub(super) const HANDOFF_KEY: usize = usize::MAX - 2;
 /// `INFINITE` (`Win32_System_Threading`'s, not otherwise needed): wait without a timeout.
 const INFINITE: u32 = u32::MAX;
 
@@ -167,6 +171,13 @@ impl CompletionPort {
         Ok(())
     }
 
+    /// What other loops hand connections to this one through (`share.rs`).
+    pub(super) fn inbox(&self) -> PortInbox {
+        PortInbox {
+            port: self.handle.clone(),
+        }
+    }
+
     /// The waker other threads hand work to this loop with.
     pub(super) fn waker(&self) -> PortWaker {
         PortWaker {
@@ -220,6 +231,52 @@ impl Wake for PortWaker {
         }
         Ok(())
     }
+}
+
+/// A connection handed from the loop that accepted it to another (`share.rs`): boxed, and
+/// carried by a posted completion in place of an `OVERLAPPED` pointer.
+#[derive(Debug)]
+struct Handoff {
+    stream: TcpStream,
+    peer: SocketAddr,
+}
+
+/// A loop's port as other loops see it: where a connection accepted for this loop is posted.
+#[derive(Debug, Clone)]
+pub(super) struct PortInbox {
+    port: Arc<OwnedHandle>,
+}
+
+impl PortInbox {
+    /// Posts `stream` to the port, to come out of its loop's next wait as a completion keyed
+    /// [`HANDOFF_KEY`] ([`take_handoff`]). Gives it back if the post failed.
+    pub(super) fn hand(&self, stream: TcpStream, peer: SocketAddr) -> Result<(), TcpStream> {
+        let packet = Box::into_raw(Box::new(Handoff { stream, peer }));
+        // SAFETY: the port handle is kept open by the `Arc`. The pointer is not an OVERLAPPED:
+        // the kernel only carries a posted packet's pointer to the waiting thread, never
+        // reads through it; the receiving loop turns it back into the box (`take_handoff`).
+        let ok = unsafe {
+            PostQueuedCompletionStatus(self.port.as_raw_handle(), 0, HANDOFF_KEY, packet.cast())
+        };
+        if ok == 0 {
+            // SAFETY: the post failed, so the packet was not queued: the box is still ours.
+            let packet = unsafe { Box::from_raw(packet) };
+            return Err(packet.stream);
+        }
+        Ok(())
+    }
+}
+
+/// The connection a completion keyed [`HANDOFF_KEY`] carries.
+///
+/// # Safety
+/// `overlapped` is the pointer of a completion keyed [`HANDOFF_KEY`] taken off a port (so
+/// posted by [`PortInbox::hand`]), and is taken only once.
+pub(super) unsafe fn take_handoff(overlapped: usize) -> (TcpStream, SocketAddr) {
+    // SAFETY: the caller's contract: `hand` made the pointer with `Box::into_raw` and nothing
+    // else has turned it back.
+    let packet = unsafe { Box::from_raw(overlapped as *mut Handoff) };
+    (packet.stream, packet.peer)
 }
 
 /// Can the completion driver run here? It needs every TCP provider of the Winsock catalog to

@@ -3,13 +3,14 @@
 //! (`contract_suite!(iocp, …)`); behaviour through the public API is `tests/*.rs`'s, whose
 //! `both_models!` tests run an `iocp` variant here.
 
-use std::io::Write;
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use super::IocpDriver;
 use crate::driver::contract_tests::{is_readable, pair, poll_until, read_all};
 use crate::driver::{resolve, start, AnyDriver, Driver, Event};
-use crate::{Model, ServiceConfig, SessionId};
+use crate::{Context, Handler, Model, Service, ServiceConfig, SessionId};
 
 fn driver() -> IocpDriver {
     IocpDriver::new(None, &ServiceConfig::default()).unwrap().0
@@ -89,4 +90,54 @@ fn a_cancelled_receive_releases_late_and_stale_completions_are_harmless() {
     driver.close(new);
     driver.finish().unwrap();
     assert!(!driver.in_flight(), "finish waited for the last completion");
+}
+
+/// Echoes what each session sends.
+struct Echo;
+
+impl Handler for Echo {
+    fn received(&mut self, ctx: &mut Context<'_>, id: SessionId, data: &[u8]) -> usize {
+        let _ = ctx.send_copy(id, data);
+        data.len()
+    }
+}
+
+/// The loops share one listening socket and only the first port to take it has `AcceptEx`s
+/// on it: that loop deals the connections out to every loop in turn (`share.rs`), so each
+/// loop serves some, and every echo comes back whole.
+#[test]
+fn the_accepting_loop_deals_connections_to_every_loop() {
+    let config = ServiceConfig {
+        threads: 3,
+        model: Model::Iocp,
+        ..ServiceConfig::default()
+    };
+    let service = Service::bind("127.0.0.1:0".parse().unwrap(), config, |_| Echo).unwrap();
+    let addr = service.local_addr().unwrap();
+    let clients: Vec<TcpStream> = (0..9u8)
+        .map(|i| {
+            let mut client = TcpStream::connect(addr).unwrap();
+            client
+                .set_read_timeout(Some(Duration::from_secs(20)))
+                .unwrap();
+            client.write_all(&[i; 100]).unwrap();
+            let mut echo = [0; 100];
+            client.read_exact(&mut echo).unwrap();
+            assert_eq!(echo, [i; 100]);
+            client
+        })
+        .collect();
+    let (_, stats) = service.stop_with_stats();
+    drop(clients);
+    let accepted: Vec<u64> = stats.iter().map(|s| s.accepted).collect();
+    assert_eq!(accepted.iter().sum::<u64>(), 9, "{accepted:?}");
+    assert!(
+        accepted.iter().all(|&n| n > 0),
+        "every loop served some: {accepted:?}"
+    );
+    let handed_in: u64 = stats
+        .iter()
+        .map(|s| s.driver_counter("connections_handed_in"))
+        .sum();
+    assert!(handed_in >= 2, "{handed_in} handed in");
 }
