@@ -62,7 +62,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
 use self::accept::Acceptor;
-use self::conns::ConnTable;
+use self::conns::{ConnTable, SendState};
 use self::ops::{RecvOp, SendOp};
 pub(crate) use self::port::probe;
 use self::port::{take_handoff, Completion, CompletionPort, HANDOFF_KEY, LISTENER_KEY, WAKER_KEY};
@@ -102,6 +102,7 @@ struct IocpCounters {
 }
 
 /// The completion driver of one loop.
+#[derive(Debug)]
 pub(crate) struct IocpDriver {
     port: CompletionPort,
     /// The listener and its `AcceptEx`s; `None` without a listener, once stopped, or when
@@ -129,14 +130,6 @@ pub(crate) struct IocpDriver {
     /// Set on every session's socket in `register`.
     options: SocketOptions,
     counters: IocpCounters,
-}
-
-impl std::fmt::Debug for IocpDriver {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("IocpDriver")
-            .field("draining", &self.conns.draining())
-            .finish_non_exhaustive()
-    }
 }
 
 impl IocpDriver {
@@ -355,16 +348,58 @@ impl Driver for IocpDriver {
         self.next_input(id)
     }
 
+    /// Allowed: the receive is started at the next poll (or `read`). Stopped: no new
+    /// receive; one in flight still completes (at most `read_ahead` bytes).
     fn set_reading(&mut self, id: SessionId, on: bool) {
-        self.set_conn_reading(id, on);
+        let Some(conn) = self.conns.open_mut(id) else {
+            return;
+        };
+        conn.reading = on;
+        if conn.wants_recv() {
+            self.to_start.push(id);
+        }
     }
 
+    /// Finishes a completed send (the untaken rest goes back to the queue's front), writes a
+    /// head at once, or starts a `WSASend` of the queue's front.
+    ///
+    /// A head (a direct reply) goes out with a plain non-blocking `send` while no send is in
+    /// flight: the kernel copies it during the call, so nothing is lent; what the socket did
+    /// not take (`Wrote(n)`, `n` maybe 0) the caller queues. Queued bytes go out with an
+    /// overlapped `WSASend` of at most `send_size` bytes, which the skip mode lets complete
+    /// in the call (`Wrote`) or leaves pending (`Wait`; `Event::Writable` follows its
+    /// completion). A pending `WSASend` holds all it was given until the peer's window
+    /// takes the last of it, where `send(2)` would take what fits and return: the bound
+    /// keeps what the kernel holds for a peer that does not read near the socket's own send
+    /// buffer, as on the other models.
     fn send(&mut self, id: SessionId, out: Outgoing<'_>) -> io::Result<SendProgress> {
-        self.send_conn(id, out)
+        let Some(conn) = self.conns.open_mut(id) else {
+            return Ok(SendProgress::Idle);
+        };
+        match std::mem::take(&mut conn.send) {
+            SendState::InFlight(op) => {
+                conn.send = SendState::InFlight(op);
+                Ok(SendProgress::Wait)
+            }
+            SendState::Done(mut op, result) => {
+                let outcome = result.map(|n| {
+                    op.complete(n as usize, out.queue);
+                    SendProgress::Wrote(n as usize)
+                });
+                self.recycle_send(op);
+                outcome
+            }
+            SendState::Idle if !out.head.is_empty() => socket_io::send_now(&conn.socket, out.head),
+            SendState::Idle if out.queue.is_empty() => Ok(SendProgress::Idle),
+            SendState::Idle => self.start_send(id, out.queue),
+        }
     }
 
+    /// `shutdown(SD_SEND)`: Winsock sends the FIN after the data it was already given.
     fn shutdown_write(&mut self, id: SessionId) -> io::Result<()> {
-        self.shutdown_conn(id)
+        self.conns.open_mut(id).map_or(Ok(()), |conn| {
+            conn.socket.shutdown(std::net::Shutdown::Write)
+        })
     }
 
     fn close(&mut self, id: SessionId) -> bool {

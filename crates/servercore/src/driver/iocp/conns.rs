@@ -68,6 +68,20 @@ pub(super) enum SendState {
     Done(Box<SendOp>, io::Result<u32>),
 }
 
+impl SendState {
+    /// The record of a finished send, its result dropped (the session is closing); a send
+    /// in flight stays (the kernel owns it until its completion).
+    pub(super) fn take_done(&mut self) -> Option<Box<SendOp>> {
+        match std::mem::take(self) {
+            SendState::Done(op, _) => Some(op),
+            still => {
+                *self = still;
+                None
+            }
+        }
+    }
+}
+
 /// The driver's record of one session socket.
 #[derive(Debug)]
 pub(super) struct Conn {

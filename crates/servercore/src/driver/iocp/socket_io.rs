@@ -12,7 +12,7 @@ use super::accept::cancel;
 use super::conns::{Conn, Received, Recv, SendState};
 use super::ops::{RecvOp, SendOp, Started};
 use super::{IocpDriver, POOL};
-use crate::driver::{Event, Input, Outgoing, SendProgress};
+use crate::driver::{head_written, Event, Input, SendProgress};
 use crate::session::SendQueue;
 use crate::SessionId;
 
@@ -89,7 +89,10 @@ impl IocpDriver {
         let result = conn.recv_op.result(conn.socket.as_raw_socket());
         if !open {
             conn.recv = Recv::Idle; // a closed session's bytes: nobody will read them
-            return self.release_if_quiet(id, out);
+            if self.release_if_quiet(id) {
+                out.push(Event::Released);
+            }
+            return;
         }
         conn.recv = Recv::Ready(Received::from_result(result));
         out.push(Event::Readable(id));
@@ -108,7 +111,10 @@ impl IocpDriver {
         let result = op.result(conn.socket.as_raw_socket());
         if !open {
             self.recycle_send(op); // the session is gone: its bytes are dropped here
-            return self.release_if_quiet(id, out);
+            if self.release_if_quiet(id) {
+                out.push(Event::Released);
+            }
+            return;
         }
         conn.send = SendState::Done(op, result);
         out.push(Event::Writable(id));
@@ -157,58 +163,11 @@ impl IocpDriver {
         }
     }
 
-    /// Reading allowed: the receive is started at the next poll (or `read`). Stopped: no
-    /// new receive; one in flight still completes (at most `read_ahead` bytes).
-    pub(super) fn set_conn_reading(&mut self, id: SessionId, on: bool) {
-        let Some(conn) = self.conns.open_mut(id) else {
-            return;
-        };
-        conn.reading = on;
-        if conn.wants_recv() {
-            self.to_start.push(id);
-        }
-    }
-
-    /// Finishes a completed send (the untaken rest goes back to the queue's front), writes a
-    /// head at once, or starts a `WSASend` of the queue's front.
-    ///
-    /// A head (a direct reply) goes out with a plain non-blocking `send` while no send is in
-    /// flight: the kernel copies it during the call, so nothing is lent; what the socket did
-    /// not take (`Wrote(n)`, `n` maybe 0) the caller queues. Queued bytes go out with an
-    /// overlapped `WSASend` of at most `send_size` bytes, which the skip mode lets complete
-    /// in the call (`Wrote`) or leaves pending (`Wait`; `Event::Writable` follows its
-    /// completion). A pending `WSASend` holds all it was given until the peer's window
-    /// takes the last of it, where `send(2)` would take what fits and return: the bound
-    /// keeps what the kernel holds for a peer that does not read near the socket's own send
-    /// buffer, as on the other models.
-    pub(super) fn send_conn(
+    pub(super) fn start_send(
         &mut self,
         id: SessionId,
-        out: Outgoing<'_>,
+        queue: &mut SendQueue,
     ) -> io::Result<SendProgress> {
-        let Some(conn) = self.conns.open_mut(id) else {
-            return Ok(SendProgress::Idle);
-        };
-        match std::mem::take(&mut conn.send) {
-            SendState::InFlight(op) => {
-                conn.send = SendState::InFlight(op);
-                Ok(SendProgress::Wait)
-            }
-            SendState::Done(mut op, result) => {
-                let outcome = result.map(|n| {
-                    op.complete(n as usize, out.queue);
-                    SendProgress::Wrote(n as usize)
-                });
-                self.recycle_send(op);
-                outcome
-            }
-            SendState::Idle if !out.head.is_empty() => send_now(&conn.socket, out.head),
-            SendState::Idle if out.queue.is_empty() => Ok(SendProgress::Idle),
-            SendState::Idle => self.start_send(id, out.queue),
-        }
-    }
-
-    fn start_send(&mut self, id: SessionId, queue: &mut SendQueue) -> io::Result<SendProgress> {
         let mut op = self.send_pool.pop().unwrap_or_else(SendOp::new);
         let Some(conn) = self.conns.open_mut(id) else {
             unreachable!("the caller found the record")
@@ -236,14 +195,6 @@ impl IocpDriver {
         outcome
     }
 
-    /// Shuts down the sending side of `id`'s socket (lingering close).
-    pub(super) fn shutdown_conn(&mut self, id: SessionId) -> io::Result<()> {
-        match self.conns.open_mut(id) {
-            Some(conn) => conn.socket.shutdown(std::net::Shutdown::Write),
-            None => Ok(()),
-        }
-    }
-
     /// Lets go of `id`'s socket: drops its unread input and finished send, cancels its
     /// operations (`CancelIoEx`), and frees the record (closing the socket) once the last of
     /// their completions is in. Returns true if that happened at once.
@@ -257,42 +208,34 @@ impl IocpDriver {
         if !matches!(conn.recv, Recv::Pending) {
             conn.recv = Recv::Idle;
         }
-        let done = match std::mem::take(&mut conn.send) {
-            SendState::Done(op, _) => Some(op),
-            SendState::InFlight(op) => {
-                conn.send = SendState::InFlight(op);
-                None
-            }
-            SendState::Idle => None,
-        };
+        let done = conn.send.take_done();
         if !conn.is_quiet() {
             cancel(conn.socket.as_raw_socket() as HANDLE, std::ptr::null());
         }
         if let Some(op) = done {
             self.recycle_send(op);
         }
-        let mut released = Vec::new();
-        self.release_if_quiet(id, &mut released);
-        !released.is_empty()
+        self.release_if_quiet(id)
     }
 
     /// Frees `id`'s draining record once no operation of it is left: only now is its socket
-    /// closed.
-    fn release_if_quiet(&mut self, id: SessionId, out: &mut Vec<Event>) {
+    /// closed. True if it was freed (the caller reports [`Event::Released`], or says so from
+    /// `close`).
+    fn release_if_quiet(&mut self, id: SessionId) -> bool {
         if !self.conns.is_draining(id) || self.conns.get_mut(id).is_some_and(|c| !c.is_quiet()) {
-            return;
+            return false;
         }
         let Some(conn) = self.conns.remove_draining(id) else {
-            return;
+            return false;
         };
         if self.recv_pool.len() < POOL {
             self.recv_pool.push(conn.recv_op); // reused by a later session
         }
         drop(conn.socket); // `closesocket`: its last completion is in
-        out.push(Event::Released);
+        true
     }
 
-    fn recycle_send(&mut self, mut op: Box<SendOp>) {
+    pub(super) fn recycle_send(&mut self, mut op: Box<SendOp>) {
         op.clear();
         if self.send_pool.len() < POOL {
             self.send_pool.push(op);
@@ -302,17 +245,6 @@ impl IocpDriver {
 
 /// A direct reply's plain `send` on the non-blocking socket: the kernel copies `head` in the
 /// call. No room (`WSAEWOULDBLOCK`) is `Wrote(0)`: the caller queues it.
-fn send_now(mut socket: &TcpStream, head: &[u8]) -> io::Result<SendProgress> {
-    match socket.write(head) {
-        Ok(n) => Ok(SendProgress::Wrote(n)),
-        Err(err)
-            if matches!(
-                err.kind(),
-                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
-            ) =>
-        {
-            Ok(SendProgress::Wrote(0))
-        }
-        Err(err) => Err(err),
-    }
+pub(super) fn send_now(mut socket: &TcpStream, head: &[u8]) -> io::Result<SendProgress> {
+    head_written(socket.write(head))
 }
