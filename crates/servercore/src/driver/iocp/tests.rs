@@ -7,9 +7,13 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
+
+use super::conns::SendState;
 use super::IocpDriver;
 use crate::driver::contract_tests::{is_readable, pair, poll_until, read_all};
-use crate::driver::{resolve, start, AnyDriver, Driver, Event};
+use crate::driver::{resolve, start, AnyDriver, Driver, Event, Outgoing, SendProgress};
+use crate::session::SendQueue;
 use crate::{Context, Handler, Model, Service, ServiceConfig, SessionId};
 
 fn driver() -> IocpDriver {
@@ -90,6 +94,56 @@ fn a_cancelled_receive_releases_late_and_stale_completions_are_harmless() {
     driver.close(new);
     driver.finish().unwrap();
     assert!(!driver.in_flight(), "finish waited for the last completion");
+}
+
+/// A session closed with a `WSASend` pending (its peer reads nothing): the send's buffers
+/// stay the kernel's — held by the driver — until the cancelled send's completion is in, and
+/// are let go only then, with the socket (`Event::Released`).
+#[test]
+fn a_pending_send_keeps_its_buffers_until_its_cancelled_completion() {
+    let mut driver = driver();
+    let (ours, _peer) = pair(); // never reads
+    socket2::SockRef::from(&ours)
+        .set_send_buffer_size(8 * 1024)
+        .unwrap();
+    let id = SessionId::new(0, 0, 0);
+    driver.register(id, ours).unwrap();
+    let chunk = Bytes::from(vec![7u8; 256 * 1024]);
+    let mut queue = SendQueue::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if queue.is_empty() {
+            queue.push(chunk.clone());
+        }
+        let out = Outgoing {
+            head: &[],
+            queue: &mut queue,
+        };
+        if driver.send(id, out).unwrap() == SendProgress::Wait {
+            break; // a WSASend is pending: the peer's window and our buffer are full
+        }
+        assert!(Instant::now() < deadline, "the socket never filled");
+    }
+    assert!(matches!(
+        driver.conns.open_mut(id).map(|c| &c.send),
+        Some(SendState::InFlight(_))
+    ));
+    drop(queue);
+    assert!(
+        !driver.close(id),
+        "a send in flight: the socket outlives the session"
+    );
+    assert!(
+        !chunk.is_unique(),
+        "the pending send still holds its buffers"
+    );
+    let mut events = Vec::new();
+    poll_until(&mut driver, &mut events, |e| matches!(e, Event::Released));
+    assert!(
+        chunk.is_unique(),
+        "let go once the cancelled send completed"
+    );
+    driver.finish().unwrap();
 }
 
 /// Echoes what each session sends.
