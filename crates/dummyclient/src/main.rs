@@ -124,7 +124,7 @@ struct Cli {
     /// Event loops (threads) of the client. Default: number of CPUs.
     #[arg(long, requires = "load_mode", help_heading = "Load mode", value_parser = clap::value_parser!(u32).range(1..))]
     threads: Option<u32>,
-    /// I/O model of the client's loops: auto, epoll or uring.
+    /// I/O model of the client's loops: auto, epoll, uring (Linux) or iocp (Windows).
     #[arg(
         long,
         default_value = "auto",

@@ -2,6 +2,9 @@
 
 mod util;
 
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
 use std::time::Duration;
 
 use util::{closed_port, echo_server, mangling_server, run_dummyclient, stderr, Mangle};
@@ -57,41 +60,55 @@ fn an_echo_that_differs_is_an_error_even_where_the_print_hides_it() {
     );
 }
 
+/// The server starts only once the client has said it waits (its first connect was
+/// refused), not after a fixed delay: a client slow to start (a busy machine, Wine) would
+/// otherwise find the server up already and never wait.
 #[test]
 fn waits_for_a_server_that_starts_late() {
     let addr = closed_port();
-    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
-    let server = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(300));
-        let config = servercore::ServiceConfig {
-            threads: 1,
-            ..Default::default()
-        };
-        let service = servercore::Service::bind(addr, config, |_| util::Echo)
-            .expect("bind the released port");
-        let _ = done_rx.recv_timeout(Duration::from_secs(10));
-        service.stop();
-    });
-    let output = run_dummyclient(
-        &[
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dummyclient"))
+        .args([
             "--addr",
             &addr.to_string(),
             "--count",
             "1",
             "--interval-ms",
             "10",
-        ],
-        Duration::from_secs(10),
-    );
-    assert!(output.status.success(), "stderr:\n{}", stderr(&output));
-    let text = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        text.contains(&format!("Waiting for server at {addr}")),
-        "{text}"
-    );
-    assert!(text.contains("Recv Data Len = 100: Hello World"), "{text}");
-    drop(done_tx);
-    server.join().unwrap();
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("dummyclient starts");
+    let (lines_tx, lines) = mpsc::channel();
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    std::thread::spawn(move || {
+        stdout
+            .lines()
+            .map_while(Result::ok)
+            .try_for_each(|l| lines_tx.send(l))
+    });
+    let step = Duration::from_secs(20);
+    let mut text = String::new();
+    let mut next_line = |text: &mut String| {
+        let line = lines.recv_timeout(step).unwrap_or_else(|_| {
+            let _ = child.kill();
+            panic!("no more output within {step:?}:\n{text}")
+        });
+        text.push_str(&line);
+        text.push('\n');
+        line
+    };
+    while !next_line(&mut text).starts_with(&format!("Waiting for server at {addr}")) {}
+    let config = servercore::ServiceConfig {
+        threads: 1,
+        ..Default::default()
+    };
+    let service =
+        servercore::Service::bind(addr, config, |_| util::Echo).expect("bind the released port");
+    while next_line(&mut text) != "Recv Data Len = 100: Hello World" {}
+    assert!(child.wait().unwrap().success(), "{text}");
+    service.stop();
 }
 
 #[test]

@@ -89,7 +89,8 @@ pub(crate) struct Args {
     #[arg(long, value_name = "N",
           value_parser = RangedU64ValueParser::<usize>::new().range(1..=MAX_THREADS))]
     threads: Option<usize>,
-    /// I/O model: auto (io_uring if the kernel allows, else epoll), epoll or uring (Linux only).
+    /// I/O model: auto (the OS's completion model if it can run: io_uring on Linux, iocp on
+    /// Windows; else epoll), epoll (mio's readiness), uring (Linux only) or iocp (Windows only).
     #[arg(long, default_value = "auto")]
     model: Model,
     /// Stop reading from a session whose unsent echo reaches this many bytes, until it drains

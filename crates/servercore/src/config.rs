@@ -9,15 +9,21 @@ use crate::{AddressList, ProxyProtocol};
 /// Which I/O model the event loops use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Model {
-    /// io_uring when the kernel offers what the completion driver needs, else epoll (the
-    /// reason is logged once).
+    /// The OS's completion model when it can run ([`Model::Uring`] on Linux, [`Model::Iocp`]
+    /// on Windows), else epoll (the reason is logged once). Elsewhere: epoll.
     #[default]
     Auto,
-    /// Readiness model: epoll through `mio` (the lecture's WSAEventSelect).
+    /// Readiness model: epoll through `mio` (the lecture's WSAEventSelect); on macOS kqueue,
+    /// on Windows AFD polling, under mio.
     Epoll,
-    /// Completion model: io_uring (the lecture's Overlapped I/O / IOCP).
-    /// Linux only: elsewhere starting a service with it fails with `ErrorKind::Unsupported`.
+    /// Completion model on Linux: io_uring (the lecture's Overlapped I/O / IOCP, as Linux
+    /// has it). Linux only: elsewhere starting a service with it fails with
+    /// `ErrorKind::Unsupported`.
     Uring,
+    /// Completion model on Windows: an I/O completion port with overlapped `WSARecv`,
+    /// `WSASend` and `AcceptEx` (the lecture's own). Windows only: elsewhere starting a
+    /// service with it fails with `ErrorKind::Unsupported`.
+    Iocp,
 }
 
 impl FromStr for Model {
@@ -28,8 +34,9 @@ impl FromStr for Model {
             "auto" => Ok(Model::Auto),
             "epoll" => Ok(Model::Epoll),
             "uring" | "io_uring" => Ok(Model::Uring),
+            "iocp" => Ok(Model::Iocp),
             other => Err(format!(
-                "unknown I/O model {other:?} (expected auto, epoll or uring)"
+                "unknown I/O model {other:?} (expected auto, epoll, uring or iocp)"
             )),
         }
     }
@@ -41,6 +48,7 @@ impl fmt::Display for Model {
             Model::Auto => "auto",
             Model::Epoll => "epoll",
             Model::Uring => "uring",
+            Model::Iocp => "iocp",
         })
     }
 }
@@ -216,7 +224,7 @@ mod tests {
 
     #[test]
     fn model_parses_and_prints() {
-        for m in [Model::Auto, Model::Epoll, Model::Uring] {
+        for m in [Model::Auto, Model::Epoll, Model::Uring, Model::Iocp] {
             assert_eq!(m.to_string().parse::<Model>(), Ok(m));
         }
         assert!("kqueue".parse::<Model>().unwrap_err().contains("kqueue"));

@@ -354,6 +354,8 @@ fn run_loop<H: Handler>(
         AnyDriver::Epoll(d) => core.run(d),
         #[cfg(target_os = "linux")]
         AnyDriver::Uring(d) => core.run(d.as_mut()),
+        #[cfg(windows)]
+        AnyDriver::Iocp(d) => core.run(d.as_mut()),
     };
     if let Err(err) = result {
         tracing::error!(loop_index = core.state.index, "event loop failed: {err}");

@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests of every crate in the workspace: the
-//! [`both_models!`] macro (one test body, generated for epoll and io_uring; the io_uring
-//! variant is ignored, with the reason, where the kernel refuses io_uring) for what each
+//! [`both_models!`] macro (one test body, generated for epoll and for each OS's completion
+//! model, io_uring and the I/O completion port; a completion variant is ignored, with the
+//! reason, where it cannot run: off its OS, or where the kernel refuses io_uring) for what each
 //! model does its own way, [`one_model!`] for application tests, loopback clients
 //! with timeouts (also from a chosen 127.0.0.x), deterministic data, polling with a deadline,
 //! free loopback ports, a real HAProxy in front of a test backend ([`haproxy`]), a real
@@ -30,8 +31,8 @@ pub fn loopback() -> SocketAddr {
 }
 
 /// Declares an application test: `mod $name { fn auto(); }` calling `super::$body(Model::Auto)`, the model
-/// a service picks by default (io_uring where the kernel allows it, else epoll; under Wine,
-/// epoll). The I/O models' own contracts are servercore's driver conformance suite's
+/// a service picks by default (io_uring where the kernel allows it, else epoll; on Windows,
+/// and so under Wine, the I/O completion port). The I/O models' own contracts are servercore's driver conformance suite's
 /// (`driver/contract_tests.rs`), and the loop's policies run on its fake driver in simulated
 /// time: what a test of an application adds runs once. Attributes before `$name` go on it.
 #[macro_export]

@@ -1,5 +1,6 @@
 //! The `Driver` contract, as a conformance suite every model runs (`contract_suite!` at the
-//! bottom: epoll, and io_uring where the kernel has it; the IOCP driver will join it). Each
+//! bottom: epoll everywhere, io_uring on Linux where the kernel has it, the I/O completion
+//! port on Windows). Each
 //! test drives one driver directly over real loopback sockets — no session layer — and
 //! checks one method's promise from `driver/mod.rs`: what `read` lends and when it says
 //! `Wait`, that `set_reading(false)` stops input (within `read_ahead`) and `true` brings back
@@ -25,7 +26,7 @@ const STEP: Duration = Duration::from_secs(20);
 type Made<D> = (D, Box<dyn Wake>);
 
 /// A connected pair: (our end, the peer's end), the peer with read/write timeouts.
-fn pair() -> (TcpStream, TcpStream) {
+pub(super) fn pair() -> (TcpStream, TcpStream) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let peer = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
     peer.set_read_timeout(Some(STEP)).unwrap();
@@ -35,7 +36,7 @@ fn pair() -> (TcpStream, TcpStream) {
 }
 
 /// Polls until `want` holds for one of the driver's events (collecting all of them).
-fn poll_until<D: Driver>(
+pub(super) fn poll_until<D: Driver>(
     driver: &mut D,
     events: &mut Vec<Event<D::Socket>>,
     mut want: impl FnMut(&Event<D::Socket>) -> bool,
@@ -53,7 +54,7 @@ fn poll_until<D: Driver>(
     }
 }
 
-fn is_readable<S>(id: SessionId) -> impl FnMut(&Event<S>) -> bool {
+pub(super) fn is_readable<S>(id: SessionId) -> impl FnMut(&Event<S>) -> bool {
     move |e| matches!(e, Event::Readable(r) if *r == id)
 }
 
@@ -63,7 +64,7 @@ fn is_writable<S>(id: SessionId) -> impl FnMut(&Event<S>) -> bool {
 
 /// Reads `id`'s input until `Wait` (after a `Readable`), returning the bytes and whether an
 /// EOF came.
-fn read_all<D: Driver>(driver: &mut D, id: SessionId) -> (Vec<u8>, bool) {
+pub(super) fn read_all<D: Driver>(driver: &mut D, id: SessionId) -> (Vec<u8>, bool) {
     let mut got = Vec::new();
     loop {
         match driver.read(id) {
@@ -441,4 +442,9 @@ contract_suite!(epoll, plain_test, |listener| {
 #[cfg(target_os = "linux")]
 contract_suite!(uring, testkit::uring_test, |listener| {
     super::super::uring::UringDriver::new(listener, &ServiceConfig::default()).unwrap()
+});
+
+#[cfg(windows)]
+contract_suite!(iocp, plain_test, |listener| {
+    super::super::iocp::IocpDriver::new(listener, &ServiceConfig::default()).unwrap()
 });

@@ -42,11 +42,13 @@
 //!   io_uring) and says so with [`Event::Released`].
 //!
 //! The model is chosen at run time, here and nowhere else ([`start`]), and so is the platform
-//! split: io_uring is Linux's, so the `uring` module, its [`AnyDriver`] variant and its arms
-//! exist only there (`cfg(target_os = "linux")`). Elsewhere the readiness driver is the only
-//! one, on what `mio` sits on there: kqueue on macOS and the BSDs, AFD polling over an I/O
-//! completion port on Windows; [`Model::Auto`] picks it and [`Model::Uring`] is refused with
-//! [`io::ErrorKind::Unsupported`].
+//! split. Each OS has its own completion model: io_uring on Linux (the `uring` module), the
+//! I/O completion port on Windows (the `iocp` module), each with its [`AnyDriver`] variant
+//! and arms only there (`cfg(target_os = "linux")`, `cfg(windows)`); [`Model::Auto`] picks
+//! it where it can run. The readiness driver runs everywhere, on what `mio` sits on: epoll on
+//! Linux, kqueue on macOS and the BSDs, AFD polling over an I/O completion port on Windows
+//! (`--model epoll` keeps it). A completion model asked for on another OS is refused with
+//! [`io::ErrorKind::Unsupported`] and a message naming the one that OS has.
 
 /// The one funnel for raw libc calls (mio's `syscall!`): evaluates the call (an `unsafe`
 /// block at the call site, with its `// SAFETY:` note) and turns the C failure value `-1`
@@ -67,13 +69,11 @@ pub(crate) mod acceptor;
 #[cfg(test)]
 mod contract_tests;
 pub(crate) mod epoll;
+#[cfg(windows)]
+pub(crate) mod iocp;
 mod socket_call;
 #[cfg(target_os = "linux")]
 pub(crate) mod uring;
-
-/// Whether the completion driver can run here: what a probe ring offers.
-#[cfg(target_os = "linux")]
-use uring::probe as probe_uring;
 
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -101,10 +101,10 @@ pub(crate) enum Event<S = TcpStream> {
     Writable(SessionId),
     /// A closed session's descriptor is really closed now (a descriptor is free again).
     #[cfg_attr(
-        not(target_os = "linux"),
+        not(any(target_os = "linux", windows)),
         allow(
             dead_code,
-            reason = "the readiness driver closes at once: only io_uring defers"
+            reason = "the readiness driver closes at once: only the completion drivers defer"
         )
     )]
     Released,
@@ -249,11 +249,13 @@ pub(crate) trait Driver {
     }
 }
 
-/// A started driver of either model.
+/// A started driver of one of the models.
 pub(crate) enum AnyDriver {
     Epoll(epoll::EpollDriver),
     #[cfg(target_os = "linux")]
     Uring(Box<uring::UringDriver>),
+    #[cfg(windows)]
+    Iocp(Box<iocp::IocpDriver>),
 }
 
 /// The options every session's socket gets when it is registered (from [`ServiceConfig`]):
@@ -291,11 +293,13 @@ impl SocketOptions {
 }
 
 /// Builds the driver for `model` on the calling thread (io_uring rings must be created by the
-/// thread that submits to them). Returns it with the waker other threads use.
+/// thread that submits to them; a completion port is the loop's own too). Returns it with the
+/// waker other threads use.
 ///
 /// # Errors
-/// The kernel refused the driver's set-up (`epoll_create`, `io_uring_setup`, …), or
-/// [`io::ErrorKind::Unsupported`]: io_uring was asked for on another OS than Linux.
+/// The kernel refused the driver's set-up (`epoll_create`, `io_uring_setup`,
+/// `CreateIoCompletionPort`, …), or [`io::ErrorKind::Unsupported`]: a completion model was
+/// asked for on an OS that does not have it.
 pub(crate) fn start(
     model: Model,
     listener: Option<TcpListener>,
@@ -311,30 +315,47 @@ pub(crate) fn start(
             let (driver, waker) = uring::UringDriver::new(listener, config)?;
             Ok((AnyDriver::Uring(Box::new(driver)), waker))
         }
-        #[cfg(not(target_os = "linux"))]
-        Model::Uring => Err(io::Error::new(
+        #[cfg(windows)]
+        Model::Iocp => {
+            let (driver, waker) = iocp::IocpDriver::new(listener, config)?;
+            Ok((AnyDriver::Iocp(Box::new(driver)), waker))
+        }
+        // Each OS lacks at least one completion model (macOS both).
+        other => Err(io::Error::new(
             io::ErrorKind::Unsupported,
-            URING_IS_LINUX_ONLY,
+            not_on_this_os(other),
         )),
     }
 }
 
-/// Why [`Model::Uring`] is refused on this OS (the error of [`start`], the reason [`resolve`]
-/// logs).
-#[cfg(not(target_os = "linux"))]
-const URING_IS_LINUX_ONLY: &str =
-    "io_uring is Linux-only: use --model epoll (or auto), the readiness model, on this OS";
+/// Why `model`, a completion model, is refused on this OS (the error of [`start`]).
+fn not_on_this_os(model: Model) -> String {
+    let which = match model {
+        Model::Uring => "io_uring is Linux-only",
+        _ => "the I/O completion port model (iocp) is Windows-only",
+    };
+    format!("{which}: {THIS_OS_HAS}")
+}
 
-/// Resolves [`Model::Auto`] to the model this kernel supports: io_uring if a probe ring
-/// offers everything the completion driver uses, else epoll (logged once, with the reason).
-/// On another OS than Linux that is always epoll (mio's readiness).
+/// What this OS offers instead, for [`not_on_this_os`].
+#[cfg(target_os = "linux")]
+const THIS_OS_HAS: &str = "on Linux use --model uring (the completion model here), epoll, or auto";
+#[cfg(windows)]
+const THIS_OS_HAS: &str = "on Windows use --model iocp (the completion model here), epoll, or auto";
+#[cfg(not(any(target_os = "linux", windows)))]
+const THIS_OS_HAS: &str = "use --model epoll (or auto), the readiness model, on this OS";
+
+/// Resolves [`Model::Auto`] to the model this kernel supports: its completion model (io_uring
+/// on Linux, the completion port on Windows) if a probe finds everything that driver uses,
+/// else epoll (logged once, with the reason). Elsewhere that is always epoll (mio's
+/// readiness).
 pub(crate) fn resolve(model: Model) -> Model {
     static AUTO: OnceLock<Model> = OnceLock::new();
     match model {
-        Model::Auto => *AUTO.get_or_init(|| match probe_uring() {
-            Ok(()) => Model::Uring,
+        Model::Auto => *AUTO.get_or_init(|| match probe_completion() {
+            Ok(model) => model,
             Err(why) => {
-                tracing::info!("io_uring cannot run the completion driver ({why}); using epoll");
+                tracing::info!("the completion model cannot run ({why}); using epoll");
                 Model::Epoll
             }
         }),
@@ -342,10 +363,23 @@ pub(crate) fn resolve(model: Model) -> Model {
     }
 }
 
-/// Whether the completion driver can run here: never, off Linux.
-#[cfg(not(target_os = "linux"))]
-fn probe_uring() -> Result<(), String> {
-    Err(URING_IS_LINUX_ONLY.to_owned())
+/// This OS's completion model, if it can run here: what a probe ring offers.
+#[cfg(target_os = "linux")]
+fn probe_completion() -> Result<Model, String> {
+    uring::probe().map(|()| Model::Uring)
+}
+
+/// This OS's completion model, if it can run here: a completion port, and a Winsock catalog
+/// that honours the skip mode.
+#[cfg(windows)]
+fn probe_completion() -> Result<Model, String> {
+    iocp::probe().map(|()| Model::Iocp)
+}
+
+/// No completion driver on this OS.
+#[cfg(not(any(target_os = "linux", windows)))]
+fn probe_completion() -> Result<Model, String> {
+    Err(not_on_this_os(Model::Uring))
 }
 
 /// Cuts a table indexed by session slot after its last occupied entry, and gives back its
@@ -384,28 +418,61 @@ pub(super) fn send_farewell(stream: &TcpStream, farewell: &[u8]) {
 const FAREWELL_FLAGS: libc::c_int = libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;
 
 /// `send` flags of [`send_farewell`] on Windows: none. Winsock has no `SIGPIPE`, and no
-/// per-call non-blocking flag; it needs none, since only the readiness driver runs there and
-/// `mio` makes every socket it accepts non-blocking.
+/// per-call non-blocking flag; it needs none: `mio` makes every socket it accepts
+/// non-blocking, and the IOCP driver makes a refused one so before the farewell.
 #[cfg(windows)]
 const FAREWELL_FLAGS: i32 = 0;
 
-/// The platform split off Linux (these run on macOS and Windows; on Linux the io_uring
-/// driver's own tests cover `start` and `resolve`, `driver/uring/tests.rs`).
-#[cfg(all(test, not(target_os = "linux")))]
+/// A completion driver's direct reply: the result of its one non-blocking `send` of the head
+/// while no send is in flight, as [`SendProgress`]. No room (`WouldBlock`, or a signal) is
+/// `Wrote(0)`, a normal outcome: the caller queues the head and the driver submits it.
+#[cfg(any(target_os = "linux", windows))]
+pub(crate) fn head_written(sent: io::Result<usize>) -> io::Result<SendProgress> {
+    match sent {
+        Ok(n) => Ok(SendProgress::Wrote(n)),
+        Err(err)
+            if matches!(
+                err.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+            ) =>
+        {
+            Ok(SendProgress::Wrote(0))
+        }
+        Err(err) => Err(err),
+    }
+}
+
+/// The platform split: each OS refuses the completion model it does not have, with a
+/// message naming the one it has (on Linux the io_uring driver's own tests cover `start` and
+/// `resolve` of `uring`, `driver/uring/tests.rs`; on Windows the IOCP driver's,
+/// `driver/iocp/tests.rs`).
+#[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn uring_is_refused_with_a_reason_and_auto_is_the_readiness_model() {
-        let config = ServiceConfig::default();
-        let err = start(Model::Uring, None, &config)
-            .err()
-            .expect("io_uring refused");
-        assert_eq!(err.kind(), io::ErrorKind::Unsupported);
-        assert!(err.to_string().contains("Linux-only"), "{err}");
+    fn a_completion_model_is_refused_off_its_os_with_a_reason() {
+        let models = [
+            (Model::Uring, "Linux-only", cfg!(target_os = "linux")),
+            (Model::Iocp, "Windows-only", cfg!(windows)),
+        ];
+        for (model, why, _) in models.into_iter().filter(|m| !m.2) {
+            let err = start(model, None, &ServiceConfig::default())
+                .err()
+                .unwrap_or_else(|| panic!("{model} refused"));
+            assert_eq!(err.kind(), io::ErrorKind::Unsupported);
+            let text = err.to_string();
+            assert!(text.contains(why), "{text}");
+            assert!(text.contains(THIS_OS_HAS), "{text}: says what this OS has");
+        }
+    }
+
+    #[cfg(not(any(target_os = "linux", windows)))]
+    #[test]
+    fn auto_is_the_readiness_model_without_a_completion_model() {
         assert_eq!(resolve(Model::Auto), Model::Epoll);
         assert!(matches!(
-            start(resolve(Model::Auto), None, &config),
+            start(resolve(Model::Auto), None, &ServiceConfig::default()),
             Ok((AnyDriver::Epoll(_), _))
         ));
     }

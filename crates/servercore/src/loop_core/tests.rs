@@ -110,7 +110,7 @@ impl Driver for FakeDriver {
         let from_queue = n - from_head;
         if from_queue > 0 {
             let mut bufs = Vec::new();
-            queue.take_front(usize::MAX, &mut bufs);
+            queue.take_front(usize::MAX, usize::MAX, &mut bufs);
             let mut left = from_queue;
             for buf in &bufs {
                 let take = left.min(buf.len());

@@ -140,22 +140,34 @@ impl SendQueue {
         n
     }
 
-    /// Removes up to `max` whole buffers from the front, for a driver that must own what the
-    /// kernel reads while the send is in flight. Returns them oldest first; they count in
-    /// [`SendQueue::owed`] until [`SendQueue::give_back`].
+    /// Removes up to `max` buffers and `max_bytes` from the front, for a driver that must own
+    /// what the kernel reads while the send is in flight. A buffer that would pass
+    /// `max_bytes` is cut there (no copy), its rest staying at the front: a driver whose send
+    /// holds all it was given until it completes (an overlapped `WSASend`, unlike `send(2)`,
+    /// which takes what fits) bounds what the kernel holds for a peer that does not read.
+    /// Returns them oldest first; they count in [`SendQueue::owed`] until
+    /// [`SendQueue::give_back`].
     #[cfg_attr(
-        not(target_os = "linux"),
+        not(any(target_os = "linux", windows)),
         allow(
             dead_code,
-            reason = "only the io_uring driver (Linux) owns in-flight buffers"
+            reason = "only the completion drivers (io_uring, IOCP) own in-flight buffers"
         )
     )]
-    pub(crate) fn take_front(&mut self, max: usize, out: &mut Vec<Bytes>) {
+    pub(crate) fn take_front(&mut self, max: usize, max_bytes: usize, out: &mut Vec<Bytes>) {
         self.seal_tail();
+        let mut room = max_bytes;
         for _ in 0..max {
-            let Some(buf) = self.bufs.pop_front() else {
-                break;
+            let buf = match self.bufs.front_mut() {
+                None => break,
+                Some(_) if room == 0 => break,
+                Some(front) if front.len() > room => front.split_to(room),
+                Some(_) => match self.bufs.pop_front() {
+                    Some(buf) => buf,
+                    None => unreachable!("the front was just seen"),
+                },
             };
+            room -= buf.len();
             self.len -= buf.len();
             self.taken += buf.len();
             out.push(buf);
@@ -169,10 +181,10 @@ impl SendQueue {
     /// # Panics
     /// If `bufs` holds more than was taken or `written` exceeds `bufs` (a driver bug).
     #[cfg_attr(
-        not(target_os = "linux"),
+        not(any(target_os = "linux", windows)),
         allow(
             dead_code,
-            reason = "only the io_uring driver (Linux) owns in-flight buffers"
+            reason = "only the completion drivers (io_uring, IOCP) own in-flight buffers"
         )
     )]
     pub(crate) fn give_back(&mut self, written: usize, bufs: &mut Vec<Bytes>) {
@@ -254,10 +266,10 @@ impl SendQueue {
 /// Advances a list of in-flight buffers by `n` written bytes, dropping the ones fully written.
 /// Used by completion drivers that hold the front buffers while a send is in flight.
 #[cfg_attr(
-    not(target_os = "linux"),
+    not(any(target_os = "linux", windows)),
     allow(
         dead_code,
-        reason = "only the io_uring driver (Linux) owns in-flight buffers"
+        reason = "only the completion drivers (io_uring, IOCP) own in-flight buffers"
     )
 )]
 pub(crate) fn advance_bufs(bufs: &mut Vec<Bytes>, mut n: usize) {
@@ -338,7 +350,7 @@ mod tests {
     fn take_and_restore_keep_order_and_length() {
         let mut q = queue(&[b"ab", b"cd", b"ef"]); // "ab" held, "cdef" copied
         let mut taken = Vec::new();
-        q.take_front(1, &mut taken);
+        q.take_front(1, usize::MAX, &mut taken);
         assert_eq!(taken, vec![Bytes::from_static(b"ab")]);
         assert_eq!(q.len(), 4);
         assert_eq!(q.owed(), 6, "taken bytes stay owed while in flight");
@@ -403,7 +415,7 @@ mod tests {
     fn take_front_seals_the_tail_and_keeps_order() {
         let mut q = queue(&[b"ab", b"cd", b"ef"]);
         let mut taken = Vec::new();
-        q.take_front(MAX_IOVECS, &mut taken);
+        q.take_front(MAX_IOVECS, usize::MAX, &mut taken);
         assert_eq!(
             taken,
             vec![Bytes::from_static(b"ab"), Bytes::from_static(b"cdef")]
@@ -415,10 +427,33 @@ mod tests {
     }
 
     #[test]
+    fn take_front_cuts_at_max_bytes_and_the_rest_leaves_after_what_is_given_back() {
+        let mut q = queue(&[b"abcd", b"efgh"]);
+        let mut taken = Vec::new();
+        q.take_front(MAX_IOVECS, 6, &mut taken);
+        assert_eq!(
+            taken,
+            vec![Bytes::from_static(b"abcd"), Bytes::from_static(b"ef")]
+        );
+        assert_eq!((q.len(), q.owed()), (2, 8));
+        assert_eq!(
+            contents(&q),
+            b"gh",
+            "the cut buffer's rest stays at the front"
+        );
+        q.give_back(3, &mut taken); // the kernel took "abc"
+        assert_eq!((q.len(), q.owed()), (5, 5));
+        assert_eq!(contents(&q), b"defgh", "in order");
+        q.take_front(MAX_IOVECS, 0, &mut taken);
+        assert!(taken.is_empty(), "no room: nothing taken");
+        assert_eq!(q.owed(), 5);
+    }
+
+    #[test]
     fn a_send_in_flight_alone_does_not_make_a_backlog() {
         let mut q = queue(&[b"ab"]);
         let mut taken = Vec::new();
-        q.take_front(MAX_IOVECS, &mut taken);
+        q.take_front(MAX_IOVECS, usize::MAX, &mut taken);
         let chunk = Bytes::from(vec![1u8; 64]);
         q.push(chunk.slice(0..8)); // the new front: held, not copied
         assert!(!chunk.is_unique());
@@ -431,7 +466,7 @@ mod tests {
     fn clear_keeps_in_flight_bytes_owed() {
         let mut q = queue(&[b"ab", b"cd"]);
         let mut taken = Vec::new();
-        q.take_front(1, &mut taken);
+        q.take_front(1, usize::MAX, &mut taken);
         q.clear();
         assert_eq!(q.len(), 0);
         assert_eq!(q.owed(), 2);

@@ -203,7 +203,7 @@ impl SendOp {
             self.bufs.is_empty(),
             "a send record is reused only once cleared"
         );
-        queue.take_front(MAX_IOVECS, &mut self.bufs);
+        queue.take_front(MAX_IOVECS, usize::MAX, &mut self.bufs); // SEND takes what fits
         for (iov, buf) in self.iovecs.iter_mut().zip(&self.bufs) {
             // The kernel only reads through `iov_base` (a send); `*mut` is the C type's.
             *iov = libc::iovec {

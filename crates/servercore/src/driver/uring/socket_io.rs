@@ -19,7 +19,7 @@ use io_uring::types::{CancelBuilder, Fd};
 
 use super::ops::{user_data, Arm, Conn, ConnSlot, Life, OpKind, Received, SendOp, SendState};
 use super::{UringDriver, SEND_POOL};
-use crate::driver::{socket_call, Event, Input, Outgoing, SendProgress};
+use crate::driver::{head_written, socket_call, Event, Input, Outgoing, SendProgress};
 use crate::session::SendQueue;
 use crate::SessionId;
 
@@ -200,18 +200,8 @@ impl UringDriver {
                 outcome
             }
             SendState::Idle if !out.head.is_empty() => {
-                match socket_call::send_nonblocking(conn.fd.as_fd(), out.head) {
-                    Ok(n) => Ok(SendProgress::Wrote(n)),
-                    Err(err)
-                        if matches!(
-                            err.kind(),
-                            io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
-                        ) =>
-                    {
-                        Ok(SendProgress::Wrote(0)) // queued by the caller, then an SQE
-                    }
-                    Err(err) => Err(err),
-                }
+                // What the socket did not take is queued by the caller, then an SQE.
+                head_written(socket_call::send_nonblocking(conn.fd.as_fd(), out.head))
             }
             SendState::Idle if out.queue.is_empty() => Ok(SendProgress::Idle),
             SendState::Idle => {
