@@ -32,11 +32,10 @@ use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use gameserver::cluster::{Cluster, ClusterStats, Relay};
+use gameserver::chat_service::bind_chat;
+use gameserver::cluster::{Cluster, ClusterStats};
 use gameserver::echo::Echo;
-use gameserver::game::Game;
 use gameserver::protocol;
-use gameserver::room::Rooms;
 use servercore::{Handler, LoopStats, Service, ServiceConfig};
 
 use crate::cli::{Args, Protocol};
@@ -65,23 +64,15 @@ fn main() -> anyhow::Result<()> {
         Protocol::Raw => serve(Service::bind(addr, args.config(), |_| Echo), addr, ops),
         Protocol::Packet => {
             let max_body = args.max_packet - servercore::packet::HEADER_LEN;
-            let mut cluster = Cluster::new(&args.cluster, args.max_room_members, max_body)?;
-            let rooms = cluster.as_ref().map_or_else(
-                || Arc::new(Rooms::new(args.max_room_members)),
-                Cluster::rooms,
-            );
+            let mut cluster = Cluster::new(&args.cluster, max_body)?;
             let config = ServiceConfig {
                 farewell: Some(protocol::server_full()),
                 ..args.config()
             };
-            let factory = |index| {
-                let game = cluster
-                    .as_ref()
-                    .map_or_else(|| Game::new(rooms.clone()), Cluster::game);
-                let inbox = cluster.as_mut().map(|c| c.inbox(index));
-                Relay::new(args.packets(game), inbox)
-            };
-            let service = Service::bind(addr, config, factory);
+            let capacity = args.max_room_members;
+            let service = bind_chat(addr, config, capacity, cluster.as_mut(), |game| {
+                args.packets(game)
+            });
             if let (Ok(service), Some(ws_addr)) = (&service, args.websocket) {
                 service
                     .listen_websocket(ws_addr, args.websocket_config())

@@ -22,6 +22,11 @@ pub struct RoomsConfig {
     /// refused to the poster ([`InputError::Busy`](crate::InputError::Busy)) and counted.
     /// Default 65,536.
     pub max_posted_inputs: usize,
+    /// Most bytes rooms may have sent to members of one loop that the loop has not taken yet
+    /// (the members' loop is far behind): a room's sends past it are dropped and counted
+    /// (`undelivered`), as servercore drops sends to a loop past its `mailbox_limit`.
+    /// Default 64 MiB.
+    pub max_posted_bytes: usize,
     /// Most operations a session may have waiting while its join is answered by another loop
     /// (inputs, leaves, joins); more are refused ([`InputError::Held`](crate::InputError::Held)).
     /// Default 64.
@@ -38,6 +43,7 @@ impl Default for RoomsConfig {
             max_queued_inputs: 65_536,
             max_inputs_per_tick: 8,
             max_posted_inputs: 65_536,
+            max_posted_bytes: 64 * 1024 * 1024,
             max_held: 64,
             max_timers: 1024,
         }

@@ -4,9 +4,11 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use servercore::packet::{PacketContext, PacketSendError};
 use servercore::{Context, SendError, SessionId};
 
 use crate::members::Members;
+use crate::outbound::Outbound;
 use crate::room::RoomId;
 use crate::timers::{TimerId, Timers, TooManyTimers};
 
@@ -29,6 +31,7 @@ pub struct RoomContext<'r, 'a, T> {
     pub(crate) room: RoomId,
     pub(crate) members: &'r Members,
     pub(crate) timers: &'r mut Timers<T>,
+    pub(crate) out: &'r mut Outbound,
     pub(crate) tick: TickInfo,
 }
 
@@ -43,7 +46,10 @@ impl<T> std::fmt::Debug for RoomContext<'_, '_, T> {
 }
 
 impl<'r, 'a, T> RoomContext<'r, 'a, T> {
-    /// The loop's context: `alloc` (one pooled buffer per message), packets, the clock.
+    /// The loop's context: `alloc` (one pooled buffer per message), packets, the clock. Send
+    /// to members with [`RoomContext::send`] and [`RoomContext::broadcast`], not with the
+    /// core's `send`: those keep a room's packets in order with the facility's own messages
+    /// to the member's loop (a join's answer).
     pub fn core(&mut self) -> &mut Context<'a> {
         self.core
     }
@@ -74,22 +80,43 @@ impl<'r, 'a, T> RoomContext<'r, 'a, T> {
         self.core.now()
     }
 
-    /// Queues `buf` for `member` (a member on another loop gets it through that loop's
-    /// mailbox; see [`Context::send`]).
+    /// Queues `buf` for `member`: at once on this loop's sessions; for a member of another
+    /// loop, at the end of this call, in one job per loop with everything else the room sent
+    /// there (see `outbound.rs`). A member of another loop that is gone or closing is
+    /// skipped there.
     ///
     /// # Errors
-    /// As [`Context::send`].
+    /// As [`Context::send`], for a session of this loop.
     pub fn send(&mut self, member: SessionId, buf: Bytes) -> Result<(), SendError> {
-        self.core.send(member, buf)
+        if member.loop_index() == self.core.loop_index() {
+            return self.core.send(member, buf);
+        }
+        self.out.push(member, buf);
+        Ok(())
+    }
+
+    /// Serializes one packet into the loop's pool and sends it to `member`.
+    ///
+    /// # Errors
+    /// As [`PacketContext::send_packet`].
+    pub fn send_packet(
+        &mut self,
+        member: SessionId,
+        packet_id: u16,
+        body: &[u8],
+    ) -> Result<(), PacketSendError> {
+        let buf = self.core.packet(packet_id, body)?;
+        Ok(self.send(member, buf)?)
     }
 
     /// Queues the one buffer `buf` for every member (no copy per member); returns how many
-    /// took it. A member over its send-queue limit is disconnected by the session layer; the
-    /// others are not held up.
+    /// took it (members of other loops are counted: they get it at the end of the call). A
+    /// member over its send-queue limit is disconnected by the session layer; the others are
+    /// not held up.
     pub fn broadcast(&mut self, buf: &Bytes) -> usize {
         let mut sent = 0;
         for &member in self.members.as_slice() {
-            sent += usize::from(self.core.send(member, buf.clone()).is_ok());
+            sent += usize::from(self.send(member, buf.clone()).is_ok());
         }
         sent
     }

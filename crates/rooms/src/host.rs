@@ -23,6 +23,7 @@ use servercore::{Context, SessionId};
 use crate::context::{RoomContext, TickInfo};
 use crate::hub::HubShared;
 use crate::jobs::Job;
+use crate::outbound::Outbound;
 use crate::room::{Room, RoomId};
 use crate::seat::{hold, Held, Seat};
 use crate::slot::RoomSlot;
@@ -66,6 +67,8 @@ pub struct RoomHost<R: Room> {
     inbox: Receiver<Job<R>>,
     rooms: HashMap<RoomId, RoomSlot<R>>,
     seats: HashMap<SessionId, Seat<R>>,
+    /// What the rooms sent to other loops' members during the current call.
+    out: Outbound,
     /// Operations replayed from a seat that failed (for [`RoomHost::take_rejected`]).
     rejected: Vec<(SessionId, InputError)>,
     tick_us: Histogram<u64>,
@@ -84,12 +87,14 @@ impl<R: Room> std::fmt::Debug for RoomHost<R> {
 
 impl<R: Room> RoomHost<R> {
     pub(crate) fn new(index: usize, hub: Arc<HubShared<R>>, inbox: Receiver<Job<R>>) -> Self {
+        let loops = hub.queues.loops();
         RoomHost {
             index,
             hub,
             inbox,
             rooms: HashMap::new(),
             seats: HashMap::new(),
+            out: Outbound::new(loops),
             rejected: Vec::new(),
             tick_us: histogram(),
             next_publish: None,
@@ -313,28 +318,38 @@ impl<R: Room> RoomHost<R> {
             .rooms
             .entry(room)
             .or_insert_with(|| RoomSlot::new(room, (hub.factory)(room), &hub.config, ctx.now()));
-        let joined = slot.join(
-            ctx,
-            member,
-            join,
-            hub.config.capacity,
-            &hub.stats[self.index],
-        );
+        let out = &mut self.out;
+        let stats = &hub.stats[self.index];
+        let joined = slot.join(ctx, out, member, join, hub.config.capacity, stats);
         if slot.members().is_empty() {
-            slot.close(ctx);
+            slot.close(ctx, out);
             self.rooms.remove(&room);
         }
+        self.flush();
         joined
+    }
+
+    /// Posts what the rooms sent to other loops' members (one job per loop), or counts it
+    /// dropped where that loop is `max_posted_bytes` behind.
+    fn flush(&mut self) {
+        let (out, hub) = (&mut self.out, &self.hub);
+        for (to, sends) in out.take() {
+            if let Err(sends) = hub.queues.post_deliveries(to, sends) {
+                LoopRoomStats::add(&hub.stats[self.index].undelivered, sends.len() as u64);
+            }
+        }
     }
 
     fn owner_leave(&mut self, ctx: &mut Context<'_>, room: RoomId, member: SessionId) {
         let Some(slot) = self.rooms.get_mut(&room) else {
             return;
         };
-        if slot.leave(ctx, member) && slot.members().is_empty() {
-            slot.close(ctx);
+        let out = &mut self.out;
+        if slot.leave(ctx, out, member) && slot.members().is_empty() {
+            slot.close(ctx, out);
             self.rooms.remove(&room);
         }
+        self.flush();
     }
 
     fn owner_input(
@@ -346,9 +361,13 @@ impl<R: Room> RoomHost<R> {
     ) {
         let hub = &self.hub;
         match self.rooms.get_mut(&room) {
-            Some(slot) => slot.input(ctx, member, input, &hub.config, &hub.stats[self.index]),
+            Some(slot) => {
+                let stats = &hub.stats[self.index];
+                slot.input(ctx, &mut self.out, member, input, &hub.config, stats);
+            }
             None => hub.stats[self.index].drop_input(Dropped::Stale),
         }
+        self.flush();
     }
 
     /// Runs `f` with room `room` if this loop owns it and it exists (e.g. to deliver what
@@ -360,7 +379,9 @@ impl<R: Room> RoomHost<R> {
         f: impl FnOnce(&mut R, &mut RoomContext<'_, '_, R::Timer>) -> T,
     ) -> Option<T> {
         let slot = self.rooms.get_mut(&room)?;
-        Some(slot.call(ctx, TickInfo::default(), f))
+        let result = slot.call(ctx, &mut self.out, TickInfo::default(), f);
+        self.flush();
+        Some(result)
     }
 
     /// Removes `member` from `room` (owned here), as if it had left ([`Room::leave`] is
@@ -442,8 +463,12 @@ impl<R: Room> RoomHost<R> {
             } => self.answer(ctx, member, room, joined),
             Job::Removed { member, room } => self.removed(member, room),
             Job::Visit { room, visit } => {
-                if let Some(slot) = self.rooms.get_mut(&room) {
-                    slot.call(ctx, TickInfo::default(), visit);
+                let _ = self.with_room(ctx, room, visit);
+            }
+            Job::Deliver { sends, bytes } => {
+                self.hub.queues.taken_bytes(self.index, bytes);
+                for (member, buf) in sends {
+                    let _ = ctx.send(member, buf); // gone or closing: nothing to do
                 }
             }
         }
@@ -457,8 +482,17 @@ impl<R: Room> RoomHost<R> {
         let hub = &self.hub;
         let stats = &hub.stats[self.index];
         for slot in self.rooms.values_mut() {
-            slot.run_due(ctx, now, &hub.config, stats, &mut self.tick_us);
+            slot.run_due(
+                ctx,
+                &mut self.out,
+                now,
+                &hub.config,
+                stats,
+                &mut self.tick_us,
+            );
         }
+        self.flush();
+        let stats = &self.hub.stats[self.index];
         if self.next_publish.is_none_or(|due| now >= due) {
             self.next_publish = Some(now + PUBLISH_EVERY);
             let members = self.rooms.values().map(|s| s.members().len()).sum();

@@ -62,7 +62,8 @@ impl<R: Room> RoomsHub<R> {
         factory: impl Fn(RoomId) -> R + Send + Sync + 'static,
     ) -> RoomsHub<R> {
         let loops = loops.max(1);
-        let (queues, receivers) = JobQueues::new(loops, config.max_posted_inputs);
+        let (queues, receivers) =
+            JobQueues::new(loops, config.max_posted_inputs, config.max_posted_bytes);
         let shared = HubShared {
             queues,
             config,

@@ -9,17 +9,23 @@
 //!                         <─post── Answer / Removed    <──────────────  (joins are answered back)
 //! ```
 //!
+//! What a room sends to members on other loops travels the same way (one `Deliver` job per
+//! target loop per room call), so a member's loop sees a room's packets and the facility's
+//! answers in the order the room's loop made them.
+//!
 //! Each queue is an unbounded `std::sync::mpsc` channel (lock-free), FIFO per poster: what one
 //! loop posts to another runs in the order posted. Inputs are bounded per target loop
-//! (`max_posted_inputs`, counted with an atomic): past it a post is refused to the poster,
-//! which counts the drop. Joins, leaves and answers are never refused — losing a leave would
-//! leave a ghost member — and are bounded by the sessions themselves: a session has at most
-//! one join in flight (later operations wait on its seat) and a leave or two.
+//! (`max_posted_inputs`, counted with an atomic), and so are the bytes of deliveries
+//! (`max_posted_bytes`): past either, a post is refused and counted. Joins, leaves and answers
+//! are never refused — losing a leave would leave a ghost member — and are bounded by the
+//! sessions themselves: a session has at most one join in flight (later operations wait on
+//! its seat) and a leave or two.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, Sender};
 use std::sync::OnceLock;
 
+use bytes::Bytes;
 use servercore::{Notifier, SessionId};
 
 use crate::context::RoomContext;
@@ -53,6 +59,11 @@ pub(crate) enum Job<R: Room> {
     },
     /// To the member's loop: the owner removed it from `room`.
     Removed { member: SessionId, room: RoomId },
+    /// To the members' loop: what a room sent them (`bytes`: their total, for the bound).
+    Deliver {
+        sends: Vec<(SessionId, Bytes)>,
+        bytes: usize,
+    },
     /// To the owner: run a closure with the room.
     Visit { room: RoomId, visit: Visit<R> },
 }
@@ -63,6 +74,9 @@ pub(crate) struct JobQueues<R: Room> {
     /// Inputs posted to each loop and not yet taken.
     posted_inputs: Vec<AtomicUsize>,
     max_posted_inputs: usize,
+    /// Bytes of deliveries posted to each loop and not yet taken.
+    posted_bytes: Vec<AtomicUsize>,
+    max_posted_bytes: usize,
     /// Set once the service runs ([`crate::RoomsHub::bind`]); before that, posted jobs wait
     /// for the loop's next tick.
     notifier: OnceLock<Notifier>,
@@ -77,12 +91,16 @@ impl<R: Room> JobQueues<R> {
     pub(crate) fn new(
         loops: usize,
         max_posted_inputs: usize,
+        max_posted_bytes: usize,
     ) -> (JobQueues<R>, Vec<Receiver<Job<R>>>) {
         let (senders, receivers) = (0..loops).map(|_| std::sync::mpsc::channel()).unzip();
+        let counters = || (0..loops).map(|_| AtomicUsize::new(0)).collect();
         let queues = JobQueues {
             senders,
-            posted_inputs: (0..loops).map(|_| AtomicUsize::new(0)).collect(),
+            posted_inputs: counters(),
             max_posted_inputs,
+            posted_bytes: counters(),
+            max_posted_bytes,
             notifier: OnceLock::new(),
         };
         (queues, receivers)
@@ -122,6 +140,29 @@ impl<R: Room> JobQueues<R> {
     /// Loop `at` took one posted input off its queue.
     pub(crate) fn taken_input(&self, at: usize) {
         self.posted_inputs[at].fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// Posts what a room sent to members of loop `to`, unless that loop already holds
+    /// `max_posted_bytes` of deliveries (it is far behind): then nothing is posted and the
+    /// sends are returned (dropped and counted by the caller).
+    pub(crate) fn post_deliveries(
+        &self,
+        to: usize,
+        sends: Vec<(SessionId, Bytes)>,
+    ) -> Result<(), Vec<(SessionId, Bytes)>> {
+        let bytes = sends.iter().map(|(_, buf)| buf.len()).sum();
+        let posted = &self.posted_bytes[to];
+        if posted.fetch_add(bytes, Ordering::AcqRel) + bytes > self.max_posted_bytes {
+            posted.fetch_sub(bytes, Ordering::AcqRel);
+            return Err(sends);
+        }
+        self.post(to, Job::Deliver { sends, bytes });
+        Ok(())
+    }
+
+    /// Loop `at` took `bytes` of deliveries off its queue.
+    pub(crate) fn taken_bytes(&self, at: usize, bytes: usize) {
+        self.posted_bytes[at].fetch_sub(bytes, Ordering::AcqRel);
     }
 
     /// Has loop `to` run its jobs soon (coalesced: one wake-up however many posts).

@@ -113,6 +113,7 @@
 //! | `hub.rs`          | [`RoomsHub`]: the rooms of a service, each loop's host, visits, stats |
 //! | `host.rs`         | [`RoomHost`]: one loop's rooms and seats; routing; the loop's hooks |
 //! | `jobs.rs`         | the job queue of each loop |
+//! | `outbound.rs`     | a room's sends to other loops' members, batched per loop |
 //! | `seat.rs`         | a session's place, and what waits for a join's answer |
 //! | `slot.rs`         | an owned room: members, queued inputs, schedule, timers |
 //! | `members.rs`, `timers.rs`, `schedule.rs` | the slot's parts |
@@ -126,6 +127,7 @@ mod hub;
 pub mod interest;
 mod jobs;
 mod members;
+mod outbound;
 mod room;
 mod schedule;
 mod seat;

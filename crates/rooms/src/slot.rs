@@ -11,6 +11,7 @@ use servercore::{Context, SessionId};
 use crate::config::RoomsConfig;
 use crate::context::{RoomContext, TickInfo};
 use crate::members::Members;
+use crate::outbound::Outbound;
 use crate::room::{Room, RoomId};
 use crate::schedule::Schedule;
 use crate::stats::{Dropped, LoopRoomStats};
@@ -46,10 +47,12 @@ impl<R: Room> RoomSlot<R> {
         &self.members
     }
 
-    /// Runs `f` with the room and a context for it.
+    /// Runs `f` with the room and a context for it; what the room sends to other loops
+    /// waits in `out` (the host posts it when the call returns).
     pub(crate) fn call<T>(
         &mut self,
         core: &mut Context<'_>,
+        out: &mut Outbound,
         tick: TickInfo,
         f: impl FnOnce(&mut R, &mut RoomContext<'_, '_, R::Timer>) -> T,
     ) -> T {
@@ -58,6 +61,7 @@ impl<R: Room> RoomSlot<R> {
             room: self.id,
             members: &self.members,
             timers: &mut self.timers,
+            out,
             tick,
         };
         f(&mut self.room, &mut ctx)
@@ -67,6 +71,7 @@ impl<R: Room> RoomSlot<R> {
     pub(crate) fn join(
         &mut self,
         core: &mut Context<'_>,
+        out: &mut Outbound,
         member: SessionId,
         join: R::Join,
         capacity: usize,
@@ -74,15 +79,15 @@ impl<R: Room> RoomSlot<R> {
     ) -> bool {
         let none = TickInfo::default();
         if self.members.contains(member) {
-            let _ = self.call(core, none, |room, ctx| room.join(ctx, member, join));
+            let _ = self.call(core, out, none, |room, ctx| room.join(ctx, member, join));
             return true;
         }
         if self.members.len() >= capacity {
-            self.call(core, none, |room, ctx| room.full(ctx, member, join));
+            self.call(core, out, none, |room, ctx| room.full(ctx, member, join));
             LoopRoomStats::add(&stats.refused, 1);
             return false;
         }
-        match self.call(core, none, |room, ctx| room.join(ctx, member, join)) {
+        match self.call(core, out, none, |room, ctx| room.join(ctx, member, join)) {
             Ok(()) => {
                 self.members.insert(member);
                 LoopRoomStats::add(&stats.joins, 1);
@@ -96,11 +101,16 @@ impl<R: Room> RoomSlot<R> {
     }
 
     /// `member` leaves; false if it was not a member.
-    pub(crate) fn leave(&mut self, core: &mut Context<'_>, member: SessionId) -> bool {
+    pub(crate) fn leave(
+        &mut self,
+        core: &mut Context<'_>,
+        out: &mut Outbound,
+        member: SessionId,
+    ) -> bool {
         if !self.members.remove(member) {
             return false;
         }
-        self.call(core, TickInfo::default(), |room, ctx| {
+        self.call(core, out, TickInfo::default(), |room, ctx| {
             room.leave(ctx, member)
         });
         true
@@ -110,6 +120,7 @@ impl<R: Room> RoomSlot<R> {
     pub(crate) fn input(
         &mut self,
         core: &mut Context<'_>,
+        out: &mut Outbound,
         member: SessionId,
         input: R::Input,
         config: &RoomsConfig,
@@ -120,7 +131,7 @@ impl<R: Room> RoomSlot<R> {
         }
         if self.schedule.is_none() {
             LoopRoomStats::add(&stats.inputs, 1);
-            self.call(core, TickInfo::default(), |room, ctx| {
+            self.call(core, out, TickInfo::default(), |room, ctx| {
                 room.input(ctx, member, input)
             });
         } else if self.queued.len() >= config.max_queued_inputs {
@@ -131,14 +142,17 @@ impl<R: Room> RoomSlot<R> {
     }
 
     /// The room is emptied: its last call.
-    pub(crate) fn close(&mut self, core: &mut Context<'_>) {
-        self.call(core, TickInfo::default(), |room, ctx| room.closing(ctx));
+    pub(crate) fn close(&mut self, core: &mut Context<'_>, out: &mut Outbound) {
+        self.call(core, out, TickInfo::default(), |room, ctx| {
+            room.closing(ctx)
+        });
     }
 
     /// Fires the timers due at `now`, then the tick if one is due (recording its duration).
     pub(crate) fn run_due(
         &mut self,
         core: &mut Context<'_>,
+        out: &mut Outbound,
         now: Instant,
         config: &RoomsConfig,
         stats: &LoopRoomStats,
@@ -146,7 +160,7 @@ impl<R: Room> RoomSlot<R> {
     ) {
         while let Some(payload) = self.timers.pop_due(now) {
             LoopRoomStats::add(&stats.timers, 1);
-            self.call(core, TickInfo::default(), |room, ctx| {
+            self.call(core, out, TickInfo::default(), |room, ctx| {
                 room.timer(ctx, payload)
             });
         }
@@ -161,9 +175,9 @@ impl<R: Room> RoomSlot<R> {
             late: due.late,
             ..TickInfo::default()
         };
-        tick.inputs_applied = self.apply_queued(core, config, stats);
+        tick.inputs_applied = self.apply_queued(core, out, config, stats);
         tick.inputs = started.elapsed();
-        self.call(core, tick, |room, ctx| room.tick(ctx));
+        self.call(core, out, tick, |room, ctx| room.tick(ctx));
         LoopRoomStats::add(&stats.ticks, 1);
         let took = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
         let _ = tick_us.record(took.max(1));
@@ -174,6 +188,7 @@ impl<R: Room> RoomSlot<R> {
     fn apply_queued(
         &mut self,
         core: &mut Context<'_>,
+        out: &mut Outbound,
         config: &RoomsConfig,
         stats: &LoopRoomStats,
     ) -> usize {
@@ -185,7 +200,7 @@ impl<R: Room> RoomSlot<R> {
                 n if n > config.max_inputs_per_tick => stats.drop_input(Dropped::Rate),
                 _ => {
                     applied += 1;
-                    self.call(core, TickInfo::default(), |room, ctx| {
+                    self.call(core, out, TickInfo::default(), |room, ctx| {
                         room.input(ctx, member, input)
                     });
                 }

@@ -59,6 +59,7 @@ pub struct LoopRoomStats {
     pub(crate) refused: AtomicU64,
     pub(crate) inputs: AtomicU64,
     pub(crate) dropped: [AtomicU64; 5],
+    pub(crate) undelivered: AtomicU64,
     pub(crate) ticks: AtomicU64,
     pub(crate) skipped: AtomicU64,
     pub(crate) timers: AtomicU64,
@@ -102,6 +103,9 @@ pub struct RoomsSnapshot {
     pub inputs: u64,
     /// Inputs not applied, by [`Dropped`] reason (in [`Dropped::ALL`] order).
     pub dropped: [u64; 5],
+    /// Sends of rooms to members on other loops dropped: that loop was `max_posted_bytes`
+    /// behind.
+    pub undelivered: u64,
     /// Ticks run.
     pub ticks: u64,
     /// Tick periods skipped by a room that fell behind.
@@ -123,6 +127,7 @@ impl RoomsSnapshot {
             refused: 0,
             inputs: 0,
             dropped: [0; 5],
+            undelivered: 0,
             ticks: 0,
             skipped: 0,
             timers: 0,
@@ -137,6 +142,7 @@ impl RoomsSnapshot {
             for (sum, d) in s.dropped.iter_mut().zip(&l.dropped) {
                 *sum += load(d);
             }
+            s.undelivered += load(&l.undelivered);
             s.ticks += load(&l.ticks);
             s.skipped += load(&l.skipped);
             s.timers += load(&l.timers);
