@@ -40,7 +40,7 @@ fn node(model: Model, url: &str, name: &str, secret: &std::path::Path) -> Node {
         model,
         ..Default::default()
     };
-    let service = bind_chat(loopback(), config, 1000, Some(&mut cluster), |game| {
+    let (service, _rooms) = bind_chat(loopback(), config, 1000, Some(&mut cluster), |game| {
         Packets::new(game, DEFAULT_MAX_PACKET)
     })
     .expect("game server starts");

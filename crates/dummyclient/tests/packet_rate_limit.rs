@@ -32,6 +32,7 @@ fn limited_server(trusted_sources: AddressList) -> Service<Packets<Game>> {
         Packets::new(game, DEFAULT_MAX_PACKET).with_rate_limit(LIMIT)
     })
     .expect("game server starts")
+    .0
 }
 
 fn closed_loop_args(addr: &str) -> [&str; 11] {

@@ -21,7 +21,7 @@ fn refused_clients_are_counted_as_server_full() {
         ..Default::default()
     };
     let addr = "127.0.0.1:0".parse().unwrap();
-    let server = bind_chat(addr, config, DEFAULT_ROOM_CAPACITY, None, |game| {
+    let (server, _rooms) = bind_chat(addr, config, DEFAULT_ROOM_CAPACITY, None, |game| {
         Packets::new(game, DEFAULT_MAX_PACKET)
     })
     .unwrap();

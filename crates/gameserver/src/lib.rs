@@ -4,6 +4,7 @@
 //! over several instances through Redis. The binary (`main.rs`) is the command line around
 //! them.
 
+pub mod arena;
 pub mod chat_room;
 pub mod chat_service;
 pub mod cluster;

@@ -22,7 +22,7 @@ pub struct Block {
 pub const JS: Block = Block {
     begin: "// BEGIN GENERATED game-protocol",
     end: "// END GENERATED game-protocol",
-    files: &["web/chat.html"],
+    files: &["web/chat.html", "web/arena.html"],
     generate: crate::js::generate,
 };
 

@@ -4,15 +4,18 @@
 //!
 //! ```text
 //!   let hub = RoomsHub::new(loops, config, |id| MyRoom::new(id));
-//!   let service = Service::bind(addr, ServiceConfig { tick: Some(config.loop_tick()), .. },
-//!                               |i| MyHandler { rooms: hub.host(i) })?;
-//!   hub.bind(service.notifier());        // from now on a post wakes its loop at once
+//!   let service = hub.serve(addr, service_config, |_loop, rooms| MyHandler { rooms })?;
+//!     = Service::bind(addr, ServiceConfig { tick: Some(config.loop_tick()), .. },
+//!                     |i| MyHandler { rooms: hub.host(i) })?;
+//!       hub.bind(service.notifier());    // from now on a post wakes its loop at once
 //! ```
 
+use std::io;
+use std::net::SocketAddr;
 use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex};
 
-use servercore::Notifier;
+use servercore::{Handler, Notifier, Service, ServiceConfig};
 
 use crate::config::RoomsConfig;
 use crate::context::RoomContext;
@@ -97,6 +100,27 @@ impl<R: Room> RoomsHub<R> {
     /// if it was bound already.
     pub fn bind(&self, notifier: Notifier) -> bool {
         self.shared.queues.bind(notifier)
+    }
+
+    /// Binds a service on `addr` whose loop `i` runs `handler(i, host i)`, with
+    /// `ServiceConfig::tick` set for the rooms (`config.threads` should be the hub's `loops`),
+    /// and binds the hub to the service's notifier.
+    ///
+    /// # Errors
+    /// As [`Service::bind`].
+    pub fn serve<H: Handler>(
+        &self,
+        addr: SocketAddr,
+        config: ServiceConfig,
+        mut handler: impl FnMut(usize, RoomHost<R>) -> H,
+    ) -> io::Result<Service<H>> {
+        let config = ServiceConfig {
+            tick: Some(self.shared.config.loop_tick()),
+            ..config
+        };
+        let service = Service::bind(addr, config, |index| handler(index, self.host(index)))?;
+        self.bind(service.notifier());
+        Ok(service)
     }
 
     /// Runs `f` with room `room` on its owning loop, from any thread (a test looking at a

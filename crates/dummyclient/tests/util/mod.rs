@@ -49,6 +49,7 @@ pub fn game_server(threads: usize) -> Service<Packets<Game>> {
         Packets::new(game, DEFAULT_MAX_PACKET)
     })
     .expect("game server starts")
+    .0
 }
 
 /// How [`mangling_server`] spoils the echo of a stream of `size`-byte messages.
