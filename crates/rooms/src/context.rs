@@ -8,7 +8,7 @@ use servercore::packet::{PacketContext, PacketSendError};
 use servercore::{Context, SendError, SessionId};
 
 use crate::members::Members;
-use crate::outbound::Outbound;
+use crate::outbound::{Outbound, Outgoing};
 use crate::room::RoomId;
 use crate::timers::{TimerId, Timers, TooManyTimers};
 
@@ -81,8 +81,8 @@ impl<'r, 'a, T> RoomContext<'r, 'a, T> {
     }
 
     /// Queues `buf` for `member`: at once on this loop's sessions; for a member of another
-    /// loop, at the end of this call, in one job per loop with everything else the room sent
-    /// there (see `outbound.rs`). A member of another loop that is gone or closing is
+    /// loop, when the host's call returns, in one job per loop with everything else this loop
+    /// has for that loop (see `outbound.rs`). A member of another loop that is gone or closing is
     /// skipped there.
     ///
     /// # Errors
@@ -91,7 +91,7 @@ impl<'r, 'a, T> RoomContext<'r, 'a, T> {
         if member.loop_index() == self.core.loop_index() {
             return self.core.send(member, buf);
         }
-        self.out.push(member, buf);
+        self.out.push(Outgoing::Send(member, buf));
         Ok(())
     }
 
@@ -110,7 +110,8 @@ impl<'r, 'a, T> RoomContext<'r, 'a, T> {
     }
 
     /// Queues the one buffer `buf` for every member (no copy per member); returns how many
-    /// took it (members of other loops are counted: they get it at the end of the call). A
+    /// took it (members of other loops are counted: they get it when the host's call
+    /// returns). A
     /// member over its send-queue limit is disconnected by the session layer; the others are
     /// not held up.
     pub fn broadcast(&mut self, buf: &Bytes) -> usize {

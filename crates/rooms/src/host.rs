@@ -23,7 +23,7 @@ use servercore::{Context, SessionId};
 use crate::context::{RoomContext, TickInfo};
 use crate::hub::HubShared;
 use crate::jobs::Job;
-use crate::outbound::Outbound;
+use crate::outbound::{Outbound, Outgoing};
 use crate::room::{Room, RoomId};
 use crate::seat::{hold, Held, Seat};
 use crate::slot::RoomSlot;
@@ -148,6 +148,7 @@ impl<R: Room> RoomHost<R> {
                 .queues
                 .post(owner, Job::Join { room, member, join });
         }
+        self.flush();
         Ok(())
     }
 
@@ -165,6 +166,7 @@ impl<R: Room> RoomHost<R> {
                 let room = *room;
                 self.seats.remove(&member);
                 self.route_leave(ctx, room, member);
+                self.flush();
                 Ok(())
             }
             None => Ok(()),
@@ -194,6 +196,7 @@ impl<R: Room> RoomHost<R> {
         let owner = self.owner(room);
         if owner == self.index {
             self.owner_input(ctx, room, member, input);
+            self.flush();
             return Ok(());
         }
         let job = Job::Input {
@@ -220,6 +223,7 @@ impl<R: Room> RoomHost<R> {
             }
             None => {}
         }
+        self.flush();
     }
 
     /// Operations that waited on a seat and then failed when replayed (e.g. an input whose
@@ -325,17 +329,17 @@ impl<R: Room> RoomHost<R> {
             slot.close(ctx, out);
             self.rooms.remove(&room);
         }
-        self.flush();
         joined
     }
 
-    /// Posts what the rooms sent to other loops' members (one job per loop), or counts it
-    /// dropped where that loop is `max_posted_bytes` behind.
+    /// Posts what this loop has for other loops' sessions (one job per loop); room packets for
+    /// a loop `max_posted_bytes` behind are dropped and counted. Every public call ends here.
     fn flush(&mut self) {
         let (out, hub) = (&mut self.out, &self.hub);
-        for (to, sends) in out.take() {
-            if let Err(sends) = hub.queues.post_deliveries(to, sends) {
-                LoopRoomStats::add(&hub.stats[self.index].undelivered, sends.len() as u64);
+        for (to, items) in out.take() {
+            let dropped = hub.queues.post_deliveries(to, items);
+            if !dropped.is_empty() {
+                LoopRoomStats::add(&hub.stats[self.index].undelivered, dropped.len() as u64);
             }
         }
     }
@@ -349,7 +353,6 @@ impl<R: Room> RoomHost<R> {
             slot.close(ctx, out);
             self.rooms.remove(&room);
         }
-        self.flush();
     }
 
     fn owner_input(
@@ -367,7 +370,6 @@ impl<R: Room> RoomHost<R> {
             }
             None => hub.stats[self.index].drop_input(Dropped::Stale),
         }
-        self.flush();
     }
 
     /// Runs `f` with room `room` if this loop owns it and it exists (e.g. to deliver what
@@ -399,12 +401,12 @@ impl<R: Room> RoomHost<R> {
             return false;
         }
         self.owner_leave(ctx, room, member);
-        let home = member.loop_index();
-        if home == self.index {
+        if member.loop_index() == self.index {
             self.removed(member, room);
         } else {
-            self.hub.queues.post(home, Job::Removed { member, room });
+            self.out.push(Outgoing::Removed { member, room });
         }
+        self.flush();
         true
     }
 
@@ -422,6 +424,12 @@ impl<R: Room> RoomHost<R> {
 
     /// Runs the jobs other loops posted. Call from `Handler::notified`.
     pub fn notified(&mut self, ctx: &mut Context<'_>) {
+        self.drain(ctx);
+        self.flush();
+    }
+
+    /// Runs the posted jobs (at most [`MAX_JOBS_PER_DRAIN`]).
+    fn drain(&mut self, ctx: &mut Context<'_>) {
         for _ in 0..MAX_JOBS_PER_DRAIN {
             match self.inbox.try_recv() {
                 Ok(job) => self.run(ctx, job),
@@ -435,16 +443,15 @@ impl<R: Room> RoomHost<R> {
         match job {
             Job::Join { room, member, join } => {
                 let joined = self.owner_join(ctx, room, member, join);
-                let home = member.loop_index();
-                if home == self.index {
+                if member.loop_index() == self.index {
                     self.answer(ctx, member, room, joined);
                 } else {
-                    let answer = Job::Answer {
+                    let answer = Outgoing::Answer {
                         member,
                         room,
                         joined,
                     };
-                    self.hub.queues.post(home, answer);
+                    self.out.push(answer);
                 }
             }
             Job::Leave { room, member } => self.owner_leave(ctx, room, member),
@@ -456,28 +463,39 @@ impl<R: Room> RoomHost<R> {
                 self.hub.queues.taken_input(self.index);
                 self.owner_input(ctx, room, member, input);
             }
-            Job::Answer {
+            Job::Visit { room, visit } => {
+                if let Some(slot) = self.rooms.get_mut(&room) {
+                    slot.call(ctx, &mut self.out, TickInfo::default(), visit);
+                }
+            }
+            Job::Deliver { items, bytes } => {
+                self.hub.queues.taken_bytes(self.index, bytes);
+                for item in items {
+                    self.deliver(ctx, item);
+                }
+            }
+        }
+    }
+
+    /// Carries out what another loop had for a session of this one.
+    fn deliver(&mut self, ctx: &mut Context<'_>, item: Outgoing) {
+        match item {
+            Outgoing::Send(member, buf) => {
+                let _ = ctx.send(member, buf); // gone or closing: nothing to do
+            }
+            Outgoing::Answer {
                 member,
                 room,
                 joined,
             } => self.answer(ctx, member, room, joined),
-            Job::Removed { member, room } => self.removed(member, room),
-            Job::Visit { room, visit } => {
-                let _ = self.with_room(ctx, room, visit);
-            }
-            Job::Deliver { sends, bytes } => {
-                self.hub.queues.taken_bytes(self.index, bytes);
-                for (member, buf) in sends {
-                    let _ = ctx.send(member, buf); // gone or closing: nothing to do
-                }
-            }
+            Outgoing::Removed { member, room } => self.removed(member, room),
         }
     }
 
     /// Runs posted jobs, then each owned room's due timers and tick; publishes the loop's
     /// room stats once a second. Call from `Handler::tick`.
     pub fn tick(&mut self, ctx: &mut Context<'_>) {
-        self.notified(ctx); // also before the notifier is bound
+        self.drain(ctx); // also before the notifier is bound
         let now = ctx.now();
         let hub = &self.hub;
         let stats = &hub.stats[self.index];

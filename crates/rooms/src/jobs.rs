@@ -9,9 +9,10 @@
 //!                         <─post── Answer / Removed    <──────────────  (joins are answered back)
 //! ```
 //!
-//! What a room sends to members on other loops travels the same way (one `Deliver` job per
-//! target loop per room call), so a member's loop sees a room's packets and the facility's
-//! answers in the order the room's loop made them.
+//! What a loop has for other loops' sessions — rooms' packets for their members, answers to
+//! joins — travels the same way, batched: one `Deliver` job per target loop per call into the
+//! host (per drain of the queue, however many chats it held), so a member's loop sees a
+//! room's packets and the facility's answers in the order the room's loop made them.
 //!
 //! Each queue is an unbounded `std::sync::mpsc` channel (lock-free), FIFO per poster: what one
 //! loop posts to another runs in the order posted. Inputs are bounded per target loop
@@ -25,10 +26,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, Sender};
 use std::sync::OnceLock;
 
-use bytes::Bytes;
 use servercore::{Notifier, SessionId};
 
 use crate::context::RoomContext;
+use crate::outbound::Outgoing;
 use crate::room::{Room, RoomId};
 
 /// A closure run on a room's loop with the room (from any thread: [`crate::RoomsHub::visit`]).
@@ -51,19 +52,9 @@ pub(crate) enum Job<R: Room> {
         member: SessionId,
         input: R::Input,
     },
-    /// To the member's loop: the answer to its join.
-    Answer {
-        member: SessionId,
-        room: RoomId,
-        joined: bool,
-    },
-    /// To the member's loop: the owner removed it from `room`.
-    Removed { member: SessionId, room: RoomId },
-    /// To the members' loop: what a room sent them (`bytes`: their total, for the bound).
-    Deliver {
-        sends: Vec<(SessionId, Bytes)>,
-        bytes: usize,
-    },
+    /// To a loop: what another loop has for its sessions (rooms' packets, answers to joins,
+    /// removals), in order (`bytes`: the packets' total, for the bound).
+    Deliver { items: Vec<Outgoing>, bytes: usize },
     /// To the owner: run a closure with the room.
     Visit { room: RoomId, visit: Visit<R> },
 }
@@ -142,22 +133,32 @@ impl<R: Room> JobQueues<R> {
         self.posted_inputs[at].fetch_sub(1, Ordering::AcqRel);
     }
 
-    /// Posts what a room sent to members of loop `to`, unless that loop already holds
-    /// `max_posted_bytes` of deliveries (it is far behind): then nothing is posted and the
-    /// sends are returned (dropped and counted by the caller).
-    pub(crate) fn post_deliveries(
-        &self,
-        to: usize,
-        sends: Vec<(SessionId, Bytes)>,
-    ) -> Result<(), Vec<(SessionId, Bytes)>> {
-        let bytes = sends.iter().map(|(_, buf)| buf.len()).sum();
+    /// Posts what this loop has for sessions of loop `to`. Past `max_posted_bytes` of room
+    /// packets waiting there (that loop is far behind) the packets are left out and returned
+    /// (dropped and counted by the caller); answers and removals always go.
+    pub(crate) fn post_deliveries(&self, to: usize, mut items: Vec<Outgoing>) -> Vec<Outgoing> {
+        let bytes: usize = items.iter().map(Outgoing::bytes).sum();
         let posted = &self.posted_bytes[to];
+        let mut dropped = Vec::new();
+        let mut kept_bytes = bytes;
         if posted.fetch_add(bytes, Ordering::AcqRel) + bytes > self.max_posted_bytes {
             posted.fetch_sub(bytes, Ordering::AcqRel);
-            return Err(sends);
+            let (sends, control): (Vec<_>, Vec<_>) =
+                items.into_iter().partition(|item| item.bytes() > 0);
+            dropped = sends;
+            items = control;
+            kept_bytes = 0;
         }
-        self.post(to, Job::Deliver { sends, bytes });
-        Ok(())
+        if !items.is_empty() {
+            self.post(
+                to,
+                Job::Deliver {
+                    items,
+                    bytes: kept_bytes,
+                },
+            );
+        }
+        dropped
     }
 
     /// Loop `at` took `bytes` of deliveries off its queue.

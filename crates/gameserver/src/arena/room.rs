@@ -54,6 +54,8 @@ pub struct ArenaRoom {
     rng: Rng,
     stats: Arc<ArenaStats>,
     on_close: Option<Arc<dyn OnClose>>,
+    /// The number of the last tick run (0: none yet).
+    last_tick: u64,
 }
 
 impl ArenaRoom {
@@ -79,12 +81,19 @@ impl ArenaRoom {
             rng: Rng::new(u64::from(id.0)),
             stats,
             on_close,
+            last_tick: 0,
         }
     }
 
     /// The players, for a look from outside (tests: [`rooms::RoomsHub::visit`]).
     pub fn world(&self) -> &World {
         &self.world
+    }
+
+    /// The number of the last tick run: the players' positions are the ones its snapshots
+    /// showed (0: no tick yet).
+    pub fn last_tick(&self) -> u64 {
+        self.last_tick
     }
 
     /// Everyone moves one step.
@@ -217,6 +226,7 @@ impl Room for ArenaRoom {
 
     fn tick(&mut self, ctx: &mut RoomContext<'_, '_, ()>) {
         let info = ctx.tick();
+        self.last_tick = info.number;
         let frame = Frame {
             tick: info.number as u32,
             sent_at_us: wall_us(),

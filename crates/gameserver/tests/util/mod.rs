@@ -3,6 +3,7 @@
 
 #![allow(dead_code, unused_imports)]
 
+pub mod arena;
 pub mod chat;
 pub mod cluster;
 pub mod process;
