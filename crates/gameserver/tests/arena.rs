@@ -69,7 +69,9 @@ fn assert_complete(server: &ArenaServer, clients: &mut [ArenaClient], room: u32)
             expected.len().min(max),
             "tick {tick}, player {you}"
         );
-        let farthest = expected.iter().take(max).last().map_or(0, |e| e.0);
+        let farthest = expected[..expected.len().min(max)]
+            .last()
+            .map_or(0, |e| e.0);
         for &(d2, id) in &expected {
             if d2 < farthest || expected.len() <= max {
                 assert!(

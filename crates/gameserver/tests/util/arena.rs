@@ -15,6 +15,9 @@ use servercore::{Model, Service, ServiceConfig};
 
 use super::{loopback, read_packet};
 
+/// A look into an arena: the last tick's number and every player's (id, position).
+pub type Look = (u32, Vec<(u16, (i32, i32))>);
+
 /// A running arena server.
 pub struct ArenaServer {
     pub service: Service<Packets<Arena>>,
@@ -50,7 +53,7 @@ impl ArenaServer {
 
     /// Arena `room` as it is between two ticks: the last tick's number and every player's
     /// (id, position in quanta).
-    pub fn look(&self, room: u32) -> (u32, Vec<(u16, (i32, i32))>) {
+    pub fn look(&self, room: u32) -> Look {
         let (tx, rx) = mpsc::channel();
         self.hub
             .visit(RoomId(room), move |arena: &mut ArenaRoom, _| {
