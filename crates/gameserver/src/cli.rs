@@ -290,6 +290,13 @@ impl Args {
             // The shared secret (or --cluster-insecure), read now: a missing one is a usage
             // error, not a failure after the listeners are up.
             self.cluster.auth().map_err(conflict)?;
+            if self.game == GameKind::Arena && self.arena.public_addr.is_none() {
+                return Err(conflict(
+                    "--game arena --cluster needs --public-addr HOST:PORT: where players \
+                     joining this instance's arenas elsewhere are sent"
+                        .into(),
+                ));
+            }
         }
         let read = ServiceConfig::default().read_chunk;
         let room = self.send_queue_limit.saturating_sub(read);
@@ -567,6 +574,27 @@ mod tests {
         ] {
             assert_refused(&[flag, bad], ErrorKind::ValueValidation, flag);
         }
+    }
+
+    #[test]
+    fn a_clustered_arena_needs_its_public_address() {
+        let flags = [
+            "--protocol",
+            "packet",
+            "--game",
+            "arena",
+            "--cluster",
+            "redis://127.0.0.1:6379",
+            "--cluster-insecure",
+        ];
+        let err = parse(&flags).expect_err("no --public-addr");
+        assert_eq!(err.exit_code(), 2);
+        assert!(err.to_string().contains("--public-addr"), "{err}");
+        let mut with = flags.to_vec();
+        with.extend(["--public-addr", "10.0.0.1:7777"]);
+        assert!(parse(&with).is_ok());
+        with.extend(["--public-websocket", "ws://a b"]);
+        assert_refused(&with, ErrorKind::ValueValidation, "--public-websocket");
     }
 
     #[test]

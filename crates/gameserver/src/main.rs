@@ -33,9 +33,9 @@ use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use gameserver::arena::{arena_rooms, Arena, ArenaStats};
+use gameserver::arena::{arena_rooms, Arena, ArenaStats, OnClose};
 use gameserver::chat_service::bind_chat;
-use gameserver::cluster::Cluster;
+use gameserver::cluster::{Cluster, Instance, LeaseKeeper, Leases};
 use gameserver::echo::Echo;
 use gameserver::protocol;
 use servercore::{Handler, LoopStats, Service, ServiceConfig};
@@ -107,16 +107,62 @@ fn serve_chat(args: &Args, addr: SocketAddr, mut ops: Operations) -> anyhow::Res
     serve(service, addr, ops)
 }
 
-/// `--game arena`: the arenas.
+/// `--game arena`: the arenas; with `--cluster`, each lives on the instance holding its
+/// lease in Redis.
 fn serve_arena(args: &Args, addr: SocketAddr, mut ops: Operations) -> anyhow::Result<()> {
     let config = packet_config(args);
     let stats = Arc::new(ArenaStats::default());
-    let hub = arena_rooms(config.threads, args.arena.config(), stats.clone(), None);
-    let service = hub.serve(addr, config, |_, rooms| args.packets(Arena::new(rooms)));
+    let cluster = arena_leases(args, config.threads)?;
+    let on_close = cluster
+        .as_ref()
+        .map(|(leases, _)| leases.clone() as Arc<dyn OnClose>);
+    let hub = arena_rooms(config.threads, args.arena.config(), stats.clone(), on_close);
+    let service = hub.serve(addr, config, |_, rooms| {
+        args.packets(match &cluster {
+            Some((leases, _)) => Arena::clustered(rooms, leases.clone()),
+            None => Arena::new(rooms),
+        })
+    });
     listen_websocket(&service, args)?;
-    ops.extras
-        .push(rooms_extra("arena", move || hub.stats(), Some(stats)));
+    let leases = cluster.as_ref().map(|(leases, _)| leases.clone());
+    ops.extras.push(rooms_extra(
+        "arena",
+        move || hub.stats(),
+        Some((stats, leases)),
+    ));
+    // Started once the loops exist (answers wake them); stopped after them.
+    let _keeper = match (&service, cluster) {
+        (Ok(service), Some((leases, start))) => {
+            leases.bind(service.notifier());
+            Some(start(leases)?)
+        }
+        _ => None,
+    };
     serve(service, addr, ops)
+}
+
+/// Starts the lease keeper for `leases`.
+type KeeperStart = Box<dyn FnOnce(Arc<Leases>) -> anyhow::Result<LeaseKeeper>>;
+
+/// With `--cluster`: this instance's leases, and how to start their keeper thread.
+fn arena_leases(args: &Args, loops: usize) -> anyhow::Result<Option<(Arc<Leases>, KeeperStart)>> {
+    let Some(url) = args.cluster.cluster.clone() else {
+        return Ok(None);
+    };
+    let auth = args.cluster.auth().map_err(anyhow::Error::msg)?;
+    let client = redis::Client::open(url.as_str()).context("--cluster")?;
+    let me = Instance {
+        node: args.cluster.node().to_string(),
+        addr: args.arena.public_addr.clone().unwrap_or_default(),
+        websocket: args.arena.public_websocket.clone().unwrap_or_default(),
+    };
+    let ttl = args.cluster.ttl();
+    tracing::info!(node = %me.node, public_addr = %me.addr, "arenas shared through Redis: each lives where its lease is");
+    let (leases, requests) = Leases::new(me, loops, ttl / 3);
+    let start: KeeperStart = Box::new(move |leases| {
+        LeaseKeeper::start(client, leases, requests, auth, ttl).context("starting the lease keeper")
+    });
+    Ok(Some((Arc::new(leases), start)))
 }
 
 /// `--websocket ADDR`: browser players on the same loops.

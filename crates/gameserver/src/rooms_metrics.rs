@@ -17,11 +17,16 @@
 //! | `arena_snapshots_total`, `arena_snapshot_bytes_total` | counter | snapshots sent and their bytes |
 //! | `arena_in_view_total`, `arena_player_ticks_total`  | counter | entities listed, player-ticks (their ratio: entities in view) |
 //! | `arena_tick_phase_microseconds_total{phase}`       | counter | tick time by phase: inputs, simulation, grid, encode, send |
+//! | `arena_lease_up`                                   | gauge   | `--cluster`: 1 while the lease keeper's Redis connection is up |
+//! | `arena_leases_taken_total`, `arena_leases_lost_total` | counter | arenas this node took; taken from it by another |
+//! | `arena_lease_answers_total{answer}`                | counter | joins answered `redirect` or `unavailable` |
+//! | `arena_leases_rejected_total`                      | counter | leases in Redis not believed (signature, stale) |
 
 use std::fmt;
 use std::sync::Arc;
 
 use gameserver::arena::{ArenaStats, Clamped, Phase};
+use gameserver::cluster::{LeaseStats, Leases};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::DescriptorEncoder;
 use rooms::{Dropped, RoomsSnapshot};
@@ -31,19 +36,22 @@ use crate::metrics::{counter, gauge, labelled_counter, labelled_gauge, Extra};
 /// The quantiles of the tick-time series.
 const QUANTILES: [f64; 5] = [0.5, 0.9, 0.99, 0.999, 1.0];
 
+/// The arena's counters, and its leases' with `--cluster`.
+pub(crate) type ArenaSources = (Arc<ArenaStats>, Option<Arc<Leases>>);
+
 /// One scrape's room figures.
 #[derive(Debug)]
 pub(crate) struct RoomsMetrics {
     game: &'static str,
     rooms: RoomsSnapshot,
-    arena: Option<Arc<ArenaStats>>,
+    arena: Option<ArenaSources>,
 }
 
 /// The rooms' series of game `game`, read with `stats`, and the arena's from `arena`.
 pub(crate) fn rooms_extra(
     game: &'static str,
     stats: impl Fn() -> RoomsSnapshot + Send + Sync + 'static,
-    arena: Option<Arc<ArenaStats>>,
+    arena: Option<ArenaSources>,
 ) -> Extra {
     Box::new(move || {
         Box::new(RoomsMetrics {
@@ -123,10 +131,13 @@ impl Collector for RoomsMetrics {
                 .iter()
                 .map(|&q| (q.to_string(), r.tick_us.value_at_quantile(q))),
         )?;
-        match &self.arena {
-            Some(arena) => encode_arena(&mut out, arena),
-            None => Ok(()),
+        if let Some((arena, leases)) = &self.arena {
+            encode_arena(&mut out, arena)?;
+            if let Some(leases) = leases {
+                encode_leases(&mut out, &leases.stats)?;
+            }
         }
+        Ok(())
     }
 }
 
@@ -185,5 +196,46 @@ fn encode_arena(out: &mut DescriptorEncoder<'_>, a: &ArenaStats) -> Result<(), f
         Phase::ALL
             .iter()
             .map(|&p| (p.name().to_string(), a.phase_total(p).as_micros() as u64)),
+    )
+}
+
+fn encode_leases(out: &mut DescriptorEncoder<'_>, l: &LeaseStats) -> Result<(), fmt::Error> {
+    let get = LeaseStats::get;
+    gauge(
+        out,
+        "arena_lease_up",
+        "1 while the lease keeper's Redis connection is up.",
+        None,
+        get(&l.up),
+    )?;
+    counter(
+        out,
+        "arena_leases_taken",
+        "Arena leases this node took (a free arena, or one whose owner died).",
+        None,
+        get(&l.taken),
+    )?;
+    counter(
+        out,
+        "arena_leases_lost",
+        "Arena leases another node took from this one (its players were redirected).",
+        None,
+        get(&l.lost),
+    )?;
+    labelled_counter(
+        out,
+        "arena_lease_answers",
+        "Joins answered by another instance's lease: redirect (REDIRECT), or unavailable (ROOM_UNAVAILABLE).",
+        "answer",
+        [("redirect", &l.redirects), ("unavailable", &l.unavailable)]
+            .into_iter()
+            .map(|(name, n)| (name.to_string(), get(n))),
+    )?;
+    counter(
+        out,
+        "arena_leases_rejected",
+        "Arena leases in Redis not believed (bad signature, stale, malformed).",
+        None,
+        get(&l.rejected),
     )
 }

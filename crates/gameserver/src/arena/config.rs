@@ -43,6 +43,27 @@ pub struct ArenaArgs {
     #[arg(long, value_name = "N", default_value_t = 10_000,
           value_parser = clap::value_parser!(u64).range(1..=MAX_CAPACITY))]
     pub arena_capacity: u64,
+    /// Arena with --cluster: where players reach this instance over TCP (HOST:PORT), sent in
+    /// REDIRECT to players who join one of its arenas on another instance. Required with
+    /// --cluster.
+    #[arg(long, value_name = "HOST:PORT", value_parser = public_address)]
+    pub public_addr: Option<String>,
+    /// Arena with --cluster: where browsers reach this instance (a ws:// or wss:// URL, e.g.
+    /// ws://203.0.113.7:7778/), sent in REDIRECT beside --public-addr.
+    #[arg(long, value_name = "URL", value_parser = public_address)]
+    pub public_websocket: Option<String>,
+}
+
+/// `--public-addr` / `--public-websocket`: 1 to 255 bytes without white space (they are
+/// stored space-separated in the lease and sent in a `str8`).
+///
+/// # Errors
+/// An empty, long or spaced address.
+pub fn public_address(text: &str) -> Result<String, String> {
+    if text.is_empty() || text.len() > 255 || text.contains(char::is_whitespace) || text == "-" {
+        return Err("an address of 1 to 255 bytes without spaces".into());
+    }
+    Ok(text.to_string())
 }
 
 /// What the arena rooms of a server are made with.

@@ -11,6 +11,7 @@
 //! | `room.rs`      | [`ArenaRoom`]: the tick and its phases |
 //! | `handler.rs`   | [`Arena`]: one loop's packet handler |
 //! | `stats.rs`     | counters and the split of tick time |
+//! | `waiting.rs`   | clustered: joins waiting to learn their arena's owner |
 
 mod config;
 mod handler;
@@ -18,6 +19,7 @@ mod room;
 mod snapshot;
 mod stats;
 mod tag;
+mod waiting;
 mod world;
 
 pub use config::{ArenaArgs, ArenaConfig, MAX_CAPACITY, MAX_INPUTS_PER_TICK};
@@ -25,4 +27,5 @@ pub use handler::{arena_rooms, Arena};
 pub use room::{ArenaRoom, OnClose};
 pub use stats::{ArenaStats, Clamped, Phase};
 pub use tag::{it_target, PLAYERS_PER_IT};
+pub use waiting::{Waiting, MAX_WAITING};
 pub use world::{Player, World};

@@ -34,11 +34,18 @@
 //! | `sequence.rs`   | gap and duplicate detection per origin stream |
 //! | `subscriptions.rs` | active channels; joiners waiting for theirs before `ROOM_JOINED` |
 //! | `stats.rs`      | the counters and their Prometheus names |
+//!
+//! Arenas (`--game arena --cluster`) are not relayed: each lives on one instance, the holder of
+//! its lease. `lease.rs` is the signed value in Redis, `leases.rs` the loops' side (a cache,
+//! requests, answers), `lease_keeper.rs` the thread that takes, renews and gives back leases.
 
 pub mod auth;
 mod backplane;
 mod config;
 mod inbox;
+mod lease;
+mod lease_keeper;
+mod leases;
 mod link;
 mod presence;
 mod publisher;
@@ -54,6 +61,9 @@ use std::sync::Arc;
 pub use backplane::{Backplane, StartError};
 pub use config::{redis_url, ClusterArgs, NodeId, MAX_QUEUE, SECRET_ENV, TTL_RANGE_MS};
 pub use inbox::Inbox;
+pub use lease::{lease_key, Lease, LeaseError};
+pub use lease_keeper::LeaseKeeper;
+pub use leases::{Instance, LeaseStats, Leases, Owner, Request, MAX_REQUESTS};
 pub use link::{Link, Stream};
 pub use sequence::{Sequences, Verdict};
 pub use stats::{ClusterSnapshot, ClusterStats, Rejected, Role};
