@@ -11,6 +11,7 @@
 //! | `room_undelivered_total`                           | counter | room sends to a loop `max_posted_bytes` behind |
 //! | `room_ticks_total`, `room_tick_periods_skipped_total` | counter | ticks run; periods skipped by a room behind |
 //! | `room_tick_microseconds{quantile}`                 | gauge   | tick work (inputs + `Room::tick`): 0.5, 0.9, 0.99, 0.999, 1 |
+//! | `room_tick_microseconds_bucket{le}`                | counter | ticks that took at most `le` µs (cumulative; `+Inf`: all) |
 //! | `arena_players`                                    | gauge   | players in arenas |
 //! | `arena_tags_total`                                 | counter | tags made |
 //! | `arena_inputs_clamped_total{rule}`                 | counter | inputs over the rules: `speed` clamped, `actions` ignored |
@@ -35,6 +36,16 @@ use crate::metrics::{counter, gauge, labelled_counter, labelled_gauge, Extra};
 
 /// The quantiles of the tick-time series.
 const QUANTILES: [f64; 5] = [0.5, 0.9, 0.99, 0.999, 1.0];
+
+/// Upper bounds (µs) of the tick-time buckets: 0.1 ms steps to 2 ms, 0.5 ms to 10 ms, then
+/// coarser. Cumulative counts per bucket let a reader take the quantiles of any window (two
+/// scrapes' difference): the benchmark's tick p99 while the bots move.
+const BUCKETS_US: [u64; 46] = [
+    100, 200, 300, 400, 500, 600, 700, 800, 900, 1000, 1100, 1200, 1300, 1400, 1500, 1600, 1700,
+    1800, 1900, 2000, 2500, 3000, 3500, 4000, 4500, 5000, 5500, 6000, 6500, 7000, 7500, 8000,
+    8500, 9000, 9500, 10_000, 12_000, 14_000, 16_000, 18_000, 20_000, 30_000, 50_000, 100_000,
+    250_000, 1_000_000,
+];
 
 /// The arena's counters, and its leases' with `--cluster`.
 pub(crate) type ArenaSources = (Arc<ArenaStats>, Option<Arc<Leases>>);
@@ -130,6 +141,16 @@ impl Collector for RoomsMetrics {
             QUANTILES
                 .iter()
                 .map(|&q| (q.to_string(), r.tick_us.value_at_quantile(q))),
+        )?;
+        labelled_counter(
+            &mut out,
+            "room_tick_microseconds_bucket",
+            "Ticks whose work took at most `le` microseconds (cumulative), since start.",
+            "le",
+            BUCKETS_US
+                .iter()
+                .map(|&le| (le.to_string(), r.ticks_within(le)))
+                .chain(std::iter::once(("+Inf".to_string(), r.tick_us.len()))),
         )?;
         if let Some((arena, leases)) = &self.arena {
             encode_arena(&mut out, arena)?;

@@ -160,6 +160,15 @@ impl RoomsSnapshot {
         self.dropped[at]
     }
 
+    /// Ticks whose work took at most `le_us` microseconds.
+    pub fn ticks_within(&self, le_us: u64) -> u64 {
+        self.tick_us
+            .iter_recorded()
+            .take_while(|v| v.value_iterated_to() <= le_us)
+            .map(|v| v.count_at_value())
+            .sum()
+    }
+
     /// The tick duration at quantile `q` (0..=1).
     pub fn tick_quantile(&self, q: f64) -> Duration {
         Duration::from_micros(self.tick_us.value_at_quantile(q))
@@ -185,6 +194,7 @@ mod tests {
         assert_eq!(s.dropped(Dropped::Rate), 1);
         assert_eq!(s.dropped(Dropped::Busy), 0);
         assert_eq!(s.tick_us.len(), 1);
+        assert_eq!((s.ticks_within(1400), s.ticks_within(1600)), (0, 1));
         assert!(s.tick_quantile(0.99) >= Duration::from_micros(1499));
     }
 }
