@@ -25,6 +25,7 @@ mod world;
 pub use config::{ArenaArgs, ArenaConfig, MAX_CAPACITY, MAX_INPUTS_PER_TICK};
 pub use handler::{arena_rooms, Arena};
 pub use room::{ArenaRoom, OnClose};
+pub use snapshot::{Frame, Writer};
 pub use stats::{ArenaStats, Clamped, Phase};
 pub use tag::{it_target, PLAYERS_PER_IT};
 pub use waiting::{Waiting, MAX_WAITING};

@@ -43,9 +43,8 @@ pub struct ArenaRoom {
     id: RoomId,
     config: ArenaConfig,
     world: World,
-    grid: Grid,
-    /// Every entity's state this tick, by id.
-    states: Vec<EntityState>,
+    /// Every player's position and state this tick (what snapshots list), by cell.
+    grid: Grid<EntityState>,
     writer: Writer,
     /// Players who asked to tag this tick.
     taggers: Vec<u16>,
@@ -74,7 +73,6 @@ impl ArenaRoom {
             config,
             world: World::default(),
             grid: Grid::new(extent, extent, radius),
-            states: Vec::new(),
             writer: Writer::default(),
             taggers: Vec::new(),
             outgoing: Vec::new(),
@@ -106,25 +104,21 @@ impl ArenaRoom {
 
     /// Everyone's cell, and the states snapshots are made of.
     fn place(&mut self, tick: u64) {
-        self.states
-            .resize(self.world.id_bound(), EntityState::default());
         for (id, p) in self.world.iter() {
-            self.grid.update(u32::from(id), p.pos.0, p.pos.1);
-        }
-        for (id, p) in self.world.iter() {
-            self.states[usize::from(id)] = p.state(tick);
+            self.grid
+                .update(u32::from(id), p.pos.0, p.pos.1, p.state(tick));
         }
     }
 
     /// Every player's snapshot, into `outgoing`; returns (bytes, entities listed).
     fn encode(&mut self, ctx: &mut RoomContext<'_, '_, ()>, frame: Frame) -> (u64, u64) {
-        let (rules, grid, states) = (&self.config.rules, &self.grid, &self.states);
+        let (rules, grid) = (&self.config.rules, &self.grid);
         let (mut bytes, mut listed) = (0, 0);
         for (id, player) in self.world.iter_mut() {
             let member = player.member;
             let snapshot = self
                 .writer
-                .write(ctx.core(), rules, grid, states, (id, player), frame);
+                .write(ctx.core(), rules, grid, (id, player), frame);
             bytes += snapshot.len() as u64;
             listed += player.view.len() as u64;
             self.outgoing.push((member, snapshot));
@@ -172,7 +166,12 @@ impl Room for ArenaRoom {
         let Some(id) = self.world.add(player) else {
             return Err(Refused); // every id taken (the capacity flag stops short of it)
         };
-        self.grid.insert(u32::from(id), pos.0, pos.1);
+        let state = EntityState {
+            x: pos.0 as u16,
+            y: pos.1 as u16,
+            flags: 0,
+        };
+        self.grid.insert(u32::from(id), pos.0, pos.1, state);
         tag::balance(&mut self.world);
         ArenaStats::add(&self.stats.players, 1);
         let welcome = Welcome {

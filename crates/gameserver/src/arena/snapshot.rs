@@ -5,7 +5,7 @@
 
 use bytes::{Bytes, BytesMut};
 use game_protocol::arena::{EntityState, Rules, SnapshotEncoder, SnapshotHeader};
-use rooms::interest::{Candidate, Grid, Interest, ViewSink};
+use rooms::interest::{Grid, Interest, ViewSink};
 use servercore::Context;
 
 use crate::arena::world::Player;
@@ -48,16 +48,54 @@ impl ViewSink<EntityState> for Sink<'_> {
 
 impl Writer {
     /// Player `id`'s snapshot for `frame`, in one pooled buffer; its view becomes what the
-    /// snapshot lists. `states` holds every entity's state this tick, by id.
+    /// snapshot lists. `grid` holds every entity's position and state this tick.
     pub fn write(
         &mut self,
         core: &mut Context<'_>,
         rules: &Rules,
-        grid: &Grid,
-        states: &[EntityState],
-        (id, player): (u16, &mut Player),
+        grid: &Grid<EntityState>,
+        player: (u16, &mut Player),
         frame: Frame,
     ) -> Bytes {
+        let hint = self.prepare(rules, grid, (player.0, &*player.1));
+        core.alloc(hint, |out| self.encode(out, rules, player, frame))
+    }
+
+    /// As [`Writer::write`], appending to `out` (a benchmark's buffer, or a test's).
+    pub fn write_into(
+        &mut self,
+        out: &mut BytesMut,
+        rules: &Rules,
+        grid: &Grid<EntityState>,
+        player: (u16, &mut Player),
+        frame: Frame,
+    ) {
+        self.prepare(rules, grid, (player.0, &*player.1));
+        self.encode(out, rules, player, frame);
+    }
+
+    /// The candidates around player `id`; returns a size hint for its snapshot.
+    fn prepare(
+        &mut self,
+        rules: &Rules,
+        grid: &Grid<EntityState>,
+        (id, player): (u16, &Player),
+    ) -> usize {
+        let (x, y) = player.pos;
+        let interest = &mut self.interest;
+        interest.gather(grid, x, y, rules.view_radius2(), u32::from(id));
+        // Every entry a move (4 bytes) plus room for a few more.
+        64 + 6 * player.view.len().max(interest.candidates().len())
+    }
+
+    /// The diff of the candidates against the player's view, encoded into `out`.
+    fn encode(
+        &mut self,
+        out: &mut BytesMut,
+        rules: &Rules,
+        (_, player): (u16, &mut Player),
+        frame: Frame,
+    ) {
         let header = SnapshotHeader {
             tick: frame.tick,
             base_tick: player.last_sent,
@@ -66,35 +104,13 @@ impl Writer {
             you: player.own(frame.at),
         };
         player.last_sent = frame.tick;
-        let interest = &mut self.interest;
-        grid.query(
-            player.pos.0,
-            player.pos.1,
-            rules.view_radius2(),
-            |entry, dist2| {
-                if entry.id != u32::from(id) {
-                    let state = states[entry.id as usize];
-                    interest.push(Candidate {
-                        id: entry.id,
-                        dist2,
-                        state,
-                    });
-                }
-            },
-        );
-        // A hint for the pool: every entry a move (4 bytes) plus room for a few more.
-        let hint = 64 + 6 * player.view.len().max(interest.candidates().len());
-        let encoder = &mut self.encoder;
-        let view = &mut player.view;
-        let max = usize::from(rules.max_in_view);
-        core.alloc(hint, |out| {
-            encoder.begin(out, &header);
-            let mut sink = Sink {
-                encoder: &mut *encoder,
-                out: &mut *out,
-            };
-            interest.diff(view, max, &mut sink);
-            encoder.finish(out);
-        })
+        self.encoder.begin(out, &header);
+        let mut sink = Sink {
+            encoder: &mut self.encoder,
+            out: &mut *out,
+        };
+        self.interest
+            .diff(&mut player.view, usize::from(rules.max_in_view), &mut sink);
+        self.encoder.finish(out);
     }
 }

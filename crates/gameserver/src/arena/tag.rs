@@ -21,9 +21,9 @@ pub fn it_target(players: usize) -> usize {
 
 /// Resolves the tag actions of `taggers` at `tick` (positions as in `grid`); returns the tags
 /// made. A tagger that is not "it", or cools down, or has nobody in reach, tags nobody.
-pub fn resolve(
+pub fn resolve<T: Copy>(
     world: &mut World,
-    grid: &Grid,
+    grid: &Grid<T>,
     rules: &Rules,
     taggers: &[u16],
     tick: u64,
@@ -100,7 +100,7 @@ mod tests {
                 last_sent: 0,
             })
             .unwrap();
-        grid.insert(u32::from(id), pos.0, pos.1);
+        grid.insert(u32::from(id), pos.0, pos.1, ());
         id
     }
 

@@ -154,9 +154,8 @@ impl SnapshotEncoder {
             let dy = i32::from(new.y) - i32::from(old.y);
             match (i8::try_from(dx), i8::try_from(dy)) {
                 (Ok(dx), Ok(dy)) => {
-                    out.put_u16_le(id);
-                    out.put_i8(dx);
-                    out.put_i8(dy);
+                    let [lo, hi] = id.to_le_bytes();
+                    out.extend_from_slice(&[lo, hi, dx as u8, dy as u8]); // one bound check
                     self.count += 1;
                 }
                 _ => {
