@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use game_protocol::arena::{EntityState, Rules};
 use gameserver::arena::{Frame, Player, World, Writer};
-use rooms::interest::{Grid, View};
+use rooms::interest::Grid;
 use servercore::SessionId;
 
 fn main() {
@@ -43,18 +43,8 @@ fn main() {
     let mut grid: Grid<EntityState> = Grid::new(extent, extent, i32::from(rules.view_radius) * 8);
     for n in 0..players {
         let pos = (random(extent), random(extent));
-        let player = Player {
-            member: SessionId::from_parts(0, n, 0),
-            pos,
-            heading: random(256) as u8,
-            speed: 120,
-            input_ack: 0,
-            it: false,
-            cooldown_until: 0,
-            score: 0,
-            view: View::default(),
-            last_sent: 0,
-        };
+        let mut player = Player::new(SessionId::from_parts(0, n, 0), pos);
+        (player.heading, player.speed) = (random(256) as u8, 120);
         let id = world.add(player).expect("an id");
         grid.insert(u32::from(id), pos.0, pos.1, EntityState::default());
     }

@@ -313,10 +313,19 @@ pub(crate) fn labelled_counter(
     label: &str,
     samples: impl Iterator<Item = (String, u64)>,
 ) -> Result<(), fmt::Error> {
-    let metric_type = ConstCounter::new(0u64).metric_type();
-    let mut family = out.encode_descriptor(name, help, None, metric_type)?;
+    labelled(out, (name, help, label), samples, ConstCounter::new)
+}
+
+/// One family of the metrics `make` makes, with a sample per `(label value, value)`.
+fn labelled<M: EncodeMetric>(
+    out: &mut DescriptorEncoder<'_>,
+    (name, help, label): (&str, &str, &str),
+    samples: impl Iterator<Item = (String, u64)>,
+    make: impl Fn(u64) -> M,
+) -> Result<(), fmt::Error> {
+    let mut family = out.encode_descriptor(name, help, None, make(0).metric_type())?;
     for (value, n) in samples {
-        ConstCounter::new(n).encode(family.encode_family(&[(label, value.as_str())])?)?;
+        make(n).encode(family.encode_family(&[(label, value.as_str())])?)?;
     }
     Ok(())
 }
@@ -340,12 +349,7 @@ pub(crate) fn labelled_gauge(
     label: &str,
     samples: impl Iterator<Item = (String, u64)>,
 ) -> Result<(), fmt::Error> {
-    let metric_type = ConstGauge::new(0u64).metric_type();
-    let mut family = out.encode_descriptor(name, help, None, metric_type)?;
-    for (value, n) in samples {
-        ConstGauge::new(n).encode(family.encode_family(&[(label, value.as_str())])?)?;
-    }
-    Ok(())
+    labelled(out, (name, help, label), samples, ConstGauge::new)
 }
 
 #[cfg(test)]

@@ -8,7 +8,6 @@
 
 mod util;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -106,16 +105,7 @@ fn one_page_sees_the_other_move(model: Model) {
     assert_eq!(watcher.find("#error").unwrap().text().unwrap(), "");
     for (role, browser) in [("mover", &mover), ("watcher", &watcher)] {
         browser.execute("window.scrollTo(0, 0);").unwrap(); // the header and the canvas
-        let shot = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("arena-e2e-{model}-{role}.png"));
-        browser.screenshot(&shot).unwrap();
-        let png = std::fs::read(&shot).unwrap();
-        assert!(
-            png.starts_with(b"\x89PNG\r\n\x1a\n"),
-            "a PNG at {}",
-            shot.display()
-        );
-        println!("screenshot: {}", shot.display());
+        save_screenshot(browser, &format!("arena-e2e-{model}-{role}.png"));
     }
 }
 

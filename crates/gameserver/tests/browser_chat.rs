@@ -10,7 +10,6 @@
 
 mod util;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -83,15 +82,7 @@ fn browser_and_tcp_player_chat(model: Model) {
         .wait_for_text("#log", "hello from the browser", WAIT)
         .unwrap();
     assert_eq!(browser.find("#state").unwrap().text().unwrap(), "open");
-    let shot = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("chat-e2e-{model}.png"));
-    browser.screenshot(&shot).unwrap();
-    let png = std::fs::read(&shot).unwrap();
-    assert!(
-        png.starts_with(b"\x89PNG\r\n\x1a\n"),
-        "a PNG at {}",
-        shot.display()
-    );
-    println!("screenshot: {}", shot.display());
+    save_screenshot(&browser, &format!("chat-e2e-{model}.png"));
 }
 
 both_models!(browser_chat, browser_and_tcp_player_chat);

@@ -119,14 +119,7 @@ fn decode_field(field: &Field, body: &[u8], at: &mut usize) -> Result<Value, Cod
         Ty::U32 => Value::Int(le_u32(take(body, at, 4, name)?).into()),
         Ty::Str8 { min, max } => {
             let len = usize::from(take(body, at, 1, name)?[0]);
-            if len < usize::from(min) || len > usize::from(max) {
-                return Err(CodecError::Length {
-                    field: name,
-                    len,
-                    min,
-                    max,
-                });
-            }
+            check_len(name, len, min, max)?;
             Value::Text(utf8(take(body, at, len, name)?, name)?)
         }
         Ty::Bytes => Value::Bytes(take(body, at, body.len() - *at, name)?.to_vec()),
@@ -139,6 +132,19 @@ fn decode_field(field: &Field, body: &[u8], at: &mut usize) -> Result<Value, Cod
             Value::List(records)
         }
     })
+}
+
+/// A `str8` of `len` bytes within `min..=max`, or the error naming `field`.
+fn check_len(field: &'static str, len: usize, min: u8, max: u8) -> Result<(), CodecError> {
+    if len < usize::from(min) || len > usize::from(max) {
+        return Err(CodecError::Length {
+            field,
+            len,
+            min,
+            max,
+        });
+    }
+    Ok(())
 }
 
 fn le_u16(bytes: &[u8]) -> u16 {
@@ -194,14 +200,7 @@ fn encode_field(field: &Field, value: &Value, out: &mut Vec<u8>) -> Result<(), C
         (Ty::U32, v) => out.extend_from_slice(&int::<u32>(v, name)?.to_le_bytes()),
         (Ty::Str8 { min, max }, Value::Text(text)) => {
             let len = text.len();
-            if len < usize::from(min) || len > usize::from(max) {
-                return Err(CodecError::Length {
-                    field: name,
-                    len,
-                    min,
-                    max,
-                });
-            }
+            check_len(name, len, min, max)?;
             out.push(len as u8); // at most `max`, a u8
             out.extend_from_slice(text.as_bytes());
         }

@@ -23,7 +23,7 @@ use servercore::{Model, Service, ServiceConfig};
 use crate::arena::handler::{BotHandler, BotShared, RunPhase};
 use crate::arena::stats::{ArenaReport, ArenaRunInfo, BotStats};
 use crate::connect;
-use crate::load::LoadError;
+use crate::load::{wait_ready, LoadError};
 use crate::websocket::HandshakeGate;
 use crate::wire::{Protocol, Wire};
 
@@ -116,7 +116,7 @@ pub fn run(config: &ArenaLoad, interrupt: &AtomicBool) -> Result<ArenaReport, Lo
     .map_err(LoadError::Service)?;
     let connect_started = Instant::now();
     connect_bots(config, &servers, &service)?;
-    wait_answered(&shared, config.clients, config.connect_timeout)?;
+    wait_ready(&shared.answered, config.clients, config.connect_timeout)?;
     let connect_secs = connect_started.elapsed().as_secs_f64();
     let started = Instant::now();
     shared.set_phase(RunPhase::Sending);
@@ -165,25 +165,6 @@ fn connect_bots(
         .map_err(LoadError::Connect)?;
     }
     gate.finish().map_err(LoadError::Handshake)
-}
-
-/// Waits until every bot's join was answered (or the bot is gone).
-fn wait_answered(shared: &BotShared, clients: usize, timeout: Duration) -> Result<(), LoadError> {
-    let started = Instant::now();
-    loop {
-        let answered = shared.answered.load(Ordering::Acquire) as usize;
-        if answered >= clients {
-            return Ok(());
-        }
-        if started.elapsed() >= timeout {
-            return Err(LoadError::NotReady {
-                ready: answered,
-                clients,
-                waited: started.elapsed(),
-            });
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
 }
 
 fn merge(loops: Vec<io::Result<BotHandler>>) -> Result<BotStats, LoadError> {

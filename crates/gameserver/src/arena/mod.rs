@@ -28,5 +28,5 @@ pub use room::{ArenaRoom, OnClose};
 pub use snapshot::{Frame, Writer};
 pub use stats::{ArenaStats, Clamped, Phase};
 pub use tag::{it_target, PLAYERS_PER_IT};
-pub use waiting::{Waiting, MAX_WAITING};
+pub use waiting::{TooMany, Waiting, MAX_WAITING};
 pub use world::{Player, World};

@@ -20,7 +20,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use game_protocol::arena::{EntityState, Input, Welcome, ACTION_TAG};
 use game_protocol::{chat, ids};
-use rooms::interest::{Grid, View};
+use rooms::interest::Grid;
 use rooms::{Refused, Room, RoomContext, RoomId};
 use servercore::SessionId;
 
@@ -151,18 +151,7 @@ impl Room for ArenaRoom {
         }
         let extent = u32::try_from(self.config.rules.extent()).unwrap_or(1);
         let pos = (self.rng.below(extent) as i32, self.rng.below(extent) as i32);
-        let player = Player {
-            member,
-            pos,
-            heading: 0,
-            speed: 0,
-            input_ack: 0,
-            it: false,
-            cooldown_until: 0,
-            score: 0,
-            view: View::default(),
-            last_sent: 0,
-        };
+        let player = Player::new(member, pos);
         let Some(id) = self.world.add(player) else {
             return Err(Refused); // every id taken (the capacity flag stops short of it)
         };

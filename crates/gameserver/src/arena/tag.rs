@@ -82,24 +82,12 @@ pub fn balance(world: &mut World) {
 mod tests {
     use super::*;
     use crate::arena::world::Player;
-    use rooms::interest::View;
     use servercore::SessionId;
 
     fn add(world: &mut World, grid: &mut Grid, n: u32, pos: (i32, i32), it: bool) -> u16 {
-        let id = world
-            .add(Player {
-                member: SessionId::from_parts(0, n, 0),
-                pos,
-                heading: 0,
-                speed: 0,
-                input_ack: 0,
-                it,
-                cooldown_until: 0,
-                score: 0,
-                view: View::default(),
-                last_sent: 0,
-            })
-            .unwrap();
+        let mut player = Player::new(SessionId::from_parts(0, n, 0), pos);
+        player.it = it;
+        let id = world.add(player).unwrap();
         grid.insert(u32::from(id), pos.0, pos.1, ());
         id
     }

@@ -34,6 +34,22 @@ pub struct Player {
 }
 
 impl Player {
+    /// A player of session `member` at `pos` (quanta), standing still, not "it".
+    pub fn new(member: SessionId, pos: (i32, i32)) -> Player {
+        Player {
+            member,
+            pos,
+            heading: 0,
+            speed: 0,
+            input_ack: 0,
+            it: false,
+            cooldown_until: 0,
+            score: 0,
+            view: View::default(),
+            last_sent: 0,
+        }
+    }
+
     /// Its flags at `tick`.
     pub fn flags(&self, tick: u64) -> u8 {
         let it = if self.it { FLAG_IT } else { 0 };
@@ -183,18 +199,7 @@ mod tests {
     use super::*;
 
     fn player(n: u32) -> Player {
-        Player {
-            member: SessionId::from_parts(0, n, 0),
-            pos: (0, 0),
-            heading: 0,
-            speed: 0,
-            input_ack: 0,
-            it: false,
-            cooldown_until: 0,
-            score: 0,
-            view: View::default(),
-            last_sent: 0,
-        }
+        Player::new(SessionId::from_parts(0, n, 0), (0, 0))
     }
 
     #[test]

@@ -65,7 +65,7 @@ pub use lease::{lease_key, Lease, LeaseError};
 pub use lease_keeper::LeaseKeeper;
 pub use leases::{Instance, LeaseStats, Leases, Owner, Request, MAX_REQUESTS};
 pub use link::{Link, Stream};
-pub use sequence::{Sequences, Verdict};
+pub use sequence::{Sequences, Verdict, MAX_ORIGINS};
 pub use stats::{ClusterSnapshot, ClusterStats, Rejected, Role};
 pub use subscriptions::Waiter;
 

@@ -133,3 +133,19 @@ pub fn closed_by_server(stream: &mut TcpStream) -> bool {
         Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
     }
 }
+
+/// Saves a screenshot of `browser` as `name` in the tests' temporary directory
+/// (`target/tmp`), checks it is a PNG, prints its path and returns it.
+#[cfg(unix)]
+pub fn save_screenshot(browser: &testkit::browser::Browser, name: &str) -> std::path::PathBuf {
+    let shot = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
+    browser.screenshot(&shot).unwrap();
+    let png = std::fs::read(&shot).unwrap();
+    assert!(
+        png.starts_with(b"\x89PNG\r\n\x1a\n"),
+        "a PNG at {}",
+        shot.display()
+    );
+    println!("screenshot: {}", shot.display());
+    shot
+}

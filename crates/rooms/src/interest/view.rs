@@ -289,7 +289,13 @@ mod tests {
     #[test]
     fn gather_keeps_what_is_in_reach_but_the_member() {
         let mut grid: Grid<u8> = Grid::new(100, 100, 10);
-        for (id, x, y) in [(0, 50, 50), (1, 55, 50), (2, 50, 61), (3, 90, 90), (4, 42, 44)] {
+        for (id, x, y) in [
+            (0, 50, 50),
+            (1, 55, 50),
+            (2, 50, 61),
+            (3, 90, 90),
+            (4, 42, 44),
+        ] {
             grid.insert(id, x, y, id as u8);
         }
         let mut interest = Interest::default();
