@@ -9,6 +9,10 @@ capacity. Every probe, search, cost run and summary goes to
 bench/results/<run_id>-capacity.jsonl; the table per scenario to stdout
 (bench/capacity_report.py). Knobs are environment variables: see bench/README.md.
 
+The scenarios tls-echo and tls-chat are echo and chat over TLS: every server gets
+`--tls-cert/--tls-key` and the client `--tls --tls-ca` from TLS_DIR (ca.pem, server.pem,
+server.key: `make_test_pki` in bench/lib.sh; bench/tls.sh runs tls-echo with its own).
+
 Exit status: 0 when the measurement ran (servers failing probes is data); 1 when the harness
 broke (a binary missing, a server that would not start, a bad knob).
 """
@@ -58,6 +62,7 @@ class Scenario:
     max_rate: float
     bound_us: int
     tick: bool = False  # gameserver gets --flush-interval-ms 20 (the send tick)
+    tls: bool = False  # servers and client speak TLS (certificates from TLS_DIR)
     reference: str = field(init=False)
     # Servers this scenario also runs when SERVERS names them: mio_echo, the bare readiness
     # loop, is the floor under every echo server's cost.
@@ -66,8 +71,9 @@ class Scenario:
 
     def __post_init__(self):
         echo = self.kind == "echo"
-        self.reference = "tokio_echo" if echo else "tokio_chat"
-        self.floors = ("mio_echo",) if echo else ()
+        # tokio_chat speaks TLS with the flags; the TLS echo baseline is its own binary.
+        self.reference = ("tokio_tls_echo" if self.tls else "tokio_echo") if echo else "tokio_chat"
+        self.floors = ("mio_echo",) if echo and not self.tls else ()
         self.quantum = ECHO_QUANTUM if echo else CHAT_QUANTUM
         self.protocol = "raw" if echo else "packet"
         self.unit = "messages" if echo else "deliveries"
@@ -78,9 +84,11 @@ class Scenario:
         self.gameserver_args = ([] if echo else ["--rate-limit", "0"]) + (
             ["--flush-interval-ms", "20"] if self.tick else [])
 
-    def client_args(self, rate):
-        """dummyclient's load arguments at `rate` (msgs/s, or deliveries/s on the chat grid)."""
-        return self.load_args(str(int(rate) // (1 if self.kind == "echo" else self.quantum)))
+    def client_args(self, rate, tls_dir=None):
+        """dummyclient's load arguments at `rate` (msgs/s, or deliveries/s on the chat grid),
+        with `--tls` trusting TLS_DIR's CA in a TLS scenario."""
+        args = self.load_args(str(int(rate) // (1 if self.kind == "echo" else self.quantum)))
+        return args + tls_client_args(tls_dir) if self.tls else args
 
     def load_args(self, rate):
         """dummyclient's load arguments with `rate` as the --rate (echo) or --chat-rate (chat)
@@ -97,8 +105,34 @@ class Scenario:
     def describe(self):
         rate = "R" if self.kind == "echo" else f"r (= {self.quantum:,} r deliveries/s)"
         tick = "; gameserver --flush-interval-ms 20" if self.tick else ""
-        return (f"dummyclient {' '.join(self.load_args(rate))}; "
+        tls = " --tls" if self.tls else ""
+        return (f"dummyclient {' '.join(self.load_args(rate))}{tls}; "
                 f"p99 <= {self.bound_us:,} us{tick}")
+
+
+def tls_files(tls_dir):
+    """The CA, certificate and key in `tls_dir` (as `make_test_pki` in bench/lib.sh names them);
+    a HarnessError if the directory is not set or a file is missing."""
+    if not tls_dir:
+        raise HarnessError("a TLS scenario needs TLS_DIR (ca.pem, server.pem, server.key; "
+                           "bench/lib.sh make_test_pki makes them, bench/tls.sh sets it)")
+    files = [os.path.join(tls_dir, name) for name in ("ca.pem", "server.pem", "server.key")]
+    for path in files:
+        if not os.path.isfile(path):
+            raise HarnessError(f"TLS_DIR: {path} not found")
+    return files
+
+
+def tls_server_args(tls_dir):
+    """A server's flags to serve TLS with TLS_DIR's certificate."""
+    _, cert, key = tls_files(tls_dir)
+    return ["--tls-cert", cert, "--tls-key", key]
+
+
+def tls_client_args(tls_dir):
+    """dummyclient's flags to speak TLS, trusting TLS_DIR's CA."""
+    ca, _, _ = tls_files(tls_dir)
+    return ["--tls", "--tls-ca", ca]
 
 
 @dataclass
@@ -125,13 +159,16 @@ class Config:
     servers: list = field(default_factory=lambda: os.environ.get("SERVERS", "").split())
     scenarios: list = field(default_factory=lambda: os.environ.get(
         "SCENARIOS", "echo chat chat-tick").split())
+    tls_dir: str = field(default_factory=lambda: os.environ.get("TLS_DIR", ""))
 
     def scenario(self, name):
         echo = dict(kind="echo", start=env("START_ECHO", 40_000.0),
                     max_rate=env("MAX_RATE_ECHO", 1e6), bound_us=env("P99_ECHO_US", 5000, int))
         chat = dict(kind="chat", start=env("START_CHAT", 500_000.0),
                     max_rate=env("MAX_RATE_CHAT", 20e6), bound_us=env("P99_CHAT_US", 50000, int))
-        known = {"echo": echo, "chat": chat, "chat-tick": dict(chat, tick=True)}
+        known = {"echo": echo, "chat": chat, "chat-tick": dict(chat, tick=True),
+                 "tls-echo": dict(echo, tls=True, start=env("START_TLS_ECHO", 30_000.0)),
+                 "tls-chat": dict(chat, tls=True)}
         if name not in known:
             raise HarnessError(f"unknown scenario {name!r} (known: {', '.join(known)})")
         return Scenario(name, **known[name])
@@ -146,7 +183,7 @@ class Config:
             name = spec.split("+")[0]
             if name.startswith("gameserver-") or name in (scenario.reference, *scenario.floors):
                 out.append(spec)
-            elif name not in ("tokio_echo", "tokio_chat", "mio_echo"):
+            elif name not in ("tokio_echo", "tokio_tls_echo", "tokio_chat", "mio_echo"):
                 raise HarnessError(f"unknown server {name!r} in {spec!r}")
         return out
 
@@ -155,13 +192,14 @@ class Config:
         gameserver name may end in `@PATH`, another gameserver binary to run (an A/B of two
         builds: `gameserver-epoll@/tmp/gameserver-before`)."""
         name, *extra = spec.split("+")
+        tls = tls_server_args(self.tls_dir) if scenario.tls else []
         if name.startswith("gameserver-"):
             name, _, binary = name.partition("@")
             return [binary or os.path.join(BIN_DIR, "gameserver"),
                     "--model", name[len("gameserver-"):],
                     "--protocol", scenario.protocol, *scenario.gameserver_args,
-                    *self.gameserver_args, *extra]
-        return [os.path.join(BIN_DIR, name), *extra]
+                    *self.gameserver_args, *tls, *extra]
+        return [os.path.join(BIN_DIR, name), *tls, *extra]
 
     def search(self, scenario):
         return Search(scenario.start, factor=self.factor, resolution=self.resolution,
@@ -170,15 +208,16 @@ class Config:
 
 
 class Run:
-    """One capacity run: its id, output files and the probes it makes."""
+    """One capacity run: its id, output files and the probes it makes. `name` names the files
+    (bench/tls.py writes its own records to the same file)."""
 
-    def __init__(self, cfg):
+    def __init__(self, cfg, name="capacity"):
         self.cfg = cfg
         self.id = time.strftime("%Y%m%d-%H%M%S")
         results = os.path.join(ROOT, "bench", "results")
-        self.log_dir = os.path.join(results, f"{self.id}-capacity.logs")
+        self.log_dir = os.path.join(results, f"{self.id}-{name}.logs")
         os.makedirs(self.log_dir, exist_ok=True)
-        self.path = os.path.join(results, f"{self.id}-capacity.jsonl")
+        self.path = os.path.join(results, f"{self.id}-{name}.jsonl")
         self.out = open(self.path, "a")
 
     def write(self, record):
@@ -188,7 +227,8 @@ class Run:
     def probe(self, scenario, spec, rate, secs, label):
         """Runs one probe, writes it and prints its progress line; returns its record."""
         cfg = self.cfg
-        client = [cfg.dummyclient, *scenario.client_args(rate), "--duration", str(secs),
+        client = [cfg.dummyclient, *scenario.client_args(rate, cfg.tls_dir),
+                  "--duration", str(secs),
                   "--threads", "1", "--json"]
         safe = spec.replace("/", "_").replace(" ", "_")
         rec = run_probe(cfg.server_cmd(spec, scenario), client, offered=rate,
@@ -250,11 +290,11 @@ class Run:
         return rec
 
     def scenario(self, scenario):
-        """Searches, cost runs and the summary of one scenario; returns its table."""
+        """Searches, cost runs and the summary of one scenario; returns its summary rows."""
         cfg = self.cfg
         servers = cfg.servers_for(scenario)
         if not servers:
-            return f"scenario {scenario.name}: no server in SERVERS runs it"
+            return []
         names = [s.split("+")[0] for s in servers]
         reference = servers[names.index(scenario.reference)] if scenario.reference in names \
             else servers[0]
@@ -280,7 +320,7 @@ class Run:
         rows = summarize(scenario.name, servers, reference, searches, costs)
         for row in rows:
             self.write(row)
-        return table(scenario, rows)
+        return rows
 
 
 def commit():
@@ -318,7 +358,8 @@ def main():
     run.write({"type": "start", "commit": commit(), "loadavg": os.getloadavg(),
                "params": params, "time": time.time()})
     print(f"capacity run {run.id}: results {run.path}", flush=True)
-    tables = [run.scenario(s) for s in scenarios]
+    tables = [table(s, rows) if rows else f"scenario {s.name}: no server in SERVERS runs it"
+              for s in scenarios for rows in [run.scenario(s)]]
     run.write({"type": "end", "loadavg": os.getloadavg(), "time": time.time()})
     print()
     print("\n\n".join(tables))

@@ -5,6 +5,10 @@ A probe passes when the client exits 0 with a report that has no errors, connect
 messages or late sends, a p99 within the bound, and an achieved rate of at least 98% of the
 offered one (`verdict`). A server that dies or hangs during a probe fails the probe (that is
 data); a server that does not start at all, or a missing binary, is a `HarnessError`.
+
+The server's CPU is also sampled every SAMPLE_SECS during the client's run (`CpuSampler`), so
+that the part spent while the client connected (its report's `connect_secs`: TCP, and with TLS
+the handshakes) is told apart from the part spent on the load itself.
 """
 
 import json
@@ -12,9 +16,10 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 import time
 
-from procfs import CLK_TCK, cpu_busy_ticks, cpu_ticks_split, free_port
+from procfs import CLK_TCK, cpu_busy_ticks, cpu_ns, cpu_ticks_split, free_port
 
 # Share of the offered rate a probe must achieve.
 ACHIEVED_SHARE = 0.98
@@ -24,6 +29,8 @@ CLIENT_GRACE_SECS = 90
 STOP_GRACE_SECS = 2
 # Seconds a started server gets to accept a connection.
 START_SECS = 10
+# Seconds between two samples of the server's CPU time during a probe.
+SAMPLE_SECS = 0.02
 
 
 class HarnessError(Exception):
@@ -88,9 +95,60 @@ def stop_server(proc):
         return True
 
 
+class CpuSampler:
+    """The CPU time of process `pid` (`procfs.cpu_ns`) sampled every SAMPLE_SECS on a thread,
+    from `start()` to `stop()`; `at(t)` is the CPU time at monotonic time `t`, interpolated."""
+
+    def __init__(self, pid):
+        self.pid = pid
+        self.samples = []
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _sample(self):
+        ns = cpu_ns(self.pid)
+        if ns is not None:
+            self.samples.append((time.monotonic(), ns))
+
+    def _run(self):
+        while not self._done.wait(SAMPLE_SECS):
+            self._sample()
+
+    def start(self):
+        self._sample()
+        self._thread.start()
+
+    def stop(self):
+        self._done.set()
+        self._thread.join()
+        self._sample()
+
+    def at(self, t):
+        """CPU ns at time `t` (clamped to the sampled span); None without two samples."""
+        if len(self.samples) < 2:
+            return None
+        for (t0, c0), (t1, c1) in zip(self.samples, self.samples[1:]):
+            if t <= t1:
+                return c0 if t <= t0 else c0 + (c1 - c0) * (t - t0) / (t1 - t0)
+        return self.samples[-1][1]
+
+
+def phase_split(sampler, client_started, report, units):
+    """(server CPU µs while the client connected, server CPU µs per unit after that): the first
+    phase ends `connect_secs` (from the client's report) after the client started; None where
+    unknown."""
+    connect_secs = (report or {}).get("connect_secs")
+    if connect_secs is None or len(sampler.samples) < 2:
+        return None, None
+    first, last = sampler.samples[0][1], sampler.samples[-1][1]
+    ready = sampler.at(client_started + connect_secs)
+    return (ready - first) / 1e3, ((last - ready) / 1e3 / units if units else None)
+
+
 def run_client(cmd, client_cpu, secs, out_path, err_path):
     """Runs the client pinned to `client_cpu`; returns (exit status, CPU seconds, wall seconds,
-    the last JSON line of its output or None). Killed after secs + CLIENT_GRACE_SECS."""
+    the last JSON line of its output or None, its start as monotonic time). Killed after
+    secs + CLIENT_GRACE_SECS."""
     t0 = time.monotonic()
     with open(out_path, "wb") as out, open(err_path, "wb") as err:
         proc = subprocess.Popen(["taskset", "-c", str(client_cpu), *cmd], stdout=out,
@@ -127,7 +185,7 @@ def run_client(cmd, client_cpu, secs, out_path, err_path):
                 except ValueError:
                     pass
     rc = "timeout" if killed else proc.returncode
-    return rc, usage.ru_utime + usage.ru_stime, wall, report
+    return rc, usage.ru_utime + usage.ru_stime, wall, report, t0
 
 
 def run_probe(server_cmd, client_cmd, *, offered, rate_field, unit, bound_us, secs,
@@ -139,13 +197,16 @@ def run_probe(server_cmd, client_cmd, *, offered, rate_field, unit, bound_us, se
                                 server_threads)
     before = cpu_ticks_split(server.pid)
     busy_before = cpu_busy_ticks(server_cpu)
+    sampler = CpuSampler(server.pid)
+    sampler.start()
     try:
-        rc, client_cpu_secs, wall, report = run_client(
+        rc, client_cpu_secs, wall, report, client_started = run_client(
             [client_cmd[0], "--addr", f"127.0.0.1:{port}", *client_cmd[1:]], client_cpu, secs,
             log_prefix + ".client.out", log_prefix + ".client.err")
         after = cpu_ticks_split(server.pid)
         busy_after = cpu_busy_ticks(server_cpu)
     finally:
+        sampler.stop()
         killed = stop_server(server)
     died = after is None
     reasons = verdict(rc, report, rate_field, offered, bound_us)
@@ -156,6 +217,7 @@ def run_probe(server_cmd, client_cmd, *, offered, rate_field, unit, bound_us, se
     ticks = sum(after) - sum(before)
     server_cpu_us = user_us + system_us
     units = (report or {}).get(unit) or 0
+    connect_cpu_us, load_cpu_us_per_unit = phase_split(sampler, client_started, report, units)
     return {
         "offered": offered,
         "passed": not reasons,
@@ -179,6 +241,11 @@ def run_probe(server_cmd, client_cmd, *, offered, rate_field, unit, bound_us, se
         # The same, apart: user time is the server's own code, system time the kernel's work.
         "server_user_us_per_unit": user_us / units if units else None,
         "server_system_us_per_unit": system_us / units if units else None,
+        # The same split in time instead: the server's CPU while the client connected (with
+        # TLS: the handshakes), and per unit once every client was ready (the load alone).
+        "connect_secs": (report or {}).get("connect_secs"),
+        "server_connect_cpu_us": connect_cpu_us,
+        "server_load_cpu_us_per_unit": load_cpu_us_per_unit,
         "client_cmd": " ".join(client_cmd[1:]),
         "server_cmd": " ".join(server_cmd),
         "client": report,

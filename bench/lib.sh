@@ -42,3 +42,24 @@ stop_pids() {
     done
     PIDS=()
 }
+
+# make_test_pki DIR: a throwaway CA and a server certificate it signed, both ECDSA P-256, for
+# localhost and 127.0.0.1 (openssl 3), as DIR/ca.pem (what a client trusts), DIR/server.pem
+# and DIR/server.key (what a server serves). Dies if openssl fails. For bench runs only: the
+# CA's key is thrown away with DIR.
+make_test_pki() {
+    local dir=$1
+    command -v openssl >/dev/null || die "openssl not found (make_test_pki)"
+    mkdir -p "$dir"
+    {
+        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+            -subj "/CN=servercore bench CA" -keyout "$dir/ca.key" -out "$dir/ca.pem" &&
+            openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+                -subj "/CN=localhost" -keyout "$dir/server.key" -out "$dir/server.csr" &&
+            openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" \
+                -CAcreateserial -days 2 -out "$dir/server.pem" \
+                -extfile <(printf '%s\n' "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+                    "basicConstraints=CA:FALSE" "keyUsage=digitalSignature" \
+                    "extendedKeyUsage=serverAuth")
+    } >"$dir/openssl.log" 2>&1 || die "openssl failed making $dir (see $dir/openssl.log)"
+}

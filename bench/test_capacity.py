@@ -4,6 +4,7 @@ functions), the probe verdict and the summaries. Run: python3 bench/test_capacit
 
 import os
 import sys
+import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -11,7 +12,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from capacity import Config, HarnessError, Scenario  # noqa: E402
 from capacity_report import notes, ratio_spread, spread, summarize, table  # noqa: E402
 from capacity_search import Search  # noqa: E402
-from capacity_probe import verdict  # noqa: E402
+from capacity_probe import CpuSampler, phase_split, verdict  # noqa: E402
 
 
 def run(search, probe):
@@ -134,6 +135,30 @@ class SearchTest(unittest.TestCase):
                 Search(1_000, **kwargs)
 
 
+class PhaseSplitTest(unittest.TestCase):
+    def sampler(self, samples):
+        s = CpuSampler(pid=0)
+        s.samples = samples
+        return s
+
+    def test_interpolates_between_samples_and_clamps_outside(self):
+        s = self.sampler([(10.0, 0), (11.0, 1_000), (12.0, 5_000)])
+        self.assertEqual(s.at(10.5), 500)
+        self.assertEqual(s.at(11.5), 3_000)
+        self.assertEqual(s.at(9.0), 0)
+        self.assertEqual(s.at(13.0), 5_000)
+        self.assertIsNone(self.sampler([(10.0, 0)]).at(10.0))
+
+    def test_connect_phase_apart_from_the_load(self):
+        # Client started at 10.0 and was connected 0.5 s later: 500 ns before, 4,500 after.
+        s = self.sampler([(10.0, 0), (11.0, 1_000), (12.0, 5_000)])
+        connect_us, per_unit = phase_split(s, 10.0, {"connect_secs": 0.5}, units=9)
+        self.assertAlmostEqual(connect_us, 0.5)
+        self.assertAlmostEqual(per_unit, 4.5 / 9)
+        self.assertEqual(phase_split(s, 10.0, {}, units=9), (None, None))
+        self.assertEqual(phase_split(s, 10.0, {"connect_secs": 0.5}, units=0)[1], None)
+
+
 class VerdictTest(unittest.TestCase):
     GOOD = {"errors": 0, "connect_failures": 0, "lost": 0, "late_sends": 0, "p99_us": 900,
             "msgs_per_sec": 9_900}
@@ -236,6 +261,33 @@ class SummaryTest(unittest.TestCase):
                          ["gameserver-uring+--flag", "tokio_chat"])
         with self.assertRaises(HarnessError):
             Config(servers=["nginx"]).servers_for(cfg.scenario("echo"))
+
+    def test_tls_scenarios_add_the_flags_and_have_a_tls_reference(self):
+        tls_dir = os.path.join(os.path.dirname(os.path.abspath(__file__)), "no-such-dir")
+        cfg = Config(servers=["gameserver-epoll", "mio_echo", "tokio_echo", "tokio_tls_echo"],
+                     tls_dir=tls_dir)
+        echo = cfg.scenario("tls-echo")
+        self.assertEqual(echo.reference, "tokio_tls_echo")
+        self.assertEqual(cfg.servers_for(echo), ["gameserver-epoll", "tokio_tls_echo"])
+        self.assertEqual(cfg.scenario("tls-chat").reference, "tokio_chat")
+        # The files are checked when a command is made: a missing TLS_DIR fails before a run.
+        with self.assertRaises(HarnessError):
+            cfg.server_cmd("gameserver-epoll", echo)
+        with self.assertRaises(HarnessError):
+            echo.client_args(1_000, "")
+        self.assertEqual(cfg.scenario("echo").client_args(1_000, "")[-2:], ["--rate", "1000"])
+        with tempfile.TemporaryDirectory() as d:
+            for name in ("ca.pem", "server.pem", "server.key"):
+                open(os.path.join(d, name), "w").close()
+            cfg.tls_dir = d
+            cmd = cfg.server_cmd("tokio_tls_echo+--x", echo)
+            self.assertEqual(cmd[1:], ["--tls-cert", os.path.join(d, "server.pem"),
+                                       "--tls-key", os.path.join(d, "server.key"), "--x"])
+            self.assertIn("--tls-cert", cfg.server_cmd("gameserver-uring", echo))
+            self.assertNotIn("--tls-cert", cfg.server_cmd("gameserver-uring",
+                                                          cfg.scenario("echo")))
+            self.assertEqual(echo.client_args(1_000, d)[-3:],
+                             ["--tls", "--tls-ca", os.path.join(d, "ca.pem")])
 
     def test_summary_without_cost_runs(self):
         searches = {"gs": [self.search(0, None, "nothing passed down to min rate")],

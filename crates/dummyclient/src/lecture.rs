@@ -8,13 +8,22 @@
 //! | (the echo server's `WSARecv`)                      | `read_exact` of the echo, `Recv Data Len = 100: Hello World` |
 //! | `this_thread::sleep_for(1s)`                       | sleep `--interval-ms`                       |
 //!
-//! It runs until Ctrl-C, or for `--count` round trips. Each echo must equal, byte for byte,
+//! With `--tls` the socket is a TLS stream (the server's certificate verified first,
+//! [`crate::tls`]); the rest is the same. It runs until Ctrl-C, or for `--count` round trips. Each echo must equal, byte for byte,
 //! what was sent (the lecture prints it; a corrupt byte past the greeting would print the
 //! same), or the client stops with an error.
 
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
+use std::sync::Arc;
 use std::time::Duration;
+
+use crate::tls::TlsClient;
+
+/// The client's connection: the socket, or a TLS stream over it.
+trait Stream: Read + Write {}
+
+impl<S: Read + Write> Stream for S {}
 
 /// Bytes per message, as in the lecture's `char sendBuffer[100]`.
 pub const BUFSIZE: usize = 100;
@@ -37,6 +46,8 @@ pub struct LectureConfig {
     pub interval: Duration,
     /// Stop after this many round trips (`None`: run until killed).
     pub count: Option<u64>,
+    /// Over TLS (`--tls`).
+    pub tls: Option<Arc<TlsClient>>,
 }
 
 /// The lecture's send buffer: "Hello World" followed by zeros, [`BUFSIZE`] bytes.
@@ -59,7 +70,7 @@ pub fn c_str(buf: &[u8]) -> String {
 /// Writing to `out` failed, the connection broke, no echo came within [`ECHO_TIMEOUT`], or
 /// an echo differed from what was sent (`InvalidData`).
 pub fn run(config: &LectureConfig, out: &mut impl Write) -> io::Result<()> {
-    let mut socket = loop {
+    let socket = loop {
         match TcpStream::connect(&config.addr) {
             Ok(socket) => break socket,
             Err(err) => {
@@ -75,6 +86,10 @@ pub fn run(config: &LectureConfig, out: &mut impl Write) -> io::Result<()> {
     };
     socket.set_nodelay(true)?;
     socket.set_read_timeout(Some(ECHO_TIMEOUT))?;
+    let mut socket: Box<dyn Stream> = match &config.tls {
+        Some(tls) => Box::new(tls.stream(socket, ECHO_TIMEOUT)?),
+        None => Box::new(socket),
+    };
     writeln!(out, "Connected to Server!")?;
 
     let send_buffer = hello_buffer();
@@ -82,6 +97,7 @@ pub fn run(config: &LectureConfig, out: &mut impl Write) -> io::Result<()> {
     let mut round = 0;
     loop {
         socket.write_all(&send_buffer)?;
+        socket.flush()?;
         writeln!(out, "Send Data Len = {}", send_buffer.len())?;
         socket
             .read_exact(&mut recv_buffer)

@@ -18,6 +18,9 @@
 //!   chat        chat: the body format, rooms, the per-member verifier (per-sender order)
 //!   pattern     the pattern bytes both formats carry
 //!   connect     blocking connects with retries and backoff, one deadline
+//!   gate        the connect phase's handshakes: TLS (a blocking probe, then in the loops)
+//!               and the WebSocket upgrade
+//!   tls         --tls: rustls clients verifying the server against --tls-ca/--tls-name
 //!   spread      --addr a,b,c: which client goes to which server (rooms split over them)
 //!   stats       Verdict per message; Stats per loop (counts + latency), merged into a Report
 //!   timeline    per-second buckets of each loop's Stats (count + latency), and the points
@@ -59,6 +62,7 @@ pub mod arena;
 pub mod chat;
 pub mod compare;
 pub mod connect;
+pub mod gate;
 pub mod handler;
 pub mod interactive;
 pub mod lecture;
@@ -70,5 +74,6 @@ pub mod progress;
 pub mod spread;
 pub mod stats;
 pub mod timeline;
+pub mod tls;
 pub mod websocket;
 pub mod wire;

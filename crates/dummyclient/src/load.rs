@@ -41,11 +41,13 @@ use servercore::{Model, Service, ServiceConfig};
 
 use crate::chat::MIN_CHAT_SIZE;
 use crate::connect::{self, ConnectError};
+use crate::gate::{Connected, HandshakeGate};
 use crate::handler::{LoadHandler, Phase, Shared};
 use crate::message::HEADER_LEN;
 use crate::spread::Spread;
 use crate::stats::{Report, RunInfo, Stats};
-use crate::websocket::{HandshakeError, HandshakeGate};
+use crate::tls::TlsClient;
+use crate::websocket::HandshakeError;
 use crate::wire::{Protocol, Wire};
 
 /// Largest `--size` of a raw message (a packet body is at most [`MAX_BODY`]).
@@ -123,6 +125,8 @@ pub struct LoadConfig {
     /// Over WebSocket (`--websocket`, packet protocol only): handshake, then each packet in
     /// a masked binary frame ([`crate::websocket`]).
     pub websocket: bool,
+    /// Over TLS (`--tls`): the server verified against a CA and a name ([`crate::tls`]).
+    pub tls: Option<Arc<TlsClient>>,
     /// What the clients do.
     pub scenario: Scenario,
     /// Bytes per raw message, or per packet body (at least [`HEADER_LEN`] for echo,
@@ -161,6 +165,7 @@ impl LoadConfig {
             clients,
             protocol: Protocol::Raw,
             websocket: false,
+            tls: None,
             scenario: Scenario::Echo,
             size: 64,
             pacing: Pacing::Closed { inflight: 1 },
@@ -311,7 +316,7 @@ pub enum LoadError {
     Connect(ConnectError),
     /// The client's event loops could not start or failed.
     Service(io::Error),
-    /// `--websocket`: a client's opening handshake failed.
+    /// `--tls` or `--websocket`: a client's handshake failed.
     Handshake(HandshakeError),
     /// Not every client got ready (chat: into its room) in time.
     NotReady {
@@ -452,18 +457,19 @@ pub fn run_observed(
     .map_err(LoadError::Service)?;
 
     let connect_started = Instant::now();
-    let mut gate = HandshakeGate::new(config.websocket, config.connect_timeout);
+    let mut gate = HandshakeGate::new(config.websocket, config.tls.clone(), config.connect_timeout);
     let mut connect_failures = 0;
     for (addr, clients) in connections {
         let left = config
             .connect_timeout
             .saturating_sub(connect_started.elapsed());
-        connect_failures += connect::connect_all(addr, clients, left, |stream| {
-            if let Some(stream) = gate.pass(stream) {
-                service.adopt(stream);
-            }
-        })
-        .map_err(LoadError::Connect)?;
+        connect_failures +=
+            connect::connect_all(addr, clients, left, |stream| match gate.pass(stream) {
+                Some(Connected::Plain(stream)) => service.adopt(stream),
+                Some(Connected::Tls(stream, tls)) => service.adopt_tls(stream, *tls),
+                None => {}
+            })
+            .map_err(LoadError::Connect)?;
     }
     gate.finish().map_err(LoadError::Handshake)?;
     wait_ready(&shared.ready, config.clients, config.connect_timeout)?;
@@ -593,6 +599,7 @@ impl LoadConfig {
                 true => "websocket",
                 false => self.protocol.name(),
             },
+            tls: self.tls.is_some(),
             clients: self.clients,
             rooms: match self.scenario {
                 Scenario::Chat { rooms } => Some(rooms),

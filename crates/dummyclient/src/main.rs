@@ -7,6 +7,7 @@
 //! cargo run --release -p dummyclient -- --protocol packet --clients 100 --inflight 4    # gameserver --protocol packet
 //! cargo run --release -p dummyclient -- --protocol packet --scenario chat --clients 500 --rooms 10
 //! cargo run --release -p dummyclient -- --protocol packet --websocket --addr 127.0.0.1:7778 --clients 100   # gameserver --websocket 127.0.0.1:7778
+//! cargo run --release -p dummyclient -- --clients 100 --tls --tls-ca ca.pem           # gameserver --tls-cert cert.pem --tls-key key.pem
 //! cargo run --release -p dummyclient -- --clients 100 --duration 30 --plot run.svg --json-out run.json
 //! cargo run --release -p dummyclient -- --compare before.json after.json
 //! cargo run -p dummyclient -- --protocol packet --interactive --room 7 --name alice   # chat by hand
@@ -34,6 +35,7 @@ use dummyclient::load::{self, LoadConfig, Pacing, Scenario, DRAIN_TIMEOUT};
 use dummyclient::message::HEADER_LEN;
 use dummyclient::progress::ProgressLine;
 use dummyclient::stats::Report;
+use dummyclient::tls::{TlsClient, TlsSetupError};
 use dummyclient::wire::Protocol;
 use dummyclient::{compare, connect, plot};
 use servercore::{Model, ServiceConfig};
@@ -85,6 +87,22 @@ struct Cli {
     /// gameserver --websocket ADDR).
     #[arg(long, requires = "load_mode", help_heading = "Load mode")]
     websocket: bool,
+    /// Speak TLS to the server (gameserver --tls-cert/--tls-key): rustls, TLS 1.3 or 1.2,
+    /// the server's certificate verified against --tls-ca for the name --tls-name. Load and
+    /// lecture modes.
+    #[arg(long, requires = "tls_ca", conflicts_with = "interactive")]
+    tls: bool,
+    /// With --tls: a PEM file of the CA certificates to trust (e.g. the CA that signed the
+    /// server's certificate).
+    #[arg(long, value_name = "FILE", requires = "tls")]
+    tls_ca: Option<PathBuf>,
+    /// With --tls: the name the server's certificate must carry, a DNS name or an IP
+    /// address (default: the host of --addr).
+    #[arg(long, value_name = "NAME", requires = "tls")]
+    tls_name: Option<String>,
+    /// The clients' TLS, made of --tls-ca and --tls-name once the flags are parsed.
+    #[arg(skip)]
+    tls_client: Option<Arc<TlsClient>>,
     /// What the clients do (chat needs --protocol packet).
     #[arg(long, value_enum, default_value_t = ScenarioArg::Echo, requires = "load_mode", help_heading = "Load mode")]
     scenario: ScenarioArg,
@@ -290,6 +308,7 @@ impl Cli {
             clients,
             protocol: self.protocol,
             websocket: self.websocket,
+            tls: self.tls_client.clone(),
             scenario,
             size: self.size as usize,
             pacing,
@@ -342,12 +361,31 @@ impl Cli {
             addr: self.addr.clone(),
             interval: Duration::from_millis(self.interval_ms),
             count: self.count,
+            tls: self.tls_client.clone(),
         }
+    }
+
+    /// `--tls`'s client: the CA file read, the name checked.
+    fn read_tls(&self) -> Result<Option<Arc<TlsClient>>, TlsSetupError> {
+        let (true, Some(ca)) = (self.tls, &self.tls_ca) else {
+            return Ok(None);
+        };
+        let first = self.addr.split(',').next().unwrap_or_default();
+        let name = self
+            .tls_name
+            .as_deref()
+            .unwrap_or_else(|| TlsClient::host_of(first));
+        TlsClient::new(ca, name).map(|tls| Some(Arc::new(tls)))
     }
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
+    cli.tls_client = cli.read_tls().unwrap_or_else(|err| {
+        Cli::command()
+            .error(ErrorKind::ValueValidation, err.to_string())
+            .exit()
+    });
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal()) // no colour codes in files and pipes
@@ -404,6 +442,7 @@ fn run_arena(cli: &Cli, interrupt: &AtomicBool) -> ExitCode {
             .map_or(ServiceConfig::default().threads, |n| n as usize),
         model: cli.model,
         websocket: cli.websocket,
+        tls: cli.tls_client.clone(),
         connect_timeout: cli.connect_timeout,
     };
     match arena::run(&config, interrupt) {

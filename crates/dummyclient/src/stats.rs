@@ -222,6 +222,8 @@ pub struct RunInfo {
     pub scenario: &'static str,
     /// `"raw"`, `"packet"`, or `"websocket"` (packets over WebSocket).
     pub protocol: &'static str,
+    /// Over TLS (`--tls`).
+    pub tls: bool,
     /// Clients (connections).
     pub clients: usize,
     /// Chat: rooms the clients are spread over.
@@ -252,6 +254,14 @@ pub struct RunInfo {
 }
 
 impl RunInfo {
+    /// The protocol as the report's first line says it: `raw`, or `raw over TLS`.
+    fn protocol_label(&self) -> String {
+        match self.tls {
+            true => format!("{} over TLS", self.protocol),
+            false => self.protocol.to_string(),
+        }
+    }
+
     fn is_chat(&self) -> bool {
         self.rooms.is_some()
     }
@@ -400,7 +410,7 @@ impl Report {
                 i.clients,
                 i.size,
                 rate.unwrap_or(0) / i.clients.max(1) as u64,
-                i.protocol
+                i.protocol_label()
             ),
             (None, inflight, rate) => {
                 let mode = match (inflight, rate) {
@@ -411,7 +421,10 @@ impl Report {
                 writeln!(
                     f,
                     "dummyclient -> {}: echo, {} clients, {}-byte messages ({} protocol), {mode}",
-                    i.addr, i.clients, i.size, i.protocol
+                    i.addr,
+                    i.clients,
+                    i.size,
+                    i.protocol_label()
                 )
             }
         }
@@ -542,6 +555,7 @@ mod tests {
             addr: "127.0.0.1:7777".into(),
             scenario: "echo",
             protocol: "raw",
+            tls: false,
             clients: 2,
             rooms: None,
             size: 64,

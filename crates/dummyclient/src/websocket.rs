@@ -19,14 +19,16 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use servercore::packet::{Packet, PacketError};
-use servercore::websocket::{
+use rfc6455::{
     apply_mask, masked_close_frame, masked_frame, masked_header, ClientHandshake, FrameEvent,
     MessageReader, Opcode, Role, WsError,
 };
+use servercore::packet::{Packet, PacketError};
 use servercore::{first_bytes, CloseReason, Context, Lookalike, SessionId};
 
+use crate::tls::TlsOver;
 use crate::wire::Wire;
+use servercore::tls::rustls::ClientConnection;
 
 /// Bound on the server's handshake response.
 const MAX_RESPONSE: usize = 8 * 1024;
@@ -71,9 +73,11 @@ pub fn wrap(packet: &[u8]) -> Bytes {
     masked_frame(Opcode::Binary, packet, next_mask())
 }
 
-/// Why the opening handshake failed.
+/// Why a client's handshake failed: its TLS handshake (`--tls`) or its WebSocket upgrade.
 #[derive(Debug)]
 pub enum HandshakeError {
+    /// `--tls`: the TLS handshake failed (rustls' reason and what to check).
+    Tls(io::Error),
     /// The socket failed or timed out.
     Io(io::Error),
     /// The server's HTTP answer is not a valid 101.
@@ -107,6 +111,7 @@ impl HandshakeError {
 impl fmt::Display for HandshakeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            HandshakeError::Tls(err) => write!(f, "{err}"),
             HandshakeError::Io(err) => write!(f, "WebSocket handshake: {err}"),
             HandshakeError::Refused(err) => write!(f, "WebSocket handshake refused: {err}"),
             HandshakeError::NotWebSocket { answer } => write!(
@@ -128,24 +133,76 @@ impl std::error::Error for HandshakeError {}
 /// # Errors
 /// The socket failed or timed out, or the server did not accept the upgrade.
 pub fn handshake(stream: &mut TcpStream, timeout: Duration) -> Result<(), HandshakeError> {
-    let client = ClientHandshake::new();
     let host = stream.peer_addr().map_err(HandshakeError::Io)?.to_string();
     stream
         .set_read_timeout(Some(timeout))
         .map_err(HandshakeError::Io)?;
+    upgrade(stream, &host)?;
+    stream.set_read_timeout(None).map_err(HandshakeError::Io)
+}
+
+/// As [`handshake`], over TLS: `conn` is established over `stream`, and what the server
+/// sends behind the 101 stays in `conn` for the event loop.
+///
+/// # Errors
+/// As [`handshake`].
+pub fn handshake_tls(
+    stream: &mut TcpStream,
+    conn: &mut ClientConnection,
+    timeout: Duration,
+) -> Result<(), HandshakeError> {
+    let host = stream.peer_addr().map_err(HandshakeError::Io)?.to_string();
     stream
-        .write_all(client.request(&host, "/").as_bytes())
+        .set_read_timeout(Some(timeout))
+        .map_err(HandshakeError::Io)?;
+    upgrade(&mut TlsOver { conn, sock: stream }, &host)?;
+    stream.set_read_timeout(None).map_err(HandshakeError::Io)
+}
+
+/// A blocking stream the upgrade runs over: what arrived can be looked at before it is
+/// taken, so the answer is read exactly and the frames behind it stay for the event loop.
+pub trait Lookahead: Write {
+    /// Up to `buf.len()` bytes that arrived, not taken (0: the stream ended).
+    ///
+    /// # Errors
+    /// The stream failed or timed out.
+    fn look(&mut self, buf: &mut [u8]) -> io::Result<usize>;
+
+    /// Takes `n` bytes already looked at.
+    ///
+    /// # Errors
+    /// The stream failed.
+    fn take(&mut self, n: usize) -> io::Result<()>;
+}
+
+impl Lookahead for TcpStream {
+    fn look(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            match self.peek(buf) {
+                // A signal (another thread's child exiting, a timer) is not a failure.
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                Err(err) if err.kind() == io::ErrorKind::ConnectionReset => return Ok(0),
+                other => return other,
+            }
+        }
+    }
+
+    fn take(&mut self, n: usize) -> io::Result<()> {
+        self.read_exact(&mut vec![0; n])
+    }
+}
+
+/// Sends the upgrade request for `host` and takes exactly the server's 101 answer.
+fn upgrade(stream: &mut impl Lookahead, host: &str) -> Result<(), HandshakeError> {
+    let client = ClientHandshake::new();
+    stream
+        .write_all(client.request(host, "/").as_bytes())
+        .and_then(|()| stream.flush())
         .map_err(HandshakeError::Io)?;
     let mut response = Vec::new();
     let mut peeked = vec![0; MAX_RESPONSE];
     loop {
-        let n = match stream.peek(&mut peeked) {
-            Ok(n) => n,
-            // A signal (another thread's child exiting, a timer) is not a failure: peek again.
-            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-            Err(err) if err.kind() == io::ErrorKind::ConnectionReset => 0, // closed, no answer
-            Err(err) => return Err(HandshakeError::Io(err)),
-        };
+        let n = stream.look(&mut peeked).map_err(HandshakeError::Io)?;
         let mut seen = response.clone();
         seen.extend_from_slice(&peeked[..n]);
         let http = b"HTTP/".starts_with(&seen[..seen.len().min(5)]);
@@ -159,54 +216,13 @@ pub fn handshake(stream: &mut TcpStream, timeout: Duration) -> Result<(), Handsh
         let complete = client
             .check_response(&seen)
             .map_err(HandshakeError::Refused)?;
-        // Incomplete: every peeked byte belongs to the response; complete: read up to its end.
+        // Incomplete: every byte looked at belongs to the response; complete: up to its end.
         let take = complete.map_or(n, |len| len - response.len());
-        let start = response.len();
-        response.resize(start + take, 0);
-        stream
-            .read_exact(&mut response[start..])
-            .map_err(HandshakeError::Io)?;
+        response.extend_from_slice(&peeked[..take]);
+        stream.take(take).map_err(HandshakeError::Io)?;
         if complete.is_some() {
-            return stream.set_read_timeout(None).map_err(HandshakeError::Io);
+            return Ok(());
         }
-    }
-}
-
-/// The connect phase's handshakes: with `--websocket`, each connected socket shakes hands
-/// before it is adopted; the first failure stops the rest (their sockets are dropped) and is
-/// reported by [`finish`](Self::finish). Without it, sockets pass as they are.
-#[derive(Debug)]
-pub struct HandshakeGate {
-    enabled: bool,
-    timeout: Duration,
-    error: Option<HandshakeError>,
-}
-
-impl HandshakeGate {
-    /// A gate that shakes hands (within `timeout` each) if `enabled`.
-    pub fn new(enabled: bool, timeout: Duration) -> HandshakeGate {
-        HandshakeGate {
-            enabled,
-            timeout,
-            error: None,
-        }
-    }
-
-    /// The socket, ready for the event loop; `None` once a handshake has failed.
-    pub fn pass(&mut self, mut stream: TcpStream) -> Option<TcpStream> {
-        if self.error.is_some() {
-            return None;
-        }
-        if self.enabled {
-            self.error = handshake(&mut stream, self.timeout).err();
-        }
-        self.error.is_none().then_some(stream)
-    }
-
-    /// # Errors
-    /// The first handshake that failed.
-    pub fn finish(self) -> Result<(), HandshakeError> {
-        self.error.map_or(Ok(()), Err)
     }
 }
 

@@ -3,8 +3,8 @@
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 
+use rfc6455::{binary_header, WsConfig, WsConnection, WsEvent};
 use servercore::packet::encode;
-use servercore::websocket::{binary_header, WsConfig, WsConnection, WsEvent};
 
 use super::*;
 use crate::wire::{Protocol, CHAT, ECHO};

@@ -13,7 +13,7 @@ use gameserver::cluster::{Backplane, Cluster, ClusterArgs, ClusterStats, NodeId}
 use gameserver::game::Game;
 use servercore::packet::{Packets, DEFAULT_MAX_PACKET, HEADER_LEN};
 use servercore::{Model, Service, ServiceConfig};
-use testkit::{both_models, loopback, RedisServer};
+use testkit::{loopback, one_model, RedisServer};
 
 /// One clustered instance: the service, its backplane and its counters.
 struct Node {
@@ -89,7 +89,7 @@ fn chat_over_three_instances(model: Model) {
     }
 }
 
-both_models!(
+one_model!(
     #[cfg_attr(
         windows,
         ignore = "needs redis-server (the Debian package .ci/run installs), which a Windows test cannot start"

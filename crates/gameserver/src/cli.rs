@@ -8,13 +8,15 @@
 //!   framing can honour, and durations of at most an hour or a day (a deadline computed from
 //!   `--shutdown-drain 18446744073709551615` overflowed an `Instant`);
 //! - flags against each other, by [`Args::check`] after parsing: `--send-queue-pause` must
-//!   leave one read's echo of room below `--send-queue-limit`.
+//!   leave one read's echo of room below `--send-queue-limit`; then the files they name
+//!   (`--tls-cert`, `--tls-key`, the cluster secret) are read.
 //!
 //! docs/limits.md lists every flag with its default and its range.
 
 use std::ffi::OsString;
 use std::fmt::Display;
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -27,6 +29,7 @@ use gameserver::cluster::ClusterArgs;
 use servercore::packet::{
     PacketHandler, Packets, RateLimit, DEFAULT_MAX_PACKET, HEADER_LEN, MAX_WIRE_PACKET,
 };
+use servercore::tls::TlsConfig;
 use servercore::websocket::WsConfig;
 use servercore::{AddressList, Model, ProxyProtocol, ServiceConfig};
 
@@ -156,6 +159,17 @@ pub(crate) struct Args {
     /// anywhere else is closed.
     #[arg(long, value_name = "CIDRS", requires = "proxy_protocol")]
     trusted_proxies: Option<AddressList>,
+    /// TLS: the certificate chain (PEM, the server's certificate first). The game port then
+    /// speaks TLS 1.3/1.2, and --websocket serves wss:// and the page over https://. SIGHUP
+    /// reloads the two files for new connections (Unix). Needs --tls-key. See docs/tls.md.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// TLS: the certificate's private key (PEM: PKCS#8, RSA or EC). Needs --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// The certificate and key of --tls-cert and --tls-key, read once the flags are checked.
+    #[arg(skip)]
+    pub(crate) tls: Option<TlsConfig>,
     /// Close a session from which nothing arrived for SECS seconds (0: never; at most 86400).
     #[arg(long, value_name = "SECS", default_value_t = 60,
           value_parser = clap::value_parser!(u64).range(0..=DAY))]
@@ -250,8 +264,9 @@ impl Args {
         I: IntoIterator<Item = T>,
         T: Into<OsString> + Clone,
     {
-        let args = Args::try_parse_from(argv)?;
+        let mut args = Args::try_parse_from(argv)?;
         args.check()?;
+        args.tls = args.read_tls()?;
         Ok(args)
     }
 
@@ -312,6 +327,22 @@ impl Args {
         Ok(())
     }
 
+    /// The certificate and key files, read and checked now: a missing file or a key that is
+    /// not the certificate's is a usage error naming the file, not a failed handshake later.
+    fn read_tls(&self) -> Result<Option<TlsConfig>, clap::Error> {
+        let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) else {
+            return Ok(None);
+        };
+        TlsConfig::from_pem_files(cert, key)
+            .map(Some)
+            .map_err(|err| {
+                Args::command().error(
+                    ErrorKind::ValueValidation,
+                    format!("--tls-cert/--tls-key: {err}"),
+                )
+            })
+    }
+
     /// True if a listener on `other` would take connections meant for the game port (the same
     /// port, on the same or an overlapping address). Port 0 picks a free port: never the same.
     fn same_port(&self, other: SocketAddr) -> bool {
@@ -347,6 +378,7 @@ impl Args {
                 .then(|| self.trusted_proxies.clone())
                 .flatten()
                 .map(ProxyProtocol::new),
+            tls: self.tls.clone(),
             ..defaults
         }
     }

@@ -38,6 +38,7 @@ use gameserver::chat_service::bind_chat;
 use gameserver::cluster::{Cluster, Instance, LeaseKeeper, Leases};
 use gameserver::echo::Echo;
 use gameserver::protocol;
+use servercore::tls::TlsConfig;
 use servercore::{Handler, LoopStats, Service, ServiceConfig};
 
 use crate::cli::{Args, GameKind, Protocol};
@@ -54,7 +55,11 @@ fn main() -> anyhow::Result<()> {
         .init();
     let args = Args::parse_checked();
     // Installed before the loops start, so a signal during start-up is not lost.
-    let stop = signals::watch()?;
+    let reload = args
+        .tls
+        .clone()
+        .map(|tls| -> signals::Reload { Box::new(move || reload_certificate(&tls)) });
+    let stop = signals::watch(reload)?;
     let metrics = args.metrics.map(MetricsServer::bind).transpose()?;
     let addr = SocketAddr::new(args.bind, args.port);
     let ops = Operations {
@@ -62,6 +67,7 @@ fn main() -> anyhow::Result<()> {
         stats_interval: args.stats_interval.map(Duration::from_secs),
         stop,
         extras: Vec::new(),
+        tls: args.tls.is_some(),
     };
     match (args.protocol, args.game) {
         (Protocol::Raw, _) => serve(Service::bind(addr, args.config(), |_| Echo), addr, ops),
@@ -187,6 +193,8 @@ struct Operations {
     stop: signals::Stop,
     /// The series beside the loops': the rooms', the arena's, the backplane's.
     extras: Vec<Extra>,
+    /// The listeners speak TLS (`--tls-cert`).
+    tls: bool,
 }
 
 /// Runs `service` with its operations until the first signal, then stops it (drains).
@@ -202,6 +210,7 @@ fn serve<H: Handler>(
         model = %service.model(),
         threads = service.threads(),
         metrics = %metrics_url.as_deref().unwrap_or("off"),
+        tls = ops.tls,
         "ready"
     );
     // The exporter and the stats line borrow the service; both end before it is stopped.
@@ -259,6 +268,18 @@ fn serve<H: Handler>(
         "stopped"
     );
     Ok(())
+}
+
+/// SIGHUP with TLS: the certificate and key files are read again; new connections get the
+/// new certificate, running sessions keep theirs. A file that cannot be used leaves the
+/// current one in place.
+fn reload_certificate(tls: &TlsConfig) {
+    match tls.reload() {
+        Ok(()) => tracing::info!(?tls, "SIGHUP: TLS certificate reloaded for new connections"),
+        Err(err) => {
+            tracing::warn!("SIGHUP: TLS certificate not reloaded, keeping the current one: {err}")
+        }
+    }
 }
 
 /// Waits for the first signal (returned) or for an event loop to fail (`None`: logged, and

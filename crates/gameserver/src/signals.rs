@@ -1,5 +1,6 @@
-//! The stop signals of `gameserver`: the first asks the server to stop accepting and drain,
-//! the second ends the process at once; both leave it with exit status 0.
+//! The signals of `gameserver`. A stop signal: the first asks the server to stop accepting and
+//! drain, the second ends the process at once; both leave it with exit status 0. With TLS,
+//! `SIGHUP` reloads the certificate and key for new connections.
 //!
 //! | platform | what counts as a stop signal                   | how it is heard                  |
 //! |----------|------------------------------------------------|----------------------------------|
@@ -7,7 +8,8 @@
 //! | Windows  | the console's `CTRL_C_EVENT`, `CTRL_BREAK_EVENT` | `ctrlc` (`SetConsoleCtrlHandler`) |
 //!
 //! Either way the signal is heard on a thread of its own, never inside an event loop, and what
-//! happens next is the same ([`Relay`]).
+//! happens next is the same ([`Relay`]). Windows has no `SIGHUP`: a new certificate takes a
+//! restart there.
 
 use std::sync::mpsc;
 
@@ -15,6 +17,9 @@ use anyhow::Context as _;
 
 /// Receives the name of the first stop signal (`"SIGTERM"`, `"Ctrl-C/Ctrl-Break"`).
 pub(crate) type Stop = mpsc::Receiver<&'static str>;
+
+/// What `SIGHUP` does (reload the TLS certificate), run on the signal thread.
+pub(crate) type Reload = Box<dyn FnMut() + Send>;
 
 /// What a stop signal does: the first is passed on (stop and drain), the second exits now.
 struct Relay {
@@ -44,27 +49,32 @@ impl Relay {
     }
 }
 
-/// Starts hearing the stop signals; installed before the loops start, so a signal during
-/// start-up is not lost.
+/// Starts hearing the stop signals, and `SIGHUP` if there is something to `reload` (else it
+/// keeps its default: it ends the process); installed before the loops start, so a signal
+/// during start-up is not lost.
 ///
 /// # Errors
 /// The handlers could not be installed, or their thread not started.
 #[cfg(unix)]
-pub(crate) fn watch() -> anyhow::Result<Stop> {
-    use signal_hook::consts::{SIGINT, SIGTERM};
+pub(crate) fn watch(mut reload: Option<Reload>) -> anyhow::Result<Stop> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
     use signal_hook::iterator::Signals;
 
-    let mut signals = Signals::new([SIGINT, SIGTERM]).context("installing signal handlers")?;
+    let mut heard = vec![SIGINT, SIGTERM];
+    if reload.is_some() {
+        heard.push(SIGHUP);
+    }
+    let mut signals = Signals::new(heard).context("installing signal handlers")?;
     let (mut relay, stop) = Relay::new();
     std::thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
             for signal in signals.forever() {
-                relay.arrived(if signal == SIGINT {
-                    "SIGINT"
-                } else {
-                    "SIGTERM"
-                });
+                match (signal, reload.as_mut()) {
+                    (SIGHUP, Some(reload)) => reload(),
+                    (SIGINT, _) => relay.arrived("SIGINT"),
+                    _ => relay.arrived("SIGTERM"),
+                }
             }
         })
         .context("starting the signal thread")?;
@@ -78,7 +88,7 @@ pub(crate) fn watch() -> anyhow::Result<Stop> {
 /// # Errors
 /// The console handler could not be installed, or its thread not started.
 #[cfg(windows)]
-pub(crate) fn watch() -> anyhow::Result<Stop> {
+pub(crate) fn watch(_reload: Option<Reload>) -> anyhow::Result<Stop> {
     let (mut relay, stop) = Relay::new();
     ctrlc::set_handler(move || relay.arrived("Ctrl-C/Ctrl-Break"))
         .context("installing the console control handler")?;

@@ -1,4 +1,4 @@
-//! The arena in process (2 loops, both models): each player's view is complete — exactly the
+//! The arena in process (2 loops, the default model): each player's view is complete — exactly the
 //! players within its view radius in the room's own state (the nearest `max_in_view` when
 //! more are), at the positions the room holds — and every snapshot passes every client check;
 //! the server never trusts an input: speeds over the rules are clamped and counted, bad
@@ -229,8 +229,8 @@ fn a_full_arena_refuses(model: Model) {
     assert_eq!(game_protocol::chat::parse_room_joined(&body), Some((7, 1)));
 }
 
-both_models!(complete_views, every_view_is_complete);
-both_models!(nearest_kept, the_nearest_are_kept_when_too_many_are_in_view);
-both_models!(untrusted_inputs, inputs_are_never_trusted);
-both_models!(bad_packets_and_leavers, bad_packets_close_and_leavers_leave);
-both_models!(full_arena, a_full_arena_refuses);
+one_model!(complete_views, every_view_is_complete);
+one_model!(nearest_kept, the_nearest_are_kept_when_too_many_are_in_view);
+one_model!(untrusted_inputs, inputs_are_never_trusted);
+one_model!(bad_packets_and_leavers, bad_packets_close_and_leavers_leave);
+one_model!(full_arena, a_full_arena_refuses);

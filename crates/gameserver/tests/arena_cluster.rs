@@ -119,8 +119,8 @@ fn a_forged_lease_is_not_believed(model: Model) {
     let _ = ArenaClient::join(b.addr, 10, "free");
 }
 
-both_models!(
+one_model!(
     redirect_and_takeover,
     a_player_elsewhere_is_redirected_and_the_arena_survives_its_owner
 );
-both_models!(forged_lease, a_forged_lease_is_not_believed);
+one_model!(forged_lease, a_forged_lease_is_not_believed);

@@ -10,11 +10,11 @@ use std::io::Write;
 use gameserver::protocol;
 use servercore::packet::encode;
 use servercore::Model;
-use testkit::{both_models, connect, read_to_eof};
+use testkit::{connect, one_model, read_to_eof};
 use util::process::Gameserver;
 use util::{closed_by_server, read_packet};
 
-both_models!(a_flood_is_told_rate_limited_then_closed, flood_body);
+one_model!(a_flood_is_told_rate_limited_then_closed, flood_body);
 
 /// 1,000 ECHO packets at once from loopback made untrusted: the echoes the burst paid for,
 /// then RATE_LIMITED with the limit, then EOF.

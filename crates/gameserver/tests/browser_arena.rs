@@ -109,4 +109,4 @@ fn one_page_sees_the_other_move(model: Model) {
     }
 }
 
-both_models!(browser_arena, one_page_sees_the_other_move);
+one_model!(browser_arena, one_page_sees_the_other_move);

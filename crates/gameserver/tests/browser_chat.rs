@@ -3,20 +3,24 @@
 //! WebSocket port, joins a room, and chats with a TCP client in the same room; the test
 //! asserts what the page shows and saves a screenshot of it
 //! (`target/tmp/chat-e2e-<model>.png`; docs/protocol.md, "Over WebSocket", says how to
-//! reproduce it by hand).
+//! reproduce it by hand). Then the same over TLS: the page over `https://`, the chat over
+//! `wss://`, the TCP player over TLS (`target/tmp/chat-tls-<model>.png`).
 
 // Unix only: the browser harness stops chromedriver by process group.
 #![cfg(unix)]
 
 mod util;
 
+use std::io::{Read, Write};
 use std::time::Duration;
 
 use bytes::Bytes;
 use gameserver::protocol;
+use servercore::tls::TlsConfig;
 use servercore::websocket::WsConfig;
 use servercore::{Model, ServiceConfig};
-use testkit::browser::Browser;
+use testkit::browser::{Browser, Launch};
+use testkit::tls::{tls_connect, TestPki};
 use util::*;
 
 const PAGE: &[u8] = include_bytes!("../../../web/chat.html");
@@ -30,13 +34,10 @@ fn chat_body(name: &str, text: &str) -> Vec<u8> {
     body
 }
 
-fn browser_and_tcp_player_chat(model: Model) {
-    let (service, _) = game_server(model, ServiceConfig::default());
-    let ws = WsConfig::new(4096).with_page(Bytes::from_static(PAGE));
-    let ws_addr = service.listen_websocket(loopback(), ws).unwrap();
-
-    let browser = Browser::start().expect("headless chromium (installed by .ci/run)");
-    browser.open(&format!("http://{ws_addr}/")).unwrap();
+/// The page at `url` in `browser` joins room 7 and chats with `tcp`, a player on the game
+/// port (plain TCP or TLS); a screenshot is saved as `target/tmp/<shot>.png`.
+fn chat_with_the_page(browser: &Browser, url: &str, tcp: &mut (impl Read + Write), shot: &str) {
+    browser.open(url).unwrap();
     browser.wait_for_text("#state", "open", WAIT).unwrap();
     let name = browser.find("#name").unwrap();
     name.clear().unwrap();
@@ -48,11 +49,10 @@ fn browser_and_tcp_player_chat(model: Model) {
     browser.wait_for_text("#joined", "7", WAIT).unwrap();
     assert_eq!(browser.find("#members").unwrap().text().unwrap(), "1");
 
-    let mut tcp = connect(addr(&service));
-    join(&mut tcp, 7);
-    send_packet(&mut tcp, protocol::CHAT, &chat_body("bob", "hi from tcp"));
+    join(tcp, 7);
+    send_packet(tcp, protocol::CHAT, &chat_body("bob", "hi from tcp"));
     assert_eq!(
-        read_packet(&mut tcp).unwrap(),
+        read_packet(tcp).unwrap(),
         (protocol::CHAT_BROADCAST, chat_body("bob", "hi from tcp"))
     );
     browser.wait_for_text("#log", "hi from tcp", WAIT).unwrap();
@@ -71,7 +71,7 @@ fn browser_and_tcp_player_chat(model: Model) {
         .unwrap();
     browser.find("#send").unwrap().click().unwrap();
     assert_eq!(
-        read_packet(&mut tcp).unwrap(),
+        read_packet(tcp).unwrap(),
         (
             protocol::CHAT_BROADCAST,
             chat_body("alice", "hello from the browser")
@@ -82,7 +82,47 @@ fn browser_and_tcp_player_chat(model: Model) {
         .wait_for_text("#log", "hello from the browser", WAIT)
         .unwrap();
     assert_eq!(browser.find("#state").unwrap().text().unwrap(), "open");
-    save_screenshot(&browser, &format!("chat-e2e-{model}.png"));
+    save_screenshot(browser, &format!("{shot}.png"));
 }
 
-both_models!(browser_chat, browser_and_tcp_player_chat);
+fn browser_and_tcp_player_chat(model: Model) {
+    let (service, _) = game_server(model, ServiceConfig::default());
+    let ws = WsConfig::new(4096).with_page(Bytes::from_static(PAGE));
+    let ws_addr = service.listen_websocket(loopback(), ws).unwrap();
+    let browser = Browser::start().expect("headless chromium (installed by .ci/run)");
+    let mut tcp = connect(addr(&service));
+    let url = format!("http://{ws_addr}/");
+    chat_with_the_page(&browser, &url, &mut tcp, &format!("chat-e2e-{model}"));
+}
+
+one_model!(browser_chat, browser_and_tcp_player_chat);
+
+/// The same over TLS: the page over `https://localhost`, the chat over `wss://` (the page
+/// picks the scheme from its own), the TCP player over TLS on the game port. The browser
+/// trusts the test's certificate by its key's hash (`--ignore-certificate-errors-spki-list`),
+/// made at test time. On both models: the TLS stage runs on each.
+fn browser_over_https_and_wss(model: Model) {
+    let pki = TestPki::new();
+    let config = ServiceConfig {
+        tls: Some(TlsConfig::from_pem_files(pki.cert_path(), pki.key_path()).unwrap()),
+        ..ServiceConfig::default()
+    };
+    let (service, _) = game_server(model, config);
+    let ws = WsConfig::new(4096).with_page(Bytes::from_static(PAGE));
+    let ws_addr = service.listen_websocket(loopback(), ws).unwrap();
+    let launch = Launch {
+        extra_args: vec![format!(
+            "--ignore-certificate-errors-spki-list={}",
+            pki.spki_sha256_base64()
+        )],
+        ..Launch::default()
+    };
+    let browser = Browser::start_with(&launch).expect("headless chromium (installed by .ci/run)");
+    let mut tcp = tls_connect(addr(&service), pki.client_config()).unwrap();
+    let url = format!("https://localhost:{}/", ws_addr.port());
+    chat_with_the_page(&browser, &url, &mut tcp, &format!("chat-tls-{model}"));
+    let scheme = browser.execute("return location.protocol").unwrap();
+    assert_eq!(scheme, "https:");
+}
+
+both_models!(browser_tls, browser_over_https_and_wss);

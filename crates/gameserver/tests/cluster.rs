@@ -111,8 +111,8 @@ fn three_instances(model: Model) {
     room_over_instances(model, 3);
 }
 
-both_models!(room_on_two_instances, two_instances);
-both_models!(room_on_three_instances, three_instances);
+one_model!(room_on_two_instances, two_instances);
+one_model!(room_on_three_instances, three_instances);
 
 /// Steady members on nodes 0 and 1 chat while churners join and leave on nodes 0 and 2
 /// (node 2 has only churners, so it subscribes and unsubscribes again and again): the steady
@@ -191,7 +191,7 @@ fn churn(model: Model) {
     }
 }
 
-both_models!(join_leave_churn, churn);
+one_model!(join_leave_churn, churn);
 
 /// Redis killed mid-chat: node A's members go on hearing A's chats and its echo answers at
 /// once; chats beyond the queue bound are dropped and counted; when Redis is back the nodes
@@ -274,7 +274,7 @@ fn outage(model: Model) {
     drop(redis);
 }
 
-both_models!(redis_outage, outage);
+one_model!(redis_outage, outage);
 
 /// Members on three nodes; B is killed with SIGKILL (no cleanup): within the heartbeat TTL
 /// the others stop counting B's members, and the room's capacity is cluster-wide.
@@ -344,7 +344,7 @@ fn dead_node(model: Model) {
     nodes.remove(1);
 }
 
-both_models!(dead_node_leaves_counts, dead_node);
+one_model!(dead_node_leaves_counts, dead_node);
 
 /// No Redis at all: local chat works, the publish queue stops at its bound, and every chat
 /// beyond it is dropped and counted.
@@ -384,7 +384,7 @@ fn absent_backplane(model: Model) {
     wait_metric(&n, "gameserver_cluster_published_total", |v| v == 0);
 }
 
-both_models!(absent_backplane_is_bounded, absent_backplane);
+one_model!(absent_backplane_is_bounded, absent_backplane);
 
 /// Redis frozen (SIGSTOP: connections open, nothing answered): A's members keep chatting
 /// locally, the publish queue stays at its bound and the rest is dropped and counted; once
@@ -458,7 +458,7 @@ fn frozen_backplane(model: Model) {
     }
 }
 
-both_models!(frozen_backplane_is_bounded, frozen_backplane);
+one_model!(frozen_backplane_is_bounded, frozen_backplane);
 
 /// Waits until `node` counts at least `at_least` dropped publishes (queue full or backplane
 /// down); with `bound`, checks at every look that its publish queue stays within it.
@@ -497,4 +497,4 @@ fn same_node_id(model: Model) {
     assert!(line.is_some(), "the clash was not reported");
 }
 
-both_models!(same_node_id_is_reported, same_node_id);
+one_model!(same_node_id_is_reported, same_node_id);

@@ -305,10 +305,10 @@ fn forged_presence_cannot_fill_a_room(model: Model) {
     alice_to_bob(&mut s, 0, 3);
 }
 
-both_models!(forged_chats, forgeries);
-both_models!(misbehaving_instance, a_misbehaving_instance_is_bounded);
-both_models!(garbage, garbage_is_counted_and_logged_once);
-both_models!(forged_presence, forged_presence_cannot_fill_a_room);
+one_model!(forged_chats, forgeries);
+one_model!(misbehaving_instance, a_misbehaving_instance_is_bounded);
+one_model!(garbage, garbage_is_counted_and_logged_once);
+one_model!(forged_presence, forged_presence_cannot_fill_a_room);
 
 /// `gameserver --cluster` on `redis` with `extra` flags and, if given, the secret in the
 /// environment; its output once it exits (or is killed at its `ready` line), and whether it

@@ -160,7 +160,7 @@ fn proxy_protocol_needs_its_trusted_proxies_and_lists_must_parse() {
 }
 
 #[cfg(unix)] // ends with SIGTERM: Windows cannot signal one child process alone
-both_models!(edges_are_accepted_and_work, edges_body);
+one_model!(edges_are_accepted_and_work, edges_body);
 
 /// Every flag at an edge of its range: the server starts, serves a packet of exactly
 /// `--max-packet` bytes, closes a session that sends one byte more, and exits 0 on SIGTERM.

@@ -118,6 +118,6 @@ fn stalled_header_does_not_block_others(model: Model) {
     );
 }
 
-both_models!(bad_sizes, bad_sizes_close_with_the_right_reason);
-both_models!(garbage, garbage_and_unknown_ids_are_refused);
-both_models!(stalled_header, stalled_header_does_not_block_others);
+one_model!(bad_sizes, bad_sizes_close_with_the_right_reason);
+one_model!(garbage, garbage_and_unknown_ids_are_refused);
+one_model!(stalled_header, stalled_header_does_not_block_others);

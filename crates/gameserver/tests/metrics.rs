@@ -14,10 +14,10 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use servercore::Model;
-use testkit::{both_models, connect, pattern, read_n, wait_until};
+use testkit::{connect, one_model, pattern, read_n, wait_until};
 use util::process::{sample, Gameserver, STEP};
 
-both_models!(scrape_then_sigterm, scrape_then_sigterm_body);
+one_model!(scrape_then_sigterm, scrape_then_sigterm_body);
 
 /// Counters move with echo traffic, a stats line shows it, SIGTERM drains and exits 0.
 fn scrape_then_sigterm_body(model: Model) {
@@ -62,7 +62,7 @@ fn scrape_then_sigterm_body(model: Model) {
     assert!(server.wait_for_line(&[" stopped"]).is_some());
 }
 
-both_models!(
+one_model!(
     http_requests_to_the_websocket_port_balance_the_counters,
     counters_balance_body
 );

@@ -49,11 +49,11 @@ fn chat_through_haproxy(model: Model) {
     assert_live(&service, 2); // the health checks are not sessions
 }
 
-both_models!(
+one_model!(
     proxy_header_untrusted_by_default,
     header_is_a_bad_packet_by_default
 );
-both_models!(
+one_model!(
     #[cfg_attr(
         not(target_os = "linux"),
         ignore = "needs HAProxy (the Debian package .ci/run installs) and 127.0.0.2-3 as sources"

@@ -3,81 +3,13 @@
 
 mod util;
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
 use gameserver::protocol;
-use servercore::packet::{encode, PacketHeader, HEADER_LEN};
-use servercore::websocket::{
-    masked_frame, ClientHandshake, FrameEvent, MessageReader, Opcode, Role, WsConfig,
-};
+use rfc6455::WsConfig;
 use servercore::{Model, ServiceConfig};
+use util::ws_player::WsPlayer;
 use util::*;
-
-/// A WebSocket player: handshake, masked packets out, packets from binary messages in.
-struct WsPlayer {
-    stream: TcpStream,
-    reader: MessageReader,
-    wire: Vec<u8>,
-    packets: Vec<u8>,
-}
-
-impl WsPlayer {
-    fn connect(addr: SocketAddr) -> WsPlayer {
-        let mut stream = connect(addr);
-        let wire = ClientHandshake::new()
-            .perform(&mut stream, &addr.to_string(), "/")
-            .expect("101");
-        WsPlayer {
-            stream,
-            reader: MessageReader::new(Role::Client, 1 << 16),
-            wire,
-            packets: Vec::new(),
-        }
-    }
-
-    fn send(&mut self, id: u16, body: &[u8]) {
-        let packet = encode(id, body).unwrap();
-        let frame = masked_frame(Opcode::Binary, &packet, [9, 8, 7, 6]);
-        self.stream.write_all(&frame).unwrap();
-    }
-
-    /// The next packet from the server (messages may carry one packet each).
-    fn recv(&mut self) -> (u16, Vec<u8>) {
-        loop {
-            if self.packets.len() >= HEADER_LEN {
-                let header = PacketHeader::decode(&self.packets).unwrap();
-                let size = usize::from(header.size);
-                if self.packets.len() >= size {
-                    let body = self.packets[HEADER_LEN..size].to_vec();
-                    self.packets.drain(..size);
-                    return (header.id, body);
-                }
-            }
-            let (used, event) = self.reader.read(&self.wire).expect("valid frames");
-            let message = match event {
-                Some(FrameEvent::Message(m)) => Some(m.to_vec()),
-                Some(FrameEvent::Ping(_)) => None,
-                Some(FrameEvent::Close { code, .. }) => panic!("closed: {code:?}"),
-                None => None,
-            };
-            self.wire.drain(..used);
-            match message {
-                Some(m) => self.packets.extend(m),
-                None if used == 0 => read_more(&mut self.stream, &mut self.wire),
-                None => {}
-            }
-        }
-    }
-}
-
-fn read_more(stream: &mut TcpStream, buffer: &mut Vec<u8>) {
-    let mut chunk = [0; 4096];
-    let n = stream.read(&mut chunk).expect("read");
-    assert!(n > 0, "server closed early");
-    buffer.extend_from_slice(&chunk[..n]);
-}
 
 fn tcp_and_browser_players_share_a_room(model: Model) {
     let (service, _) = game_server(model, ServiceConfig::default());
@@ -114,7 +46,7 @@ fn tcp_and_browser_players_share_a_room(model: Model) {
         == 1));
 }
 
-both_models!(
+one_model!(
     tcp_and_browser_share_a_room,
     tcp_and_browser_players_share_a_room
 );

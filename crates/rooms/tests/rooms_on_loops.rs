@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use rooms::{Dropped, RoomId, RoomsConfig};
 use servercore::Model;
-use testkit::{both_models, wait_until};
+use testkit::{one_model, wait_until};
 use util::server;
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -156,6 +156,6 @@ fn ticks_timers_and_visits(model: Model) {
         && s.hub.stats().timers >= 1));
 }
 
-both_models!(cross_loop_order, inputs_follow_a_join_in_order_across_loops);
-both_models!(moving_and_capacity, moving_leaving_and_capacity);
-both_models!(ticks_and_timers, ticks_timers_and_visits);
+one_model!(cross_loop_order, inputs_follow_a_join_in_order_across_loops);
+one_model!(moving_and_capacity, moving_leaving_and_capacity);
+one_model!(ticks_and_timers, ticks_timers_and_visits);

@@ -90,6 +90,16 @@ struct Sources {
 }
 
 impl Admission {
+    /// The caps `config` sets, with its trusted sources.
+    pub(crate) fn for_config(config: &crate::ServiceConfig) -> Admission {
+        Admission::new(
+            config.max_sessions,
+            config.max_sessions_per_ip,
+            config.connect_rate_per_ip,
+        )
+        .with_trusted(config.trusted_sources.clone())
+    }
+
     pub(crate) fn new(max_sessions: usize, max_per_ip: usize, connect_rate: u32) -> Admission {
         Admission {
             max_sessions,

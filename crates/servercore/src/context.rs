@@ -7,13 +7,8 @@ use std::time::Instant;
 use bytes::{Bytes, BytesMut};
 
 use crate::loop_core::LoopState;
-use crate::mailbox::Command;
-use crate::session::{SendBufferPool, SessionState};
+use crate::session::SessionState;
 use crate::{CloseReason, SessionId};
-
-/// WebSocket messages up to this size are sent with their frame header in one copied buffer
-/// (larger ones: the header, then the shared buffer uncopied).
-const WS_COPY_MAX: usize = 1024;
 
 /// Why [`Context::send`] did not queue a buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,11 +61,10 @@ impl std::error::Error for SendError {}
 ///
 /// Sends are queued, not written: the loop flushes every session with queued data once per
 /// iteration with one vectored write, after all events of the iteration were handled. That is
-/// how many small packets to one peer become one `writev` / one `sendmsg` SQE. One exception
-/// leaves sooner, in the same one write: what [`Context::send_copy`] copies back to the
-/// session whose input is being read, when nothing was queued for it, is written once the
-/// iteration's input is all read, before the flush, with one `send(2)` (without a flush
-/// interval; on either model).
+/// how many small packets to one peer become one `writev` / one `sendmsg` SQE. What
+/// [`Context::send_copy`] copies to a session with nothing queued or in flight takes a
+/// shorter way to the same flush: one loop-wide buffer instead of a pooled buffer and the
+/// queue, written with one `send(2)` on either model (without a flush interval).
 pub struct Context<'a> {
     state: &'a mut LoopState,
 }
@@ -140,7 +134,7 @@ impl<'a> Context<'a> {
     /// Bytes owed to the peer of session `id` of this loop: queued, or in a send the kernel
     /// has not completed yet.
     pub fn queued_bytes(&self, id: SessionId) -> Option<usize> {
-        let reply = self.state.reply_owed(id);
+        let reply = self.state.reply_len(id);
         self.state.sessions.get(id).map(|s| s.send.owed() + reply)
     }
 
@@ -153,42 +147,7 @@ impl<'a> Context<'a> {
     /// no more data, [`SendError::QueueFull`] if the queue would pass the hard limit (the
     /// session is then closed as a slow consumer).
     pub fn send(&mut self, id: SessionId, buf: Bytes) -> Result<(), SendError> {
-        if id.loop_index() != self.state.index {
-            return self.post(id.loop_index(), Command::Send { id, buf });
-        }
-        let state = &mut *self.state;
-        // A direct reply not written yet goes first.
-        state.spill_reply(id);
-        // One lookup of the session per send: a broadcast makes one send per member.
-        let session = state.sessions.get_mut(id).ok_or(SendError::NoSession)?;
-        if !session.accepts_sends() {
-            return Err(SendError::Closing);
-        }
-        let (head, buf) = if session.frame_messages {
-            ws_message(&mut state.pool, buf)
-        } else {
-            (None, buf)
-        };
-        let limit = state.config.send_queue_limit;
-        let framing = head.as_ref().map_or(0, Bytes::len);
-        let queued = session.send.owed() + framing + buf.len();
-        if queued > limit {
-            self.abort(id, CloseReason::SlowConsumer { queued, limit });
-            return Err(SendError::QueueFull { queued, limit });
-        }
-        if let Some(head) = head {
-            session.send.push(head);
-        }
-        session.send.push(buf);
-        if queued >= state.config.send_queue_pause {
-            session.read_paused = true;
-        }
-        if !std::mem::replace(&mut session.flush_scheduled, true) {
-            state.pending.push(id);
-        }
-        let high_water = &mut state.stats.send_queue_high_water;
-        *high_water = (*high_water).max(queued as u64);
-        Ok(())
+        self.state.send(id, buf)
     }
 
     /// Copies `data` into the loop's shared send buffer pool and queues it (see
@@ -197,11 +156,7 @@ impl<'a> Context<'a> {
     /// # Errors
     /// As [`Context::send`].
     pub fn send_copy(&mut self, id: SessionId, data: &[u8]) -> Result<(), SendError> {
-        if self.state.reply_copy(id, data) {
-            return Ok(()); // the reply to the input being read: written when it is done
-        }
-        let buf = self.state.pool.copy(data);
-        self.send(id, buf)
+        self.state.send_copy(id, data)
     }
 
     /// Writes one outgoing message into the loop's pool with `fill` and returns it, ready to
@@ -266,26 +221,7 @@ impl<'a> Context<'a> {
 
     /// As [`Context::close`], with the reason the handler and the log will see.
     pub fn close_with(&mut self, id: SessionId, reason: CloseReason) {
-        if id.loop_index() != self.state.index {
-            let _ = self.post(id.loop_index(), Command::Close { id, reason });
-            return;
-        }
-        self.state.spill_reply(id); // sent before the close
-        if let Some(session) = self.state.sessions.get_mut(id) {
-            if matches!(
-                session.state,
-                SessionState::Open
-                    | SessionState::AwaitingHeader { .. }
-                    | SessionState::Upgrading { .. }
-            ) {
-                if std::mem::take(&mut session.frame_messages) {
-                    // A WebSocket peer is told why before the FIN.
-                    session.send.push(crate::loop_core::ws_close_frame(reason));
-                }
-                session.state = SessionState::Closing { reason };
-                self.state.schedule(id);
-            }
-        }
+        self.state.close(id, reason);
     }
 
     /// Closes session `id` at once with `reason`, dropping what is queued (a hostile or
@@ -294,61 +230,6 @@ impl<'a> Context<'a> {
     /// `ServiceConfig::flush_interval` at the next flush). A session of another loop is
     /// aborted through that loop's mailbox.
     pub fn abort(&mut self, id: SessionId, reason: CloseReason) {
-        if id.loop_index() != self.state.index {
-            let _ = self.post(id.loop_index(), Command::Abort { id, reason });
-            return;
-        }
-        self.state.drop_reply(id);
-        if let Some(session) = self.state.sessions.get_mut(id) {
-            if !matches!(session.state, SessionState::Aborting { .. }) {
-                session.state = SessionState::Aborting { reason };
-                session.send.clear();
-                self.state.schedule(id);
-            }
-        }
-    }
-
-    /// Collects `command` for loop `target` (posted at the end of the iteration). Sends are
-    /// refused once the target's inbox, with what this loop has for it, would pass
-    /// `ServiceConfig::mailbox_limit`: a loop that is far behind must not make the others
-    /// hold unbounded memory for it.
-    fn post(&mut self, target: usize, command: Command) -> Result<(), SendError> {
-        let state = &mut *self.state;
-        let (Some(outbox), Some(mailbox)) = (state.outbox.get_mut(target), state.loops.get(target))
-        else {
-            return Err(SendError::NoSession);
-        };
-        if mailbox.failed() {
-            return Err(SendError::NoSession); // its sessions were closed with `LoopFailed`
-        }
-        let payload = command.payload_len();
-        if payload > 0 {
-            let limit = state.config.mailbox_limit;
-            let queued = mailbox.pending_bytes() + state.outbox_bytes[target] + payload;
-            if queued > limit {
-                state.stats.mailbox_refused += 1;
-                return Err(SendError::LoopBehind { queued, limit });
-            }
-            state.outbox_bytes[target] += payload;
-        }
-        outbox.push(command);
-        Ok(())
-    }
-}
-
-/// A WebSocket session's send is one binary message. A small one is written with its frame
-/// header into one pooled buffer (one buffer to write, as over TCP: copying a few hundred bytes
-/// costs less than a second iovec); a large one gets its header queued in front of it, and the
-/// shared buffer itself is not copied. Returns (header to queue first, message).
-fn ws_message(pool: &mut SendBufferPool, buf: Bytes) -> (Option<Bytes>, Bytes) {
-    let head = crate::websocket::binary_header(buf.len());
-    if buf.len() <= WS_COPY_MAX {
-        let framed = pool.write(head.as_bytes().len() + buf.len(), |b| {
-            b.extend_from_slice(head.as_bytes());
-            b.extend_from_slice(&buf);
-        });
-        (None, framed)
-    } else {
-        (Some(pool.copy(head.as_bytes())), buf)
+        self.state.abort(id, reason);
     }
 }

@@ -71,9 +71,9 @@
 //! it, file by file), `docs/protocol.md`, `docs/limits.md`.
 
 mod accept_backoff;
-mod acceptor;
 mod address_list;
 mod admission;
+mod clock;
 mod config;
 mod context;
 mod driver;
@@ -84,25 +84,23 @@ mod loop_core;
 mod mailbox;
 mod notifier;
 pub mod packet;
-mod proxy_header;
+pub mod proxy;
 mod service;
-pub mod session;
+mod session;
 mod slots;
 mod stats;
 mod stop_handle;
+pub mod tls;
 pub mod websocket;
 
 pub use address_list::{AddressList, AddressListError};
-pub use config::{Model, ProxyProtocol, ServiceConfig};
+pub use config::{Model, ServiceConfig};
 pub use context::{Context, SendError};
 pub use handler::Handler;
 pub use lookalike::{first_bytes, Lookalike};
 pub use notifier::Notifier;
-pub use proxy_header::{
-    read_proxy_header, ProxiedSource, ProxyHeaderError, ProxyHeaderRead, ProxyVersion,
-    MAX_HEADER_LEN, V1_MAX_LEN, V2_MAX_LEN, V2_MAX_PAYLOAD, V2_SIGNATURE,
-};
+pub use proxy::ProxyProtocol;
 pub use service::Service;
-pub use session::{CloseReason, RecvBuffer, SendQueue, SessionId};
+pub use session::{CloseReason, SessionId, Violation};
 pub use stats::LoopStats;
 pub use stop_handle::StopHandle;

@@ -15,7 +15,7 @@
 
 use std::fmt;
 
-use crate::V2_SIGNATURE;
+use crate::proxy::V2_SIGNATURE;
 
 /// Methods an HTTP request may start with.
 const HTTP_METHODS: [&[u8]; 9] = [

@@ -3,7 +3,7 @@
 use std::io;
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Mutex, OnceLock};
 
 use bytes::Bytes;
 
@@ -15,13 +15,15 @@ pub(crate) trait Wake: Send + Sync {
     fn wake(&self) -> io::Result<()>;
 }
 
-/// How an adopted socket speaks.
-#[derive(Debug, Clone)]
-pub(crate) enum Transport {
-    /// Bytes as they are, not admitted under the session caps (`Service::adopt`: a client).
-    Adopted,
-    /// An accepted WebSocket connection, admitted under the caps like any accepted one.
-    WebSocket(Arc<crate::websocket::WsConfig>),
+/// How a socket handed to a loop came.
+#[derive(Debug)]
+pub(crate) enum Arrival {
+    /// A client's socket (`Service::adopt`): bytes as they are, or through the stages it
+    /// comes with (`Service::adopt_tls`: its TLS client connection); not under the caps.
+    Adopted(Option<Box<crate::session::pipeline::Pipeline>>),
+    /// Accepted by a listener of its own thread (the WebSocket listener): admitted under the
+    /// caps like any accepted connection, with the stages its listener gives.
+    Accepted(crate::session::pipeline::Recipe),
 }
 
 /// Work handed to a loop from outside it.
@@ -29,10 +31,7 @@ pub(crate) enum Transport {
 pub(crate) enum Command {
     /// Take this connected socket as a new session: a client socket (`Service::adopt`), or a
     /// connection from an accept thread (`Service::listen_websocket`).
-    Adopt {
-        stream: TcpStream,
-        transport: Transport,
-    },
+    Adopt { stream: TcpStream, arrival: Arrival },
     /// Queue `buf` on session `id` of this loop (a send from another loop's handler).
     Send { id: SessionId, buf: Bytes },
     /// Close session `id` of this loop after flushing it (`Context::close_with`).

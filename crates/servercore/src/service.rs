@@ -6,12 +6,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 
-use crate::acceptor::Acceptor;
 use crate::admission::Admission;
-use crate::driver;
+use crate::driver::acceptor::Acceptor;
+use crate::driver::{self, AnyDriver};
 use crate::listener::{Listener, Sharing};
 use crate::loop_core::LoopCore;
-use crate::mailbox::{Command, Mailbox, Transport};
+use crate::mailbox::{Arrival, Command, Mailbox};
+use crate::session::pipeline::{Pipeline, Recipe};
 use crate::stop_handle::Ending;
 use crate::websocket::WsConfig;
 use crate::{CloseReason, Handler, LoopStats, Model, Notifier, ServiceConfig, StopHandle};
@@ -60,6 +61,9 @@ pub struct Service<H> {
     acceptors: Mutex<Vec<Acceptor>>,
     /// `ServiceConfig::backlog`, for listeners added later.
     backlog: i32,
+    /// The stages every listener's connections start with (PROXY, TLS), for listeners added
+    /// later.
+    recipe: Recipe,
     /// `ServiceConfig::reuse_port`, for listeners added later.
     sharing: Sharing,
 }
@@ -124,16 +128,10 @@ impl<H: Handler> Service<H> {
             next_loop: Arc::new(AtomicUsize::new(0)),
             acceptors: Mutex::new(Vec::new()),
             backlog: config.backlog,
+            recipe: Recipe::for_port(&config),
             sharing: sharing(&config),
         };
-        let admission = Arc::new(
-            Admission::new(
-                config.max_sessions,
-                config.max_sessions_per_ip,
-                config.connect_rate_per_ip,
-            )
-            .with_trusted(config.trusted_sources.clone()),
-        );
+        let admission = Arc::new(Admission::for_config(&config));
         let (ready_tx, ready_rx) = mpsc::channel();
         for (index, listener) in listeners.into_iter().enumerate() {
             let core = LoopCore::new(
@@ -205,17 +203,29 @@ impl<H: Handler> Service<H> {
 
     /// Hands a connected socket to the next loop (round robin) as a new session.
     pub fn adopt(&self, stream: TcpStream) {
+        self.adopt_as(stream, Arrival::Adopted(None));
+    }
+
+    /// Hands a connected socket to the next loop as a new session speaking TLS through
+    /// `tls`, the client side of the connection: started (the loop sends its first flight
+    /// and finishes the handshake; the handler hears of the session once it is done) or
+    /// already established over this socket (the handler hears at once). The load
+    /// generator's `--tls` clients are these.
+    pub fn adopt_tls(&self, stream: TcpStream, tls: crate::tls::rustls::ClientConnection) {
+        self.adopt_as(stream, Arrival::Adopted(Pipeline::tls_client(tls)));
+    }
+
+    fn adopt_as(&self, stream: TcpStream, arrival: Arrival) {
         let index = self.next_loop.fetch_add(1, Ordering::Relaxed) % self.loops.len();
-        self.loops[index].post([Command::Adopt {
-            stream,
-            transport: Transport::Adopted,
-        }]);
+        self.loops[index].post([Command::Adopt { stream, arrival }]);
     }
 
     /// Also listens on `addr` for WebSocket players (RFC 6455, binary messages; `config`
     /// bounds messages and the upgrade request and may carry a page served at `/`). Each
     /// connection is accepted by a thread of its own and handed to a loop, where it is
-    /// admitted under the session caps, upgraded, and then served like any session: the
+    /// admitted under the session caps (after its PROXY header, with
+    /// [`ServiceConfig::proxy_protocol`]), decrypted (`wss://`, and the page over `https://`,
+    /// with [`ServiceConfig::tls`]), upgraded, and then served like any session: the
     /// handler gets the messages' bytes as one byte stream, and every
     /// [`Context::send`](crate::Context::send) to it leaves as one binary message. Returns the
     /// bound address.
@@ -229,7 +239,10 @@ impl<H: Handler> Service<H> {
             addr,
             self.backlog,
             self.sharing,
-            Transport::WebSocket(Arc::new(config)),
+            Recipe {
+                websocket: Some(Arc::new(config)),
+                ..self.recipe.clone()
+            },
             self.loops.clone(),
             self.next_loop.clone(),
         )?;
@@ -337,7 +350,12 @@ fn run_loop<H: Handler>(
         }
     };
     drop(ready);
-    if let Err(err) = driver.run(&mut core) {
+    let result = match &mut driver {
+        AnyDriver::Epoll(d) => core.run(d),
+        #[cfg(target_os = "linux")]
+        AnyDriver::Uring(d) => core.run(d.as_mut()),
+    };
+    if let Err(err) = result {
         tracing::error!(loop_index = core.state.index, "event loop failed: {err}");
         // Other loops stop reaching it, and the handler hears of every session it had (so
         // the application forgets them); the driver, dropped below, closes their sockets.

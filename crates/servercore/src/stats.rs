@@ -57,12 +57,11 @@ pub struct LoopStats {
     /// Most bytes one session held unseen in its receive buffer because they arrived while
     /// its reading was paused (a completion driver's receives in flight at the pause).
     pub recv_held_high_water: u64,
-    /// Receives that found no free provided receive buffer (io_uring `ENOBUFS`; re-armed).
-    pub recv_buffers_exhausted: u64,
-    /// Times the io_uring submission queue was full and was submitted early.
-    pub submit_queue_full: u64,
-    /// Times io_uring completions overflowed the completion queue (none lost: flushed later).
-    pub completion_overflows: u64,
+    /// The I/O model's own counters, by name: io_uring's `recv_buffers_exhausted` (receives
+    /// that found no free provided buffer; re-armed), `submit_queue_full` (the submission
+    /// queue was full and submitted early), `completion_overflows` (completions flushed from
+    /// the kernel after the completion queue overflowed; none lost). Empty for epoll.
+    pub driver: Vec<(&'static str, u64)>,
 }
 
 impl LoopStats {
@@ -84,10 +83,21 @@ impl LoopStats {
         self.accept_pauses += other.accept_pauses;
         self.mailbox_refused += other.mailbox_refused;
         self.recv_held_high_water = self.recv_held_high_water.max(other.recv_held_high_water);
-        self.recv_buffers_exhausted += other.recv_buffers_exhausted;
-        self.submit_queue_full += other.submit_queue_full;
-        self.completion_overflows += other.completion_overflows;
+        for &(name, value) in &other.driver {
+            match self.driver.iter_mut().find(|(n, _)| *n == name) {
+                Some((_, mine)) => *mine += value,
+                None => self.driver.push((name, value)),
+            }
+        }
         self.iterations += other.iterations;
+    }
+
+    /// The driver counter named `name` (0 if this model has none of that name).
+    pub fn driver_counter(&self, name: &str) -> u64 {
+        self.driver
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map_or(0, |&(_, v)| v)
     }
 
     /// Sessions closed with the reason named `name` (see [`CloseReason::NAMES`]).

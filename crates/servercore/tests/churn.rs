@@ -51,7 +51,7 @@ fn churn_returns_to_baseline(model: Model) {
     );
 }
 
-both_models!(
+one_model!(
     #[cfg_attr(
         windows,
         ignore = "counts descriptors in a descriptor directory: Windows has none"

@@ -249,9 +249,9 @@ fn cross_loop_close_and_abort_keep_their_reasons(model: Model) {
     }
 }
 
-both_models!(relay, relay_between_loops);
-both_models!(
+one_model!(relay, relay_between_loops);
+one_model!(
     cross_loop_close,
     cross_loop_close_and_abort_keep_their_reasons
 );
-both_models!(mailbox_limit, cross_loop_sends_stop_at_the_mailbox_limit);
+one_model!(mailbox_limit, cross_loop_sends_stop_at_the_mailbox_limit);

@@ -18,7 +18,7 @@ use std::net::{Shutdown, SocketAddr, TcpListener};
 use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
-use servercore::{read_proxy_header, ProxiedSource, ProxyHeaderRead};
+use servercore::proxy::{read_proxy_header, ProxiedSource, ProxyHeaderRead};
 use socket2::{Domain, Socket, Type};
 use testkit::haproxy::Haproxy;
 

@@ -8,10 +8,10 @@ mod util;
 use std::io::{Read, Write};
 use std::net::Shutdown;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use servercore::{CloseReason, Context, Handler, Model, Service, ServiceConfig, SessionId};
+use servercore::{Context, Handler, Model, Service, ServiceConfig, SessionId};
 use util::*;
 
 /// Echo that counts every byte it was given (all of which it echoes).
@@ -81,72 +81,4 @@ fn graceful_stop_loses_nothing(model: Model) {
     assert!(echoed == data[..read], "an intact prefix");
 }
 
-/// Closes every session on its first bytes (`Context::close`); records the reasons.
-struct CloseOnFirst {
-    closed: Arc<Mutex<Vec<CloseReason>>>,
-}
-
-impl Handler for CloseOnFirst {
-    fn received(&mut self, ctx: &mut Context<'_>, id: SessionId, data: &[u8]) -> usize {
-        let _ = ctx.send_copy(id, b"bye");
-        ctx.close(id);
-        data.len()
-    }
-
-    fn disconnected(&mut self, _: &mut Context<'_>, _: SessionId, reason: CloseReason) {
-        self.closed.lock().unwrap().push(reason);
-    }
-}
-
-fn closing(
-    model: Model,
-    lingering_time: Duration,
-) -> (Service<CloseOnFirst>, Arc<Mutex<Vec<CloseReason>>>) {
-    let closed = Arc::new(Mutex::new(Vec::new()));
-    let shared = closed.clone();
-    let config = ServiceConfig {
-        lingering_time,
-        ..config(model)
-    };
-    let service = Service::bind(loopback(), config, move |_| CloseOnFirst {
-        closed: shared.clone(),
-    })
-    .unwrap();
-    (service, closed)
-}
-
-/// After its FIN the server still reads (and discards) what the peer sends, so the peer's
-/// late writes do not meet a reset; the peer's EOF ends the close.
-fn lingering_reads_until_the_peers_eof(model: Model) {
-    let (service, closed) = closing(model, Duration::from_secs(60));
-    let mut stream = connect(addr(&service));
-    stream.write_all(b"hello").unwrap();
-    assert_eq!(
-        read_to_eof(&mut stream).unwrap(),
-        b"bye",
-        "queued bytes, then FIN"
-    );
-    for _ in 0..64 {
-        stream
-            .write_all(&[1; 4096])
-            .expect("a lingering server takes late input");
-    }
-    assert_live(&service, 1);
-    stream.shutdown(Shutdown::Write).unwrap();
-    assert_live(&service, 0);
-    assert_eq!(*closed.lock().unwrap(), [CloseReason::Local]);
-}
-
-/// A peer that never sends its EOF is closed at `lingering_time`, with the close's reason.
-fn lingering_ends_at_its_deadline(model: Model) {
-    let (service, closed) = closing(model, Duration::from_millis(300));
-    let mut stream = connect(addr(&service));
-    stream.write_all(b"hello").unwrap();
-    assert_eq!(read_to_eof(&mut stream).unwrap(), b"bye");
-    assert_live(&service, 0); // the socket stays open on our side: only the deadline ends it
-    assert_eq!(*closed.lock().unwrap(), [CloseReason::Local]);
-}
-
 both_models!(graceful_stop, graceful_stop_loses_nothing);
-both_models!(lingering_reads_on, lingering_reads_until_the_peers_eof);
-both_models!(lingering_deadline, lingering_ends_at_its_deadline);

@@ -79,4 +79,4 @@ fn notified_loop_sends(model: Model) {
     service.stop();
 }
 
-both_models!(notified_loop_sends, notified_loop_sends);
+one_model!(notified_loop_sends, notified_loop_sends);

@@ -34,4 +34,4 @@ fn four_mib_through_small_buffers(model: Model) {
     assert_live(&service, 0);
 }
 
-both_models!(four_mib_message, four_mib_through_small_buffers);
+one_model!(four_mib_message, four_mib_through_small_buffers);

@@ -31,7 +31,7 @@ fn a_held_port_is_refused(model: Model) {
     assert_eq!(read_n(&mut client, 10).unwrap(), b"still here");
 }
 
-both_models!(
+one_model!(
     a_second_service_on_a_held_port_is_refused,
     a_held_port_is_refused
 );
@@ -59,4 +59,4 @@ fn reuse_port_shares(model: Model) {
 }
 
 #[cfg(target_os = "linux")]
-both_models!(reuse_port_on_both_shares_the_port, reuse_port_shares);
+one_model!(reuse_port_on_both_shares_the_port, reuse_port_shares);

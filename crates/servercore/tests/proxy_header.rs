@@ -7,7 +7,7 @@
 use std::net::{IpAddr, SocketAddr};
 
 use proptest::prelude::*;
-use servercore::{
+use servercore::proxy::{
     read_proxy_header, ProxiedSource, ProxyHeaderError, ProxyHeaderRead, ProxyVersion,
     MAX_HEADER_LEN, V1_MAX_LEN, V2_MAX_LEN, V2_MAX_PAYLOAD, V2_SIGNATURE,
 };

@@ -63,4 +63,4 @@ fn data_lives_with_the_session(model: Model) {
     assert_eq!(totals, [100, 200, 300]);
 }
 
-both_models!(session_data, data_lives_with_the_session);
+one_model!(session_data, data_lives_with_the_session);

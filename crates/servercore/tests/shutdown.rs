@@ -44,8 +44,8 @@ fn drop_stops_the_service(model: Model) {
     );
 }
 
-both_models!(stop, stop_closes_every_session);
-both_models!(drop_service, drop_stops_the_service);
+one_model!(stop, stop_closes_every_session);
+one_model!(drop_service, drop_stops_the_service);
 
 /// Queues `BYTES` for the client when it says "go".
 struct Dump;
@@ -73,7 +73,13 @@ fn queued_data_is_delivered_before_close(model: Model) {
     assert!(wait_until(std::time::Duration::from_secs(5), || service
         .live_sessions()
         == 1));
-    std::thread::sleep(std::time::Duration::from_millis(50)); // the bytes are queued now
+    let queued = wait_until(std::time::Duration::from_secs(10), || {
+        service
+            .stats()
+            .iter()
+            .any(|s| s.send_queue_high_water >= BYTES as u64)
+    });
+    assert!(queued, "the block was queued before the stop");
     let stopper = std::thread::spawn(move || service.stop());
     let received = read_to_eof(&mut stream).expect("read until the server closes");
     assert_eq!(
@@ -85,61 +91,7 @@ fn queued_data_is_delivered_before_close(model: Model) {
     assert!(stopper.join().unwrap().iter().all(|h| h.is_ok()));
 }
 
-fn drain_gives_up_at_the_deadline(model: Model) {
-    let drain = std::time::Duration::from_millis(300);
-    let config = servercore::ServiceConfig {
-        shutdown_drain: drain,
-        // Bounded on our side too: autotuning may give the socket 4 MiB at once.
-        socket_send_buffer: Some(16 * 1024),
-        ..config(model)
-    };
-    let service = servercore::Service::bind(loopback(), config, |_| Dump).expect("start server");
-    // A tiny receive window, set before connecting, so the kernel cannot absorb the 3 MiB.
-    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-    sock.set_recv_buffer_size(4096).unwrap();
-    sock.connect(&addr(&service).into()).unwrap();
-    let mut stream: std::net::TcpStream = sock.into();
-    stream.write_all(b"go").unwrap(); // ... and never read
-    assert!(wait_until(std::time::Duration::from_secs(5), || service
-        .live_sessions()
-        == 1));
-    let started = std::time::Instant::now();
-    service.stop();
-    let took = started.elapsed();
-    println!("stop with a client that does not read took {took:?} (drain deadline {drain:?})");
-    assert!(took >= drain, "stopped before the deadline: {took:?}");
-    assert!(took < drain * 10, "drain deadline not enforced: {took:?}");
-}
-
-both_models!(graceful_drain, queued_data_is_delivered_before_close);
-both_models!(drain_deadline, drain_gives_up_at_the_deadline);
-
-/// Echo that counts the bytes it was shown.
-#[derive(Debug, Default)]
-struct CountingEcho {
-    shown: u64,
-}
-
-impl servercore::Handler for CountingEcho {
-    fn received(
-        &mut self,
-        ctx: &mut servercore::Context<'_>,
-        id: servercore::SessionId,
-        data: &[u8],
-    ) -> usize {
-        self.shown += data.len() as u64;
-        let _ = ctx.send_copy(id, data);
-        data.len()
-    }
-}
-
-/// Byte `offset..offset + len` of an endless deterministic stream (a misplaced, repeated or
-/// lost byte shows).
-fn stream_bytes(offset: u64, len: usize) -> Vec<u8> {
-    (offset..offset + len as u64)
-        .map(|i| (i.wrapping_mul(31) ^ (i >> 13)) as u8)
-        .collect()
-}
+one_model!(graceful_drain, queued_data_is_delivered_before_close);
 
 /// A client floods the server without reading (the server pauses it: backpressure, and on
 /// io_uring receives already in flight are held), then the service stops while the client
@@ -165,16 +117,7 @@ fn a_sender_that_never_reads_loses_nothing_at_stop(model: Model) {
         }
         sent
     });
-    let paused = wait_until(std::time::Duration::from_secs(20), || {
-        service
-            .stats()
-            .iter()
-            .any(|s| s.send_queue_high_water >= pause)
-    });
-    assert!(
-        paused,
-        "the flood filled the session's queue past the pause mark"
-    );
+    wait_for_pause(&service, pause);
     let stopper = std::thread::spawn(move || service.stop_with_stats());
     let received = read_to_eof(&mut stream).expect("an orderly EOF, not a reset");
     let _ = stream.shutdown(std::net::Shutdown::Both); // ends the flood

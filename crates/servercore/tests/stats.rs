@@ -48,4 +48,4 @@ fn counters_follow_the_traffic(model: Model) {
     );
 }
 
-both_models!(counters, counters_follow_the_traffic);
+one_model!(counters, counters_follow_the_traffic);

@@ -11,11 +11,11 @@ use std::net::{SocketAddr, TcpStream};
 
 use bytes::Bytes;
 use rand::{Rng, SeedableRng};
-use servercore::packet::{encode, Packet, PacketContext, PacketHandler, Packets};
-use servercore::websocket::{
+use rfc6455::{
     masked_close_frame, masked_frame, ClientHandshake, FrameEvent, MessageReader, Opcode, Role,
     WsConfig,
 };
+use servercore::packet::{encode, Packet, PacketContext, PacketHandler, Packets};
 use servercore::{Context, Model, Service, SessionId};
 use util::*;
 
@@ -174,7 +174,7 @@ fn echo_with_random_splits(model: Model) {
     assert_live(&service, 0);
 }
 
-both_models!(websocket_echo_random_splits, echo_with_random_splits);
+one_model!(websocket_echo_random_splits, echo_with_random_splits);
 
 /// Sends `bytes` on a fresh connection (after a handshake if `upgrade`), returns the client.
 fn send_raw(addr: SocketAddr, upgrade: bool, bytes: &[u8]) -> Client {
@@ -223,78 +223,4 @@ fn refusals_answer_then_close(model: Model) {
     assert_live(&service, 0);
 }
 
-both_models!(websocket_refusals, refusals_answer_then_close);
-
-/// A quiet browser is pinged at half the idle timeout (and stays, answering); an upgrade
-/// request that never completes is closed at the partial-packet deadline.
-fn pings_and_the_upgrade_deadline(model: Model) {
-    let config = servercore::ServiceConfig {
-        idle_timeout: Some(std::time::Duration::from_millis(600)),
-        partial_timeout: Some(std::time::Duration::from_millis(300)),
-        ..config(model)
-    };
-    let service = Service::bind(loopback(), config, |_| Packets::new(PacketEcho, 4096)).unwrap();
-    let addr = service
-        .listen_websocket(loopback(), WsConfig::new(4096))
-        .unwrap();
-    let mut quiet = Client::connect(addr);
-    assert_eq!(quiet.next(), Got::Ping(Vec::new()), "pinged while quiet");
-    let mut half = connect(addr);
-    half.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n").unwrap(); // and never the blank line
-    assert!(read_to_eof(&mut half).unwrap_or_default().is_empty());
-    drop(half);
-    drop(quiet);
-    assert_live(&service, 0);
-}
-
-both_models!(websocket_pings_and_deadline, pings_and_the_upgrade_deadline);
-
-/// One byte of a frame header, then silence: the partial-message deadline (not the idle
-/// timeout) closes it, as it closes a partial packet over TCP, and the close frame says why:
-/// 1008 (policy violation) with a reason.
-fn a_partial_frame_header_meets_the_partial_deadline(model: Model) {
-    let closed = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let seen = closed.clone();
-    let config = servercore::ServiceConfig {
-        idle_timeout: Some(std::time::Duration::from_secs(30)),
-        partial_timeout: Some(std::time::Duration::from_millis(300)),
-        ..config(model)
-    };
-    let service = Service::bind(loopback(), config, move |_| {
-        Packets::new(Recorder(seen.clone()), 4096)
-    })
-    .unwrap();
-    let addr = service
-        .listen_websocket(loopback(), WsConfig::new(4096))
-        .unwrap();
-    let mut client = Client::connect(addr);
-    client.stream.write_all(&[0x82]).unwrap(); // FIN + binary, and never the length byte
-    match client.next() {
-        Got::Close(Some(1008), reason) => assert!(reason.contains("not completed"), "{reason}"),
-        other => panic!("expected a 1008 close, got {other:?}"),
-    }
-    client.assert_closed();
-    assert_live(&service, 0);
-    assert_eq!(
-        *closed.lock().unwrap(),
-        [servercore::CloseReason::PartialTimeout]
-    );
-}
-
-/// Echoes packets and records close reasons.
-struct Recorder(std::sync::Arc<std::sync::Mutex<Vec<servercore::CloseReason>>>);
-
-impl PacketHandler for Recorder {
-    fn packet(&mut self, ctx: &mut Context<'_>, id: SessionId, packet: Packet<'_>) {
-        let _ = ctx.send_packet(id, packet.id, packet.body);
-    }
-
-    fn disconnected(&mut self, _: &mut Context<'_>, _: SessionId, reason: servercore::CloseReason) {
-        self.0.lock().unwrap().push(reason);
-    }
-}
-
-both_models!(
-    websocket_partial_header,
-    a_partial_frame_header_meets_the_partial_deadline
-);
+one_model!(websocket_refusals, refusals_answer_then_close);

@@ -76,6 +76,9 @@ pub struct Launch {
     pub chromium: PathBuf,
     /// The window's width and height in CSS pixels (default 1000 x 800).
     pub window: (u32, u32),
+    /// More Chromium arguments, e.g. `--ignore-certificate-errors-spki-list=HASH` to trust a
+    /// test certificate ([`crate::tls::TestPki::spki_sha256_base64`]).
+    pub extra_args: Vec<String>,
 }
 
 impl Default for Launch {
@@ -84,6 +87,7 @@ impl Default for Launch {
             chromedriver: PathBuf::from("chromedriver"),
             chromium: PathBuf::from("/usr/bin/chromium"),
             window: (1000, 800),
+            extra_args: Vec::new(),
         }
     }
 }
@@ -110,6 +114,7 @@ impl Launch {
         .into();
         args.push(format!("--window-size={width},{height}"));
         args.push(format!("--user-data-dir={}", profile.display()));
+        args.extend(self.extra_args.iter().cloned());
         args
     }
 

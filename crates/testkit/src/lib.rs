@@ -1,9 +1,11 @@
 //! Helpers shared by the integration tests of every crate in the workspace: the
 //! [`both_models!`] macro (one test body, generated for epoll and io_uring; the io_uring
-//! variant is ignored, with the reason, where the kernel refuses io_uring), loopback clients
+//! variant is ignored, with the reason, where the kernel refuses io_uring) for what each
+//! model does its own way, [`one_model!`] for application tests, loopback clients
 //! with timeouts (also from a chosen 127.0.0.x), deterministic data, polling with a deadline,
 //! free loopback ports, a real HAProxy in front of a test backend ([`haproxy`]), a real
-//! `redis-server` ([`RedisServer`]) and a real headless Chromium ([`browser`]).
+//! `redis-server` ([`RedisServer`]), a real headless Chromium ([`browser`]), and test
+//! certificates with TLS clients ([`tls`]).
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
@@ -16,6 +18,7 @@ use socket2::{Domain, Socket, Type};
 pub mod browser;
 pub mod haproxy;
 mod redis_server;
+pub mod tls;
 
 pub use redis_server::{free_port, RedisServer};
 
@@ -24,6 +27,24 @@ include!(concat!(env!("OUT_DIR"), "/both_models.rs"));
 /// `127.0.0.1:0`: loopback, any free port.
 pub fn loopback() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 0))
+}
+
+/// Declares an application test: `mod $name { fn auto(); }` calling `super::$body(Model::Auto)`, the model
+/// a service picks by default (io_uring where the kernel allows it, else epoll; under Wine,
+/// epoll). The I/O models' own contracts are servercore's driver conformance suite's
+/// (`driver/contract_tests.rs`), and the loop's policies run on its fake driver in simulated
+/// time: what a test of an application adds runs once. Attributes before `$name` go on it.
+#[macro_export]
+macro_rules! one_model {
+    ($(#[$meta:meta])* $name:ident, $body:ident) => {
+        mod $name {
+            #[test]
+            $(#[$meta])*
+            fn auto() {
+                super::$body(servercore::Model::Auto);
+            }
+        }
+    };
 }
 
 /// A loopback address with a port that was free a moment ago, for a server the test starts in
@@ -125,20 +146,23 @@ pub fn pattern(seed: u64, len: usize) -> Vec<u8> {
         .collect()
 }
 
-/// Reads exactly `len` bytes.
+/// Reads exactly `len` bytes. A read interrupted (`EINTR`) is retried, as `read_exact` does:
+/// blocking reads in a test process that also runs io_uring loops were seen interrupted.
 ///
 /// # Errors
 /// The socket's error, or `UnexpectedEof` naming how many bytes came before EOF.
-pub fn read_n(stream: &mut TcpStream, len: usize) -> io::Result<Vec<u8>> {
+pub fn read_n(stream: &mut impl Read, len: usize) -> io::Result<Vec<u8>> {
     let mut buf = vec![0; len];
     let mut got = 0;
     while got < len {
-        match stream.read(&mut buf[got..])? {
-            0 => {
+        match stream.read(&mut buf[got..]) {
+            Ok(0) => {
                 let msg = format!("EOF after {got} of {len} bytes");
                 return Err(io::Error::new(io::ErrorKind::UnexpectedEof, msg));
             }
-            n => got += n,
+            Ok(n) => got += n,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(err) => return Err(err),
         }
     }
     Ok(buf)

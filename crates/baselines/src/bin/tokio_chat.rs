@@ -14,6 +14,10 @@
 //! stays bounded (tokio's example uses an unbounded channel, which would not).
 //! There are no session caps, so `SERVER_FULL` is never sent.
 //!
+//! With `--tls-cert`/`--tls-key` each client task first completes a TLS handshake
+//! (tokio-rustls, configured as servercore's: `baselines::tls_acceptor`) and then runs the same
+//! loop over the TLS stream's halves (`tokio::io::split`).
+//!
 //! The packet ids and rules below must match the gameserver's
 //! (`docs/protocol.md`, `crates/gameserver/src/protocol.rs`).
 
@@ -23,9 +27,10 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use clap::Parser;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, Mutex, Notify};
+use tokio_rustls::TlsAcceptor;
 
 /// Client -> server: sent straight back unchanged.
 const PKT_ECHO: u16 = 1;
@@ -56,6 +61,8 @@ struct Args {
     /// Disconnect a member whose inbox would exceed this many bytes (slow consumer).
     #[arg(long, default_value_t = 4 * 1024 * 1024)]
     send_queue_limit: usize,
+    #[command(flatten)]
+    tls: baselines::TlsArgs,
 }
 
 /// A client's inbox as its rooms see it: the channel to its task, the bytes
@@ -123,10 +130,11 @@ impl Shared {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    baselines::runtime(args.endpoint.threads)?.block_on(serve(args))
+    let tls = args.tls.acceptor()?;
+    baselines::runtime(args.endpoint.threads)?.block_on(serve(args, tls))
 }
 
-async fn serve(args: Args) -> anyhow::Result<()> {
+async fn serve(args: Args, tls: Option<TlsAcceptor>) -> anyhow::Result<()> {
     let listener = baselines::listen("tokio_chat", &args.endpoint.bind, args.endpoint.port).await?;
     let state = Arc::new(Mutex::new(Shared {
         rooms: HashMap::new(),
@@ -144,8 +152,9 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         };
         let session = next_session.fetch_add(1, Ordering::Relaxed);
         let state = Arc::clone(&state);
+        let tls = tls.clone();
         tokio::spawn(async move {
-            if let Err(e) = process(state, stream, session).await {
+            if let Err(e) = process(state, stream, session, tls).await {
                 eprintln!("{peer}: {e:#}");
             }
         });
@@ -159,7 +168,13 @@ struct Client {
     inbox: Inbox,
 }
 
-async fn process(state: Arc<Mutex<Shared>>, stream: TcpStream, session: u64) -> anyhow::Result<()> {
+async fn process(
+    state: Arc<Mutex<Shared>>,
+    stream: TcpStream,
+    session: u64,
+    tls: Option<TlsAcceptor>,
+) -> anyhow::Result<()> {
+    stream.set_nodelay(true)?;
     let (tx, rx) = mpsc::unbounded_channel();
     let mut client = Client {
         session,
@@ -170,21 +185,32 @@ async fn process(state: Arc<Mutex<Shared>>, stream: TcpStream, session: u64) -> 
             kicked: Arc::new(Notify::new()),
         },
     };
-    let result = run(&state, stream, &mut client, rx).await;
+    let result = match tls {
+        None => {
+            let (reader, writer) = stream.into_split();
+            run(&state, reader, writer, &mut client, rx).await
+        }
+        Some(acceptor) => {
+            let (reader, writer) = tokio::io::split(acceptor.accept(stream).await?);
+            run(&state, reader, writer, &mut client, rx).await
+        }
+    };
     if let Some(room) = client.room.take() {
         state.lock().await.leave(room, session);
     }
     result
 }
 
+/// The client's loop over its stream's halves (a `TcpStream`'s, or a TLS stream's). Every
+/// `write_all` is followed by a `flush`: free on a TCP half, and over TLS it sends what rustls
+/// still holds when the socket took only part of the records.
 async fn run(
     state: &Mutex<Shared>,
-    stream: TcpStream,
+    mut reader: impl AsyncRead + Unpin,
+    mut writer: impl AsyncWrite + Unpin,
     client: &mut Client,
     mut rx: Rx,
 ) -> anyhow::Result<()> {
-    stream.set_nodelay(true)?;
-    let (mut reader, mut writer) = stream.into_split();
     // Bytes received but not yet parsed. `read_buf` (unlike `read_exact`) is
     // cancellation safe, which `select!` requires: a partially received
     // packet stays here when the other branch wins.
@@ -201,7 +227,7 @@ async fn run(
                 // A peer that stops reading must not keep its task (and socket) alive.
                 tokio::select! {
                     biased;
-                    written = writer.write_all(&packet) => written?,
+                    written = write(&mut writer, &packet) => written?,
                     () = kicked.notified() => bail!("slow consumer: inbox over the send queue limit"),
                 }
             }
@@ -212,12 +238,17 @@ async fn run(
                 let consumed = handle_packets(state, client, &inbuf, &mut out).await?;
                 inbuf.drain(..consumed);
                 if !out.is_empty() {
-                    writer.write_all(&out).await?;
+                    write(&mut writer, &out).await?;
                     out.clear();
                 }
             }
         }
     }
+}
+
+async fn write(writer: &mut (impl AsyncWrite + Unpin), bytes: &[u8]) -> std::io::Result<()> {
+    writer.write_all(bytes).await?;
+    writer.flush().await
 }
 
 /// Handles every complete packet at the front of `buf`; returns how many

@@ -1,10 +1,9 @@
 //! Baseline: a plain tokio echo server, written the way a typical tokio user
 //! would write one. It is the reference point for `bench/run.sh`, so it
 //! deliberately has no tricks in either direction: one task per connection,
-//! a 4 KiB buffer, `read` then `write_all`.
+//! a 4 KiB buffer, `read` then `write_all` (`baselines::echo`, shared with `tokio_tls_echo`).
 
 use clap::Parser;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 #[derive(Debug, Parser)]
@@ -39,14 +38,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     }
 }
 
-async fn echo(mut stream: TcpStream) -> std::io::Result<()> {
+async fn echo(stream: TcpStream) -> std::io::Result<()> {
     stream.set_nodelay(true)?;
-    let mut buf = [0u8; 4096];
-    loop {
-        let n = stream.read(&mut buf).await?;
-        if n == 0 {
-            return Ok(());
-        }
-        stream.write_all(&buf[..n]).await?;
-    }
+    baselines::echo(stream).await
 }

@@ -23,8 +23,9 @@ use servercore::{Model, Service, ServiceConfig};
 use crate::arena::handler::{BotHandler, BotShared, RunPhase};
 use crate::arena::stats::{ArenaReport, ArenaRunInfo, BotStats};
 use crate::connect;
+use crate::gate::{Connected, HandshakeGate};
 use crate::load::{wait_ready, LoadError};
-use crate::websocket::HandshakeGate;
+use crate::tls::TlsClient;
 use crate::wire::{Protocol, Wire};
 
 /// How long the last snapshots are still read and checked after sending stops.
@@ -52,6 +53,8 @@ pub struct ArenaLoad {
     pub model: Model,
     /// Over WebSocket (`--websocket`).
     pub websocket: bool,
+    /// Over TLS (`--tls`): the server verified against a CA and a name ([`crate::tls`]).
+    pub tls: Option<Arc<TlsClient>>,
     /// For connecting every bot, then as long again for every join's answer.
     pub connect_timeout: Duration,
 }
@@ -68,6 +71,7 @@ impl ArenaLoad {
             threads: ServiceConfig::default().threads,
             model: Model::Auto,
             websocket: false,
+            tls: None,
             connect_timeout: Duration::from_secs(10),
         }
     }
@@ -153,14 +157,14 @@ fn connect_bots(
     service: &Service<BotHandler>,
 ) -> Result<(), LoadError> {
     let started = Instant::now();
-    let mut gate = HandshakeGate::new(config.websocket, config.connect_timeout);
+    let mut gate = HandshakeGate::new(config.websocket, config.tls.clone(), config.connect_timeout);
     for (i, &server) in servers.iter().enumerate() {
         let share = (config.clients + servers.len() - 1 - i) / servers.len();
         let left = config.connect_timeout.saturating_sub(started.elapsed());
-        connect::connect_all(server, share, left, |stream| {
-            if let Some(stream) = gate.pass(stream) {
-                service.adopt(stream);
-            }
+        connect::connect_all(server, share, left, |stream| match gate.pass(stream) {
+            Some(Connected::Plain(stream)) => service.adopt(stream),
+            Some(Connected::Tls(stream, tls)) => service.adopt_tls(stream, *tls),
+            None => {}
         })
         .map_err(LoadError::Connect)?;
     }

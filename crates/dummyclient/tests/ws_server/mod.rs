@@ -15,8 +15,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use game_protocol::chat::{parse_room, room_joined};
 use game_protocol::ids::{CHAT, CHAT_BROADCAST, ECHO, ENTER_ROOM, ROOM_JOINED};
+use rfc6455::{binary_header, idle_ping, WsConfig, WsConnection, WsEvent};
 use servercore::packet::{encode, Framer};
-use servercore::websocket::{binary_header, idle_ping, WsConfig, WsConnection, WsEvent};
 
 type Writer = Arc<Mutex<TcpStream>>;
 

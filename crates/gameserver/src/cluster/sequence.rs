@@ -1,7 +1,7 @@
 //! [`Sequences`]: what a receiving node remembers of each origin's stream per room, to tell
 //! an in-order chat from a gap (chats lost on the way), a duplicate, or a replay.
 //!
-//! Bounded whatever is published: at most [`MAX_ORIGINS`] streams per room, a room's streams
+//! Bounded whatever is published: at most `MAX_ORIGINS` (64) streams per room, a room's streams
 //! are forgotten when this node stops listening to it, and an origin the presence data does
 //! not know as a live member of the room is forgotten once it has been silent for a while
 //! ([`Sequences::purge`]). When a room is full, a new origin the presence data knows takes the
@@ -27,7 +27,7 @@ pub enum Verdict {
     Duplicate,
     /// It would start a stream but is not fresh (a replay of a recorded chat): drop it.
     Stale,
-    /// It would start a stream in a room that has [`MAX_ORIGINS`] already: drop it.
+    /// It would start a stream in a room that has `MAX_ORIGINS` (64) already: drop it.
     Full,
 }
 

@@ -7,6 +7,7 @@ pub mod arena;
 pub mod chat;
 pub mod cluster;
 pub mod process;
+pub mod ws_player;
 
 pub use chat::{chat_body, Heard};
 
@@ -22,7 +23,9 @@ use servercore::packet::{
     encode, Packet, PacketHandler, PacketHeader, Packets, RateLimit, HEADER_LEN,
 };
 use servercore::{CloseReason, Context, Model, Service, ServiceConfig, SessionId};
-pub use testkit::{both_models, connect, loopback, pattern, read_n, read_to_eof, wait_until};
+pub use testkit::{
+    both_models, connect, loopback, one_model, pattern, read_n, read_to_eof, wait_until,
+};
 
 pub type Reasons = Arc<Mutex<Vec<CloseReason>>>;
 
@@ -93,14 +96,15 @@ pub fn addr<H: servercore::Handler>(service: &Service<H>) -> SocketAddr {
     service.local_addr().expect("bound")
 }
 
-pub fn send_packet(stream: &mut TcpStream, id: u16, body: &[u8]) {
+pub fn send_packet(stream: &mut impl Write, id: u16, body: &[u8]) {
     stream
         .write_all(&encode(id, body).expect("encodable"))
         .expect("send packet");
+    stream.flush().expect("send packet");
 }
 
 /// Reads one packet: (id, body).
-pub fn read_packet(stream: &mut TcpStream) -> std::io::Result<(u16, Vec<u8>)> {
+pub fn read_packet(stream: &mut impl std::io::Read) -> std::io::Result<(u16, Vec<u8>)> {
     let header = read_n(stream, HEADER_LEN)?;
     let header = PacketHeader::decode(&header).expect("4 bytes");
     let body = read_n(stream, usize::from(header.size) - HEADER_LEN)?;
@@ -108,7 +112,7 @@ pub fn read_packet(stream: &mut TcpStream) -> std::io::Result<(u16, Vec<u8>)> {
 }
 
 /// Joins `room` and waits for ROOM_JOINED.
-pub fn join(stream: &mut TcpStream, room: u32) {
+pub fn join(stream: &mut (impl std::io::Read + Write), room: u32) {
     send_packet(stream, protocol::ENTER_ROOM, &room.to_le_bytes());
     let (id, body) = read_packet(stream).expect("ROOM_JOINED");
     assert_eq!(id, protocol::ROOM_JOINED);

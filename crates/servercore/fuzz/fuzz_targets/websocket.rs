@@ -11,7 +11,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use servercore::websocket::{
+use rfc6455::{
     ClientHandshake, WsConfig, WsConnection, WsEvent, DEFAULT_MAX_REQUEST, MAX_HEADER_LEN,
 };
 

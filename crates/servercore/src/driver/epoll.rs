@@ -32,10 +32,10 @@ use mio::event::Event as MioEvent;
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Registry, Token, Waker};
 
-use super::{socket_call, Driver, Event, Input, SendProgress};
+use super::{socket_call, Driver, Event, Input, Outgoing, SendProgress, SocketOptions};
 use crate::accept_backoff::AcceptBackoff;
 use crate::mailbox::Wake;
-use crate::session::{SendQueue, MAX_IOVECS};
+use crate::session::MAX_IOVECS;
 use crate::{ServiceConfig, SessionId};
 
 /// A short read leaves nothing to wait for: Linux only.
@@ -84,6 +84,8 @@ pub(crate) struct EpollDriver {
     /// Sockets by session slot.
     sockets: Vec<Option<Socket>>,
     scratch: Vec<u8>,
+    /// Set on every session's socket in `register`.
+    options: SocketOptions,
 }
 
 impl Wake for Waker {
@@ -118,6 +120,7 @@ impl EpollDriver {
             accept_owed: false,
             sockets: Vec::new(),
             scratch: vec![0; config.read_chunk.max(1024)],
+            options: SocketOptions::from_config(config),
         };
         Ok((driver, Box::new(waker)))
     }
@@ -213,6 +216,21 @@ impl Socket {
 }
 
 impl Driver for EpollDriver {
+    type Socket = std::net::TcpStream;
+
+    fn adopt(
+        &mut self,
+        stream: std::net::TcpStream,
+    ) -> io::Result<(std::net::TcpStream, std::net::SocketAddr)> {
+        super::adopt_stream(stream)
+    }
+
+    fn refuse(&mut self, socket: std::net::TcpStream, farewell: Option<&[u8]>) {
+        if let Some(farewell) = farewell {
+            super::send_farewell(&socket, farewell);
+        }
+    }
+
     fn poll(&mut self, timeout: Option<Duration>, out: &mut Vec<Event>) -> io::Result<()> {
         let timeout = if self.accept_owed {
             Some(Duration::ZERO)
@@ -242,6 +260,7 @@ impl Driver for EpollDriver {
     /// `epoll_ctl(ADD, EPOLLIN | EPOLLRDHUP | EPOLLET)`: the lecture's
     /// `WSAEventSelect(FD_READ | FD_CLOSE)`.
     fn register(&mut self, id: SessionId, stream: std::net::TcpStream) -> io::Result<()> {
+        self.options.apply(&stream);
         stream.set_nonblocking(true)?;
         let mut stream = TcpStream::from_std(stream);
         self.poll
@@ -305,10 +324,10 @@ impl Driver for EpollDriver {
         }
     }
 
-    /// `send` (one buffer) or `writev` (several) of the queue (the lecture's `FD_WRITE` →
-    /// `send` from `sendBytes`); on `EAGAIN`, `EPOLLOUT` is registered until a write empties
-    /// the queue again.
-    fn send(&mut self, id: SessionId, queue: &mut SendQueue) -> io::Result<SendProgress> {
+    /// `send` (one buffer: the head alone, or one queued buffer) or `writev` (the head and
+    /// the queue's buffers) — the lecture's `FD_WRITE` → `send` from `sendBytes`; on `EAGAIN`,
+    /// `EPOLLOUT` is registered until a write empties the queue again.
+    fn send(&mut self, id: SessionId, out: Outgoing<'_>) -> io::Result<SendProgress> {
         let registry = self.poll.registry();
         let Some(socket) = socket_in(&mut self.sockets, id) else {
             return Ok(SendProgress::Idle);
@@ -316,43 +335,36 @@ impl Driver for EpollDriver {
         if socket.write_blocked {
             return Ok(SendProgress::Wait); // `EPOLLOUT` stays registered until its edge
         }
-        if queue.is_empty() {
+        let Outgoing { head, queue } = out;
+        if head.is_empty() && queue.is_empty() {
             socket.set_write_interest(registry, false)?;
             return Ok(SendProgress::Idle);
         }
-        // One buffer (a single message queued): plain send(2), cheaper in the kernel than
-        // importing a one-element iovec, and no iovec array to fill here.
-        let written = socket.write(registry, |mut stream| match queue.only_buffer() {
+        // One buffer (a direct reply, or a single message queued): plain send(2), cheaper in
+        // the kernel than importing a one-element iovec, and no iovec array to fill here.
+        let only = match (head.is_empty(), queue.is_empty()) {
+            (false, true) => Some(head),
+            (true, false) => queue.only_buffer(),
+            _ => None,
+        };
+        let written = socket.write(registry, |mut stream| match only {
             Some(buf) => socket_call::send(stream, buf),
             None => {
                 let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
-                let count = queue.io_slices(&mut slices);
+                slices[0] = IoSlice::new(head);
+                let first = usize::from(!head.is_empty());
+                let count = first + queue.io_slices(&mut slices[first..]);
                 stream.write_vectored(&slices[..count])
             }
         })?;
         let Some(n) = written else {
             return Ok(SendProgress::Wait);
         };
-        queue.advance(n);
-        if queue.is_empty() {
+        queue.advance(n.saturating_sub(head.len()));
+        if n >= head.len() && queue.is_empty() {
             socket.set_write_interest(registry, false)?;
         }
         Ok(SendProgress::Wrote(n))
-    }
-
-    fn writes_borrowed(&self) -> bool {
-        true
-    }
-
-    /// `send(2)` straight from the caller's buffer (the direct reply, `loop_core/reply.rs`).
-    fn write_now(&mut self, id: SessionId, data: &[u8]) -> io::Result<usize> {
-        let registry = self.poll.registry();
-        match socket_in(&mut self.sockets, id) {
-            Some(socket) => Ok(socket
-                .write(registry, |stream| socket_call::send(stream, data))?
-                .unwrap_or(0)),
-            None => Ok(0),
-        }
     }
 
     fn shutdown_write(&mut self, id: SessionId) -> io::Result<()> {

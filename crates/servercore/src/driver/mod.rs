@@ -10,7 +10,7 @@
 //!       wait for the kernel          ----> poll(timeout, &mut events)
 //!       for each Event                     Accepted / AcceptFailed / Readable / Writable / Released
 //!           Readable: take input     ----> read(id) until Input::Wait
-//!           Writable: flush          ----> send(id, queue) until SendProgress::Wait / Idle
+//!           Writable: flush          ----> send(id, head + queue) until Wait / Idle
 //!       mailbox commands (adopt)     ----> register(id, socket)
 //!       pending list: flush, close   ----> send / set_reading / close
 //!       tick, notified, post to other loops
@@ -27,10 +27,13 @@
 //! - Output waits in the session's [`SendQueue`] as shared [`Bytes`](bytes::Bytes). A
 //!   readiness driver writes straight from the queue; a completion driver *takes* the
 //!   buffers out of it into the in-flight operation and owns them until the completion
-//!   arrives, so closing a session can never free memory the kernel is still reading. A
-//!   driver may also be handed borrowed bytes to write at once ([`Driver::write_now`]: a
-//!   session's reply to its input, with nothing queued or in flight): only with a call that
-//!   copies them before it returns (`send(2)`), never lending them to the kernel.
+//!   arrives, so closing a session can never free memory the kernel is still reading.
+//! - One send, "try now, else wait" ([`Driver::send`], compio's `pre_submit`): the driver
+//!   writes what the kernel takes now and waits (a writable edge, a completion) for the
+//!   rest. Ahead of the queue it may be lent a `head` ([`Outgoing`]: a direct reply, bytes
+//!   the loop owns) for the call only: written with a call that copies them before it
+//!   returns (`send(2)`), never lent to the kernel; what of it the driver did not take, the
+//!   session layer puts at the front of the queue.
 //! - Whether a session reads is the session layer's decision ([`Driver::set_reading`]); input
 //!   the kernel already completed while reading was being paused is still handed over by
 //!   `read`, and the session layer holds it in the session's `RecvBuffer` (within its limit).
@@ -60,6 +63,9 @@ macro_rules! syscall {
     }};
 }
 
+pub(crate) mod acceptor;
+#[cfg(test)]
+mod contract_tests;
 pub(crate) mod epoll;
 mod socket_call;
 #[cfg(target_os = "linux")]
@@ -74,16 +80,16 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use crate::loop_core::LoopCore;
 use crate::mailbox::Wake;
 use crate::session::SendQueue;
-use crate::{Handler, Model, ServiceConfig, SessionId};
+use crate::{Model, ServiceConfig, SessionId};
 
-/// What the kernel said, as the session layer hears it.
+/// What the kernel said, as the session layer hears it. `S` is the driver's
+/// [`Driver::Socket`].
 #[derive(Debug)]
-pub(crate) enum Event {
+pub(crate) enum Event<S = TcpStream> {
     /// The listener produced a connection (not yet a session: admission decides).
-    Accepted { stream: TcpStream, peer: SocketAddr },
+    Accepted { stream: S, peer: SocketAddr },
     /// Accepting failed for the listener's sake (descriptor exhaustion or worse); the driver
     /// has stopped accepting until [`Driver::resume_accepting`]. Errors about one connection
     /// only are skipped by the driver ([`AcceptBackoff::is_transient`](crate::accept_backoff::AcceptBackoff::is_transient)).
@@ -117,12 +123,24 @@ pub(crate) enum Input<'a> {
     Wait,
 }
 
+/// What a session has to send, for one [`Driver::send`].
+#[derive(Debug)]
+pub(crate) struct Outgoing<'a> {
+    /// Bytes to write before the queue, lent for this call only (a direct reply); may be
+    /// empty. The driver never keeps them: what it did not write, the caller queues.
+    pub(crate) head: &'a [u8],
+    /// The session's queue, after `head`.
+    pub(crate) queue: &'a mut SendQueue,
+}
+
 /// What [`Driver::send`] achieved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum SendProgress {
-    /// The kernel took `n` more bytes; the queue was advanced past them. Nothing is in
-    /// flight after it, so a queue left empty means [`SendProgress::Idle`] without asking
-    /// again.
+    /// The kernel took `n` more bytes: first of the head, then of the queue (advanced past
+    /// them). Nothing is in flight after it, so an empty queue means
+    /// [`SendProgress::Idle`] without asking again. `n` may be less than the head (0 too,
+    /// from a completion driver that cannot lend the head to the kernel): the caller queues
+    /// the rest and calls again.
     Wrote(usize),
     /// Nothing more can go now; [`Event::Writable`] will say when (a full socket buffer, or
     /// a send in flight).
@@ -131,64 +149,63 @@ pub(crate) enum SendProgress {
     Idle,
 }
 
-/// Counters only a driver can know, copied into [`LoopStats`](crate::LoopStats).
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct DriverCounters {
-    /// Receives that found no free receive buffer (io_uring's `ENOBUFS`; re-armed).
-    pub(crate) recv_buffers_exhausted: u64,
-    /// Times the submission queue was full and was submitted early.
-    pub(crate) submit_queue_full: u64,
-    /// Times completions overflowed the completion queue and were flushed from the kernel.
-    pub(crate) completion_overflows: u64,
-}
+/// Counters only a driver can know, as named pairs (each model has its own names), copied
+/// into [`LoopStats::driver`](crate::LoopStats::driver).
+pub(crate) type DriverCounters = Vec<(&'static str, u64)>;
 
 /// One I/O model: the few things that really differ between readiness and completion.
 ///
 /// Every method but [`Driver::poll`] returns at once; none calls back into the session layer.
 pub(crate) trait Driver {
+    /// A connection before it is a session's: what [`Event::Accepted`] carries and
+    /// [`Driver::register`] takes (a `TcpStream` for the kernel's drivers). The session layer
+    /// only passes it on.
+    type Socket;
+
     /// Submits what is queued, waits for the kernel (at most `timeout`; not at all if the
     /// driver already has work to report) and appends what it said to `events`.
     ///
     /// # Errors
     /// The kernel wait failed for good (not `EINTR`): the loop ends.
-    fn poll(&mut self, timeout: Option<Duration>, events: &mut Vec<Event>) -> io::Result<()>;
+    fn poll(
+        &mut self,
+        timeout: Option<Duration>,
+        events: &mut Vec<Event<Self::Socket>>,
+    ) -> io::Result<()>;
 
-    /// Takes `stream` as session `id`'s socket and starts reading it.
+    /// Takes `socket` as session `id`'s, sets the session socket options the driver was
+    /// started with ([`SocketOptions`]) and starts reading it.
     ///
     /// # Errors
     /// The socket could not be registered; it is closed, and the session is to be.
-    fn register(&mut self, id: SessionId, stream: TcpStream) -> io::Result<()>;
+    fn register(&mut self, id: SessionId, socket: Self::Socket) -> io::Result<()>;
+
+    /// A connected socket from another thread (`Service::adopt`, an accept thread) as this
+    /// driver's, with its peer.
+    ///
+    /// # Errors
+    /// The peer is gone already (`getpeername` failed).
+    fn adopt(&mut self, stream: TcpStream) -> io::Result<(Self::Socket, SocketAddr)>;
+
+    /// A connection that does not become a session: writes `farewell` (e.g. a "server full"
+    /// packet) without blocking, if any, and closes it.
+    fn refuse(&mut self, socket: Self::Socket, farewell: Option<&[u8]>);
 
     /// The next input of `id`: call until [`Input::Wait`] after an [`Event::Readable`].
     fn read(&mut self, id: SessionId) -> Input<'_>;
 
-    /// True if the driver can write memory it borrows for the call ([`Driver::write_now`]):
-    /// with a system call that copies it before returning. What goes out through a
-    /// completion (an SQE) must be owned until then, so it comes from the send queue.
-    fn writes_borrowed(&self) -> bool {
-        false
-    }
-
-    /// Writes as much of `data` for `id` as the socket takes now, with nothing queued before
-    /// it; returns the bytes taken (0 when the socket is full: the caller queues the rest, and
-    /// the next [`Driver::send`] waits for it to drain). Only called if
-    /// [`Driver::writes_borrowed`].
-    ///
-    /// # Errors
-    /// The socket failed; the session is to be closed.
-    fn write_now(&mut self, _id: SessionId, _data: &[u8]) -> io::Result<usize> {
-        Ok(0)
-    }
-
     /// Allows (`true`) or stops (`false`) reading `id` (backpressure, closing).
     fn set_reading(&mut self, id: SessionId, on: bool);
 
-    /// Writes (readiness) or submits (completion) the front of `id`'s queue, or finishes a
-    /// completed send (giving what the kernel did not take back to the queue's front).
+    /// Sends `out` for `id`: tries now, else waits. Writes what the kernel takes now
+    /// (readiness: `send`/`writev`; completion: `send(2)` of the head while nothing is in
+    /// flight) and waits for the rest ([`Event::Writable`] comes: a writable edge, or a
+    /// completion of the queue's front submitted now). Also finishes a completed send
+    /// (giving what the kernel did not take back to the queue's front).
     ///
     /// # Errors
     /// The socket failed; the session is to be closed.
-    fn send(&mut self, id: SessionId, queue: &mut SendQueue) -> io::Result<SendProgress>;
+    fn send(&mut self, id: SessionId, out: Outgoing<'_>) -> io::Result<SendProgress>;
 
     /// Shuts down `id`'s sending side (`shutdown(SHUT_WR)`: a FIN behind what was sent) for
     /// a lingering close; reading goes on.
@@ -226,9 +243,9 @@ pub(crate) trait Driver {
     /// are cut after the last live entry. Called at most once a sweep, after closes.
     fn shrink(&mut self) {}
 
-    /// The driver's own counters so far.
+    /// The driver's own counters so far, by name (none for a driver that has none).
     fn counters(&self) -> DriverCounters {
-        DriverCounters::default()
+        Vec::new()
     }
 }
 
@@ -237,6 +254,40 @@ pub(crate) enum AnyDriver {
     Epoll(epoll::EpollDriver),
     #[cfg(target_os = "linux")]
     Uring(Box<uring::UringDriver>),
+}
+
+/// The options every session's socket gets when it is registered (from [`ServiceConfig`]):
+/// the session layer never touches a socket.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SocketOptions {
+    /// `TCP_NODELAY` (`ServiceConfig::nodelay`).
+    nodelay: bool,
+    /// `SO_SNDBUF` (`ServiceConfig::socket_send_buffer`).
+    send_buffer: Option<usize>,
+}
+
+impl SocketOptions {
+    pub(crate) fn from_config(config: &ServiceConfig) -> SocketOptions {
+        SocketOptions {
+            nodelay: config.nodelay,
+            send_buffer: config.socket_send_buffer,
+        }
+    }
+
+    /// Applies the options to a session's socket; a failure is logged, not fatal (the
+    /// session works without them).
+    pub(crate) fn apply(self, stream: &TcpStream) {
+        if self.nodelay {
+            if let Err(err) = stream.set_nodelay(true) {
+                tracing::debug!("TCP_NODELAY: {err}");
+            }
+        }
+        if let Some(size) = self.send_buffer {
+            if let Err(err) = socket2::SockRef::from(stream).set_send_buffer_size(size) {
+                tracing::debug!("SO_SNDBUF: {err}");
+            }
+        }
+    }
 }
 
 /// Builds the driver for `model` on the calling thread (io_uring rings must be created by the
@@ -265,17 +316,6 @@ pub(crate) fn start(
             io::ErrorKind::Unsupported,
             URING_IS_LINUX_ONLY,
         )),
-    }
-}
-
-impl AnyDriver {
-    /// Runs `core`'s loop over this driver until its mailbox asks it to stop.
-    pub(crate) fn run<H: Handler>(&mut self, core: &mut LoopCore<H>) -> io::Result<()> {
-        match self {
-            AnyDriver::Epoll(d) => core.run(d),
-            #[cfg(target_os = "linux")]
-            AnyDriver::Uring(d) => core.run(d.as_mut()),
-        }
     }
 }
 
@@ -321,10 +361,17 @@ pub(crate) fn shrink_slots<T>(slots: &mut Vec<Option<T>>) {
     }
 }
 
+/// The peer of a socket handed over from another thread ([`Driver::adopt`] of the kernel's
+/// drivers, whose sockets are `TcpStream`s).
+pub(super) fn adopt_stream(stream: TcpStream) -> io::Result<(TcpStream, SocketAddr)> {
+    let peer = stream.peer_addr()?;
+    Ok((stream, peer))
+}
+
 /// Writes a refused connection its farewell (e.g. a "server full" packet) without blocking:
 /// a fresh socket's send buffer is empty, so a short message goes out whole or not at all.
 /// The caller closes the socket afterwards.
-pub(crate) fn send_farewell(stream: &TcpStream, farewell: &[u8]) {
+pub(super) fn send_farewell(stream: &TcpStream, farewell: &[u8]) {
     let socket = socket2::SockRef::from(stream);
     if let Err(err) = socket.send_with_flags(farewell, FAREWELL_FLAGS) {
         tracing::debug!("farewell not sent: {err}");

@@ -60,10 +60,20 @@ use self::buf_ring::BufRing;
 use self::ops::{user_data, Arm, ConnTable, OpKind, SendOp};
 pub(crate) use self::setup::probe;
 use self::setup::EventFd;
-use super::{Driver, DriverCounters, Event, Input, SendProgress};
+use super::{Driver, DriverCounters, Event, Input, Outgoing, SendProgress, SocketOptions};
+
+/// What only this driver can count (reported as named pairs, [`Driver::counters`]).
+#[derive(Debug, Default, Clone, Copy)]
+struct UringCounters {
+    /// Receives that found no free provided buffer (`ENOBUFS`; re-armed).
+    recv_buffers_exhausted: u64,
+    /// Times the submission queue was full and was submitted early.
+    submit_queue_full: u64,
+    /// Times completions overflowed the completion queue and were flushed from the kernel.
+    completion_overflows: u64,
+}
 use crate::accept_backoff::AcceptBackoff;
 use crate::mailbox::Wake;
-use crate::session::SendQueue;
 use crate::{ServiceConfig, SessionId};
 
 /// Submission queue entries per ring. When full, queued SQEs are submitted to make room.
@@ -167,7 +177,9 @@ pub(crate) struct UringDriver {
     stopping: bool,
     /// An error that ends the loop, found where it could not be returned.
     fatal: Option<io::Error>,
-    counters: DriverCounters,
+    counters: UringCounters,
+    /// Set on every session's socket in `register`.
+    options: SocketOptions,
 }
 
 impl std::fmt::Debug for UringDriver {
@@ -207,7 +219,6 @@ impl UringDriver {
             // socket's wait queue instead of ever answering `EAGAIN`.
             listener.set_nonblocking(false)?;
         }
-        let _ = config;
         let mut driver = UringDriver {
             ring,
             buf_ring,
@@ -224,7 +235,8 @@ impl UringDriver {
             accept_stopped: false,
             stopping: false,
             fatal: None,
-            counters: DriverCounters::default(),
+            counters: UringCounters::default(),
+            options: SocketOptions::from_config(config),
         };
         driver.arm_waker();
         driver.arm_accept();
@@ -486,6 +498,21 @@ impl UringDriver {
 }
 
 impl Driver for UringDriver {
+    type Socket = std::net::TcpStream;
+
+    fn adopt(
+        &mut self,
+        stream: std::net::TcpStream,
+    ) -> io::Result<(std::net::TcpStream, std::net::SocketAddr)> {
+        super::adopt_stream(stream)
+    }
+
+    fn refuse(&mut self, socket: std::net::TcpStream, farewell: Option<&[u8]>) {
+        if let Some(farewell) = farewell {
+            super::send_farewell(&socket, farewell);
+        }
+    }
+
     fn poll(&mut self, timeout: Option<Duration>, out: &mut Vec<Event>) -> io::Result<()> {
         self.recycle_lent();
         self.enter(timeout)?;
@@ -497,6 +524,7 @@ impl Driver for UringDriver {
     }
 
     fn register(&mut self, id: SessionId, stream: TcpStream) -> io::Result<()> {
+        self.options.apply(&stream);
         self.add_conn(id, stream)
     }
 
@@ -508,16 +536,8 @@ impl Driver for UringDriver {
         self.set_conn_reading(id, on);
     }
 
-    fn send(&mut self, id: SessionId, queue: &mut SendQueue) -> io::Result<SendProgress> {
-        self.send_conn(id, queue)
-    }
-
-    fn writes_borrowed(&self) -> bool {
-        true
-    }
-
-    fn write_now(&mut self, id: SessionId, data: &[u8]) -> io::Result<usize> {
-        self.write_conn_now(id, data)
+    fn send(&mut self, id: SessionId, out: Outgoing<'_>) -> io::Result<SendProgress> {
+        self.send_conn(id, out)
     }
 
     /// A plain `shutdown(2)` on the fd (it completes at once; no op is in flight for it).
@@ -555,7 +575,12 @@ impl Driver for UringDriver {
     }
 
     fn counters(&self) -> DriverCounters {
-        self.counters
+        let c = self.counters;
+        vec![
+            ("recv_buffers_exhausted", c.recv_buffers_exhausted),
+            ("submit_queue_full", c.submit_queue_full),
+            ("completion_overflows", c.completion_overflows),
+        ]
     }
 }
 

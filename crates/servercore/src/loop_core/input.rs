@@ -2,14 +2,12 @@
 //! consumed them — the same on both models.
 //!
 //! ```text
-//!   (nothing queued or in flight: the handler's copied reply is collected, `reply.rs`)
 //!   Driver::read ──Data──> reading allowed?  yes ─> handler.received(held + new) ─> keep the rest
 //!                                            no  ─> hold in RecvBuffer (within recv_buffer_limit)
 //!                ──Eof───> nothing held?     yes ─> Closing(PeerClosed): flush, then close
 //!                                            no  ─> remember; reported after the held bytes
 //!   resume (send queue drained below half the pause mark):
 //!       show the held bytes, report a held EOF, Driver::set_reading(true), read what waited
-//!   no more input: the collected reply is parked (written after the iteration's events)
 //! ```
 //!
 //! A readiness driver stops reading as soon as it is told (the kernel keeps the rest); a
@@ -22,20 +20,13 @@
 
 use super::LoopCore;
 use crate::driver::{Driver, Input};
-use crate::session::SessionState;
-use crate::{CloseReason, Context, Handler, RecvBuffer, SessionId};
+use crate::session::RecvBuffer;
+use crate::session::{SessionState, Transport};
+use crate::{CloseReason, Context, Handler, SessionId};
 
 impl<H: Handler> LoopCore<H> {
-    /// Takes `id`'s input until the driver has no more (or the session is gone), then parks
-    /// (or writes) the handler's direct reply (`reply.rs`).
-    pub(super) fn take_input<D: Driver>(&mut self, driver: &mut D, id: SessionId) {
-        self.begin_reply(driver, id);
-        self.read_input(driver, id);
-        self.finish_reply(driver);
-    }
-
     /// Shows the handler `id`'s input until the driver has no more (or the session is gone).
-    fn read_input<D: Driver>(&mut self, driver: &mut D, id: SessionId) {
+    pub(super) fn take_input<D: Driver>(&mut self, driver: &mut D, id: SessionId) {
         let read_ahead = driver.read_ahead();
         let mut synced = false;
         while self.state.sessions.get(id).is_some() {
@@ -64,11 +55,7 @@ impl<H: Handler> LoopCore<H> {
             return;
         };
         let allowed = match session.state {
-            SessionState::Open
-            | SessionState::AwaitingHeader { .. }
-            | SessionState::Upgrading { .. } => {
-                !session.read_paused && session.close_after_held.is_none()
-            }
+            SessionState::Open => !session.read_paused && session.close_after_held.is_none(),
             // Read and discard, within `lingering_bytes`: unread input would make the close a
             // reset (lingering close).
             SessionState::Closing { .. } | SessionState::Lingering { .. } => {
@@ -88,22 +75,9 @@ impl<H: Handler> LoopCore<H> {
         let Some(session) = self.state.sessions.get_mut(id) else {
             return;
         };
-        let websocket =
-            session.frame_messages || matches!(session.state, SessionState::Upgrading { .. });
-        if websocket && self.ws_received(id, data) {
-            return;
-        }
-        let Some(session) = self.state.sessions.get_mut(id) else {
-            return;
-        };
         session.last_recv = self.state.now;
         match session.state {
             SessionState::Open => {}
-            SessionState::AwaitingHeader { .. } => {
-                self.state.stats.bytes_in += data.len() as u64;
-                self.read_proxy_header(id, data);
-                return;
-            }
             SessionState::Closing { .. } | SessionState::Lingering { .. } => {
                 // Closing: input is no longer delivered, only read and thrown away. Past
                 // `lingering_bytes` reading stops (`sync_reading`), and the session closes at
@@ -114,9 +88,16 @@ impl<H: Handler> LoopCore<H> {
                 session.discarded += data.len();
                 return;
             }
-            SessionState::Upgrading { .. } | SessionState::Aborting { .. } => return,
+            SessionState::Aborting { .. } => return,
         }
         self.state.stats.bytes_in += data.len() as u64;
+        if matches!(session.transport, Transport::Staged(_)) {
+            // Through the stages at once, paused or not: what a completion driver still
+            // brings after a pause is at most `read_ahead`, and the stages bound their own
+            // buffers (a partial frame header, one TLS record).
+            self.staged_input(id, data);
+            return;
+        }
         if session.read_paused {
             match session.recv.append_held(data, read_ahead) {
                 Ok(()) => {
@@ -220,7 +201,7 @@ impl<H: Handler> LoopCore<H> {
             session.recv.clear();
             session.held_unseen = 0;
         }
-        Context::new(&mut self.state).abort(id, CloseReason::RecvBufferFull { limit });
+        self.state.abort(id, CloseReason::RecvBufferFull { limit });
     }
 
     /// Calls the handler; returns the bytes it consumed (clamped to what it was shown).
@@ -246,12 +227,11 @@ impl<H: Handler> LoopCore<H> {
             return;
         }
         session.peer_eof = true;
+        if !session.introduced && session.state == SessionState::Open {
+            self.prelude_cut_short(id); // a header or handshake never finished
+            return;
+        }
         match session.state {
-            SessionState::AwaitingHeader { .. } => self.header_truncated(id),
-            SessionState::Upgrading { .. } => {
-                Context::new(&mut self.state).abort(id, CloseReason::PeerClosed);
-                // never introduced
-            }
             SessionState::Open => {
                 session.state = SessionState::Closing {
                     reason: CloseReason::PeerClosed,
@@ -259,7 +239,7 @@ impl<H: Handler> LoopCore<H> {
                 self.state.schedule(id);
             }
             // The end of a lingering close: nothing is left unread, close without a reset.
-            SessionState::Lingering { reason } => Context::new(&mut self.state).abort(id, reason),
+            SessionState::Lingering { reason } => self.state.abort(id, reason),
             SessionState::Closing { .. } | SessionState::Aborting { .. } => {}
         }
     }
@@ -275,7 +255,7 @@ impl<H: Handler> LoopCore<H> {
                     self.peer_closed(id);
                 }
                 if let Some(reason) = close {
-                    Context::new(&mut self.state).close_with(id, reason);
+                    self.state.close(id, reason);
                 }
             }
         }

@@ -3,40 +3,49 @@
 
 use std::io;
 use std::net::{SocketAddr, TcpStream};
-use std::sync::Arc;
 
-use super::websocket::WsSession;
 use super::LoopCore;
-use crate::driver::{self, Driver};
-use crate::mailbox::Transport;
-use crate::session::{Session, SessionState};
-use crate::websocket::WsConfig;
+use crate::driver::Driver;
+use crate::mailbox::Arrival;
+use crate::session::pipeline::{Pipeline, Recipe};
+use crate::session::{Session, Transport};
 use crate::{CloseReason, Context, Handler, SessionId};
 
 impl<H: Handler> LoopCore<H> {
-    /// A connection from the listener: a session if the caps allow, else the farewell (if
-    /// any) and close.
-    pub(super) fn admit<D: Driver>(&mut self, driver: &mut D, stream: TcpStream, peer: SocketAddr) {
+    /// A connection from the loop's own listener (the game port): a session with the port's
+    /// stages, if the caps (or, with PROXY, the trusted proxies) allow.
+    pub(super) fn admit<D: Driver>(&mut self, driver: &mut D, stream: D::Socket, peer: SocketAddr) {
+        let recipe = self.port_recipe.clone();
+        self.accepted(driver, stream, peer, &recipe);
+    }
+
+    /// An accepted connection that is to speak `recipe`: with a PROXY header first, see
+    /// `transport.rs`; otherwise it is admitted now under the caps (else the farewell, if its
+    /// bytes are raw, and close).
+    pub(super) fn accepted<D: Driver>(
+        &mut self,
+        driver: &mut D,
+        stream: D::Socket,
+        peer: SocketAddr,
+        recipe: &Recipe,
+    ) {
         if self.draining() {
             return; // shutting down: the socket is closed here, never becomes a session
         }
         self.accept_backoff.accepted();
-        if let Some(proxy) = &self.state.config.proxy_protocol {
-            if proxy.trusted_proxies.contains(peer.ip()) {
-                self.open(driver, stream, peer, Arrival::AwaitingHeader);
-            } else {
-                // Taken on and closed at once: counted as both, so the counters balance.
-                let reason = CloseReason::UntrustedProxy;
-                self.state.stats.accepted += 1;
-                self.state.stats.closed[reason.index()] += 1;
-                self.refusal_log.note(self.state.now, peer, reason);
-            }
-            return;
+        if recipe.proxy {
+            return self.accepted_from_balancer(driver, stream, peer, recipe);
         }
         if self.admit_peer(peer) {
-            self.open(driver, stream, peer, Arrival::Admitted);
-        } else if let Some(farewell) = &self.state.config.farewell {
-            driver::send_farewell(&stream, farewell);
+            self.open_with(driver, stream, peer, recipe, true);
+        } else {
+            let farewell = self
+                .state
+                .config
+                .farewell
+                .as_deref()
+                .filter(|_| recipe.is_raw());
+            driver.refuse(stream, farewell);
         }
     }
 
@@ -53,65 +62,62 @@ impl<H: Handler> LoopCore<H> {
     }
 
     /// A connected socket handed over through the mailbox: a client's
-    /// ([`Service::adopt`](crate::Service::adopt)), or one a WebSocket listener accepted
-    /// (admitted under the caps, then upgraded).
-    pub(super) fn adopt<D: Driver>(
-        &mut self,
-        driver: &mut D,
-        stream: TcpStream,
-        transport: Transport,
-    ) {
+    /// ([`Service::adopt`](crate::Service::adopt)), or one a listener thread accepted (the
+    /// WebSocket listener).
+    pub(super) fn adopt<D: Driver>(&mut self, driver: &mut D, stream: TcpStream, arrival: Arrival) {
         if self.draining() {
             return;
         }
-        let peer = match stream.peer_addr() {
-            Ok(peer) => peer,
+        let (stream, peer) = match driver.adopt(stream) {
+            Ok(adopted) => adopted,
             Err(err) => return tracing::debug!("cannot adopt socket: {err}"),
         };
-        match transport {
-            Transport::Adopted => self.open(driver, stream, peer, Arrival::Adopted),
-            Transport::WebSocket(config) => {
-                self.accept_backoff.accepted();
-                if self.admit_peer(peer) {
-                    self.open(driver, stream, peer, Arrival::Upgrading(config));
+        match arrival {
+            Arrival::Adopted(pipeline) => self.open(driver, stream, peer, pipeline, false),
+            Arrival::Accepted(recipe) => self.accepted(driver, stream, peer, &recipe),
+        }
+    }
+
+    /// [`LoopCore::open`] with `recipe`'s stages.
+    pub(super) fn open_with<D: Driver>(
+        &mut self,
+        driver: &mut D,
+        stream: D::Socket,
+        peer: SocketAddr,
+        recipe: &Recipe,
+        admitted: bool,
+    ) {
+        match recipe.build() {
+            Ok(pipeline) => self.open(driver, stream, peer, pipeline, admitted),
+            Err(err) => {
+                tracing::error!(%peer, "cannot start the connection's TLS: {err}");
+                if admitted {
+                    self.state.admission.release(peer.ip());
                 }
             }
         }
     }
 
-    /// Makes the session, gives its socket to the driver, and tells the handler (unless the
-    /// session must first name its client in a PROXY header).
+    /// Makes the session with `pipeline`'s stages, gives its socket to the driver, and tells
+    /// the handler — at once if it has no prelude (a PROXY header, a handshake, an upgrade)
+    /// to finish. `admitted`: counted by the session caps (released on close).
     fn open<D: Driver>(
         &mut self,
         driver: &mut D,
-        stream: TcpStream,
+        stream: D::Socket,
         peer: SocketAddr,
-        arrival: Arrival,
+        pipeline: Option<Box<Pipeline>>,
+        admitted: bool,
     ) {
-        if self.state.config.nodelay {
-            if let Err(err) = stream.set_nodelay(true) {
-                tracing::debug!(%peer, "TCP_NODELAY: {err}");
-            }
-        }
-        if let Some(size) = self.state.config.socket_send_buffer {
-            if let Err(err) = socket2::SockRef::from(&stream).set_send_buffer_size(size) {
-                tracing::debug!(%peer, "SO_SNDBUF: {err}");
-            }
-        }
         let limit = self.state.config.recv_buffer_limit;
         let now = self.state.now;
+        let ready = pipeline.as_ref().is_none_or(|p| p.is_ready());
+        let staged = pipeline.is_some();
         let id = self.state.sessions.insert_with(|id| {
             let mut session = Session::new(id, peer, limit, now);
-            session.admitted = matches!(arrival, Arrival::Admitted | Arrival::Upgrading(_));
-            match &arrival {
-                Arrival::AwaitingHeader => {
-                    session.state = SessionState::AwaitingHeader { since: now }
-                }
-                Arrival::Upgrading(config) => {
-                    session.state = SessionState::Upgrading { since: now };
-                    session.data.insert(WsSession::new(config));
-                }
-                Arrival::Admitted | Arrival::Adopted => {}
+            session.admitted = admitted;
+            if let Some(pipeline) = pipeline {
+                session.transport = Transport::Staged(pipeline);
             }
             session
         });
@@ -124,8 +130,11 @@ impl<H: Handler> LoopCore<H> {
         // request, a PROXY header first): every session counted here is closed exactly once,
         // under one reason, in `closed` (see `LoopStats::accepted`).
         self.state.stats.accepted += 1;
-        if matches!(arrival, Arrival::Admitted | Arrival::Adopted) {
+        if ready {
             self.introduce(id);
+        }
+        if staged {
+            self.staged_input(id, &[]); // what a stage says first (a TLS client's hello)
         }
         // Counted live only now: whoever waits for it sees the handler's `connected` done.
         self.mailbox().set_live(self.state.sessions.len());
@@ -210,6 +219,7 @@ impl<H: Handler> LoopCore<H> {
 
     /// Takes the session out of the table and releases its admission.
     fn forget(&mut self, id: SessionId) -> Option<Session> {
+        self.state.drop_reply(id);
         let session = self.state.sessions.remove(id)?;
         if session.admitted {
             self.state.admission.release(session.peer.ip());
@@ -224,17 +234,4 @@ impl<H: Handler> LoopCore<H> {
             self.remove(id, reason);
         }
     }
-}
-
-/// How a connection became a session.
-#[derive(Debug, Clone)]
-enum Arrival {
-    /// Accepted and admitted under the session caps.
-    Admitted,
-    /// Handed in with `Service::adopt` (not counted by the caps).
-    Adopted,
-    /// Accepted from a trusted proxy: admitted once its PROXY header names the client.
-    AwaitingHeader,
-    /// Accepted by a WebSocket listener and admitted: introduced once upgraded.
-    Upgrading(Arc<WsConfig>),
 }

@@ -12,21 +12,19 @@
 //! | `lifecycle.rs` | admit / adopt / open a session, close it (handler told exactly once) |
 //! | `input.rs`     | input: deliver, hold while paused (bounded), EOF, pause and resume   |
 //! | `output.rs`    | the pending list, flushing a send queue, closing after the flush     |
+//! | `requests.rs`  | send, copy, close, abort: the policy behind `Context`                |
 //! | `reply.rs`     | direct replies: a session's answer to its input, without the queue   |
-//! | `proxy.rs`     | PROXY protocol: the header, then admission under the real client     |
-//! | `websocket.rs` | WebSocket sessions: upgrade, frames in, one message per send, pings  |
+//! | `transport.rs` | transport stages (PROXY, WebSocket): input through them, what they signal, framing, preludes' deadlines |
 
 mod input;
 mod lifecycle;
 mod output;
-mod proxy;
 mod reply;
+mod requests;
 mod run;
 #[cfg(test)]
 mod tests;
-mod websocket;
-
-pub(crate) use websocket::ws_close_frame;
+mod transport;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -34,8 +32,10 @@ use std::time::{Duration, Instant};
 
 use crate::accept_backoff::AcceptBackoff;
 use crate::admission::Admission;
-use crate::driver::DriverCounters;
+use crate::clock::{Clock, SystemClock};
+use crate::driver::{Driver, DriverCounters};
 use crate::mailbox::{Command, Mailbox};
+use crate::session::pipeline::Recipe;
 use crate::session::{SendBufferPool, SessionState, SessionTable, UserData};
 use crate::{CloseReason, Context, Handler, LoopStats, ServiceConfig, SessionId};
 
@@ -95,6 +95,10 @@ pub(crate) struct LoopCore<H> {
     scratch_commands: Vec<Command>,
     /// A session was closed since the allocator last gave free memory back.
     closed_since_trim: bool,
+    /// Where the loop reads the time (the real clock; a manual one in tests).
+    clock: Box<dyn Clock>,
+    /// The stages of a connection from the loop's own listener (the game port).
+    port_recipe: Recipe,
     /// The sweep found sessions closed since the last trim: the table, the driver and the
     /// allocator give back what the closed sessions left (`LoopCore::trim`).
     trim_due: bool,
@@ -130,7 +134,27 @@ impl<H: Handler> LoopCore<H> {
         admission: Arc<Admission>,
         handler: H,
     ) -> LoopCore<H> {
-        let now = Instant::now();
+        LoopCore::with_clock(
+            index,
+            config,
+            loops,
+            admission,
+            handler,
+            Box::new(SystemClock),
+        )
+    }
+
+    /// As [`LoopCore::new`], reading the time from `clock`.
+    pub(crate) fn with_clock(
+        index: usize,
+        config: Arc<ServiceConfig>,
+        loops: Arc<[Arc<Mailbox>]>,
+        admission: Arc<Admission>,
+        handler: H,
+        clock: Box<dyn Clock>,
+    ) -> LoopCore<H> {
+        let now = clock.now();
+        let port_recipe = Recipe::for_port(&config);
         let next_tick = config.tick.map(|t| deadline(now, t));
         let next_sweep = config.sweep_interval().map(|t| deadline(now, t));
         let outbox: Vec<Vec<Command>> = loops.iter().map(|_| Vec::new()).collect();
@@ -161,6 +185,8 @@ impl<H: Handler> LoopCore<H> {
             scratch_pending: Vec::new(),
             scratch_commands: Vec::new(),
             closed_since_trim: false,
+            clock,
+            port_recipe,
             trim_due: false,
         }
     }
@@ -188,24 +214,24 @@ impl<H: Handler> LoopCore<H> {
         .into_iter()
         .flatten()
         .min()?;
-        Some(due.saturating_duration_since(Instant::now()))
+        Some(due.saturating_duration_since(self.clock.now()))
     }
 
     /// Starts an iteration: refreshes the cached clock.
     fn begin_iteration(&mut self) {
-        self.state.now = Instant::now();
+        self.state.now = self.clock.now();
         self.state.stats.iterations += 1;
     }
 
     /// Ends an iteration: the timeout sweep and the stats if due, the handler's tick if due and
     /// its `notified` if another thread asked, then posts what this loop's handlers sent to
     /// other loops (one lock and at most one wake-up per target loop).
-    fn end_iteration(&mut self, counters: DriverCounters) {
+    fn end_iteration<D: Driver>(&mut self, driver: &D) {
         if self.next_sweep.is_some_and(|due| self.state.now >= due) {
             self.sweep();
         }
         if self.state.now >= self.next_publish {
-            self.publish_stats(counters);
+            self.publish_stats(driver.counters());
         }
         if let Some(due) = self.next_tick {
             if self.state.now >= due {
@@ -229,15 +255,14 @@ impl<H: Handler> LoopCore<H> {
         let config = &self.state.config;
         self.next_sweep = config.sweep_interval().map(|t| deadline(now, t));
         let (idle, partial) = (config.idle_timeout, config.partial_timeout);
-        let header = config.proxy_protocol.as_ref().map(|p| p.header_timeout);
         // A closing session's bound: lingering, or without it the idle timeout (a peer that
         // takes nothing of its queue must not hold the session forever).
         let closing_limit = Some(config.lingering_time)
             .filter(|t| !t.is_zero())
             .or(idle);
         for id in self.state.sessions.ids() {
-            if self.ws_sweep(id) {
-                continue; // an upgrade in progress: its own deadline
+            if self.stage_sweep(id) {
+                continue; // a prelude (PROXY header, upgrade): its own deadline
             }
             let Some(s) = self.state.sessions.get_mut(id) else {
                 continue;
@@ -247,17 +272,11 @@ impl<H: Handler> LoopCore<H> {
                 // abortive (a peer that neither reads nor finishes cannot hold the session).
                 let since = *s.closing_since.get_or_insert(now);
                 if closing_limit.is_some_and(|limit| now.duration_since(since) >= limit) {
-                    Context::new(&mut self.state).abort(id, reason);
+                    self.state.abort(id, reason);
                 }
                 continue;
             }
-            let reason = if let SessionState::AwaitingHeader { since } = s.state {
-                if header.is_none_or(|t| now.duration_since(since) < t) {
-                    continue;
-                }
-                Context::new(&mut self.state).abort(id, CloseReason::ProxyHeaderTimeout);
-                continue;
-            } else if idle.is_some_and(|t| now.duration_since(s.last_recv) >= t) {
+            let reason = if idle.is_some_and(|t| now.duration_since(s.last_recv) >= t) {
                 CloseReason::IdleTimeout
             } else if !s.read_paused // not reading: the rest of the packet may be waiting
                 && partial
@@ -269,7 +288,7 @@ impl<H: Handler> LoopCore<H> {
                 continue;
             };
             // Replies already queued still leave (then a lingering close).
-            Context::new(&mut self.state).close_with(id, reason);
+            self.state.close(id, reason);
         }
     }
 
@@ -279,7 +298,7 @@ impl<H: Handler> LoopCore<H> {
         if self.drain_deadline.is_some() {
             return;
         }
-        self.drain_deadline = Some(deadline(Instant::now(), self.state.config.shutdown_drain));
+        self.drain_deadline = Some(deadline(self.clock.now(), self.state.config.shutdown_drain));
         for id in self.state.sessions.ids() {
             match self.state.sessions.get_mut(id) {
                 // Input already read (a completion driver's read-ahead while paused) is shown
@@ -287,14 +306,14 @@ impl<H: Handler> LoopCore<H> {
                 Some(s) if s.held_unseen > 0 && s.state == SessionState::Open => {
                     s.close_after_held = Some(CloseReason::Shutdown);
                 }
-                _ => Context::new(&mut self.state).close_with(id, CloseReason::Shutdown),
+                _ => self.state.close(id, CloseReason::Shutdown),
             }
         }
     }
 
     /// True once a draining loop may exit: every session is gone or the drain deadline passed.
     fn drained(&self) -> bool {
-        self.session_count() == 0 || self.drain_deadline.is_some_and(|d| Instant::now() >= d)
+        self.session_count() == 0 || self.drain_deadline.is_some_and(|d| self.clock.now() >= d)
     }
 
     /// True while the loop is draining for shutdown (no new sessions are taken).
@@ -309,9 +328,7 @@ impl<H: Handler> LoopCore<H> {
         let state = &mut self.state;
         state.stats.sessions_live = state.sessions.len() as u64;
         state.stats.send_queue_bytes = state.sessions.queued_bytes() as u64;
-        state.stats.recv_buffers_exhausted = counters.recv_buffers_exhausted;
-        state.stats.submit_queue_full = counters.submit_queue_full;
-        state.stats.completion_overflows = counters.completion_overflows;
+        state.stats.driver = counters;
         state.loops[state.index].publish(&state.stats);
     }
 
@@ -363,7 +380,7 @@ impl<H: Handler> LoopCore<H> {
     /// After closes (at most once a sweep): the session table and the driver drop what they
     /// held for closed sessions past the last live one, then the allocator returns the free
     /// pages to the kernel, so RSS falls back after a burst.
-    pub(super) fn trim<D: crate::driver::Driver>(&mut self, driver: &mut D) {
+    pub(super) fn trim<D: Driver>(&mut self, driver: &mut D) {
         if std::mem::take(&mut self.trim_due) {
             self.state.sessions.shrink();
             driver.shrink();

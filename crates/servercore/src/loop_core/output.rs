@@ -2,16 +2,16 @@
 //! flush of one session's [`SendQueue`](crate::SendQueue) through the driver.
 //!
 //! ```text
-//!   (a copied reply to the input being read leaves before this, `reply.rs`)
 //!   Context::send ─> SendQueue ─> pending list ─(end of iteration, or each flush tick)─┐
-//!   flush:  Driver::send ──Wrote(n)──> handler.sent; resume reading below half the pause mark; again
+//!   (Context::send_copy to an idle session: the loop's reply buffer, the head, `reply.rs`)
+//!   flush:  Driver::send(head, queue) ──Wrote(n)──> handler.sent; resume reading below half the pause mark; again
 //!                        ──Wait──────> Event::Writable comes back here later
 //!                        ──Idle──────> nothing queued or in flight: a closing session lingers
 //!   linger: shutdown(SHUT_WR), read and discard until the peer's EOF (or lingering_time), close
 //! ```
 
 use super::LoopCore;
-use crate::driver::{Driver, SendProgress};
+use crate::driver::{Driver, Outgoing, SendProgress};
 use crate::session::SessionState;
 use crate::{CloseReason, Context, Handler, SessionId};
 
@@ -55,23 +55,43 @@ impl<H: Handler> LoopCore<H> {
         self.scratch_pending = pending;
     }
 
-    /// Sends what `id` has queued until the driver must wait; then, if the queue is empty
-    /// and nothing is in flight, closes a closing session. An aborted session closes at once.
+    /// Sends what `id` owes (its direct reply, then its queue) until the driver must wait;
+    /// then, if nothing is queued or in flight, closes a closing session. An aborted session
+    /// closes at once.
     pub(super) fn flush<D: Driver>(&mut self, driver: &mut D, id: SessionId) {
-        self.state.spill_reply(id); // a parked reply goes before anything else is decided
+        if let Some(SessionState::Closing { reason }) = self.state.sessions.get(id).map(|s| s.state)
+        {
+            self.state.queue_farewells(id, reason); // its stages' goodbyes, once, before the FIN
+        }
         let mut wrote = false;
         loop {
-            let Some(session) = self.state.sessions.get_mut(id) else {
+            // A reply made while flushing (a resumed read's echo) goes out in this flush too.
+            let head = self.state.take_reply(id);
+            let state = &mut self.state;
+            let Some(session) = state.sessions.get_mut(id) else {
                 return;
             };
             if let SessionState::Aborting { reason } = session.state {
+                debug_assert!(head.is_none(), "an abort drops the reply");
                 self.close_session(driver, id, reason);
                 return;
             }
-            if wrote && session.send.is_empty() {
+            if wrote && head.is_none() && session.send.is_empty() {
                 break; // idle: nothing in flight after a write (`SendProgress::Wrote`)
             }
-            match driver.send(id, &mut session.send) {
+            let out = Outgoing {
+                head: head.as_ref().map_or(&[], |r| state.replies.bytes(r)),
+                queue: &mut session.send,
+            };
+            let progress = driver.send(id, out);
+            if let Some(range) = head {
+                let taken = match progress {
+                    Ok(SendProgress::Wrote(n)) => n.min(range.len()),
+                    _ => 0,
+                };
+                self.state.reply_sent(id, range, taken);
+            }
+            match progress {
                 Ok(SendProgress::Wrote(n)) => {
                     wrote = true;
                     if self.wrote(id, n) {
@@ -122,6 +142,9 @@ impl<H: Handler> LoopCore<H> {
     /// The kernel took `n` bytes of `id`'s queue. Tells the handler; returns true if reading
     /// was paused and may resume now (the queue fell to half the pause mark).
     pub(super) fn wrote(&mut self, id: SessionId, n: usize) -> bool {
+        if n == 0 {
+            return false; // a head the driver could not take now: queued, nothing sent
+        }
         let resume_below = self.state.config.send_queue_pause / 2;
         self.state.stats.bytes_out += n as u64;
         let Some(session) = self.state.sessions.get_mut(id) else {

@@ -15,9 +15,9 @@ impl<H: Handler> LoopCore<H> {
     ///   loop {
     ///       poll the kernel          (epoll_wait | io_uring_enter)
     ///       dispatch its events      (accept, input, writable, released)
-    ///       write direct replies     (what handlers copied back to the input's session)
     ///       run mailbox commands     (adopted sockets, sends and closes from other loops)
-    ///       carry out pending work   (flush queued output, close, pause/resume reading)
+    ///       carry out pending work   (flush direct replies and queued output, close,
+    ///                                 pause/resume reading)
     ///       tick, notified, sweep; post to other loops; carry out what they queued
     ///   }
     /// ```
@@ -26,31 +26,7 @@ impl<H: Handler> LoopCore<H> {
     /// The driver's kernel wait failed for good; the caller closes the sessions.
     pub(crate) fn run<D: Driver>(&mut self, driver: &mut D) -> io::Result<()> {
         let mut events = Vec::new();
-        loop {
-            driver.poll(self.timeout(), &mut events)?;
-            self.begin_iteration();
-            self.park_replies();
-            for event in events.drain(..) {
-                self.dispatch(driver, event);
-            }
-            self.write_replies(driver);
-            self.run_commands(driver);
-            self.carry_out_pending(driver);
-            self.end_iteration(driver.counters());
-            self.carry_out_pending(driver);
-            self.trim(driver);
-            if self.accept_backoff.resume_due(self.state.now) {
-                driver.resume_accepting(); // a descriptor came free, or the pause ran out
-            }
-            if self.mailbox().stop_requested() {
-                driver.stop_accepting();
-                self.begin_shutdown();
-                self.carry_out_pending(driver);
-                if self.drained() {
-                    break;
-                }
-            }
-        }
+        while self.iterate(driver, &mut events)? {}
         for id in self.session_ids() {
             self.close_session(driver, id, CloseReason::Shutdown); // drain deadline passed
         }
@@ -60,8 +36,39 @@ impl<H: Handler> LoopCore<H> {
         finished
     }
 
+    /// One iteration; false once the loop was stopped and has drained (or the drain deadline
+    /// passed). `events` is a reused list. Tests drive the loop with it, one step at a time.
+    pub(super) fn iterate<D: Driver>(
+        &mut self,
+        driver: &mut D,
+        events: &mut Vec<Event<D::Socket>>,
+    ) -> io::Result<bool> {
+        driver.poll(self.timeout(), events)?;
+        self.begin_iteration();
+        for event in events.drain(..) {
+            self.dispatch(driver, event);
+        }
+        self.run_commands(driver);
+        self.carry_out_pending(driver);
+        self.end_iteration(driver);
+        self.carry_out_pending(driver);
+        self.trim(driver);
+        if self.accept_backoff.resume_due(self.state.now) {
+            driver.resume_accepting(); // a descriptor came free, or the pause ran out
+        }
+        if self.mailbox().stop_requested() {
+            driver.stop_accepting();
+            self.begin_shutdown();
+            self.carry_out_pending(driver);
+            if self.drained() {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
     /// Handles one thing the kernel said.
-    pub(super) fn dispatch<D: Driver>(&mut self, driver: &mut D, event: Event) {
+    pub(super) fn dispatch<D: Driver>(&mut self, driver: &mut D, event: Event<D::Socket>) {
         match event {
             Event::Accepted { stream, peer } => self.admit(driver, stream, peer),
             Event::AcceptFailed(err) => self.accept_failed(&err),
@@ -79,7 +86,7 @@ impl<H: Handler> LoopCore<H> {
         for command in commands.drain(..) {
             let mut ctx = Context::new(&mut self.state);
             match command {
-                Command::Adopt { stream, transport } => self.adopt(driver, stream, transport),
+                Command::Adopt { stream, arrival } => self.adopt(driver, stream, arrival),
                 Command::Send { id, buf } => {
                     let _ = ctx.send(id, buf); // a stale id or a full queue: handled there
                 }

@@ -1,9 +1,10 @@
 //! The loop's decisions, tested against a fake driver: what reaches the handler, what is
-//! held, paused, resumed, flushed and closed — with no kernel involved.
+//! held, paused, resumed, flushed and closed — with no kernel involved: no socket, and with
+//! [`ManualClock`] no wall-clock time either (`policy.rs`).
 
 use std::collections::{HashMap, VecDeque};
 use std::io;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -11,9 +12,8 @@ use bytes::Bytes;
 
 use super::LoopCore;
 use crate::admission::Admission;
-use crate::driver::{Driver, Event, Input, SendProgress};
+use crate::driver::{Driver, Event, Input, Outgoing, SendProgress};
 use crate::mailbox::Mailbox;
-use crate::session::SendQueue;
 use crate::{CloseReason, Context, Handler, ServiceConfig, SessionId};
 
 /// What the fake kernel has for a session.
@@ -28,9 +28,9 @@ enum Pending {
 struct FakeDriver {
     /// Completion-like: completed input is handed over even while reading is stopped.
     completion: bool,
-    /// Readiness-like: writes from borrowed memory (`Driver::write_now`).
-    borrowed_writes: bool,
-    /// Writes made (`send` and `write_now`).
+    /// Like a completion driver with a send in flight: a head is never taken (`Wait`).
+    head_refused: bool,
+    /// Writes made.
     writes: usize,
     input: HashMap<SessionId, VecDeque<Pending>>,
     reading: HashMap<SessionId, bool>,
@@ -40,20 +40,37 @@ struct FakeDriver {
     closed: Vec<SessionId>,
     shut: Vec<SessionId>,
     lent: Vec<u8>,
-    sockets: Vec<TcpStream>,
     /// Times the loop asked for memory back (`Driver::shrink`).
     shrinks: usize,
+    /// Events the next `poll` reports (`Sim` queues them).
+    events: Vec<Event<FakeSocket>>,
+    /// Farewells written to refused connections.
+    farewells: Vec<Vec<u8>>,
 }
 
+/// The fake driver's connection: no socket at all.
+#[derive(Debug)]
+struct FakeSocket;
+
 impl Driver for FakeDriver {
-    fn poll(&mut self, _: Option<Duration>, _: &mut Vec<Event>) -> io::Result<()> {
+    type Socket = FakeSocket;
+
+    fn poll(&mut self, _: Option<Duration>, out: &mut Vec<Event<FakeSocket>>) -> io::Result<()> {
+        out.append(&mut self.events);
         Ok(())
     }
 
-    fn register(&mut self, id: SessionId, stream: TcpStream) -> io::Result<()> {
+    fn register(&mut self, id: SessionId, _: FakeSocket) -> io::Result<()> {
         self.reading.insert(id, true);
-        self.sockets.push(stream);
         Ok(())
+    }
+
+    fn adopt(&mut self, stream: TcpStream) -> io::Result<(FakeSocket, SocketAddr)> {
+        Ok((FakeSocket, stream.peer_addr()?))
+    }
+
+    fn refuse(&mut self, _: FakeSocket, farewell: Option<&[u8]>) {
+        self.farewells.push(farewell.unwrap_or_default().to_vec());
     }
 
     fn read(&mut self, id: SessionId) -> Input<'_> {
@@ -74,42 +91,35 @@ impl Driver for FakeDriver {
         self.reading.insert(id, on);
     }
 
-    fn send(&mut self, id: SessionId, queue: &mut SendQueue) -> io::Result<SendProgress> {
-        if queue.is_empty() {
+    fn send(&mut self, id: SessionId, out: Outgoing<'_>) -> io::Result<SendProgress> {
+        let Outgoing { head, queue } = out;
+        if head.is_empty() && queue.is_empty() {
             return Ok(SendProgress::Idle);
         }
-        let n = queue.len().min(self.capacity);
+        if self.head_refused && !head.is_empty() {
+            return Ok(SendProgress::Wait);
+        }
+        let n = (head.len() + queue.len()).min(self.capacity);
         if n == 0 {
             return Ok(SendProgress::Wait);
         }
         self.writes += 1;
-        let mut bufs = Vec::new();
-        queue.take_front(usize::MAX, &mut bufs);
         let out = self.written.entry(id).or_default();
-        let mut left = n;
-        for buf in &bufs {
-            let take = left.min(buf.len());
-            out.extend_from_slice(&buf[..take]);
-            left -= take;
+        let from_head = n.min(head.len());
+        out.extend_from_slice(&head[..from_head]);
+        let from_queue = n - from_head;
+        if from_queue > 0 {
+            let mut bufs = Vec::new();
+            queue.take_front(usize::MAX, &mut bufs);
+            let mut left = from_queue;
+            for buf in &bufs {
+                let take = left.min(buf.len());
+                out.extend_from_slice(&buf[..take]);
+                left -= take;
+            }
+            queue.give_back(from_queue, &mut bufs);
         }
-        queue.give_back(n, &mut bufs);
         Ok(SendProgress::Wrote(n))
-    }
-
-    fn writes_borrowed(&self) -> bool {
-        self.borrowed_writes
-    }
-
-    fn write_now(&mut self, id: SessionId, data: &[u8]) -> io::Result<usize> {
-        let n = data.len().min(self.capacity);
-        if n > 0 {
-            self.writes += 1;
-            self.written
-                .entry(id)
-                .or_default()
-                .extend_from_slice(&data[..n]);
-        }
-        Ok(n)
     }
 
     fn shutdown_write(&mut self, id: SessionId) -> io::Result<()> {
@@ -161,7 +171,7 @@ impl Handler for Echo {
     }
 }
 
-/// A loop with one adopted session (over a real loopback socket nobody reads).
+/// A loop with one session.
 fn loop_with_session(
     config: ServiceConfig,
     driver: &mut FakeDriver,
@@ -183,18 +193,14 @@ fn loop_with_handler(
     (core, id, closed)
 }
 
-/// Adopts one more session (over a real loopback socket nobody reads) and returns its id.
+/// Accepts one more session (from 10.0.0.1, no socket) and returns its id.
 fn add_session(core: &mut LoopCore<Echo>, driver: &mut FakeDriver) -> SessionId {
-    let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).unwrap();
-    let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-    driver.sockets.push(client);
-    let (server_end, _) = listener.accept().unwrap();
     let before = core.session_ids();
-    core.adopt(driver, server_end, crate::mailbox::Transport::Adopted);
+    core.admit(driver, FakeSocket, SocketAddr::from(([10, 0, 0, 1], 4000)));
     let ids = core.session_ids();
     ids.into_iter()
         .find(|id| !before.contains(id))
-        .expect("adopted")
+        .expect("accepted")
 }
 
 fn feed(driver: &mut FakeDriver, id: SessionId, input: Pending) {
@@ -421,4 +427,7 @@ fn a_huge_drain_deadline_means_never_not_a_panic() {
     assert!(!core.drained(), "the session still flushes");
 }
 
+mod policy;
 mod reply;
+mod sim;
+mod tls;

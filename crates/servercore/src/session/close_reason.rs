@@ -79,6 +79,12 @@ pub enum CloseReason {
     HealthCheck,
     /// The session caps refused the client a PROXY header named (after the farewell, if any).
     Refused,
+    /// TLS: the handshake failed (the alert that says why was sent first), e.g. no cipher
+    /// suite in common, plain text on a TLS port, or a client that refused the certificate.
+    TlsHandshake(&'static str),
+    /// TLS: the peer broke the protocol after the handshake (a record that does not
+    /// decrypt, a fatal alert).
+    Tls(&'static str),
 }
 
 impl CloseReason {
@@ -105,7 +111,7 @@ impl CloseReason {
     }
 
     /// Every reason's [`CloseReason::name`], in a fixed order (metrics index by it).
-    pub const NAMES: [&'static str; 18] = [
+    pub const NAMES: [&'static str; 20] = [
         "peer_closed",
         "reset",
         "io_error",
@@ -124,6 +130,8 @@ impl CloseReason {
         "proxy_header_timeout",
         "health_check",
         "refused",
+        "tls_handshake",
+        "tls",
     ];
 
     /// Position of this reason's name in [`CloseReason::NAMES`].
@@ -156,6 +164,8 @@ impl CloseReason {
             CloseReason::ProxyHeaderTimeout => "proxy_header_timeout",
             CloseReason::HealthCheck => "health_check",
             CloseReason::Refused => "refused",
+            CloseReason::TlsHandshake(_) => "tls_handshake",
+            CloseReason::Tls(_) => "tls",
         }
     }
 }
@@ -187,6 +197,8 @@ impl fmt::Display for CloseReason {
             CloseReason::ProxyHeaderTimeout => f.write_str("PROXY header not received in time"),
             CloseReason::HealthCheck => f.write_str("load balancer health check"),
             CloseReason::Refused => f.write_str("refused by the session caps"),
+            CloseReason::TlsHandshake(why) => write!(f, "TLS handshake failed: {why}"),
+            CloseReason::Tls(why) => write!(f, "TLS error: {why}"),
         }
     }
 }
@@ -227,6 +239,8 @@ mod tests {
             CloseReason::ProxyHeaderTimeout,
             CloseReason::HealthCheck,
             CloseReason::Refused,
+            CloseReason::TlsHandshake("no cipher suite in common"),
+            CloseReason::Tls("a record failed to decrypt"),
         ];
         for (i, reason) in all.iter().enumerate() {
             assert_eq!(reason.index(), i, "{reason:?}");

@@ -7,6 +7,7 @@
 
 mod close_reason;
 mod id;
+pub(crate) mod pipeline;
 mod recv_buffer;
 mod send_buffer;
 mod send_queue;
@@ -15,32 +16,31 @@ mod user_data;
 
 pub use close_reason::{CloseReason, Violation};
 pub use id::SessionId;
-pub use recv_buffer::{RecvBuffer, RecvBufferFull};
-pub use send_buffer::SendBufferPool;
-pub(crate) use send_queue::MAX_IOVECS;
-pub use send_queue::{SendQueue, COPY_BEHIND_MAX};
+pub(crate) use recv_buffer::RecvBuffer;
+pub(crate) use send_buffer::SendBufferPool;
+pub(crate) use send_queue::{SendQueue, MAX_IOVECS};
 pub(crate) use table::SessionTable;
 pub(crate) use user_data::UserData;
 
 use std::net::SocketAddr;
 use std::time::Instant;
 
+use pipeline::Pipeline;
+
 /// Where a session is in its life.
 ///
 /// ```text
 ///   Open --(peer EOF / Context::close)--> Closing --(queue flushed)--> Lingering --(peer EOF)--> closed
 ///                                                  \--(peer EOF seen already)--> closed
-///     |--(slow consumer, recv buffer full)--> Aborting --(driver)-----> closed
-///     \--------------(socket error, reset)---------------------------> closed
+///     |--(slow consumer, recv buffer full, a stage's abort)--> Aborting --(driver)--> closed
+///     \--------------(socket error, reset)-----------------------------------------> closed
 /// ```
+///
+/// A connection prelude (a PROXY header, a TLS handshake, a WebSocket upgrade) is not a
+/// state: the session is `Open`, its pipeline is not ready yet, and the handler has not been
+/// told of it (`Session::introduced`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum SessionState {
-    /// PROXY protocol: reading the header that names the real client, since the given time;
-    /// the handler has not been told of the session yet.
-    AwaitingHeader { since: Instant },
-    /// WebSocket: reading the HTTP upgrade request, since the given time; the handler has not
-    /// been told of the session yet.
-    Upgrading { since: Instant },
     /// Reading and writing.
     Open,
     /// No more reads are delivered (input is read and discarded); queued bytes are flushed,
@@ -56,6 +56,19 @@ pub(crate) enum SessionState {
     Aborting { reason: CloseReason },
 }
 
+/// How a session's bytes are carried: as they are, or through its transport stages.
+#[derive(Debug, Default)]
+pub(crate) enum Transport {
+    /// No stage: the handler's bytes are the socket's (and direct replies are possible).
+    #[default]
+    Raw,
+    /// Through these stages (PROXY header, WebSocket, TLS).
+    Staged(Box<Pipeline>),
+    /// The stages are taken out while the session's own input runs through them; what the
+    /// handler sends meanwhile waits in `Session::unframed` and is framed right after.
+    Busy,
+}
+
 /// One connected peer, as the session layer sees it.
 #[derive(Debug)]
 pub(crate) struct Session {
@@ -69,8 +82,9 @@ pub(crate) struct Session {
     pub(crate) read_paused: bool,
     /// The session is on the loop's to-flush list.
     pub(crate) flush_scheduled: bool,
-    /// A direct reply for the session waits in the loop's reply buffer (`loop_core/reply.rs`).
-    pub(crate) reply_parked: bool,
+    /// The session's direct reply: its range in the loop's reply buffer, the head of its
+    /// output (`loop_core/reply.rs`).
+    pub(crate) reply: Option<std::ops::Range<usize>>,
     /// When the last byte arrived (the loop's cached clock: no syscall per read).
     pub(crate) last_recv: Instant,
     /// Since when unconsumed bytes (a partial message) have been held, if any.
@@ -101,9 +115,12 @@ pub(crate) struct Session {
     pub(crate) closing_since: Option<Instant>,
     /// Bytes read and thrown away while closing.
     pub(crate) discarded: usize,
-    /// Each send goes out as one WebSocket binary message: a frame header is queued before it
-    /// (the upgrade is done and no close frame was sent yet).
-    pub(crate) frame_messages: bool,
+    /// The transport stages between the socket and the handler, if any.
+    pub(crate) transport: Transport,
+    /// Messages sent while the stages were busy with the session's input, to be framed.
+    pub(crate) unframed: Vec<bytes::Bytes>,
+    /// When the session was opened (a prelude's deadline runs from it).
+    pub(crate) opened_at: Instant,
 }
 
 impl Session {
@@ -116,7 +133,7 @@ impl Session {
             send: SendQueue::new(),
             read_paused: false,
             flush_scheduled: false,
-            reply_parked: false,
+            reply: None,
             last_recv: now,
             partial_since: None,
             admitted: false,
@@ -130,7 +147,23 @@ impl Session {
             peer_eof: false,
             closing_since: None,
             discarded: 0,
-            frame_messages: false,
+            transport: Transport::Raw,
+            unframed: Vec::new(),
+            opened_at: now,
+        }
+    }
+
+    /// Queues `buf` for the peer through the session's transport stages, if it has any (as
+    /// is without; framed after the session's own input while its stages are busy with it).
+    pub(crate) fn queue(&mut self, buf: bytes::Bytes, pool: &mut SendBufferPool) {
+        match &mut self.transport {
+            Transport::Raw => self.send.push(buf),
+            Transport::Staged(pipeline) => {
+                for framed in pipeline.output(buf, pool).drain(..) {
+                    self.send.push(framed);
+                }
+            }
+            Transport::Busy => self.unframed.push(buf),
         }
     }
 

@@ -60,6 +60,7 @@ impl RecvBuffer {
         self.read == self.write
     }
 
+    #[cfg(test)]
     /// Bytes of memory the buffer holds (0 while empty).
     pub fn capacity(&self) -> usize {
         self.buf.len()

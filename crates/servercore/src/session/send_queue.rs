@@ -59,6 +59,7 @@ impl SendQueue {
         SendQueue::default()
     }
 
+    #[cfg(test)]
     /// Bytes queued here, not counting those taken for a send in flight.
     pub fn len(&self) -> usize {
         self.len
@@ -75,6 +76,7 @@ impl SendQueue {
         self.len + self.taken
     }
 
+    #[cfg(test)]
     /// Number of buffers queued.
     pub fn buffers(&self) -> usize {
         self.bufs.len() + usize::from(!self.tail.is_empty())
@@ -113,6 +115,15 @@ impl SendQueue {
         } else {
             self.seal_tail();
             self.bufs.push_back(buf);
+        }
+    }
+
+    /// Queues `buf` ahead of everything queued (what a driver did not take of bytes it was
+    /// lent: a direct reply's rest). Empty buffers are ignored.
+    pub(crate) fn push_front(&mut self, buf: Bytes) {
+        if !buf.is_empty() {
+            self.len += buf.len();
+            self.bufs.push_front(buf);
         }
     }
 

@@ -37,7 +37,7 @@ impl UserData {
         self.remove_boxed().map(|b| *b)
     }
 
-    /// Takes the value of type `T` out in its box (no allocation; see [`UserData::put_boxed`]).
+    /// Takes the value of type `T` out in its box (no allocation).
     pub(crate) fn remove_boxed<T: Any + Send>(&mut self) -> Option<Box<T>> {
         let at = self
             .values
@@ -45,12 +45,6 @@ impl UserData {
             .position(|(t, _)| *t == TypeId::of::<T>())?;
         let (_, value) = self.values.swap_remove(at);
         value.downcast().ok()
-    }
-
-    /// Puts back a value taken with [`UserData::remove_boxed`] (no allocation).
-    pub(crate) fn put_boxed<T: Any + Send>(&mut self, value: Box<T>) {
-        let _ = self.remove_boxed::<T>();
-        self.values.push((TypeId::of::<T>(), value));
     }
 }
 
@@ -78,9 +72,7 @@ mod tests {
         assert_eq!(data.remove::<u32>(), Some(3));
         assert_eq!(data.get::<u32>(), None);
         assert_eq!(data.get::<u64>(), None);
-        let boxed = data.remove_boxed::<&str>().unwrap();
+        assert_eq!(data.remove::<&str>(), Some("room"));
         assert!(data.get::<&str>().is_none());
-        data.put_boxed(boxed);
-        assert_eq!(data.get::<&str>(), Some(&"room"));
     }
 }

@@ -1,6 +1,10 @@
 //! Shared helpers for servercore's behaviour tests: an echo server on loopback port 0 that
-//! records close reasons, plus everything in `testkit` (the `both_models!` macro, clients,
-//! waiting). Every behaviour test runs on both I/O models through `both_models!`.
+//! records close reasons, plus everything in `testkit` (the `both_models!` and `one_model!`
+//! macros, clients, waiting). What each I/O model does its own way (closing, backpressure,
+//! a drain under a flood) runs on both through `both_models!`; application behaviour once,
+//! through `one_model!`; the models' contracts are the driver conformance suite's and the
+//! loop's policies run in simulated time (`src/driver/contract_tests.rs`,
+//! `src/loop_core/tests/policy.rs`).
 
 #![allow(dead_code, unused_imports)]
 
@@ -10,8 +14,8 @@ use std::time::Duration;
 
 use servercore::{CloseReason, Context, Handler, Model, Service, ServiceConfig, SessionId};
 pub use testkit::{
-    both_models, connect, connect_from, loopback, pattern, read_n, read_to_eof, wait_until,
-    write_chunks,
+    both_models, connect, connect_from, loopback, one_model, pattern, read_n, read_to_eof,
+    wait_until, write_chunks,
 };
 
 /// Echo handler that also records every close reason.
@@ -64,5 +68,42 @@ pub fn assert_live<H: Handler>(service: &Service<H>, n: usize) {
         ok,
         "live sessions stayed at {} (expected {n})",
         service.live_sessions()
+    );
+}
+
+/// Echo that counts the bytes it was shown (the plaintext, over TLS).
+#[derive(Debug, Default)]
+pub struct CountingEcho {
+    pub shown: u64,
+}
+
+impl Handler for CountingEcho {
+    fn received(&mut self, ctx: &mut Context<'_>, id: SessionId, data: &[u8]) -> usize {
+        self.shown += data.len() as u64;
+        let _ = ctx.send_copy(id, data);
+        data.len()
+    }
+}
+
+/// Byte `offset..offset + len` of an endless deterministic stream (a misplaced, repeated or
+/// lost byte shows).
+pub fn stream_bytes(offset: u64, len: usize) -> Vec<u8> {
+    (offset..offset + len as u64)
+        .map(|i| (i.wrapping_mul(31) ^ (i >> 13)) as u8)
+        .collect()
+}
+
+/// Waits until some session's send queue has reached `pause` bytes (a flood paused it),
+/// failing the test if none does within 30 s.
+pub fn wait_for_pause<H: Handler>(service: &Service<H>, pause: u64) {
+    let paused = wait_until(Duration::from_secs(30), || {
+        service
+            .stats()
+            .iter()
+            .any(|s| s.send_queue_high_water >= pause)
+    });
+    assert!(
+        paused,
+        "the flood filled the session's queue past the pause mark"
     );
 }

@@ -6,7 +6,7 @@
 //!   recv:  Idle --arm--> Armed --(CQE without F_MORE: EOF, error, ENOBUFS)--> Idle --re-arm-->
 //!                          \--(set_reading(false) / close: ASYNC_CANCEL)--> Cancelling --(last CQE)--> Idle
 //!   send:  Idle --(send: take_front into a SendOp)--> InFlight --(CQE)--> Done --(send: give back rest)--> Idle
-//!          Idle --(write_now: send(2), MSG_DONTWAIT)--> Idle   (a direct reply: no SQE, nothing lent)
+//!          Idle --(send with a head: send(2), MSG_DONTWAIT)--> Idle   (a direct reply: no SQE, nothing lent)
 //!   life:  Open --(close: cancel ops)--> Draining --(last CQE)--> freed (fd closed, Event::Released)
 //! ```
 
@@ -19,7 +19,7 @@ use io_uring::types::{CancelBuilder, Fd};
 
 use super::ops::{user_data, Arm, Conn, ConnSlot, Life, OpKind, Received, SendOp, SendState};
 use super::{UringDriver, SEND_POOL};
-use crate::driver::{socket_call, Event, Input, SendProgress};
+use crate::driver::{socket_call, Event, Input, Outgoing, SendProgress};
 use crate::session::SendQueue;
 use crate::SessionId;
 
@@ -163,12 +163,20 @@ impl UringDriver {
         }
     }
 
-    /// Finishes a completed send (the untaken rest goes back to the queue's front) or starts
-    /// one with the front of `queue` (`SEND` for one buffer, `SENDMSG` for several).
+    /// Finishes a completed send (the untaken rest goes back to the queue's front), writes a
+    /// head at once, or starts a send with the front of the queue (`SEND` for one buffer,
+    /// `SENDMSG` for several).
+    ///
+    /// A head (a direct reply) goes out with a non-blocking `send(2)` while no send is in
+    /// flight: IOCP's `FILE_SKIP_COMPLETION_PORT_ON_SUCCESS` — a send that completes in the
+    /// call needs no completion. The kernel copies it during the call, so nothing is lent;
+    /// what the socket did not take (`Wrote(n)`, `n` maybe 0) the caller queues, and the next
+    /// call submits it as an SQE, which waits for room. Queued bytes go as SQEs: one
+    /// `io_uring_enter` submits every session's send of the iteration.
     pub(super) fn send_conn(
         &mut self,
         id: SessionId,
-        queue: &mut SendQueue,
+        out: Outgoing<'_>,
     ) -> io::Result<SendProgress> {
         let Some(slot) = self.conns.slot_of(id) else {
             return Ok(SendProgress::Idle);
@@ -185,47 +193,31 @@ impl UringDriver {
                 let outcome = if res < 0 {
                     Err(io::Error::from_raw_os_error(-res))
                 } else {
-                    op.complete(res as usize, queue);
+                    op.complete(res as usize, out.queue);
                     Ok(SendProgress::Wrote(res as usize))
                 };
                 self.recycle_send(op);
                 outcome
             }
-            SendState::Idle if queue.is_empty() => Ok(SendProgress::Idle),
+            SendState::Idle if !out.head.is_empty() => {
+                match socket_call::send_nonblocking(conn.fd.as_fd(), out.head) {
+                    Ok(n) => Ok(SendProgress::Wrote(n)),
+                    Err(err)
+                        if matches!(
+                            err.kind(),
+                            io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                        ) =>
+                    {
+                        Ok(SendProgress::Wrote(0)) // queued by the caller, then an SQE
+                    }
+                    Err(err) => Err(err),
+                }
+            }
+            SendState::Idle if out.queue.is_empty() => Ok(SendProgress::Idle),
             SendState::Idle => {
-                self.submit_send(slot, queue);
+                self.submit_send(slot, out.queue);
                 Ok(SendProgress::Wait)
             }
-        }
-    }
-
-    /// A reply written at once, with no SQE: a non-blocking `send(2)` while no send is in
-    /// flight on the socket (IOCP's `FILE_SKIP_COMPLETION_PORT_ON_SUCCESS`: a send that
-    /// completes in the call needs no completion). The kernel copies `data` during the call,
-    /// so nothing is lent. Returns 0 when a send is in flight or the socket is full: the rest
-    /// is queued and goes out as a `SEND` SQE, which waits for room.
-    pub(super) fn write_conn_now(&mut self, id: SessionId, data: &[u8]) -> io::Result<usize> {
-        let Some(conn) = self
-            .conns
-            .slot_of(id)
-            .and_then(|slot| self.conns.get_mut(slot))
-        else {
-            return Ok(0);
-        };
-        if !matches!(conn.send, SendState::Idle) {
-            return Ok(0); // behind a send in flight: queued, in order
-        }
-        match socket_call::send_nonblocking(conn.fd.as_fd(), data) {
-            Ok(n) => Ok(n),
-            Err(err)
-                if matches!(
-                    err.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
-                ) =>
-            {
-                Ok(0)
-            }
-            Err(err) => Err(err),
         }
     }
 

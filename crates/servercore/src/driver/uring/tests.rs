@@ -10,7 +10,7 @@ use bytes::Bytes;
 
 use super::{RingSizes, UringDriver};
 use crate::admission::Admission;
-use crate::driver::{Driver, Event, SendProgress};
+use crate::driver::{Driver, Event, Outgoing, SendProgress};
 use crate::loop_core::LoopCore;
 use crate::mailbox::Mailbox;
 use crate::session::SendQueue;
@@ -75,9 +75,7 @@ fn with_loop_config<H: Handler>(
         assert_eq!(core.session_count(), 0);
         let counters = driver.counters();
         let mut stats = core.stats().clone();
-        stats.recv_buffers_exhausted = counters.recv_buffers_exhausted;
-        stats.submit_queue_full = counters.submit_queue_full;
-        stats.completion_overflows = counters.completion_overflows;
+        stats.driver = counters;
         Some(stats)
     });
     match ready_rx.recv().unwrap() {
@@ -129,7 +127,7 @@ testkit::uring_test! {
         });
         let stats = stats.expect("the loop ran");
         assert!(
-            stats.recv_buffers_exhausted > 0,
+            stats.driver_counter("recv_buffers_exhausted") > 0,
             "the 8-buffer ring never ran dry: {stats:?}"
         );
     }
@@ -149,8 +147,8 @@ testkit::uring_test! {
             echo_clients(addr, 64, 32 * 1024)
         });
         let stats = stats.expect("the loop ran");
-        assert!(stats.submit_queue_full > 0, "the SQ never filled: {stats:?}");
-        assert!(stats.completion_overflows > 0, "the CQ never overflowed: {stats:?}");
+        assert!(stats.driver_counter("submit_queue_full") > 0, "the SQ never filled: {stats:?}");
+        assert!(stats.driver_counter("completion_overflows") > 0, "the CQ never overflowed: {stats:?}");
     }
 }
 
@@ -199,9 +197,10 @@ testkit::uring_test! {
 }
 
 testkit::uring_test! {
-    /// A direct reply goes out in the call, with no SQE, while no send is in flight; behind a
-    /// send in flight it is refused (0 bytes taken), so the session layer queues it in order.
-    fn a_direct_write_needs_no_sqe_and_waits_behind_a_send_in_flight() {
+    /// A head (a direct reply) goes out in the call, with no SQE, while no send is in flight;
+    /// behind a send in flight nothing of it is taken (`Wait`), so the session layer queues it
+    /// in order.
+    fn a_head_needs_no_sqe_and_waits_behind_a_send_in_flight() {
         let (mut driver, _waker) = UringDriver::new(None, &ServiceConfig::default()).unwrap();
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let mut peer = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
@@ -209,17 +208,20 @@ testkit::uring_test! {
         let (server_end, _) = listener.accept().unwrap();
         let id = SessionId::new(0, 0, 0);
         driver.register(id, server_end).unwrap();
-        assert_eq!(driver.write_now(id, b"direct").unwrap(), 6);
         let mut queue = SendQueue::new();
+        let send = |driver: &mut UringDriver, head: &[u8], queue: &mut SendQueue| {
+            driver.send(id, Outgoing { head, queue }).unwrap()
+        };
+        assert_eq!(send(&mut driver, b"direct", &mut queue), SendProgress::Wrote(6));
         queue.push(Bytes::from_static(b"+queued"));
-        assert_eq!(driver.send(id, &mut queue).unwrap(), SendProgress::Wait);
-        assert_eq!(driver.write_now(id, b"+late").unwrap(), 0, "behind the SEND");
+        assert_eq!(send(&mut driver, b"", &mut queue), SendProgress::Wait, "an SQE");
+        assert_eq!(send(&mut driver, b"+late", &mut queue), SendProgress::Wait, "behind it");
         let mut events = Vec::new();
         while !events.iter().any(|e| matches!(e, Event::Writable(w) if *w == id)) {
             driver.poll(Some(Duration::from_secs(5)), &mut events).unwrap();
         }
-        assert_eq!(driver.send(id, &mut queue).unwrap(), SendProgress::Wrote(7));
-        assert_eq!(driver.write_now(id, b"+again").unwrap(), 6);
+        assert_eq!(send(&mut driver, b"", &mut queue), SendProgress::Wrote(7));
+        assert_eq!(send(&mut driver, b"+again", &mut queue), SendProgress::Wrote(6));
         let mut got = [0; 19];
         peer.read_exact(&mut got).unwrap();
         assert_eq!(&got, b"direct+queued+again");

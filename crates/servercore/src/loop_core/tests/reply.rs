@@ -1,13 +1,13 @@
-//! The direct reply (`reply.rs`): a readiness driver writes the handler's copy back to the
-//! session whose input it read as soon as that input is done, and nothing about what the
-//! peer receives changes: the order, the close after the data, the drop on an abort.
+//! The direct reply (`reply.rs`): what a handler copies back to an idle session is the head
+//! of its output, written by the flush with the rest of the pending list in one write — and
+//! nothing about what the peer receives changes: the order, the close after the data, the
+//! drop on an abort.
 
 use super::*;
 
-/// A readiness-like fake whose socket takes `capacity` bytes per write.
-fn readiness(capacity: usize) -> FakeDriver {
+/// A fake whose socket takes `capacity` bytes per write.
+fn socket_taking(capacity: usize) -> FakeDriver {
     FakeDriver {
-        borrowed_writes: true,
         capacity,
         ..FakeDriver::default()
     }
@@ -33,40 +33,71 @@ fn copying_loop(
 }
 
 #[test]
-fn a_reply_leaves_in_one_write_when_the_input_is_done() {
-    let mut driver = readiness(usize::MAX);
+fn replies_leave_after_the_reads_in_one_write_and_take_no_queue() {
+    let mut driver = socket_taking(usize::MAX);
     let (mut core, id, _) = copying_loop(ServiceConfig::default(), &mut driver);
     feed(&mut driver, id, Pending::Data(b"hello".to_vec()));
     feed(&mut driver, id, Pending::Data(b" world".to_vec()));
     core.dispatch(&mut driver, Event::Readable(id));
-    assert_eq!(
-        driver.written[&id], b"hello world",
-        "before the pending list"
+    assert!(driver.written.is_empty(), "the reads first");
+    assert_eq!(Context::new(&mut core.state).queued_bytes(id), Some(11));
+    assert!(
+        core.state.sessions.get(id).unwrap().send.is_empty(),
+        "held as the head, not queued"
     );
+    core.carry_out_pending(&mut driver);
+    assert_eq!(driver.written[&id], b"hello world");
     assert_eq!(driver.writes, 1, "both reads' replies in one write");
-    assert!(core.state.pending.is_empty(), "nothing left to flush");
     assert_eq!(core.stats().bytes_out, 11);
+    assert!(
+        core.state.replies.is_empty(),
+        "the loop's buffer is emptied"
+    );
 }
 
 #[test]
 fn what_the_socket_does_not_take_is_queued_and_later_input_waits_behind_it() {
-    let mut driver = readiness(4);
+    let mut driver = socket_taking(4);
     let (mut core, id, _) = copying_loop(ServiceConfig::default(), &mut driver);
     feed(&mut driver, id, Pending::Data(b"hello world".to_vec()));
     core.dispatch(&mut driver, Event::Readable(id));
-    assert_eq!(driver.written[&id], b"hell");
-    assert_eq!(Context::new(&mut core.state).queued_bytes(id), Some(7));
+    driver.capacity = 4;
+    core.carry_out_pending(&mut driver);
+    assert!(driver.written[&id].starts_with(b"hell"));
+    driver.capacity = 0; // full
     feed(&mut driver, id, Pending::Data(b"!".to_vec()));
     core.dispatch(&mut driver, Event::Readable(id)); // queued behind the rest: no reply
-    assert_eq!(driver.written[&id], b"hell");
+    core.carry_out_pending(&mut driver);
     driver.capacity = usize::MAX;
+    core.dispatch(&mut driver, Event::Writable(id));
     core.carry_out_pending(&mut driver);
     assert_eq!(driver.written[&id], b"hello world!");
+    assert!(core.state.replies.is_empty());
+}
+
+#[test]
+fn a_head_the_driver_cannot_take_is_queued_in_order() {
+    let mut driver = FakeDriver {
+        head_refused: true, // a completion driver with a send in flight
+        capacity: usize::MAX,
+        ..FakeDriver::default()
+    };
+    let (mut core, id, _) = copying_loop(ServiceConfig::default(), &mut driver);
+    feed(&mut driver, id, Pending::Data(b"first".to_vec()));
+    core.dispatch(&mut driver, Event::Readable(id));
+    core.carry_out_pending(&mut driver);
+    assert!(!driver.written.contains_key(&id), "waiting");
+    assert_eq!(core.state.sessions.get(id).unwrap().send.len(), 5, "queued");
+    feed(&mut driver, id, Pending::Data(b"+second".to_vec()));
+    core.dispatch(&mut driver, Event::Readable(id)); // behind the queue: no head
+    core.dispatch(&mut driver, Event::Writable(id));
+    core.carry_out_pending(&mut driver);
+    assert_eq!(driver.written[&id], b"first+second");
 }
 
 #[test]
 fn a_shared_buffer_sent_after_a_copy_goes_after_it() {
-    let mut driver = readiness(usize::MAX);
+    let mut driver = socket_taking(usize::MAX);
     let echo = copy_echo(|ctx, id| {
         ctx.send(id, Bytes::from_static(b"+shared"))
             .expect("queued");
@@ -81,7 +112,7 @@ fn a_shared_buffer_sent_after_a_copy_goes_after_it() {
 
 #[test]
 fn the_reply_counts_as_queued_while_the_callback_runs() {
-    let mut driver = readiness(usize::MAX);
+    let mut driver = socket_taking(usize::MAX);
     let seen = Arc::new(Mutex::new(None));
     let seen_in = seen.clone();
     let echo = copy_echo(move |ctx, id| *seen_in.lock().unwrap() = ctx.queued_bytes(id));
@@ -89,12 +120,13 @@ fn the_reply_counts_as_queued_while_the_callback_runs() {
     feed(&mut driver, id, Pending::Data(b"12345".to_vec()));
     core.dispatch(&mut driver, Event::Readable(id));
     assert_eq!(*seen.lock().unwrap(), Some(5));
+    core.carry_out_pending(&mut driver);
     assert_eq!(Context::new(&mut core.state).queued_bytes(id), Some(0));
 }
 
 #[test]
 fn a_close_in_the_callback_sends_the_reply_before_the_fin() {
-    let mut driver = readiness(usize::MAX);
+    let mut driver = socket_taking(usize::MAX);
     let echo = copy_echo(|ctx, id| ctx.close(id));
     let (mut core, id, closed) = loop_with_handler(ServiceConfig::default(), &mut driver, echo);
     feed(&mut driver, id, Pending::Data(b"bye".to_vec()));
@@ -111,7 +143,7 @@ fn a_close_in_the_callback_sends_the_reply_before_the_fin() {
 
 #[test]
 fn an_abort_in_the_callback_drops_the_reply() {
-    let mut driver = readiness(usize::MAX);
+    let mut driver = socket_taking(usize::MAX);
     let echo = copy_echo(|ctx, id| ctx.abort(id, CloseReason::Local));
     let (mut core, id, closed) = loop_with_handler(ServiceConfig::default(), &mut driver, echo);
     feed(&mut driver, id, Pending::Data(b"dropped".to_vec()));
@@ -120,15 +152,17 @@ fn an_abort_in_the_callback_drops_the_reply() {
     assert!(!driver.written.contains_key(&id), "nothing written");
     assert_eq!(driver.closed, [id]);
     assert_eq!(*closed.lock().unwrap(), [CloseReason::Local]);
+    assert!(core.state.replies.is_empty());
 }
 
 #[test]
 fn the_peer_eof_after_the_input_still_gets_the_reply() {
-    let mut driver = readiness(usize::MAX);
+    let mut driver = socket_taking(usize::MAX);
     let (mut core, id, closed) = copying_loop(ServiceConfig::default(), &mut driver);
     feed(&mut driver, id, Pending::Data(b"last words".to_vec()));
     feed(&mut driver, id, Pending::Eof);
     core.dispatch(&mut driver, Event::Readable(id));
+    core.dispatch(&mut driver, Event::Writable(id)); // a flush in the same batch
     core.carry_out_pending(&mut driver);
     assert_eq!(driver.written[&id], b"last words");
     assert_eq!(*closed.lock().unwrap(), [CloseReason::PeerClosed]);
@@ -136,7 +170,7 @@ fn the_peer_eof_after_the_input_still_gets_the_reply() {
 
 #[test]
 fn past_the_pause_mark_the_reply_is_queued_and_reading_pauses() {
-    let mut driver = readiness(0); // the peer reads nothing
+    let mut driver = socket_taking(0); // the peer reads nothing
     let (mut core, id, _) = copying_loop(small_queues(), &mut driver);
     feed(&mut driver, id, Pending::Data(b"0123".to_vec()));
     feed(&mut driver, id, Pending::Data(b"456789".to_vec())); // 10 >= pause of 8
@@ -152,8 +186,8 @@ fn past_the_pause_mark_the_reply_is_queued_and_reading_pauses() {
 }
 
 #[test]
-fn with_a_flush_interval_a_reply_waits_for_the_flush() {
-    let mut driver = readiness(usize::MAX);
+fn with_a_flush_interval_a_copy_is_queued_and_waits_for_the_flush() {
+    let mut driver = socket_taking(usize::MAX);
     let config = ServiceConfig {
         flush_interval: Some(Duration::from_secs(3600)),
         ..ServiceConfig::default()
@@ -163,21 +197,7 @@ fn with_a_flush_interval_a_reply_waits_for_the_flush() {
     core.dispatch(&mut driver, Event::Readable(id));
     core.carry_out_pending(&mut driver);
     assert!(!driver.written.contains_key(&id), "held until the interval");
-    assert_eq!(Context::new(&mut core.state).queued_bytes(id), Some(4));
-}
-
-#[test]
-fn a_completion_driver_queues_the_reply() {
-    let mut driver = FakeDriver {
-        capacity: usize::MAX,
-        ..FakeDriver::default()
-    };
-    let (mut core, id, _) = copying_loop(ServiceConfig::default(), &mut driver);
-    feed(&mut driver, id, Pending::Data(b"queued".to_vec()));
-    core.dispatch(&mut driver, Event::Readable(id));
-    assert!(driver.written.is_empty(), "sends wait for the pending list");
-    core.carry_out_pending(&mut driver);
-    assert_eq!(driver.written[&id], b"queued");
+    assert_eq!(core.state.sessions.get(id).unwrap().send.len(), 4);
 }
 
 /// A copying echo that also does `to_other` with the other session's id (set once known).
@@ -196,58 +216,74 @@ fn echo_with_other(
 }
 
 #[test]
-fn while_events_are_dispatched_replies_wait_then_leave_one_write_each() {
-    let mut driver = readiness(usize::MAX);
+fn two_sessions_replies_leave_one_write_each() {
+    let mut driver = socket_taking(usize::MAX);
     let (mut core, a, _) = copying_loop(ServiceConfig::default(), &mut driver);
     let b = add_session(&mut core, &mut driver);
     feed(&mut driver, a, Pending::Data(b"to a".to_vec()));
     feed(&mut driver, b, Pending::Data(b"to b".to_vec()));
-    core.park_replies();
     core.dispatch(&mut driver, Event::Readable(a));
     core.dispatch(&mut driver, Event::Readable(b));
     assert!(driver.written.is_empty(), "the reads first");
-    assert_eq!(Context::new(&mut core.state).queued_bytes(a), Some(4));
-    core.write_replies(&mut driver);
+    core.carry_out_pending(&mut driver);
     assert_eq!(driver.written[&a], b"to a");
     assert_eq!(driver.written[&b], b"to b");
     assert_eq!(driver.writes, 2);
-    assert!(core.state.pending.is_empty(), "nothing left to flush");
+    assert!(core.state.replies.is_empty());
 }
 
 #[test]
-fn a_send_from_another_sessions_callback_goes_after_the_parked_reply() {
-    let mut driver = readiness(3); // the parked reply is written in part
+fn sends_from_another_sessions_callback_go_after_the_reply() {
+    let mut driver = socket_taking(3); // the reply is written in part first
     let (echo, other) = echo_with_other(|ctx, _, other| {
         ctx.send(other, Bytes::from_static(b"+shared"))
             .expect("queued");
+        ctx.send_copy(other, b"+copy").expect("queued");
     });
     let (mut core, a, _) = loop_with_handler(ServiceConfig::default(), &mut driver, echo);
     let b = add_session(&mut core, &mut driver);
     feed(&mut driver, a, Pending::Data(b"hello".to_vec()));
-    core.park_replies();
-    core.dispatch(&mut driver, Event::Readable(a)); // parked, nothing sent to b
+    core.dispatch(&mut driver, Event::Readable(a)); // a's reply, the buffer's tail
     *other.lock().unwrap() = Some(a);
     feed(&mut driver, b, Pending::Data(b"from b".to_vec()));
-    core.dispatch(&mut driver, Event::Readable(b)); // sends to a: its reply moves first
-    core.write_replies(&mut driver);
+    core.dispatch(&mut driver, Event::Readable(b)); // b's reply, then sends to a: queued
+    driver.capacity = usize::MAX;
     core.carry_out_pending(&mut driver);
-    assert_eq!(driver.written[&a], b"hello+shared");
+    assert_eq!(driver.written[&a], b"hello+shared+copy");
     assert_eq!(driver.written[&b], b"from b");
+    assert!(core.state.replies.is_empty());
 }
 
 #[test]
-fn an_abort_from_another_sessions_callback_drops_the_parked_reply() {
-    let mut driver = readiness(usize::MAX);
+fn a_copy_to_a_session_whose_reply_is_not_the_tail_is_queued_behind_it() {
+    let mut driver = socket_taking(usize::MAX);
+    let (echo, other) = echo_with_other(|ctx, me, other| {
+        ctx.send_copy(other, b"+to other").expect("queued"); // other's reply is not the tail
+        ctx.send_copy(me, b"+mine").expect("queued"); // mine is no longer the tail
+    });
+    let (mut core, a, _) = loop_with_handler(ServiceConfig::default(), &mut driver, echo);
+    let b = add_session(&mut core, &mut driver);
+    feed(&mut driver, a, Pending::Data(b"a1".to_vec()));
+    core.dispatch(&mut driver, Event::Readable(a));
+    *other.lock().unwrap() = Some(a);
+    feed(&mut driver, b, Pending::Data(b"b1".to_vec()));
+    core.dispatch(&mut driver, Event::Readable(b));
+    core.carry_out_pending(&mut driver);
+    assert_eq!(driver.written[&a], b"a1+to other");
+    assert_eq!(driver.written[&b], b"b1+mine");
+}
+
+#[test]
+fn an_abort_from_another_sessions_callback_drops_the_reply() {
+    let mut driver = socket_taking(usize::MAX);
     let (echo, other) = echo_with_other(|ctx, _, other| ctx.abort(other, CloseReason::Local));
     let (mut core, a, closed) = loop_with_handler(ServiceConfig::default(), &mut driver, echo);
     let b = add_session(&mut core, &mut driver);
     feed(&mut driver, a, Pending::Data(b"dropped".to_vec()));
-    core.park_replies();
     core.dispatch(&mut driver, Event::Readable(a));
     *other.lock().unwrap() = Some(a);
     feed(&mut driver, b, Pending::Data(b"kept".to_vec()));
     core.dispatch(&mut driver, Event::Readable(b));
-    core.write_replies(&mut driver);
     core.carry_out_pending(&mut driver);
     assert!(
         !driver.written.contains_key(&a),
@@ -256,19 +292,5 @@ fn an_abort_from_another_sessions_callback_drops_the_parked_reply() {
     assert_eq!(driver.written[&b], b"kept");
     assert_eq!(driver.closed, [a]);
     assert_eq!(*closed.lock().unwrap(), [CloseReason::Local]);
-}
-
-#[test]
-fn a_flush_in_the_same_batch_sends_the_parked_reply_before_closing() {
-    let mut driver = readiness(usize::MAX);
-    let (mut core, id, closed) = copying_loop(ServiceConfig::default(), &mut driver);
-    feed(&mut driver, id, Pending::Data(b"last words".to_vec()));
-    feed(&mut driver, id, Pending::Eof);
-    core.park_replies();
-    core.dispatch(&mut driver, Event::Readable(id)); // parked; closing (the peer's EOF)
-    core.dispatch(&mut driver, Event::Writable(id)); // the flush decides the close
-    core.write_replies(&mut driver);
-    core.carry_out_pending(&mut driver);
-    assert_eq!(driver.written[&id], b"last words");
-    assert_eq!(*closed.lock().unwrap(), [CloseReason::PeerClosed]);
+    assert!(core.state.replies.is_empty());
 }

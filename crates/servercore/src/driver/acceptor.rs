@@ -1,5 +1,6 @@
 //! [`Acceptor`]: a listener of its own thread that hands each connection to an event loop —
-//! the lecture's accept thread. It serves the WebSocket listener
+//! the lecture's accept thread. It waits with the readiness model (`mio`) whatever the
+//! loops' model is, which is why it lives with the drivers: nothing above `driver/` polls. It serves the WebSocket listener
 //! ([`Service::listen_websocket`](crate::Service::listen_websocket)): browser players connect
 //! far less often than they send, so one `accept` thread and one mailbox post per connection
 //! cost nothing that matters, and the loops' drivers keep their single listener each. The
@@ -17,7 +18,8 @@ use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
 
 use crate::listener::{Listener, Sharing};
-use crate::mailbox::{Command, Mailbox, Transport};
+use crate::mailbox::{Arrival, Command, Mailbox};
+use crate::session::pipeline::Recipe;
 
 const LISTENER: Token = Token(0);
 const STOP: Token = Token(1);
@@ -33,12 +35,12 @@ pub(crate) struct Acceptor {
 impl Acceptor {
     /// Listens on `addr` (the service's backlog; shared with other processes only as
     /// `sharing` says) and starts the thread, which gives each connection to the next loop
-    /// (round robin, shared with `Service::adopt`) as a session speaking `transport`.
+    /// (round robin, shared with `Service::adopt`) as a session with `recipe`'s stages.
     pub(crate) fn start(
         addr: SocketAddr,
         backlog: i32,
         sharing: Sharing,
-        transport: Transport,
+        recipe: Recipe,
         loops: Arc<[Arc<Mailbox>]>,
         next_loop: Arc<AtomicUsize>,
     ) -> io::Result<Acceptor> {
@@ -54,7 +56,7 @@ impl Acceptor {
         let waker = Arc::new(Waker::new(poll.registry(), STOP)?);
         let thread = std::thread::Builder::new()
             .name(format!("servercore-accept-{}", local_addr.port()))
-            .spawn(move || accept_loop(poll, &listener, &transport, &loops, &next_loop))?;
+            .spawn(move || accept_loop(poll, &listener, &recipe, &loops, &next_loop))?;
         Ok(Acceptor {
             local_addr,
             waker,
@@ -91,7 +93,7 @@ const RETRY_AFTER_FAILURE: Duration = Duration::from_millis(100);
 fn accept_loop(
     mut poll: Poll,
     listener: &TcpListener,
-    transport: &Transport,
+    recipe: &Recipe,
     loops: &[Arc<Mailbox>],
     next_loop: &AtomicUsize,
 ) {
@@ -116,7 +118,7 @@ fn accept_loop(
                     let index = next_loop.fetch_add(1, Ordering::Relaxed) % loops.len();
                     loops[index].post([Command::Adopt {
                         stream: stream.into(),
-                        transport: transport.clone(),
+                        arrival: Arrival::Accepted(recipe.clone()),
                     }]);
                 }
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,

@@ -115,14 +115,14 @@ enum Phase {
 /// event:
 ///
 /// ```
-/// use servercore::websocket::{ClientHandshake, WsConfig, WsConnection, WsEvent};
+/// use rfc6455::{ClientHandshake, WsConfig, WsConnection, WsEvent};
 ///
 /// let mut ws = WsConnection::new(WsConfig::new(4096));
 /// let client = ClientHandshake::new();
 /// let mut received = client.request("127.0.0.1:7778", "/").into_bytes();
 /// // A masked binary frame carrying one packet: header (size 6, id 1) and body "hi".
-/// received.extend(servercore::websocket::masked_frame(
-///     servercore::websocket::Opcode::Binary, &[6, 0, 1, 0, b'h', b'i'], [1, 2, 3, 4]));
+/// received.extend(rfc6455::masked_frame(
+///     rfc6455::Opcode::Binary, &[6, 0, 1, 0, b'h', b'i'], [1, 2, 3, 4]));
 ///
 /// let (mut consumed, mut messages) = (0, Vec::new());
 /// loop {

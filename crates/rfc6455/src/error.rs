@@ -34,7 +34,7 @@ pub const CLOSE_POLICY: u16 = 1008;
 /// # Examples
 ///
 /// ```
-/// use servercore::websocket::WsError;
+/// use rfc6455::WsError;
 ///
 /// let err = WsError::FrameTooLarge { len: 70_000, max: 4096 };
 /// assert_eq!(err.close_code(), Some(1009));

@@ -119,7 +119,7 @@ impl ClientHandshake {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::websocket::handshake::{answer_request, Answer};
+    use crate::handshake::{answer_request, Answer};
 
     #[test]
     fn client_request_is_accepted_and_its_response_checks_out() {

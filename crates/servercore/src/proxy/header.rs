@@ -189,7 +189,7 @@ impl std::error::Error for ProxyHeaderError {}
 /// # Examples
 ///
 /// ```
-/// use servercore::{read_proxy_header, ProxiedSource, ProxyHeaderRead};
+/// use servercore::proxy::{read_proxy_header, ProxiedSource, ProxyHeaderRead};
 ///
 /// let buf = b"PROXY TCP4 203.0.113.7 192.0.2.1 51234 7777\r\nhello";
 /// let read = read_proxy_header(buf).unwrap();

@@ -90,7 +90,7 @@ impl std::fmt::Debug for FrameHead {
 /// # Examples
 /// A packet already serialized into a shared buffer goes out after its head, uncopied:
 /// ```
-/// use servercore::websocket::binary_header;
+/// use rfc6455::binary_header;
 ///
 /// assert_eq!(binary_header(5).as_bytes(), [0x82, 5]);
 /// assert_eq!(binary_header(300).as_bytes(), [0x82, 126, 1, 44]);
@@ -171,7 +171,7 @@ fn close_payload(code: Option<u16>, reason: &str) -> Vec<u8> {
 ///
 /// # Examples
 /// ```
-/// use servercore::websocket::close_frame;
+/// use rfc6455::close_frame;
 ///
 /// assert_eq!(&close_frame(Some(1000), "bye")[..], [0x88, 5, 0x03, 0xe8, b'b', b'y', b'e']);
 /// assert_eq!(&close_frame(None, "ignored")[..], [0x88, 0]);
@@ -207,7 +207,7 @@ pub fn masked_frame(opcode: Opcode, payload: &[u8], mask: [u8; 4]) -> Bytes {
 ///
 /// # Examples
 /// ```
-/// assert_eq!(&servercore::websocket::idle_ping()[..], [0x89, 0]);
+/// assert_eq!(&rfc6455::idle_ping()[..], [0x89, 0]);
 /// ```
 pub fn idle_ping() -> Bytes {
     Bytes::from_static(&[0x89, 0])
