@@ -8,6 +8,7 @@ use std::net::TcpStream;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Barrier};
 
+use game_protocol::chat::parse_room_joined;
 use gameserver::protocol;
 use servercore::{CloseReason, Model, ServiceConfig};
 use util::*;
@@ -248,15 +249,20 @@ fn chat_in_the_same_write_as_the_join(model: Model) {
         }
         std::io::Write::write_all(&mut stream, &burst).unwrap();
         let got: Vec<(u16, Vec<u8>)> = (0..5).map(|_| read_packet(&mut stream).unwrap()).collect();
-        let at = |packet: (u16, Vec<u8>)| got.iter().position(|p| *p == packet).expect("heard");
-        let joined_first = at((
-            protocol::ROOM_JOINED,
-            protocol::room_joined(first, 2).to_vec(),
-        ));
-        let joined_next = at((
-            protocol::ROOM_JOINED,
-            protocol::room_joined(next, 2).to_vec(),
-        ));
+        let at = |packet: (u16, Vec<u8>)| {
+            let found = got.iter().position(|p| *p == packet);
+            found.unwrap_or_else(|| panic!("{packet:?} not heard in {got:?}"))
+        };
+        // The room only, not its member count: the previous client, closed in the room this
+        // one joins first, may or may not have been removed yet when the join arrives.
+        let joined = |room: u32| {
+            let found = got.iter().position(|(id, body)| {
+                *id == protocol::ROOM_JOINED
+                    && parse_room_joined(body).map(|(r, _)| r) == Some(room)
+            });
+            found.unwrap_or_else(|| panic!("ROOM_JOINED {room} not heard in {got:?}"))
+        };
+        let (joined_first, joined_next) = (joined(first), joined(next));
         let chat = |seq| at((protocol::CHAT_BROADCAST, chat_body(client, seq, 32)));
         assert_eq!(joined_first, 0, "{got:?}");
         assert!(chat(0) < chat(1), "{got:?}");
