@@ -149,6 +149,8 @@ class Config:
     # Cost only: no searches, every server's cost runs at this rate (A/B of one change).
     cost_rate: float = field(default_factory=lambda: env("COST_RATE", 0.0))
     server_cpu: int = field(default_factory=lambda: env("SERVER_CPU", 0, int))
+    # Event loops of every server (all on SERVER_CPU): 2 shows what crossing loops costs.
+    server_threads: int = field(default_factory=lambda: env("SERVER_THREADS", 1, int))
     client_cpu: int = field(default_factory=lambda: env("CLIENT_CPU", 1, int))
     dummyclient: str = field(default_factory=lambda: os.environ.get("DUMMYCLIENT")
                              or os.path.join(BIN_DIR, "dummyclient"))
@@ -186,11 +188,15 @@ class Config:
         return out
 
     def server_cmd(self, spec, scenario):
-        """A spec `NAME+EXTRA+ARGS` as a command line (without --bind/--port/--threads)."""
+        """A spec `NAME+EXTRA+ARGS` as a command line (without --bind/--port/--threads). A
+        gameserver name may end in `@PATH`, another gameserver binary to run (an A/B of two
+        builds: `gameserver-epoll@/tmp/gameserver-before`)."""
         name, *extra = spec.split("+")
         tls = tls_server_args(self.tls_dir) if scenario.tls else []
         if name.startswith("gameserver-"):
-            return [os.path.join(BIN_DIR, "gameserver"), "--model", name[len("gameserver-"):],
+            name, _, binary = name.partition("@")
+            return [binary or os.path.join(BIN_DIR, "gameserver"),
+                    "--model", name[len("gameserver-"):],
                     "--protocol", scenario.protocol, *scenario.gameserver_args,
                     *self.gameserver_args, *tls, *extra]
         return [os.path.join(BIN_DIR, name), *tls, *extra]
@@ -228,7 +234,7 @@ class Run:
         rec = run_probe(cfg.server_cmd(spec, scenario), client, offered=rate,
                         rate_field=scenario.rate_field, unit=scenario.unit,
                         bound_us=scenario.bound_us, secs=secs, server_cpu=cfg.server_cpu,
-                        client_cpu=cfg.client_cpu,
+                        client_cpu=cfg.client_cpu, server_threads=cfg.server_threads,
                         log_prefix=os.path.join(self.log_dir,
                                                 f"{scenario.name}-{safe}-{label}-{rate:.0f}"))
         rec = dict(rec, scenario=scenario.name, server=spec)

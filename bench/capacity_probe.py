@@ -54,14 +54,14 @@ def verdict(client_exit, report, rate_field, offered, bound_us):
     return reasons
 
 
-def start_server(cmd, server_cpu, log_path):
-    """Starts `cmd` (with --bind, --port and --threads 1 added) pinned to `server_cpu`; returns
+def start_server(cmd, server_cpu, log_path, threads=1):
+    """Starts `cmd` (with --bind, --port and --threads added) pinned to `server_cpu`; returns
     (process, port) once it accepts a connection."""
     if not os.access(cmd[0], os.X_OK):
         raise HarnessError(f"server binary {cmd[0]} not found")
     port = free_port()
     full = ["taskset", "-c", str(server_cpu), *cmd,
-            "--bind", "127.0.0.1", "--port", str(port), "--threads", "1"]
+            "--bind", "127.0.0.1", "--port", str(port), "--threads", str(threads)]
     with open(log_path, "ab") as log:
         log.write((" ".join(full) + "\n").encode())
         log.flush()
@@ -189,10 +189,12 @@ def run_client(cmd, client_cpu, secs, out_path, err_path):
 
 
 def run_probe(server_cmd, client_cmd, *, offered, rate_field, unit, bound_us, secs,
-              server_cpu, client_cpu, log_prefix):
+              server_cpu, client_cpu, log_prefix, server_threads=1):
     """One probe: the probe's record (a dict); see the module docs. `client_cmd` gets --addr
-    prepended; it must already carry the rate, --duration, --threads 1 and --json."""
-    server, port = start_server(server_cmd, server_cpu, log_prefix + ".server.log")
+    prepended; it must already carry the rate, --duration, --threads 1 and --json. The server
+    runs `server_threads` event loops (all pinned to `server_cpu`)."""
+    server, port = start_server(server_cmd, server_cpu, log_prefix + ".server.log",
+                                server_threads)
     before = cpu_ticks_split(server.pid)
     busy_before = cpu_busy_ticks(server_cpu)
     sampler = CpuSampler(server.pid)

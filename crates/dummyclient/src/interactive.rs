@@ -27,8 +27,7 @@ use crate::wire::{
     Farewell, CHAT, CHAT_BROADCAST, ECHO, ENTER_ROOM, LEAVE_ROOM, ROOM_FULL, ROOM_JOINED,
 };
 
-/// Longest sender name the chat body convention allows, in bytes.
-pub const MAX_NAME: usize = 32;
+pub use game_protocol::chat::{parse_named_chat, MAX_NAME};
 
 /// What `--interactive` was told.
 #[derive(Debug, Clone)]
@@ -41,34 +40,12 @@ pub struct InteractiveConfig {
     pub name: String,
 }
 
-/// A chat body of the web page's convention: `name_len: u8 | name | text`.
+/// A chat body of the web page's convention (NAMED_CHAT): `name_len: u8 | name | text`.
 ///
 /// # Panics
 /// If `name` is empty or longer than [`MAX_NAME`] bytes (`--name` is checked when parsed).
 pub fn named_chat(name: &str, text: &str) -> Vec<u8> {
-    let len = u8::try_from(name.len()).expect("a name of at most 32 bytes");
-    assert!(
-        (1..=MAX_NAME).contains(&name.len()),
-        "a name of 1 to 32 bytes"
-    );
-    let mut body = Vec::with_capacity(1 + name.len() + text.len());
-    body.push(len);
-    body.extend_from_slice(name.as_bytes());
-    body.extend_from_slice(text.as_bytes());
-    body
-}
-
-/// `(name, text)` of a chat body of the web page's convention, or `None` if it is not one
-/// (the load generator's binary chats).
-pub fn parse_named_chat(body: &[u8]) -> Option<(&str, &str)> {
-    let (&len, rest) = body.split_first()?;
-    let len = usize::from(len);
-    if !(1..=MAX_NAME).contains(&len) || rest.len() < len {
-        return None;
-    }
-    let name = std::str::from_utf8(&rest[..len]).ok()?;
-    let text = std::str::from_utf8(&rest[len..]).ok()?;
-    Some((name, text))
+    game_protocol::chat::named_chat(name, text).expect("a name of 1 to 32 bytes")
 }
 
 /// `--name`'s value parser: 1 to 32 bytes of UTF-8.

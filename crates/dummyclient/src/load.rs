@@ -32,7 +32,7 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -472,7 +472,7 @@ pub fn run_observed(
             .map_err(LoadError::Connect)?;
     }
     gate.finish().map_err(LoadError::Handshake)?;
-    wait_ready(&shared, config.clients, config.connect_timeout)?;
+    wait_ready(&shared.ready, config.clients, config.connect_timeout)?;
     let connect_secs = connect_started.elapsed().as_secs_f64();
 
     let mut observer = Observer {
@@ -493,12 +493,17 @@ pub fn run_observed(
     Ok(Report::new(&stats, info))
 }
 
-/// The barrier: waits until every client is ready to send (echo: opened by its loop; chat:
-/// `ROOM_JOINED` received) or closed, so that nobody sends before everyone can receive.
-fn wait_ready(shared: &Shared, clients: usize, timeout: Duration) -> Result<(), LoadError> {
+/// The barrier: waits until `ready` counts every client ready to send (echo: opened by its
+/// loop; chat: `ROOM_JOINED` received; arena: its join answered) or closed, so that nobody
+/// sends before everyone can receive.
+pub(crate) fn wait_ready(
+    ready: &AtomicU32,
+    clients: usize,
+    timeout: Duration,
+) -> Result<(), LoadError> {
     let started = Instant::now();
     loop {
-        let ready = shared.ready.load(Ordering::Acquire) as usize;
+        let ready = ready.load(Ordering::Acquire) as usize;
         if ready >= clients {
             return Ok(());
         }

@@ -11,6 +11,7 @@
 //! cargo run --release -p dummyclient -- --clients 100 --duration 30 --plot run.svg --json-out run.json
 //! cargo run --release -p dummyclient -- --compare before.json after.json
 //! cargo run -p dummyclient -- --protocol packet --interactive --room 7 --name alice   # chat by hand
+//! cargo run --release -p dummyclient -- --protocol packet --scenario arena --clients 1000   # gameserver --game arena
 //! ```
 //!
 //! Exit status: 0 on success; 1 if the run could not be carried out (server not reachable,
@@ -27,6 +28,7 @@ use std::time::Duration;
 
 use clap::error::ErrorKind;
 use clap::{ArgGroup, CommandFactory, Parser};
+use dummyclient::arena::{self, ArenaLoad};
 use dummyclient::interactive::{self, InteractiveConfig};
 use dummyclient::lecture::{self, LectureConfig};
 use dummyclient::load::{self, LoadConfig, Pacing, Scenario, DRAIN_TIMEOUT};
@@ -183,6 +185,19 @@ struct Cli {
     /// printed; /join N, /leave, /quit (or end of input) as commands.
     #[arg(long, conflicts_with_all = ["load_mode", "count"], help_heading = "Interactive mode")]
     interactive: bool,
+    /// Arena: the arena the bots join (`gameserver --game arena`). Default 1.
+    #[arg(
+        long,
+        requires = "load_mode",
+        help_heading = "Arena (--scenario arena)"
+    )]
+    arena_room: Option<u32>,
+    /// Arena: mean milliseconds between two turns of a bot (each turn: a random heading and
+    /// speed, now and then over the speed limit or a tag). Default 1000.
+    #[arg(long, requires = "load_mode", help_heading = "Arena (--scenario arena)",
+          value_parser = clap::value_parser!(u64).range(2..=600_000))]
+    turn_ms: Option<u64>,
+
     /// Interactive: the room to join first.
     #[arg(
         long,
@@ -210,6 +225,10 @@ enum ScenarioArg {
     Echo,
     /// Clients join rooms and chat; every member gets every chat of its room.
     Chat,
+    /// Bots in an arena (`gameserver --game arena`) move and turn at random and check every
+    /// snapshot: ticks in order, deltas against what they have, nobody outside the view
+    /// radius, their own moves following their inputs.
+    Arena,
 }
 
 /// Shown at the end of `--help`.
@@ -243,6 +262,22 @@ impl Cli {
             ScenarioArg::Chat if self.protocol != Protocol::Packet => {
                 Err("--scenario chat needs --protocol packet".into())
             }
+            ScenarioArg::Arena if self.protocol != Protocol::Packet => {
+                Err("--scenario arena needs --protocol packet".into())
+            }
+            ScenarioArg::Arena
+                if self.rooms.is_some()
+                    || self.chat_rate.is_some()
+                    || self.inflight.is_some()
+                    || self.rate.is_some() =>
+            {
+                Err("--scenario arena takes --arena-room and --turn-ms, not --rooms, --chat-rate, --inflight or --rate".into())
+            }
+            _ if self.scenario != ScenarioArg::Arena
+                && (self.arena_room.is_some() || self.turn_ms.is_some()) =>
+            {
+                Err("--arena-room and --turn-ms need --scenario arena".into())
+            }
             _ => Ok(()),
         }
     }
@@ -259,7 +294,7 @@ impl Cli {
                     },
                 },
             ),
-            ScenarioArg::Chat => (
+            ScenarioArg::Chat | ScenarioArg::Arena => (
                 Scenario::Chat {
                     rooms: self.rooms.map_or(1, |r| r as usize),
                 },
@@ -394,6 +429,52 @@ enum Mode<'a> {
     Lecture,
 }
 
+/// `--scenario arena`: the bots' run, its report, exit 2 if anything was wrong.
+fn run_arena(cli: &Cli, interrupt: &AtomicBool) -> ExitCode {
+    let config = ArenaLoad {
+        addr: cli.addr.clone(),
+        clients: cli.clients.map_or(100, |n| n as usize),
+        room: cli.arena_room.unwrap_or(1),
+        turn_ms: cli.turn_ms.unwrap_or(1000),
+        duration: cli.duration,
+        threads: cli
+            .threads
+            .map_or(ServiceConfig::default().threads, |n| n as usize),
+        model: cli.model,
+        websocket: cli.websocket,
+        tls: cli.tls_client.clone(),
+        connect_timeout: cli.connect_timeout,
+    };
+    match arena::run(&config, interrupt) {
+        Ok(report) => {
+            if cli.json {
+                println!("{}", report.to_json());
+            } else {
+                println!("{report}");
+            }
+            if let Some(path) = &cli.json_out {
+                if let Err(err) = std::fs::write(path, report.to_json() + "\n") {
+                    eprintln!("dummyclient: cannot write {}: {err}", path.display());
+                    return ExitCode::FAILURE;
+                }
+            }
+            if report.passed() {
+                ExitCode::SUCCESS
+            } else {
+                eprintln!(
+                    "dummyclient: FAILED: {} errors (violations {:?}, malformed {}, refused {}, disconnects {}), {} snapshots",
+                    report.errors, report.violations, report.malformed, report.refused, report.disconnects, report.snapshots
+                );
+                ExitCode::from(2)
+            }
+        }
+        Err(err) => {
+            eprintln!("dummyclient: error: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn run_load(cli: &Cli) -> ExitCode {
     // Ctrl-C ends the sending phase early (the report is still printed); a second one kills.
     let interrupt = Arc::new(AtomicBool::new(false));
@@ -404,6 +485,14 @@ fn run_load(cli: &Cli) -> ExitCode {
         if let Err(err) = registered {
             eprintln!("dummyclient: cannot handle signal {signal}: {err}");
         }
+    }
+    if cli.scenario == ScenarioArg::Arena {
+        if let Err(msg) = cli.check_scenario() {
+            Cli::command()
+                .error(ErrorKind::ArgumentConflict, msg)
+                .exit();
+        }
+        return run_arena(cli, &interrupt);
     }
     let config = cli.load_config();
     if let Err(msg) = cli.check_scenario().and_then(|()| config.validate()) {

@@ -12,33 +12,16 @@
 //! is presented as an [`ECHO`] packet without its header, so the scenarios deal in packets
 //! only.
 //!
-//! The packet ids mirror `docs/protocol.md` (and `gameserver::protocol`, which the tests
-//! compare them with).
+//! The packet ids and layouts come from `game-protocol`, the one definition of the protocol.
 
 use bytes::{BufMut, BytesMut};
 use servercore::packet::{Framer, Packet, PacketError, PacketHeader, HEADER_LEN};
 
-/// Client -> server -> client: the server sends the same packet back.
-pub const ECHO: u16 = 1;
-/// Client -> server: join a room. Body: `room: u32 LE`.
-pub const ENTER_ROOM: u16 = 2;
-/// Client -> server: leave the current room. Empty body.
-pub const LEAVE_ROOM: u16 = 3;
-/// Client -> server: say something to the room. Body: any bytes.
-pub const CHAT: u16 = 4;
-/// Server -> every member of the sender's room, the sender included: the CHAT body unchanged.
-pub const CHAT_BROADCAST: u16 = 5;
-/// Server -> client: answer to ENTER_ROOM. Body: `room: u32 LE, members: u32 LE`.
-pub const ROOM_JOINED: u16 = 6;
-/// Server -> client, then close: the server refused the connection (session caps). Body:
-/// UTF-8 reason.
-pub const SERVER_FULL: u16 = 7;
-/// Server -> client: answer to ENTER_ROOM when the room is full. Body: `room: u32 LE,
-/// capacity: u32 LE`.
-pub const ROOM_FULL: u16 = 8;
-/// Server -> client, then close: the client sent over the server's per-session packet rate.
-/// Body: `per_sec: u32 LE, burst: u32 LE`.
-pub const RATE_LIMITED: u16 = 9;
+pub use game_protocol::ids::{
+    CHAT, CHAT_BROADCAST, ECHO, ENTER_ROOM, LEAVE_ROOM, RATE_LIMITED, ROOM_FULL, ROOM_JOINED,
+    SERVER_FULL,
+};
+
 /// Length of the ROOM_JOINED body.
 pub const ROOM_JOINED_LEN: usize = 8;
 

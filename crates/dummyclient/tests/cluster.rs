@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dummyclient::load::{self, LoadConfig};
-use gameserver::cluster::{Backplane, Cluster, ClusterArgs, ClusterStats, NodeId, Relay};
+use gameserver::chat_service::bind_chat;
+use gameserver::cluster::{Backplane, Cluster, ClusterArgs, ClusterStats, NodeId};
 use gameserver::game::Game;
 use servercore::packet::{Packets, DEFAULT_MAX_PACKET, HEADER_LEN};
 use servercore::{Model, Service, ServiceConfig};
@@ -16,7 +17,7 @@ use testkit::{loopback, one_model, RedisServer};
 
 /// One clustered instance: the service, its backplane and its counters.
 struct Node {
-    service: Service<Relay<Packets<Game>>>,
+    service: Service<Packets<Game>>,
     _backplane: Backplane,
     stats: Arc<ClusterStats>,
 }
@@ -30,7 +31,7 @@ fn node(model: Model, url: &str, name: &str, secret: &std::path::Path) -> Node {
         cluster_secret_file: Some(secret.to_path_buf()),
         cluster_insecure: false,
     };
-    let mut cluster = Cluster::new(&args, 1000, DEFAULT_MAX_PACKET - HEADER_LEN)
+    let mut cluster = Cluster::new(&args, DEFAULT_MAX_PACKET - HEADER_LEN)
         .expect("a Redis URL")
         .expect("--cluster given");
     let stats = cluster.stats();
@@ -39,9 +40,8 @@ fn node(model: Model, url: &str, name: &str, secret: &std::path::Path) -> Node {
         model,
         ..Default::default()
     };
-    let service = Service::bind(loopback(), config, |index| {
-        let packets = Packets::new(cluster.game(), DEFAULT_MAX_PACKET);
-        Relay::new(packets, Some(cluster.inbox(index)))
+    let (service, _rooms) = bind_chat(loopback(), config, 1000, Some(&mut cluster), |game| {
+        Packets::new(game, DEFAULT_MAX_PACKET)
     })
     .expect("game server starts");
     let backplane = cluster.start(service.notifier()).expect("backplane starts");

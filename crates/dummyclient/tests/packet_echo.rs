@@ -5,23 +5,8 @@ mod util;
 
 use std::time::Duration;
 
-use dummyclient::wire::{self, Protocol};
+use dummyclient::wire::Protocol;
 use util::{clean_closed_loop_run, count, game_server, json_report, run_ok};
-
-#[test]
-fn packet_ids_match_the_gameserver() {
-    use gameserver::protocol;
-    assert_eq!(wire::ECHO, protocol::ECHO);
-    assert_eq!(wire::ENTER_ROOM, protocol::ENTER_ROOM);
-    assert_eq!(wire::LEAVE_ROOM, protocol::LEAVE_ROOM);
-    assert_eq!(wire::CHAT, protocol::CHAT);
-    assert_eq!(wire::CHAT_BROADCAST, protocol::CHAT_BROADCAST);
-    assert_eq!(wire::ROOM_JOINED, protocol::ROOM_JOINED);
-    assert_eq!(wire::SERVER_FULL, protocol::SERVER_FULL);
-    assert_eq!(wire::ROOM_FULL, protocol::ROOM_FULL);
-    assert_eq!(wire::RATE_LIMITED, protocol::RATE_LIMITED);
-    assert_eq!(wire::ROOM_JOINED_LEN, protocol::room_joined(0, 0).len());
-}
 
 #[test]
 fn closed_loop_packet_echo_has_no_errors() {

@@ -5,11 +5,11 @@
 
 mod util;
 
-use std::sync::Arc;
 use std::time::Duration;
 
+use gameserver::chat_room::DEFAULT_ROOM_CAPACITY;
+use gameserver::chat_service::bind_chat;
 use gameserver::game::Game;
-use gameserver::room::Rooms;
 use servercore::packet::{Packets, RateLimit, DEFAULT_MAX_PACKET};
 use servercore::{AddressList, Service, ServiceConfig};
 use util::{count, json_report, run_dummyclient, run_ok, stderr};
@@ -27,11 +27,12 @@ fn limited_server(trusted_sources: AddressList) -> Service<Packets<Game>> {
         trusted_sources,
         ..Default::default()
     };
-    let rooms = Arc::new(Rooms::default());
-    Service::bind("127.0.0.1:0".parse().unwrap(), config, |_| {
-        Packets::new(Game::new(rooms.clone()), DEFAULT_MAX_PACKET).with_rate_limit(LIMIT)
+    let addr = "127.0.0.1:0".parse().unwrap();
+    bind_chat(addr, config, DEFAULT_ROOM_CAPACITY, None, |game| {
+        Packets::new(game, DEFAULT_MAX_PACKET).with_rate_limit(LIMIT)
     })
     .expect("game server starts")
+    .0
 }
 
 fn closed_loop_args(addr: &str) -> [&str; 11] {

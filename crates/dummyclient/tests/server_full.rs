@@ -6,10 +6,10 @@ mod util;
 use std::time::Duration;
 
 use dummyclient::wire::SERVER_FULL;
-use gameserver::game::Game;
-use gameserver::room::Rooms;
+use gameserver::chat_room::DEFAULT_ROOM_CAPACITY;
+use gameserver::chat_service::bind_chat;
 use servercore::packet::{encode, Packets, DEFAULT_MAX_PACKET};
-use servercore::{Service, ServiceConfig};
+use servercore::ServiceConfig;
 use util::{count, json_report, run_dummyclient};
 
 #[test]
@@ -20,9 +20,9 @@ fn refused_clients_are_counted_as_server_full() {
         farewell: Some(encode(SERVER_FULL, b"server full").unwrap()),
         ..Default::default()
     };
-    let rooms = std::sync::Arc::new(Rooms::default());
-    let server = Service::bind("127.0.0.1:0".parse().unwrap(), config, |_| {
-        Packets::new(Game::new(rooms.clone()), DEFAULT_MAX_PACKET)
+    let addr = "127.0.0.1:0".parse().unwrap();
+    let (server, _rooms) = bind_chat(addr, config, DEFAULT_ROOM_CAPACITY, None, |game| {
+        Packets::new(game, DEFAULT_MAX_PACKET)
     })
     .unwrap();
     let addr = server.local_addr().unwrap().to_string();

@@ -9,8 +9,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
+use gameserver::chat_room::DEFAULT_ROOM_CAPACITY;
+use gameserver::chat_service::bind_chat;
 use gameserver::game::Game;
-use gameserver::room::Rooms;
 use servercore::packet::{Packets, DEFAULT_MAX_PACKET};
 use servercore::tls::TlsConfig;
 use servercore::websocket::WsConfig;
@@ -91,11 +92,12 @@ fn echo_over_tls_verifies_every_byte(model: Model) {
 both_models!(echo, echo_over_tls_verifies_every_byte);
 
 fn game_server(pki: &TestPki) -> Service<Packets<Game>> {
-    let rooms = std::sync::Arc::new(Rooms::default());
-    Service::bind(loopback(), tls_config(Model::Auto, pki), move |_| {
-        Packets::new(Game::new(rooms.clone()), DEFAULT_MAX_PACKET)
+    let config = tls_config(Model::Auto, pki);
+    bind_chat(loopback(), config, DEFAULT_ROOM_CAPACITY, None, |game| {
+        Packets::new(game, DEFAULT_MAX_PACKET)
     })
     .unwrap()
+    .0
 }
 
 #[test]

@@ -23,16 +23,21 @@ use std::time::Duration;
 use clap::builder::RangedU64ValueParser;
 use clap::error::ErrorKind;
 use clap::{CommandFactory, Parser};
+use gameserver::arena::ArenaArgs;
+use gameserver::chat_room::DEFAULT_ROOM_CAPACITY;
 use gameserver::cluster::ClusterArgs;
-use gameserver::game::Game;
-use gameserver::room::DEFAULT_ROOM_CAPACITY;
-use servercore::packet::{Packets, RateLimit, DEFAULT_MAX_PACKET, HEADER_LEN, MAX_WIRE_PACKET};
+use servercore::packet::{
+    PacketHandler, Packets, RateLimit, DEFAULT_MAX_PACKET, HEADER_LEN, MAX_WIRE_PACKET,
+};
 use servercore::tls::TlsConfig;
 use servercore::websocket::WsConfig;
 use servercore::{AddressList, Model, ProxyProtocol, ServiceConfig};
 
-/// The browser chat page, served at `/` on the WebSocket port.
+/// The browser chat page, served at `/` on the WebSocket port (`--game chat`).
 const CHAT_PAGE: &[u8] = include_bytes!("../../../web/chat.html");
+
+/// The browser arena page, served at `/` on the WebSocket port (`--game arena`).
+const ARENA_PAGE: &[u8] = include_bytes!("../../../web/arena.html");
 
 /// Most event loops: far beyond any machine's cores, below where threads, listening sockets
 /// and rings become a resource problem of their own.
@@ -117,6 +122,11 @@ pub(crate) struct Args {
     /// (docs/protocol.md).
     #[arg(long, value_enum, default_value_t = Protocol::Raw)]
     pub(crate) protocol: Protocol,
+    /// Packet mode: the game served: chat rooms, or the arena (players moving and playing tag,
+    /// with a tick, interest management and snapshots: the --arena-* flags; docs/protocol.md
+    /// "The arena").
+    #[arg(long, value_enum, default_value_t = GameKind::Chat)]
+    pub(crate) game: GameKind,
     /// Largest packet accepted in packet mode, header included (bytes, 8 to 65535).
     #[arg(long, value_name = "BYTES",
           value_parser = RangedU64ValueParser::<usize>::new()
@@ -219,6 +229,18 @@ pub(crate) struct Args {
     /// Scale-out through Redis (packet mode): `--cluster URL` and its companions.
     #[command(flatten)]
     pub(crate) cluster: ClusterArgs,
+    /// The arena's rules and bounds (`--game arena`).
+    #[command(flatten)]
+    pub(crate) arena: ArenaArgs,
+}
+
+/// The game of packet mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum GameKind {
+    /// Chat rooms: ENTER_ROOM, CHAT, CHAT_BROADCAST (web/chat.html at `/` of --websocket).
+    Chat,
+    /// The arena: ARENA_JOIN, ARENA_INPUT, ARENA_SNAPSHOT (web/arena.html at `/`).
+    Arena,
 }
 
 /// What the server speaks.
@@ -262,6 +284,7 @@ impl Args {
             for (flag, given) in [
                 ("--cluster", self.cluster.cluster.is_some()),
                 ("--websocket", self.websocket.is_some()),
+                ("--game arena", self.game == GameKind::Arena),
             ] {
                 if given {
                     return Err(conflict(format!("{flag} needs --protocol packet")));
@@ -283,6 +306,13 @@ impl Args {
             // The shared secret (or --cluster-insecure), read now: a missing one is a usage
             // error, not a failure after the listeners are up.
             self.cluster.auth().map_err(conflict)?;
+            if self.game == GameKind::Arena && self.arena.public_addr.is_none() {
+                return Err(conflict(
+                    "--game arena --cluster needs --public-addr HOST:PORT: where players \
+                     joining this instance's arenas elsewhere are sent"
+                        .into(),
+                ));
+            }
         }
         let read = ServiceConfig::default().read_chunk;
         let room = self.send_queue_limit.saturating_sub(read);
@@ -354,13 +384,17 @@ impl Args {
         }
     }
 
-    /// The WebSocket listener's settings: messages up to the packet limit, the chat page.
+    /// The WebSocket listener's settings: messages up to the packet limit, the game's page.
     pub(crate) fn websocket_config(&self) -> WsConfig {
-        WsConfig::new(self.max_packet).with_page(bytes::Bytes::from_static(CHAT_PAGE))
+        let page = match self.game {
+            GameKind::Chat => CHAT_PAGE,
+            GameKind::Arena => ARENA_PAGE,
+        };
+        WsConfig::new(self.max_packet).with_page(bytes::Bytes::from_static(page))
     }
 
     /// The packet-mode handler of one loop: the game, framed, rate limited.
-    pub(crate) fn packets(&self, game: Game) -> Packets<Game> {
+    pub(crate) fn packets<P: PacketHandler>(&self, game: P) -> Packets<P> {
         let packets = Packets::new(game, self.max_packet);
         match self.rate_limit {
             0 => packets,
@@ -538,12 +572,62 @@ mod tests {
         for flags in [
             &["--websocket", "127.0.0.1:7778"][..],
             &["--cluster", "redis://127.0.0.1:6379"],
+            &["--game", "arena"],
         ] {
             let err = parse(flags).expect_err("raw mode");
             assert_eq!(err.kind(), ErrorKind::ArgumentConflict, "{err}");
             assert_eq!(err.exit_code(), 2);
             assert!(err.to_string().contains("needs --protocol packet"), "{err}");
         }
+    }
+
+    #[test]
+    fn arena_flags_have_ranges_and_make_the_rules() {
+        let args = parse(&[
+            "--protocol",
+            "packet",
+            "--game",
+            "arena",
+            "--arena-size",
+            "2000",
+        ])
+        .unwrap();
+        assert_eq!(args.game, GameKind::Arena);
+        let config = args.arena.config();
+        assert_eq!((config.rules.size, config.rules.tick_hz), (2000, 20));
+        assert_eq!(config.rules.check(), Ok(()));
+        for (flag, bad) in [
+            ("--arena-size", "0"),
+            ("--arena-size", "8191"),
+            ("--tick-hz", "0"),
+            ("--tick-hz", "1001"),
+            ("--view-radius", "0"),
+            ("--max-in-view", "4097"),
+            ("--arena-capacity", "65536"),
+        ] {
+            assert_refused(&[flag, bad], ErrorKind::ValueValidation, flag);
+        }
+    }
+
+    #[test]
+    fn a_clustered_arena_needs_its_public_address() {
+        let flags = [
+            "--protocol",
+            "packet",
+            "--game",
+            "arena",
+            "--cluster",
+            "redis://127.0.0.1:6379",
+            "--cluster-insecure",
+        ];
+        let err = parse(&flags).expect_err("no --public-addr");
+        assert_eq!(err.exit_code(), 2);
+        assert!(err.to_string().contains("--public-addr"), "{err}");
+        let mut with = flags.to_vec();
+        with.extend(["--public-addr", "10.0.0.1:7777"]);
+        assert!(parse(&with).is_ok());
+        with.extend(["--public-websocket", "ws://a b"]);
+        assert_refused(&with, ErrorKind::ValueValidation, "--public-websocket");
     }
 
     #[test]

@@ -1,96 +1,70 @@
-//! [`Game`]: the packet protocol — echo, rooms, chat — as a servercore `PacketHandler`.
+//! [`Game`]: the packet protocol — echo, rooms, chat — as a servercore `PacketHandler`, one
+//! per event loop, over the chat rooms of the `rooms` facility ([`ChatRoom`]).
+//!
+//! A CHAT is serialized once here, on the sender's loop, and handed to the room's loop (a
+//! direct call when it is this one, a posted job otherwise); the room queues the one buffer on
+//! every member. No lock is taken on the way.
 
-use std::collections::HashMap;
-use std::sync::Arc;
-
+use rooms::{InputError, RoomHost, RoomId};
 use servercore::packet::{Packet, PacketContext, PacketHandler, RateLimit};
 use servercore::{CloseReason, Context, SessionId};
 
-use crate::cluster::{Link, Waiter};
+use crate::chat_room::ChatRoom;
+use crate::cluster::Inbox;
 use crate::protocol;
-use crate::room::Rooms;
 
-/// One loop's share of the game: which room each of its sessions is in, plus the rooms
-/// shared by all loops.
+/// One loop's share of the game: this loop's rooms and its sessions' seats, and (with
+/// `--cluster`) its inbox of other instances' chats.
 #[derive(Debug)]
 pub struct Game {
-    rooms: Arc<Rooms>,
-    room_of: HashMap<SessionId, u32>,
-    /// Set with `--cluster`: chats are also published for the room's other instances.
-    cluster: Option<Arc<Link>>,
+    rooms: RoomHost<ChatRoom>,
+    inbox: Option<Inbox>,
 }
 
 impl Game {
-    /// A loop's handler over the shared `rooms`.
-    pub fn new(rooms: Arc<Rooms>) -> Game {
+    /// A loop's handler over its host of the chat rooms
+    /// ([`chat_rooms`](crate::chat_room::chat_rooms)`(..).host(loop)`).
+    pub fn new(rooms: RoomHost<ChatRoom>) -> Game {
+        Game { rooms, inbox: None }
+    }
+
+    /// As [`Game::new`], for rooms shared with other instances (made with the cluster's
+    /// link), delivering their chats from this loop's `inbox`.
+    pub fn clustered(rooms: RoomHost<ChatRoom>, inbox: Inbox) -> Game {
         Game {
             rooms,
-            room_of: HashMap::new(),
-            cluster: None,
-        }
-    }
-
-    /// A loop's handler over `rooms` shared with other instances: each chat is also published
-    /// through `link` (the rooms should be made with `Rooms::with_peers(.., link)`).
-    pub fn clustered(rooms: Arc<Rooms>, link: Arc<Link>) -> Game {
-        Game {
-            cluster: Some(link),
-            ..Game::new(rooms)
-        }
-    }
-
-    /// Joins `room` (then leaves the previous one) and answers ROOM_JOINED, or answers
-    /// ROOM_FULL and stays where it was. Clustered, ROOM_JOINED may wait until this instance
-    /// hears the room's other instances (see `cluster::Link::answer_now`).
-    fn enter(&mut self, ctx: &mut Context<'_>, id: SessionId, room: u32) {
-        let (reply_id, count) = match self.rooms.join(room, id) {
-            Ok(members) => {
-                if let Some(previous) = self.room_of.insert(id, room) {
-                    if previous != room {
-                        self.rooms.leave(previous, id);
-                    }
-                }
-                (protocol::ROOM_JOINED, members)
-            }
-            Err(full) => (protocol::ROOM_FULL, full.capacity),
-        };
-        if reply_id == protocol::ROOM_JOINED {
-            if let Some(link) = &self.cluster {
-                let waiter = Waiter {
-                    session: id,
-                    room,
-                    loop_index: ctx.loop_index(),
-                };
-                if !link.answer_now(waiter) {
-                    return; // answered by `cluster::Relay` once this node hears the room
-                }
-            }
-        }
-        let body = protocol::room_joined(room, u32::try_from(count).unwrap_or(u32::MAX));
-        if let Ok(reply) = ctx.packet(reply_id, &body) {
-            let _ = ctx.send(id, reply);
-        }
-    }
-
-    fn leave(&mut self, id: SessionId) {
-        if let Some(room) = self.room_of.remove(&id) {
-            self.rooms.leave(room, id);
+            inbox: Some(inbox),
         }
     }
 
     fn chat(&mut self, ctx: &mut Context<'_>, id: SessionId, body: &[u8]) {
-        let Some(&room) = self.room_of.get(&id) else {
-            ctx.abort(id, CloseReason::Invalid("CHAT outside a room"));
+        // Serialized once; every member's queue shares this one buffer.
+        let Ok(packet) = ctx.packet(protocol::CHAT_BROADCAST, body) else {
             return;
         };
-        // Serialized once; every member's queue shares this one buffer.
-        if let Ok(packet) = ctx.packet(protocol::CHAT_BROADCAST, body) {
-            self.rooms.broadcast(ctx, room, &packet);
-        }
-        if let Some(link) = &self.cluster {
-            link.publish(room, body); // never waits: queued or dropped and counted
+        let result = self.rooms.input(ctx, id, packet);
+        refuse(ctx, id, result);
+    }
+
+    /// Closes the sessions whose waiting operations failed when their join was answered.
+    fn rejected(&mut self, ctx: &mut Context<'_>) {
+        for (id, err) in self.rooms.take_rejected() {
+            refuse(ctx, id, Err(err));
         }
     }
+}
+
+/// What a failed room operation means for the session: a chat outside a room, or a flood
+/// while joining, closes it (with a log line); a chat the room's loop could not take (far
+/// behind) is dropped and counted, as a send to a loop that far behind is.
+fn refuse(ctx: &mut Context<'_>, id: SessionId, result: Result<(), InputError>) {
+    let why = match result {
+        Ok(()) | Err(InputError::Busy) => return,
+        Err(InputError::NotInRoom) => "CHAT outside a room",
+        Err(InputError::Held) => "too many packets while joining a room",
+    };
+    tracing::info!(session = %id, "{why}");
+    ctx.abort(id, CloseReason::Invalid(why));
 }
 
 impl PacketHandler for Game {
@@ -102,10 +76,16 @@ impl PacketHandler for Game {
                 }
             }
             protocol::ENTER_ROOM => match protocol::parse_room(packet.body) {
-                Some(room) => self.enter(ctx, id, room),
+                Some(room) => {
+                    let result = self.rooms.join(ctx, id, RoomId(room), ());
+                    refuse(ctx, id, result);
+                }
                 None => ctx.abort(id, CloseReason::Invalid("ENTER_ROOM body is not 4 bytes")),
             },
-            protocol::LEAVE_ROOM => self.leave(id),
+            protocol::LEAVE_ROOM => {
+                let result = self.rooms.leave(ctx, id);
+                refuse(ctx, id, result);
+            }
             protocol::CHAT => self.chat(ctx, id, packet.body),
             _ => {
                 tracing::info!(session = %id, packet_id = packet.id, "unknown packet id");
@@ -120,7 +100,21 @@ impl PacketHandler for Game {
         let _ = ctx.send_packet(id, protocol::RATE_LIMITED, &protocol::rate_limited(limit));
     }
 
-    fn disconnected(&mut self, _ctx: &mut Context<'_>, id: SessionId, _reason: CloseReason) {
-        self.leave(id);
+    fn disconnected(&mut self, ctx: &mut Context<'_>, id: SessionId, _reason: CloseReason) {
+        self.rooms.disconnected(ctx, id);
+    }
+
+    /// Jobs other loops posted to this loop's rooms, and (clustered) other instances' chats.
+    fn notified(&mut self, ctx: &mut Context<'_>) {
+        self.rooms.notified(ctx);
+        if let Some(inbox) = &mut self.inbox {
+            inbox.deliver(ctx, &mut self.rooms);
+        }
+        self.rejected(ctx);
+    }
+
+    fn tick(&mut self, ctx: &mut Context<'_>) {
+        self.rooms.tick(ctx);
+        self.rejected(ctx);
     }
 }

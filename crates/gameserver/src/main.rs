@@ -23,6 +23,7 @@
 
 mod cli;
 mod metrics;
+mod rooms_metrics;
 mod signals;
 mod stats_line;
 
@@ -32,16 +33,17 @@ use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use gameserver::cluster::{Cluster, ClusterStats, Relay};
+use gameserver::arena::{arena_rooms, Arena, ArenaStats, OnClose};
+use gameserver::chat_service::bind_chat;
+use gameserver::cluster::{Cluster, Instance, LeaseKeeper, Leases};
 use gameserver::echo::Echo;
-use gameserver::game::Game;
 use gameserver::protocol;
-use gameserver::room::Rooms;
 use servercore::tls::TlsConfig;
 use servercore::{Handler, LoopStats, Service, ServiceConfig};
 
-use crate::cli::{Args, Protocol};
-use crate::metrics::MetricsServer;
+use crate::cli::{Args, GameKind, Protocol};
+use crate::metrics::{cluster_extra, Extra, MetricsServer};
+use crate::rooms_metrics::rooms_extra;
 
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
@@ -60,48 +62,126 @@ fn main() -> anyhow::Result<()> {
     let stop = signals::watch(reload)?;
     let metrics = args.metrics.map(MetricsServer::bind).transpose()?;
     let addr = SocketAddr::new(args.bind, args.port);
-    let mut ops = Operations {
+    let ops = Operations {
         metrics,
         stats_interval: args.stats_interval.map(Duration::from_secs),
         stop,
-        cluster: None,
+        extras: Vec::new(),
         tls: args.tls.is_some(),
     };
-    match args.protocol {
-        Protocol::Raw => serve(Service::bind(addr, args.config(), |_| Echo), addr, ops),
-        Protocol::Packet => {
-            let max_body = args.max_packet - servercore::packet::HEADER_LEN;
-            let mut cluster = Cluster::new(&args.cluster, args.max_room_members, max_body)?;
-            let rooms = cluster.as_ref().map_or_else(
-                || Arc::new(Rooms::new(args.max_room_members)),
-                Cluster::rooms,
-            );
-            let config = ServiceConfig {
-                farewell: Some(protocol::server_full()),
-                ..args.config()
-            };
-            let factory = |index| {
-                let game = cluster
-                    .as_ref()
-                    .map_or_else(|| Game::new(rooms.clone()), Cluster::game);
-                let inbox = cluster.as_mut().map(|c| c.inbox(index));
-                Relay::new(args.packets(game), inbox)
-            };
-            let service = Service::bind(addr, config, factory);
-            if let (Ok(service), Some(ws_addr)) = (&service, args.websocket) {
-                service
-                    .listen_websocket(ws_addr, args.websocket_config())
-                    .with_context(|| format!("cannot listen for websocket on {ws_addr}"))?;
-            }
-            ops.cluster = cluster.as_ref().map(Cluster::stats);
-            // Started once the loops exist (it needs their notifier); stopped after them.
-            let _backplane = match (&service, cluster) {
-                (Ok(service), Some(cluster)) => Some(cluster.start(service.notifier())?),
-                _ => None,
-            };
-            serve(service, addr, ops)
-        }
+    match (args.protocol, args.game) {
+        (Protocol::Raw, _) => serve(Service::bind(addr, args.config(), |_| Echo), addr, ops),
+        (Protocol::Packet, GameKind::Chat) => serve_chat(&args, addr, ops),
+        (Protocol::Packet, GameKind::Arena) => serve_arena(&args, addr, ops),
     }
+}
+
+/// The packet service's config: the flags' and the SERVER_FULL farewell.
+fn packet_config(args: &Args) -> ServiceConfig {
+    ServiceConfig {
+        farewell: Some(protocol::server_full()),
+        ..args.config()
+    }
+}
+
+/// `--game chat`: chat rooms, with `--cluster` shared through Redis.
+fn serve_chat(args: &Args, addr: SocketAddr, mut ops: Operations) -> anyhow::Result<()> {
+    let max_body = args.max_packet - servercore::packet::HEADER_LEN;
+    let mut cluster = Cluster::new(&args.cluster, max_body)?;
+    let capacity = args.max_room_members;
+    let bound = bind_chat(
+        addr,
+        packet_config(args),
+        capacity,
+        cluster.as_mut(),
+        |game| args.packets(game),
+    );
+    let service = bound.map(|(service, hub)| {
+        ops.extras
+            .push(rooms_extra("chat", move || hub.stats(), None));
+        service
+    });
+    listen_websocket(&service, args)?;
+    if let Some(cluster) = &cluster {
+        ops.extras.push(cluster_extra(cluster.stats()));
+    }
+    // Started once the loops exist (it needs their notifier); stopped after them.
+    let _backplane = match (&service, cluster) {
+        (Ok(service), Some(cluster)) => Some(cluster.start(service.notifier())?),
+        _ => None,
+    };
+    serve(service, addr, ops)
+}
+
+/// `--game arena`: the arenas; with `--cluster`, each lives on the instance holding its
+/// lease in Redis.
+fn serve_arena(args: &Args, addr: SocketAddr, mut ops: Operations) -> anyhow::Result<()> {
+    let config = packet_config(args);
+    let stats = Arc::new(ArenaStats::default());
+    let cluster = arena_leases(args, config.threads)?;
+    let on_close = cluster
+        .as_ref()
+        .map(|(leases, _)| leases.clone() as Arc<dyn OnClose>);
+    let hub = arena_rooms(config.threads, args.arena.config(), stats.clone(), on_close);
+    let service = hub.serve(addr, config, |_, rooms| {
+        args.packets(match &cluster {
+            Some((leases, _)) => Arena::clustered(rooms, leases.clone()),
+            None => Arena::new(rooms),
+        })
+    });
+    listen_websocket(&service, args)?;
+    let leases = cluster.as_ref().map(|(leases, _)| leases.clone());
+    ops.extras.push(rooms_extra(
+        "arena",
+        move || hub.stats(),
+        Some((stats, leases)),
+    ));
+    // Started once the loops exist (answers wake them); stopped after them.
+    let _keeper = match (&service, cluster) {
+        (Ok(service), Some((leases, start))) => {
+            leases.bind(service.notifier());
+            Some(start(leases)?)
+        }
+        _ => None,
+    };
+    serve(service, addr, ops)
+}
+
+/// Starts the lease keeper for `leases`.
+type KeeperStart = Box<dyn FnOnce(Arc<Leases>) -> anyhow::Result<LeaseKeeper>>;
+
+/// With `--cluster`: this instance's leases, and how to start their keeper thread.
+fn arena_leases(args: &Args, loops: usize) -> anyhow::Result<Option<(Arc<Leases>, KeeperStart)>> {
+    let Some(url) = args.cluster.cluster.clone() else {
+        return Ok(None);
+    };
+    let auth = args.cluster.auth().map_err(anyhow::Error::msg)?;
+    let client = redis::Client::open(url.as_str()).context("--cluster")?;
+    let me = Instance {
+        node: args.cluster.node().to_string(),
+        addr: args.arena.public_addr.clone().unwrap_or_default(),
+        websocket: args.arena.public_websocket.clone().unwrap_or_default(),
+    };
+    let ttl = args.cluster.ttl();
+    tracing::info!(node = %me.node, public_addr = %me.addr, "arenas shared through Redis: each lives where its lease is");
+    let (leases, requests) = Leases::new(me, loops, ttl / 3);
+    let start: KeeperStart = Box::new(move |leases| {
+        LeaseKeeper::start(client, leases, requests, auth, ttl).context("starting the lease keeper")
+    });
+    Ok(Some((Arc::new(leases), start)))
+}
+
+/// `--websocket ADDR`: browser players on the same loops.
+fn listen_websocket<H: Handler>(
+    service: &io::Result<Service<H>>,
+    args: &Args,
+) -> anyhow::Result<()> {
+    if let (Ok(service), Some(ws_addr)) = (service, args.websocket) {
+        service
+            .listen_websocket(ws_addr, args.websocket_config())
+            .with_context(|| format!("cannot listen for websocket on {ws_addr}"))?;
+    }
+    Ok(())
 }
 
 /// What runs beside the event loops: the metrics exporter, the stats line, and the signal
@@ -111,8 +191,8 @@ struct Operations {
     stats_interval: Option<Duration>,
     /// Receives the first stop signal (SIGINT/SIGTERM, or Ctrl-C/Ctrl-Break on Windows).
     stop: signals::Stop,
-    /// The backplane's counters, with `--cluster`.
-    cluster: Option<Arc<ClusterStats>>,
+    /// The series beside the loops': the rooms', the arena's, the backplane's.
+    extras: Vec<Extra>,
     /// The listeners speak TLS (`--tls-cert`).
     tls: bool,
 }
@@ -137,10 +217,10 @@ fn serve<H: Handler>(
     std::thread::scope(|scope| -> anyhow::Result<()> {
         let stats = || service.stats();
         if let Some(metrics) = &ops.metrics {
-            let cluster = ops.cluster.as_ref();
+            let extras = &ops.extras;
             std::thread::Builder::new()
                 .name("metrics".into())
-                .spawn_scoped(scope, move || metrics.serve(stats, cluster))
+                .spawn_scoped(scope, move || metrics.serve(stats, extras))
                 .context("starting the metrics thread")?;
         }
         let (end_stats_line, stats_line_ended) = mpsc::channel::<()>();

@@ -27,12 +27,16 @@
 //! so `sessions_accepted_total == sessions_live + sum(sessions_closed_total)`. A connection
 //! the session caps refuse at accept never becomes a session: it is in
 //! `sessions_refused_total` only. With `--cluster`, the backplane's `gameserver_cluster_*` series follow
-//! (listed in `gameserver::cluster::ClusterStats`'s module).
+//! (listed in `gameserver::cluster::ClusterStats`'s module); in packet mode the rooms'
+//! `gameserver_room*` and, with `--game arena`, the arena's `gameserver_arena_*` series
+//! (`rooms_metrics.rs`).
 
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+
+use std::sync::Arc;
 
 use gameserver::cluster::{ClusterSnapshot, ClusterStats};
 use prometheus_client::collector::Collector;
@@ -41,7 +45,15 @@ use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::{Registry, Unit};
 use servercore::LoopStats;
-use std::sync::Arc;
+
+/// A collector beside the loops' stats (the backplane's, the rooms'), made fresh for each
+/// scrape from what it reads.
+pub(crate) type Extra = Box<dyn Fn() -> Box<dyn Collector> + Send + Sync>;
+
+/// The backplane's series (`--cluster`).
+pub(crate) fn cluster_extra(stats: Arc<ClusterStats>) -> Extra {
+    Box::new(move || Box::new(ClusterSnapshot(stats.clone())))
+}
 
 /// Prefix of every metric name.
 const PREFIX: &str = "gameserver";
@@ -86,15 +98,12 @@ impl MetricsServer {
         format!("http://{}{PATH}", self.addr)
     }
 
-    /// Answers requests until [`MetricsServer::stop`]; `stats` is called once per scrape.
-    pub(crate) fn serve(
-        &self,
-        stats: impl Fn() -> Vec<LoopStats>,
-        cluster: Option<&Arc<ClusterStats>>,
-    ) {
+    /// Answers requests until [`MetricsServer::stop`]; `stats` and each of `extras` are
+    /// called once per scrape.
+    pub(crate) fn serve(&self, stats: impl Fn() -> Vec<LoopStats>, extras: &[Extra]) {
         loop {
             match self.http.recv() {
-                Ok(request) => answer(request, &stats, cluster),
+                Ok(request) => answer(request, &stats, extras),
                 Err(_) if self.stopping.load(Ordering::Acquire) => return,
                 Err(err) => {
                     // An accept error (e.g. out of file descriptors): not fatal, do not spin.
@@ -114,11 +123,7 @@ impl MetricsServer {
 }
 
 /// Serves one request: the metrics for `GET`/`HEAD /metrics`, 404 or 405 otherwise.
-fn answer(
-    request: tiny_http::Request,
-    stats: &impl Fn() -> Vec<LoopStats>,
-    cluster: Option<&Arc<ClusterStats>>,
-) {
+fn answer(request: tiny_http::Request, stats: &impl Fn() -> Vec<LoopStats>, extras: &[Extra]) {
     use tiny_http::{Header, Method, Response};
 
     let path = request.url().split('?').next().unwrap_or_default();
@@ -127,7 +132,7 @@ fn answer(
     } else if !matches!(request.method(), Method::Get | Method::Head) {
         Response::from_string("only GET and HEAD\n").with_status_code(405)
     } else {
-        match encode(stats(), cluster) {
+        match encode(stats(), extras) {
             Ok(body) => {
                 let content_type =
                     Header::from_bytes("Content-Type", prometheus_text::CONTENT_TYPE)
@@ -144,19 +149,16 @@ fn answer(
     }
 }
 
-/// Encodes one snapshot of every loop's stats (and the backplane's, if clustered) in the
-/// Prometheus text format.
+/// Encodes one snapshot of every loop's stats (and of the `extras`: the backplane's, the
+/// rooms') in the Prometheus text format.
 ///
 /// # Errors
 /// Only if a metric cannot be written (writing to a `String` does not fail).
-pub(crate) fn encode(
-    loops: Vec<LoopStats>,
-    cluster: Option<&Arc<ClusterStats>>,
-) -> Result<String, fmt::Error> {
+pub(crate) fn encode(loops: Vec<LoopStats>, extras: &[Extra]) -> Result<String, fmt::Error> {
     let mut registry = Registry::with_prefix(PREFIX);
     registry.register_collector(Box::new(Snapshot::new(loops)));
-    if let Some(cluster) = cluster {
-        registry.register_collector(Box::new(ClusterSnapshot(cluster.clone())));
+    for extra in extras {
+        registry.register_collector(extra());
     }
     let mut out = String::new();
     prometheus_text::encode(&mut out, &registry)?;
@@ -292,7 +294,7 @@ impl Collector for Snapshot {
     }
 }
 
-fn counter(
+pub(crate) fn counter(
     out: &mut DescriptorEncoder<'_>,
     name: &str,
     help: &str,
@@ -304,22 +306,31 @@ fn counter(
 }
 
 /// One counter family with a sample per `(label value, count)`.
-fn labelled_counter(
+pub(crate) fn labelled_counter(
     out: &mut DescriptorEncoder<'_>,
     name: &str,
     help: &str,
     label: &str,
     samples: impl Iterator<Item = (String, u64)>,
 ) -> Result<(), fmt::Error> {
-    let metric_type = ConstCounter::new(0u64).metric_type();
-    let mut family = out.encode_descriptor(name, help, None, metric_type)?;
+    labelled(out, (name, help, label), samples, ConstCounter::new)
+}
+
+/// One family of the metrics `make` makes, with a sample per `(label value, value)`.
+fn labelled<M: EncodeMetric>(
+    out: &mut DescriptorEncoder<'_>,
+    (name, help, label): (&str, &str, &str),
+    samples: impl Iterator<Item = (String, u64)>,
+    make: impl Fn(u64) -> M,
+) -> Result<(), fmt::Error> {
+    let mut family = out.encode_descriptor(name, help, None, make(0).metric_type())?;
     for (value, n) in samples {
-        ConstCounter::new(n).encode(family.encode_family(&[(label, value.as_str())])?)?;
+        make(n).encode(family.encode_family(&[(label, value.as_str())])?)?;
     }
     Ok(())
 }
 
-fn gauge(
+pub(crate) fn gauge(
     out: &mut DescriptorEncoder<'_>,
     name: &str,
     help: &str,
@@ -328,6 +339,17 @@ fn gauge(
 ) -> Result<(), fmt::Error> {
     let metric = ConstGauge::new(value);
     metric.encode(out.encode_descriptor(name, help, unit, metric.metric_type())?)
+}
+
+/// One gauge family with a sample per `(label value, value)`.
+pub(crate) fn labelled_gauge(
+    out: &mut DescriptorEncoder<'_>,
+    name: &str,
+    help: &str,
+    label: &str,
+    samples: impl Iterator<Item = (String, u64)>,
+) -> Result<(), fmt::Error> {
+    labelled(out, (name, help, label), samples, ConstGauge::new)
 }
 
 #[cfg(test)]
@@ -374,7 +396,7 @@ mod tests {
 
     #[test]
     fn merges_loops_and_names_every_series() {
-        let text = encode(two_loops(), None).unwrap();
+        let text = encode(two_loops(), &[]).unwrap();
         let want = [
             ("gameserver_sessions_live", 3),
             ("gameserver_sessions_accepted_total", 7),
@@ -403,7 +425,7 @@ mod tests {
 
     #[test]
     fn every_close_reason_is_a_series_with_help_and_type() {
-        let text = encode(vec![LoopStats::default()], None).unwrap();
+        let text = encode(vec![LoopStats::default()], &[]).unwrap();
         for reason in CloseReason::NAMES {
             let series = format!("gameserver_sessions_closed_total{{reason=\"{reason}\"}}");
             assert_eq!(sample(&text, &series), Some(0), "{series}");
@@ -416,7 +438,7 @@ mod tests {
     #[test]
     fn cluster_series_follow_when_clustered() {
         let cluster = Arc::new(ClusterStats::new("node-7"));
-        let text = encode(vec![LoopStats::default()], Some(&cluster)).unwrap();
+        let text = encode(vec![LoopStats::default()], &[cluster_extra(cluster)]).unwrap();
         let want = [
             ("gameserver_cluster_node_info{node=\"node-7\"}", 1),
             ("gameserver_cluster_backplane_up", 0),
@@ -433,7 +455,7 @@ mod tests {
             assert_eq!(sample(&text, series), Some(value), "{series} in:\n{text}");
         }
         assert!(text.contains("# TYPE gameserver_cluster_deliver_latency_seconds histogram\n"));
-        let alone = encode(vec![LoopStats::default()], None).unwrap();
+        let alone = encode(vec![LoopStats::default()], &[]).unwrap();
         assert!(
             !alone.contains("cluster"),
             "no cluster series without --cluster"
@@ -458,7 +480,7 @@ mod tests {
             response
         };
         std::thread::scope(|s| {
-            s.spawn(|| server.serve(two_loops, None));
+            s.spawn(|| server.serve(two_loops, &[]));
             let ok = get("/metrics");
             assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
             assert!(ok.contains("version=0.0.4"), "{ok}");

@@ -12,7 +12,6 @@
 mod util;
 
 use std::io::{Read, Write};
-use std::path::PathBuf;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -83,15 +82,7 @@ fn chat_with_the_page(browser: &Browser, url: &str, tcp: &mut (impl Read + Write
         .wait_for_text("#log", "hello from the browser", WAIT)
         .unwrap();
     assert_eq!(browser.find("#state").unwrap().text().unwrap(), "open");
-    let shot = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{shot}.png"));
-    browser.screenshot(&shot).unwrap();
-    let png = std::fs::read(&shot).unwrap();
-    assert!(
-        png.starts_with(b"\x89PNG\r\n\x1a\n"),
-        "a PNG at {}",
-        shot.display()
-    );
-    println!("screenshot: {}", shot.display());
+    save_screenshot(browser, &format!("{shot}.png"));
 }
 
 fn browser_and_tcp_player_chat(model: Model) {

@@ -8,8 +8,8 @@ use std::net::TcpStream;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Barrier};
 
+use game_protocol::chat::parse_room_joined;
 use gameserver::protocol;
-use gameserver::room::Rooms;
 use servercore::{CloseReason, Model, ServiceConfig};
 use util::*;
 
@@ -192,7 +192,7 @@ fn never_reading_member_is_cut_at_the_cap(model: Model) {
 /// A full room answers ROOM_FULL; the refused client stays in its previous room and still
 /// hears that room's chats, and a place freed by a leaver can be taken.
 fn full_room_refuses_and_keeps_the_old_room(model: Model) {
-    let (service, _closed) = game_server_with(model, ServiceConfig::default(), Rooms::new(2));
+    let (service, _closed) = game_server_with(model, ServiceConfig::default(), 2);
     let addr = addr(&service);
     let (mut a, mut b, mut c) = (connect(addr), connect(addr), connect(addr));
     join(&mut a, 1);
@@ -222,7 +222,67 @@ fn full_room_refuses_and_keeps_the_old_room(model: Model) {
     );
 }
 
+/// A CHAT written together with its ENTER_ROOM (no wait for the answer) is said in the new
+/// room, from a session on any loop to a room on any loop: each room's ROOM_JOINED comes
+/// before its chats, each room's chats in order; moving on with a chat in the same write says
+/// it in the next room only. (The two rooms may live on two loops: what the sender hears of
+/// the first room may still arrive after the second room's ROOM_JOINED.)
+fn chat_in_the_same_write_as_the_join(model: Model) {
+    let (service, _) = game_server(model, ServiceConfig::default());
+    let addr = addr(&service);
+    let mut listeners: Vec<TcpStream> = (0..2).map(|_| connect(addr)).collect();
+    for (room, listener) in listeners.iter_mut().enumerate() {
+        join(listener, 10 + room as u32);
+    }
+    for client in 0..8u32 {
+        let (first, next) = (10 + client % 2, 11 - client % 2);
+        let mut stream = connect(addr);
+        let mut burst = Vec::new();
+        for (id, body) in [
+            (protocol::ENTER_ROOM, first.to_le_bytes().to_vec()),
+            (protocol::CHAT, chat_body(client, 0, 32)),
+            (protocol::CHAT, chat_body(client, 1, 32)),
+            (protocol::ENTER_ROOM, next.to_le_bytes().to_vec()),
+            (protocol::CHAT, chat_body(client, 2, 32)),
+        ] {
+            burst.extend_from_slice(&servercore::packet::encode(id, &body).unwrap());
+        }
+        std::io::Write::write_all(&mut stream, &burst).unwrap();
+        let got: Vec<(u16, Vec<u8>)> = (0..5).map(|_| read_packet(&mut stream).unwrap()).collect();
+        let at = |packet: (u16, Vec<u8>)| {
+            let found = got.iter().position(|p| *p == packet);
+            found.unwrap_or_else(|| panic!("{packet:?} not heard in {got:?}"))
+        };
+        // The room only, not its member count: the previous client, closed in the room this
+        // one joins first, may or may not have been removed yet when the join arrives.
+        let joined = |room: u32| {
+            let found = got.iter().position(|(id, body)| {
+                *id == protocol::ROOM_JOINED
+                    && parse_room_joined(body).map(|(r, _)| r) == Some(room)
+            });
+            found.unwrap_or_else(|| panic!("ROOM_JOINED {room} not heard in {got:?}"))
+        };
+        let (joined_first, joined_next) = (joined(first), joined(next));
+        let chat = |seq| at((protocol::CHAT_BROADCAST, chat_body(client, seq, 32)));
+        assert_eq!(joined_first, 0, "{got:?}");
+        assert!(chat(0) < chat(1), "{got:?}");
+        assert!(joined_next < chat(2), "{got:?}");
+        for seq in [0, 1] {
+            assert_eq!(
+                read_packet(&mut listeners[(client % 2) as usize]).expect("the first room's"),
+                (protocol::CHAT_BROADCAST, chat_body(client, seq, 32))
+            );
+        }
+        assert_eq!(
+            read_packet(&mut listeners[(1 - client % 2) as usize]).expect("the next room's"),
+            (protocol::CHAT_BROADCAST, chat_body(client, 2, 32)),
+            "the chat said after the move is in the next room only"
+        );
+    }
+}
+
 one_model!(fifty_in_three_rooms, fifty_clients_three_rooms);
+one_model!(chat_with_join, chat_in_the_same_write_as_the_join);
 one_model!(disconnect_mid_broadcast, member_disconnects_mid_broadcast);
 one_model!(slow_member_cut, never_reading_member_is_cut_at_the_cap);
 one_model!(room_full, full_room_refuses_and_keeps_the_old_room);

@@ -42,11 +42,13 @@ use tempfile::TempDir;
 mod chromedriver;
 mod element;
 mod error;
+mod keyboard;
 mod wire;
 
 use chromedriver::ChromeDriver;
 pub use element::Element;
 pub use error::{BrowserError, INSTALL_HINT};
+pub use keyboard::{ARROW_DOWN, ARROW_LEFT, ARROW_RIGHT, ARROW_UP};
 use wire::{Method, Wire};
 
 /// How long [`Browser::find`] waits for an element to appear.

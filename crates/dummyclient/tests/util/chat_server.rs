@@ -6,7 +6,8 @@ use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 
-use gameserver::protocol::{CHAT, CHAT_BROADCAST, ENTER_ROOM, ROOM_JOINED};
+use game_protocol::chat::{parse_room, room_joined};
+use game_protocol::ids::{CHAT, CHAT_BROADCAST, ENTER_ROOM, ROOM_JOINED};
 
 /// Which delivery [`broken_chat_server`] spoils, and how.
 #[derive(Debug, Clone, Copy)]
@@ -80,12 +81,11 @@ fn serve(mut stream: TcpStream, state: &Mutex<State>, fault: ChatFault) -> io::R
         let mut state = state.lock().unwrap();
         match id {
             ENTER_ROOM => {
-                let joined = u32::from_le_bytes(body[..4].try_into().unwrap());
+                let joined = parse_room(&body).expect("a 4-byte room");
                 room = Some(joined);
                 let members = state.rooms.entry(joined).or_default();
                 members.push(stream.try_clone()?);
-                let mut reply = joined.to_le_bytes().to_vec();
-                reply.extend_from_slice(&(members.len() as u32).to_le_bytes());
+                let reply = room_joined(joined, members.len() as u32);
                 stream.write_all(&packet(ROOM_JOINED, &reply))?;
             }
             CHAT => {

@@ -10,11 +10,11 @@ pub mod chat_server;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Command, Output, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use gameserver::chat_room::DEFAULT_ROOM_CAPACITY;
+use gameserver::chat_service::bind_chat;
 use gameserver::game::Game;
-use gameserver::room::Rooms;
 use servercore::packet::{Packets, DEFAULT_MAX_PACKET};
 use servercore::{Context, Handler, Service, ServiceConfig, SessionId};
 
@@ -44,11 +44,12 @@ pub fn game_server(threads: usize) -> Service<Packets<Game>> {
         threads,
         ..Default::default()
     };
-    let rooms = Arc::new(Rooms::default());
-    Service::bind("127.0.0.1:0".parse().unwrap(), config, |_| {
-        Packets::new(Game::new(rooms.clone()), DEFAULT_MAX_PACKET)
+    let addr = "127.0.0.1:0".parse().unwrap();
+    bind_chat(addr, config, DEFAULT_ROOM_CAPACITY, None, |game| {
+        Packets::new(game, DEFAULT_MAX_PACKET)
     })
     .expect("game server starts")
+    .0
 }
 
 /// How [`mangling_server`] spoils the echo of a stream of `size`-byte messages.

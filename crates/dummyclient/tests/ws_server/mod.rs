@@ -1,8 +1,8 @@
 //! A tiny WebSocket game server for tests, on `servercore::websocket`'s state machine: std
 //! sockets, one thread per connection. It speaks docs/protocol.md's ECHO, ENTER_ROOM and CHAT
-//! like gameserver, and exercises a client's frame reader the way a browser-facing server
-//! may: it pings every client after the handshake and sends every third packet in two
-//! fragments with a ping between them.
+//! like gameserver (ids and layouts from `game-protocol`), and exercises a client's frame
+//! reader the way a browser-facing server may: it pings every client after the handshake and
+//! sends every third packet in two fragments with a ping between them.
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -13,7 +13,8 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use bytes::Bytes;
-use gameserver::protocol::{CHAT, CHAT_BROADCAST, ECHO, ENTER_ROOM, ROOM_JOINED};
+use game_protocol::chat::{parse_room, room_joined};
+use game_protocol::ids::{CHAT, CHAT_BROADCAST, ECHO, ENTER_ROOM, ROOM_JOINED};
 use rfc6455::{binary_header, idle_ping, WsConfig, WsConnection, WsEvent};
 use servercore::packet::{encode, Framer};
 
@@ -182,7 +183,7 @@ fn handle(
     match id {
         ECHO => send_packet(shared, writer, ECHO, body),
         ENTER_ROOM => {
-            let joined = u32::from_le_bytes(body.try_into().expect("a 4-byte room"));
+            let joined = parse_room(body).expect("a 4-byte room");
             leave(shared, number, room.take());
             let members = {
                 let mut rooms = shared.rooms.lock().unwrap();
@@ -191,9 +192,7 @@ fn handle(
                 members.len() as u32
             };
             *room = Some(joined);
-            let mut reply = joined.to_le_bytes().to_vec();
-            reply.extend_from_slice(&members.to_le_bytes());
-            send_packet(shared, writer, ROOM_JOINED, &reply);
+            send_packet(shared, writer, ROOM_JOINED, &room_joined(joined, members));
         }
         CHAT => {
             let Some(joined) = room else { return };

@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use servercore::Notifier;
 
+use crate::cluster::inbox::Incoming;
 use crate::cluster::link::{Link, LinkEnds};
-use crate::cluster::relay::Incoming;
 use crate::cluster::stats::{ClusterStats, Role};
 use crate::cluster::{presence, publisher, subscriber};
 

@@ -7,11 +7,11 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use crate::chat_room::Peers;
 use crate::cluster::auth::Auth;
 use crate::cluster::stats::ClusterStats;
 use crate::cluster::subscriptions::{Subscriptions, Waiter};
 use crate::cluster::wire::{unix_micros, Envelope};
-use crate::room::Peers;
 
 /// A chat on its way to the publisher: the room and the encoded [`Envelope`].
 #[derive(Debug)]
@@ -20,9 +20,11 @@ pub struct Outgoing {
     pub payload: Vec<u8>,
 }
 
-/// This node's stream for one room: its epoch and the next sequence number.
+/// This node's stream of chats for one room: its epoch and the next sequence number. Owned by
+/// the room (on its loop), so numbering a chat takes no lock; a room that gets its first local
+/// member again is a new room object with a new stream.
 #[derive(Debug, Clone, Copy)]
-struct Stream {
+pub struct Stream {
     epoch: u32,
     next: u64,
 }
@@ -45,7 +47,7 @@ pub(crate) struct Others {
     pub(crate) nodes: Vec<String>,
 }
 
-/// Shared by every loop (through `Rooms` and `Game`) and the backplane threads.
+/// Shared by every loop (through the chat rooms and `Game`) and the backplane threads.
 #[derive(Debug)]
 pub struct Link {
     node: String,
@@ -56,8 +58,6 @@ pub struct Link {
     /// one is held to the same bound.
     max_body: usize,
     queue: SyncSender<Outgoing>,
-    /// Held while a chat is numbered and queued, so queue order is sequence order.
-    streams: Mutex<HashMap<u32, Stream>>,
     next_epoch: AtomicU32,
     local: Mutex<Local>,
     /// Members on other nodes, per room with local members (refreshed by presence).
@@ -108,7 +108,6 @@ impl Link {
             auth,
             max_body,
             queue: queue_tx,
-            streams: Mutex::default(),
             next_epoch: AtomicU32::new(first_epoch),
             local: Mutex::default(),
             others: Mutex::default(),
@@ -160,14 +159,19 @@ impl Link {
             .is_some_and(|o| o.nodes.iter().any(|n| n == node))
     }
 
-    /// Numbers a chat of `room` and queues it for the publisher; if the queue is at its bound
-    /// the chat is dropped and counted (its number is used up, so the receivers see the hole).
-    pub fn publish(&self, room: u32, body: &[u8]) {
-        let mut streams = lock(&self.streams);
-        let stream = streams.entry(room).or_insert_with(|| Stream {
+    /// A new stream of chats (a room's first publish).
+    pub fn new_stream(&self) -> Stream {
+        Stream {
             epoch: self.next_epoch.fetch_add(1, Ordering::Relaxed),
             next: 0,
-        });
+        }
+    }
+
+    /// Numbers a chat of `room` in `stream` and queues it for the publisher; if the queue is
+    /// at its bound the chat is dropped and counted (its number is used up, so the receivers
+    /// see the hole). Called by the room on its loop: one room's chats are queued in the order
+    /// they are numbered.
+    pub fn publish(&self, room: u32, stream: &mut Stream, body: &[u8]) {
         let seq = stream.next;
         stream.next += 1;
         let payload = Envelope {
@@ -270,8 +274,6 @@ impl Peers for Link {
         if members == 0 {
             local.counts.remove(&room);
             lock(&self.subscriptions).emptied(room);
-            // No member left to chat here: the next one starts a new stream.
-            lock(&self.streams).remove(&room);
         } else {
             local.counts.insert(room, members);
         }
@@ -307,12 +309,13 @@ mod tests {
     }
 
     #[test]
-    fn chats_are_numbered_per_room_and_a_full_queue_drops_and_counts() {
+    fn chats_are_numbered_per_stream_and_a_full_queue_drops_and_counts() {
         let (link, ends) = link(3);
-        link.publish(1, b"a");
-        link.publish(2, b"b");
-        link.publish(1, b"c");
-        link.publish(1, b"dropped");
+        let (mut one, mut two) = (link.new_stream(), link.new_stream());
+        link.publish(1, &mut one, b"a");
+        link.publish(2, &mut two, b"b");
+        link.publish(1, &mut one, b"c");
+        link.publish(1, &mut one, b"dropped");
         assert_eq!(link.stats().dropped_queue_full(), 1);
         let got = queued(&ends);
         assert_eq!(got.len(), 3);
@@ -322,25 +325,17 @@ mod tests {
         assert_eq!(got[1], (e2, 0, b"b".to_vec()));
         assert_eq!(got[2], (e1, 1, b"c".to_vec()));
         link.taken(3);
-        link.publish(1, b"e");
+        link.publish(1, &mut one, b"e");
         assert_eq!(
             queued(&ends),
             vec![(e1, 3, b"e".to_vec())],
             "the drop used up seq 2"
         );
-    }
-
-    #[test]
-    fn an_emptied_room_starts_a_new_stream() {
-        let (link, ends) = link(8);
-        link.local_members_changed(5, 1);
-        link.publish(5, b"x");
-        link.local_members_changed(5, 0);
-        link.local_members_changed(5, 1);
-        link.publish(5, b"y");
+        let mut again = link.new_stream();
+        link.publish(1, &mut again, b"f");
         let got = queued(&ends);
-        assert_eq!((got[0].1, got[1].1), (0, 0));
-        assert_ne!(got[0].0, got[1].0);
+        assert_eq!(got[0].1, 0);
+        assert_ne!(got[0].0, e1, "a new stream, a new epoch");
     }
 
     #[test]

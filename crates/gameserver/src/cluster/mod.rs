@@ -4,18 +4,19 @@
 //!
 //! ```text
 //!  instance A                                   Redis                 instance B
-//!  loop: CHAT ─┬─ serialize once ─> A's members
-//!              └─ Link::publish: number (origin, epoch, seq), bounded queue (full: drop+count)
+//!  room R's loop: CHAT ─┬─ one pass ─> A's members of R (the shared buffer)
+//!                       └─ Link::publish: number in R's stream (origin, epoch, seq), bounded
+//!                          queue (full: drop+count)
 //!                   │
 //!        [publisher thread] ── PUBLISH gameserver:room:R ──> channel ──> [subscriber thread]
 //!                                                                        (only rooms with local
 //!                                                                         members; seq check:
 //!                                                                         gaps/duplicates counted)
 //!                                                                              │ bounded inbox of
-//!                                                                              │ loop R % loops
+//!                                                                              │ R's loop (R % loops)
 //!                                                                              v + Notifier
-//!                                                         loop: Relay::notified: serialize once
-//!                                                               ─> B's members
+//!                                                         loop: Game::notified: serialize once
+//!                                                               ─> B's members of R
 //!        [presence thread] ── HSET members:R A n, SET node:A PX ttl ── (B reads: counts, capacity)
 //! ```
 //!
@@ -26,21 +27,28 @@
 //! | `config.rs`     | the `--cluster*` flags, the node id |
 //! | `auth.rs`       | the shared secret: HMAC tags on envelopes and presence entries |
 //! | `wire.rs`       | the published envelope, channel and key names |
-//! | `link.rs`       | the loops' side: numbering, the publish queue, membership notes, the count cache |
-//! | `relay.rs`      | a loop's inbox and the handler wrapper that delivers it |
+//! | `link.rs`       | the loops' side: streams, the publish queue, membership notes, the count cache |
+//! | `inbox.rs`      | a loop's inbox of other instances' chats, delivered to its rooms |
 //! | `backplane.rs`  | the three Redis threads: start, stop, (re)connect with back-off |
 //! | `publisher.rs`, `subscriber.rs`, `presence.rs` | one thread each |
 //! | `sequence.rs`   | gap and duplicate detection per origin stream |
 //! | `subscriptions.rs` | active channels; joiners waiting for theirs before `ROOM_JOINED` |
 //! | `stats.rs`      | the counters and their Prometheus names |
+//!
+//! Arenas (`--game arena --cluster`) are not relayed: each lives on one instance, the holder of
+//! its lease. `lease.rs` is the signed value in Redis, `leases.rs` the loops' side (a cache,
+//! requests, answers), `lease_keeper.rs` the thread that takes, renews and gives back leases.
 
 pub mod auth;
 mod backplane;
 mod config;
+mod inbox;
+mod lease;
+mod lease_keeper;
+mod leases;
 mod link;
 mod presence;
 mod publisher;
-mod relay;
 mod sequence;
 mod stats;
 mod subscriber;
@@ -52,17 +60,18 @@ use std::sync::Arc;
 
 pub use backplane::{Backplane, StartError};
 pub use config::{redis_url, ClusterArgs, NodeId, MAX_QUEUE, SECRET_ENV, TTL_RANGE_MS};
-pub use link::Link;
-pub use relay::{Inbox, Relay};
-pub use sequence::{Sequences, Verdict};
+pub use inbox::Inbox;
+pub use lease::{lease_key, Lease, LeaseError};
+pub use lease_keeper::LeaseKeeper;
+pub use leases::{Instance, LeaseStats, Leases, Owner, Request, MAX_REQUESTS};
+pub use link::{Link, Stream};
+pub use sequence::{Sequences, Verdict, MAX_ORIGINS};
 pub use stats::{ClusterSnapshot, ClusterStats, Rejected, Role};
 pub use subscriptions::Waiter;
 
-use crate::game::Game;
-use crate::room::Rooms;
-use relay::Incoming;
+use inbox::Incoming;
 
-/// A clustered server being put together: the shared rooms and link first, one inbox per loop
+/// A clustered server being put together: the link first (for the rooms), one inbox per loop
 /// as the loops are made, then [`Cluster::start`] once the service (and its notifier) exists.
 #[derive(Debug)]
 pub struct Cluster {
@@ -71,23 +80,17 @@ pub struct Cluster {
     args: ClusterArgs,
     link: Arc<Link>,
     ends: link::LinkEnds,
-    rooms: Arc<Rooms>,
     inboxes: Vec<Option<SyncSender<Incoming>>>,
 }
 
 impl Cluster {
-    /// The cluster the flags ask for (`None` without `--cluster`), with rooms of `capacity`
-    /// members cluster-wide, relaying CHAT bodies of at most `max_body` bytes (what a client
-    /// may send). Nothing connects yet.
+    /// The cluster the flags ask for (`None` without `--cluster`), relaying CHAT bodies of at
+    /// most `max_body` bytes (what a client may send). Nothing connects yet.
     ///
     /// # Errors
     /// [`StartError::BadUrl`] if `--cluster` is not a Redis URL, [`StartError::Secret`] if
     /// the shared secret is missing or unusable.
-    pub fn new(
-        args: &ClusterArgs,
-        capacity: usize,
-        max_body: usize,
-    ) -> Result<Option<Cluster>, StartError> {
+    pub fn new(args: &ClusterArgs, max_body: usize) -> Result<Option<Cluster>, StartError> {
         let Some(url) = args.cluster.clone() else {
             return Ok(None);
         };
@@ -103,31 +106,24 @@ impl Cluster {
         }
         let stats = Arc::new(ClusterStats::new(node.as_str()));
         let (link, ends) = Link::new(node.as_str(), stats, args.queue(), auth, max_body);
-        let rooms = Arc::new(Rooms::with_peers(capacity, link.clone()));
         Ok(Some(Cluster {
             url,
             client,
             args: args.clone(),
             link,
             ends,
-            rooms,
             inboxes: Vec::new(),
         }))
     }
 
-    /// The rooms, shared with the other instances.
-    pub fn rooms(&self) -> Arc<Rooms> {
-        self.rooms.clone()
-    }
-
-    /// A loop's game handler, publishing its chats.
-    pub fn game(&self) -> Game {
-        Game::clustered(self.rooms.clone(), self.link.clone())
+    /// The link the rooms publish through and count other instances' members with.
+    pub fn link(&self) -> Arc<Link> {
+        self.link.clone()
     }
 
     /// Loop `index`'s inbox (call once per loop).
     pub fn inbox(&mut self, index: usize) -> Inbox {
-        let (tx, inbox) = relay::inbox(self.args.queue(), self.rooms.clone(), self.link.clone());
+        let (tx, inbox) = inbox::inbox(self.args.queue(), self.link.clone());
         if self.inboxes.len() <= index {
             self.inboxes.resize(index + 1, None);
         }

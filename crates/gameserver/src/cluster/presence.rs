@@ -284,7 +284,7 @@ fn read_others(
 }
 
 /// The Redis server's clock, in ms since the Unix epoch: one clock for every instance.
-fn redis_now_ms(con: &mut redis::Connection) -> redis::RedisResult<u64> {
+pub(crate) fn redis_now_ms(con: &mut redis::Connection) -> redis::RedisResult<u64> {
     let (secs, micros): (u64, u64) = redis::cmd("TIME").query(con)?;
     Ok(secs.saturating_mul(1000).saturating_add(micros / 1000))
 }

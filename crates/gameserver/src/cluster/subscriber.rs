@@ -1,7 +1,7 @@
 //! The subscriber thread: subscribed to the channel of every room that has local members (and
 //! only those, so traffic follows where players are), it checks each chat — its signature,
 //! its origin, its size against the packet bound a client is held to, its sequence number —
-//! and hands it to the loop that delivers that room (`room % loops`, so one room's chats keep
+//! and hands it to the loop that owns that room (`rooms::RoomId::owner`, so one room's chats keep
 //! their order), through that loop's bounded inbox and a notification. What it does not
 //! believe is dropped and counted (`cluster_rejected_total{reason}`), never delivered.
 
@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 use servercore::Notifier;
 
 use crate::cluster::backplane::{Connector, IO_TIMEOUT, POLL};
+use crate::cluster::inbox::Incoming;
 use crate::cluster::link::Link;
-use crate::cluster::relay::Incoming;
 use crate::cluster::sequence::{Heard, Sequences, Verdict};
 use crate::cluster::stats::{ClusterStats, Rejected};
 use crate::cluster::wire::{channel_room, room_channel, unix_micros, Envelope, WireError};
@@ -239,7 +239,7 @@ fn deliver(link: &Link, loops: &Loops<'_>, sequences: &mut Sequences, msg: &redi
             return;
         }
     }
-    let index = room as usize % loops.inboxes.len();
+    let index = rooms::RoomId(room).owner(loops.inboxes.len());
     let chat = Incoming {
         room,
         body: envelope.body.to_vec(),

@@ -3,6 +3,7 @@
 
 #![allow(dead_code, unused_imports)]
 
+pub mod arena;
 pub mod chat;
 pub mod cluster;
 pub mod process;
@@ -15,9 +16,9 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use gameserver::chat_room::{chat_rooms, DEFAULT_ROOM_CAPACITY};
 use gameserver::game::Game;
 use gameserver::protocol;
-use gameserver::room::Rooms;
 use servercore::packet::{
     encode, Packet, PacketHandler, PacketHeader, Packets, RateLimit, HEADER_LEN,
 };
@@ -47,37 +48,47 @@ impl PacketHandler for Recorder {
         self.closed.lock().unwrap().push(reason);
         self.game.disconnected(ctx, id, reason);
     }
+
+    fn notified(&mut self, ctx: &mut Context<'_>) {
+        self.game.notified(ctx);
+    }
+
+    fn tick(&mut self, ctx: &mut Context<'_>) {
+        self.game.tick(ctx);
+    }
 }
 
 /// A packet-mode game server on loopback with 2 loops.
 pub fn game_server(model: Model, config: ServiceConfig) -> (Service<Packets<Recorder>>, Reasons) {
-    game_server_with(model, config, Rooms::default())
+    game_server_with(model, config, DEFAULT_ROOM_CAPACITY)
 }
 
-/// As [`game_server`], over the given rooms (e.g. with a small capacity).
+/// As [`game_server`], with rooms of `capacity` members.
 pub fn game_server_with(
     model: Model,
     config: ServiceConfig,
-    rooms: Rooms,
+    capacity: usize,
 ) -> (Service<Packets<Recorder>>, Reasons) {
     let closed: Reasons = Arc::default();
-    let rooms = Arc::new(rooms);
+    let hub = chat_rooms(2, capacity, None);
     let shared = closed.clone();
     let config = ServiceConfig {
         threads: 2,
         model,
+        tick: Some(hub.config().loop_tick()),
         ..config
     };
-    let service = Service::bind(loopback(), config, move |_| {
+    let service = Service::bind(loopback(), config, |i| {
         Packets::new(
             Recorder {
-                game: Game::new(rooms.clone()),
+                game: Game::new(hub.host(i)),
                 closed: shared.clone(),
             },
             4096,
         )
     })
     .expect("start game server");
+    hub.bind(service.notifier());
     (service, closed)
 }
 
@@ -125,4 +136,20 @@ pub fn closed_by_server(stream: &mut TcpStream) -> bool {
         Ok(_) => true,
         Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
     }
+}
+
+/// Saves a screenshot of `browser` as `name` in the tests' temporary directory
+/// (`target/tmp`), checks it is a PNG, prints its path and returns it.
+#[cfg(unix)]
+pub fn save_screenshot(browser: &testkit::browser::Browser, name: &str) -> std::path::PathBuf {
+    let shot = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
+    browser.screenshot(&shot).unwrap();
+    let png = std::fs::read(&shot).unwrap();
+    assert!(
+        png.starts_with(b"\x89PNG\r\n\x1a\n"),
+        "a PNG at {}",
+        shot.display()
+    );
+    println!("screenshot: {}", shot.display());
+    shot
 }
