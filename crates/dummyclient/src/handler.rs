@@ -36,7 +36,7 @@ use crate::load::{LoadConfig, Pacing, Scenario, CATCH_UP};
 use crate::message::ClientStream;
 use crate::spread::Spread;
 use crate::stats::{Stats, Verdict};
-use crate::websocket::{Inbound, InboundError};
+use crate::websocket::{split_packets, Inbound};
 use crate::wire::{Farewell, Wire, CHAT, ECHO, ENTER_ROOM};
 
 /// Where the run is; set by the main thread, followed by each loop on its tick.
@@ -577,13 +577,7 @@ impl Handler for LoadHandler {
             Received::Joined => joined = true,
             Received::Farewell(farewell) => client.farewell = Some(farewell),
         };
-        let split = match self.inbound.as_mut().and_then(|i| i.get_mut(&id)) {
-            Some(inbound) => inbound.split(ctx, id, &self.wire, data, on_packet),
-            None => self
-                .wire
-                .split(data, on_packet)
-                .map_err(InboundError::Packets),
-        };
+        let split = split_packets(self.inbound.as_mut(), ctx, id, &self.wire, data, on_packet);
         if stats.corrupt > corrupt_before && corrupt_before < 10 {
             tracing::warn!(session = %id, client = client.id(), "corrupt message");
         }

@@ -289,20 +289,27 @@ impl LoadConfig {
     /// backpressure: the client bounds what it sends itself, and a client that stopped
     /// reading its echoes while the server stopped reading its requests would deadlock.
     fn service_config(&self) -> ServiceConfig {
-        let defaults = ServiceConfig::default();
+        let base = client_service_config(self.threads, self.model);
         ServiceConfig {
-            threads: self.threads,
-            model: self.model,
-            tick: Some(TICK),
-            send_queue_pause: usize::MAX,
-            send_queue_limit: defaults
-                .send_queue_limit
-                .max(2 * self.max_outstanding_bytes()),
-            recv_buffer_limit: defaults
+            send_queue_limit: base.send_queue_limit.max(2 * self.max_outstanding_bytes()),
+            recv_buffer_limit: base
                 .recv_buffer_limit
-                .max(2 * self.wire().framed_len() + defaults.read_chunk),
-            ..defaults
+                .max(2 * self.wire().framed_len() + base.read_chunk),
+            ..base
         }
+    }
+}
+
+/// The servercore config every client run starts from: `threads` loops of `model`, a
+/// [`TICK`] for the pacing, and reading never paused for backpressure (the client bounds
+/// what it sends itself).
+pub fn client_service_config(threads: usize, model: Model) -> ServiceConfig {
+    ServiceConfig {
+        threads,
+        model,
+        tick: Some(TICK),
+        send_queue_pause: usize::MAX,
+        ..ServiceConfig::default()
     }
 }
 

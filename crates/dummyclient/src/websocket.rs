@@ -13,6 +13,7 @@
 //! the client role, masked frame headers); this file is the glue to the load generator.
 
 use std::cell::Cell;
+use std::collections::HashMap;
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
@@ -318,6 +319,26 @@ impl Inbound {
             }
         }
         Ok(if self.closed { data.len() } else { consumed })
+    }
+}
+
+/// Splits `data` of session `id` into packets for `f`: through the session's WebSocket receive
+/// side when the client speaks WebSocket (`inbound` holds one per session), else straight
+/// through `wire`. Returns the bytes consumed.
+///
+/// # Errors
+/// As [`Inbound::split`], or [`InboundError::Packets`] over TCP.
+pub fn split_packets(
+    inbound: Option<&mut HashMap<SessionId, Inbound>>,
+    ctx: &mut Context<'_>,
+    id: SessionId,
+    wire: &Wire,
+    data: &[u8],
+    f: impl FnMut(Packet<'_>),
+) -> Result<usize, InboundError> {
+    match inbound.and_then(|i| i.get_mut(&id)) {
+        Some(inbound) => inbound.split(ctx, id, wire, data, f),
+        None => wire.split(data, f).map_err(InboundError::Packets),
     }
 }
 

@@ -14,7 +14,7 @@ use servercore::{CloseReason, Context, Handler, SessionId};
 
 use crate::arena::bot::{Bot, Heard};
 use crate::arena::stats::BotStats;
-use crate::websocket::{Inbound, InboundError};
+use crate::websocket::{split_packets, Inbound};
 use crate::wire::Wire;
 
 /// Where the run is (set by the main thread, followed by each loop on its tick).
@@ -164,13 +164,7 @@ impl Handler for BotHandler {
                 shared.answered.fetch_add(1, Ordering::AcqRel);
             }
         };
-        let split = match self.inbound.as_mut().and_then(|i| i.get_mut(&id)) {
-            Some(inbound) => inbound.split(ctx, id, &self.wire, data, on_packet),
-            None => self
-                .wire
-                .split(data, on_packet)
-                .map_err(InboundError::Packets),
-        };
+        let split = split_packets(self.inbound.as_mut(), ctx, id, &self.wire, data, on_packet);
         match split {
             Ok(consumed) => consumed,
             Err(err) => {

@@ -24,15 +24,12 @@ use crate::arena::handler::{BotHandler, BotShared, RunPhase};
 use crate::arena::stats::{ArenaReport, ArenaRunInfo, BotStats};
 use crate::connect;
 use crate::gate::{Connected, HandshakeGate};
-use crate::load::{wait_ready, LoadError};
+use crate::load::{client_service_config, wait_ready, LoadError};
 use crate::tls::TlsClient;
 use crate::wire::{Protocol, Wire};
 
 /// How long the last snapshots are still read and checked after sending stops.
 const DRAIN: Duration = Duration::from_millis(300);
-
-/// The loops' tick: bots' turns are due at this resolution.
-const TICK: Duration = Duration::from_millis(1);
 
 /// An arena run.
 #[derive(Debug, Clone)]
@@ -76,19 +73,16 @@ impl ArenaLoad {
         }
     }
 
-    /// The client loops: a 1 ms tick, reading never paused, buffers for the largest snapshot.
+    /// The client loops: a 1 ms tick (the bots' turns are due at that resolution), reading
+    /// never paused, buffers for the largest snapshot.
     fn service_config(&self) -> ServiceConfig {
-        let defaults = ServiceConfig::default();
+        let base = client_service_config(self.threads, self.model);
         ServiceConfig {
-            threads: self.threads,
-            model: self.model,
-            tick: Some(TICK),
-            send_queue_pause: usize::MAX,
-            max_sessions: self.clients.max(defaults.max_sessions),
-            recv_buffer_limit: defaults
+            max_sessions: self.clients.max(base.max_sessions),
+            recv_buffer_limit: base
                 .recv_buffer_limit
                 .max(4 * snapshot::max_len(MAX_IN_VIEW)),
-            ..defaults
+            ..base
         }
     }
 }
