@@ -32,6 +32,11 @@ ids!(
     ARENA_LEAVE,
     REDIRECT,
     ROOM_UNAVAILABLE,
+    HELLO,
+    HELLO_OK,
+    UNAUTHENTICATED,
+    SESSION_REPLACED,
+    ROOM_FORBIDDEN,
 );
 
 #[cfg(test)]

@@ -42,5 +42,8 @@ pub mod codec;
 pub mod generated;
 pub mod ids;
 pub mod js;
+pub mod login;
 pub mod markdown;
 pub mod schema;
+pub mod secret;
+pub mod token;

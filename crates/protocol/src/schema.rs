@@ -285,6 +285,41 @@ pub const PACKETS: &[PacketDef] = &[
         fields: ROOM,
         doc: "answer to ARENA_JOIN: who owns the room cannot be known now (the cluster's Redis is away); try again later",
     },
+    PacketDef {
+        id: 17,
+        name: "HELLO",
+        dir: Dir::ToServer,
+        fields: &[f("token", Ty::Text)],
+        doc: "with `--auth-secret`, the first packet of a session: a connect token (docs/protocol.md, Connect tokens); answered by HELLO_OK or UNAUTHENTICATED",
+    },
+    PacketDef {
+        id: 18,
+        name: "HELLO_OK",
+        dir: Dir::ToClient,
+        fields: &[f("player", Ty::Str8 { min: 1, max: 64 })],
+        doc: "answer to HELLO: the token is good; you are `player` (the token's `sub`)",
+    },
+    PacketDef {
+        id: 19,
+        name: "UNAUTHENTICATED",
+        dir: Dir::ToClient,
+        fields: &[f("reason", Ty::Text)],
+        doc: "the session has no valid token (a bad or expired one, none in time, another packet first, the player's login limit), then it is closed",
+    },
+    PacketDef {
+        id: 20,
+        name: "SESSION_REPLACED",
+        dir: Dir::ToClient,
+        fields: &[],
+        doc: "a newer login of the same player took over (`--second-login replace`), then this session is closed",
+    },
+    PacketDef {
+        id: 21,
+        name: "ROOM_FORBIDDEN",
+        dir: Dir::ToClient,
+        fields: ROOM,
+        doc: "answer to ENTER_ROOM or ARENA_JOIN: the player's token does not name this room; you stay where you were",
+    },
 ];
 
 /// Body conventions inside other packets.

@@ -10,7 +10,7 @@ use game_protocol::arena::{
 };
 use game_protocol::codec::{decode, encode, Record, Value};
 use game_protocol::schema::{packet, LAYOUTS, PACKETS};
-use game_protocol::{chat, ids};
+use game_protocol::{chat, ids, login};
 
 fn int(n: impl Into<i64>) -> Value {
     Value::Int(n.into())
@@ -133,6 +133,27 @@ fn samples() -> Vec<(&'static str, Vec<u8>, Record)> {
             "ROOM_UNAVAILABLE",
             chat::room(8).to_vec(),
             vec![("room", int(8))],
+        ),
+        (
+            "HELLO",
+            b"eyJ.a.b".to_vec(),
+            vec![("token", text("eyJ.a.b"))],
+        ),
+        (
+            "HELLO_OK",
+            login::hello_ok("alice").unwrap(),
+            vec![("player", text("alice"))],
+        ),
+        (
+            "UNAUTHENTICATED",
+            b"token expired".to_vec(),
+            vec![("reason", text("token expired"))],
+        ),
+        ("SESSION_REPLACED", Vec::new(), vec![]),
+        (
+            "ROOM_FORBIDDEN",
+            chat::room(5).to_vec(),
+            vec![("room", int(5))],
         ),
     ]
 }
@@ -276,6 +297,12 @@ fn the_rust_readers_read_what_the_schema_writes() {
         }),
         ("ENTER_ROOM", |b| {
             chat::parse_room(b).map(|r| chat::room(r).to_vec())
+        }),
+        ("HELLO_OK", |b| {
+            login::parse_hello_ok(b).and_then(login::hello_ok)
+        }),
+        ("HELLO", |b| {
+            login::parse_hello(b).map(|t| t.as_bytes().to_vec())
         }),
     ] {
         let (_, _, record) = find(name);

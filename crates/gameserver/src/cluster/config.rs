@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::cluster::auth::Auth;
+use game_protocol::secret::read_secret;
 
 use crate::cluster::wire::{is_node_id, MAX_NODE_ID};
 
@@ -82,13 +83,11 @@ impl ClusterArgs {
     /// A message for the operator: no secret and no `--cluster-insecure`, both, an unreadable
     /// file, or a secret under [`MIN_SECRET`](crate::cluster::auth::MIN_SECRET) bytes.
     pub fn auth(&self) -> Result<Auth, String> {
-        let env = std::env::var_os(SECRET_ENV).filter(|v| !v.is_empty());
-        let secret = match (&self.cluster_secret_file, env) {
-            (Some(path), _) => std::fs::read(path)
-                .map_err(|err| format!("--cluster-secret-file {}: {err}", path.display()))?,
-            (None, Some(value)) => value.into_encoded_bytes(),
-            (None, None) if self.cluster_insecure => return Ok(Auth::Insecure),
-            (None, None) => {
+        let file = self.cluster_secret_file.as_deref();
+        let secret = match read_secret("--cluster-secret-file", file, SECRET_ENV)? {
+            Some(secret) => secret,
+            None if self.cluster_insecure => return Ok(Auth::Insecure),
+            None => {
                 return Err(format!(
                     "--cluster needs the cluster's shared secret: --cluster-secret-file FILE or \
                      {SECRET_ENV}=... (the same on every instance), or --cluster-insecure to \
@@ -102,8 +101,7 @@ impl ClusterArgs {
                  choose one"
             ));
         }
-        let secret = secret.trim_ascii_end();
-        Auth::signed(secret).map_err(|err| err.to_string())
+        Auth::signed(&secret).map_err(|err| err.to_string())
     }
 
     /// The node id given, or a random one.
