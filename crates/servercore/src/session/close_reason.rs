@@ -85,6 +85,9 @@ pub enum CloseReason {
     /// TLS: the peer broke the protocol after the handshake (a record that does not
     /// decrypt, a fatal alert).
     Tls(&'static str),
+    /// The application did not learn who the peer is: no valid credentials (a bad or expired
+    /// token, none in time, another message first), or its login was refused.
+    Unauthenticated(&'static str),
 }
 
 impl CloseReason {
@@ -111,7 +114,7 @@ impl CloseReason {
     }
 
     /// Every reason's [`CloseReason::name`], in a fixed order (metrics index by it).
-    pub const NAMES: [&'static str; 20] = [
+    pub const NAMES: [&'static str; 21] = [
         "peer_closed",
         "reset",
         "io_error",
@@ -132,6 +135,7 @@ impl CloseReason {
         "refused",
         "tls_handshake",
         "tls",
+        "unauthenticated",
     ];
 
     /// Position of this reason's name in [`CloseReason::NAMES`].
@@ -166,6 +170,7 @@ impl CloseReason {
             CloseReason::Refused => "refused",
             CloseReason::TlsHandshake(_) => "tls_handshake",
             CloseReason::Tls(_) => "tls",
+            CloseReason::Unauthenticated(_) => "unauthenticated",
         }
     }
 }
@@ -199,6 +204,7 @@ impl fmt::Display for CloseReason {
             CloseReason::Refused => f.write_str("refused by the session caps"),
             CloseReason::TlsHandshake(why) => write!(f, "TLS handshake failed: {why}"),
             CloseReason::Tls(why) => write!(f, "TLS error: {why}"),
+            CloseReason::Unauthenticated(why) => write!(f, "unauthenticated: {why}"),
         }
     }
 }
@@ -241,7 +247,9 @@ mod tests {
             CloseReason::Refused,
             CloseReason::TlsHandshake("no cipher suite in common"),
             CloseReason::Tls("a record failed to decrypt"),
+            CloseReason::Unauthenticated("token expired"),
         ];
+        assert_eq!(all.len(), CloseReason::NAMES.len());
         for (i, reason) in all.iter().enumerate() {
             assert_eq!(reason.index(), i, "{reason:?}");
             assert!(!reason.to_string().is_empty());
