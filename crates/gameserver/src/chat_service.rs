@@ -5,7 +5,7 @@
 use std::io;
 use std::net::SocketAddr;
 
-use servercore::packet::Packets;
+use servercore::packet::{PacketHandler, Packets};
 use servercore::{Service, ServiceConfig};
 
 use rooms::RoomsHub;
@@ -16,18 +16,18 @@ use crate::game::Game;
 
 /// Binds a chat server on `addr` with `config`, rooms of `capacity` members (shared through
 /// `cluster`'s link, each loop with its inbox, if given), each loop's game framed by
-/// `packets` (the packet size, a rate limit). Returns the service and its rooms (for their
-/// stats).
+/// `packets` (the packet size, a rate limit, a login in front). Returns the service and its
+/// rooms (for their stats).
 ///
 /// # Errors
 /// As [`Service::bind`].
-pub fn bind_chat(
+pub fn bind_chat<P: PacketHandler>(
     addr: SocketAddr,
     config: ServiceConfig,
     capacity: usize,
     mut cluster: Option<&mut Cluster>,
-    packets: impl Fn(Game) -> Packets<Game>,
-) -> io::Result<(Service<Packets<Game>>, RoomsHub<ChatRoom>)> {
+    packets: impl Fn(Game) -> Packets<P>,
+) -> io::Result<(Service<Packets<P>>, RoomsHub<ChatRoom>)> {
     let hub = chat_rooms(config.threads, capacity, cluster.as_ref().map(|c| c.link()));
     let service = hub.serve(addr, config, |index, rooms| {
         packets(match cluster.as_mut() {

@@ -18,6 +18,7 @@ use std::fmt::Display;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::builder::RangedU64ValueParser;
@@ -26,6 +27,7 @@ use clap::{CommandFactory, Parser};
 use gameserver::arena::ArenaArgs;
 use gameserver::chat_room::DEFAULT_ROOM_CAPACITY;
 use gameserver::cluster::ClusterArgs;
+use gameserver::login::{Gate, Login, LoginArgs};
 use servercore::packet::{
     PacketHandler, Packets, RateLimit, DEFAULT_MAX_PACKET, HEADER_LEN, MAX_WIRE_PACKET,
 };
@@ -51,6 +53,9 @@ const MIN_MAX_PACKET: u64 = (HEADER_LEN + 4) as u64;
 /// (`ServiceConfig::read_chunk`; its echo goes into one send queue) and more than the
 /// largest packet (65535 bytes; one chat fans out to another loop through its mailbox).
 const MIN_QUEUE: usize = 64 * 1024;
+
+/// Seconds a session has for its HELLO when --partial-timeout is 0 (off).
+const DEFAULT_HELLO_SECS: u64 = 10;
 
 /// One hour, in seconds: the most a slowloris or shutdown deadline may be.
 const HOUR: u64 = 3600;
@@ -232,6 +237,12 @@ pub(crate) struct Args {
     /// The arena's rules and bounds (`--game arena`).
     #[command(flatten)]
     pub(crate) arena: ArenaArgs,
+    /// Connect tokens (packet mode): `--auth-secret` and its companions.
+    #[command(flatten)]
+    pub(crate) login_args: LoginArgs,
+    /// The login of `--auth-secret`, made once the flags are checked.
+    #[arg(skip)]
+    pub(crate) login: Option<Arc<Login>>,
 }
 
 /// The game of packet mode.
@@ -268,6 +279,7 @@ impl Args {
         let mut args = Args::try_parse_from(argv)?;
         args.check()?;
         args.tls = args.read_tls()?;
+        args.login = args.read_login()?;
         Ok(args)
     }
 
@@ -285,6 +297,7 @@ impl Args {
                 ("--cluster", self.cluster.cluster.is_some()),
                 ("--websocket", self.websocket.is_some()),
                 ("--game arena", self.game == GameKind::Arena),
+                ("--auth-secret", self.login_args.auth_secret.is_some()),
             ] {
                 if given {
                     return Err(conflict(format!("{flag} needs --protocol packet")));
@@ -344,6 +357,22 @@ impl Args {
             })
     }
 
+    /// The connect tokens' secret (packet mode), read and checked now: a missing file or a
+    /// short secret is a usage error, not a refused player later. The HELLO is due within
+    /// --partial-timeout (10 s if that is off).
+    fn read_login(&self) -> Result<Option<Arc<Login>>, clap::Error> {
+        if self.protocol == Protocol::Raw {
+            return Ok(None);
+        }
+        let deadline = Duration::from_secs(match self.partial_timeout {
+            0 => DEFAULT_HELLO_SECS,
+            secs => secs,
+        });
+        self.login_args
+            .login(deadline)
+            .map_err(|message| Args::command().error(ErrorKind::ValueValidation, message))
+    }
+
     /// True if a listener on `other` would take connections meant for the game port (the same
     /// port, on the same or an overlapping address). Port 0 picks a free port: never the same.
     fn same_port(&self, other: SocketAddr) -> bool {
@@ -393,9 +422,10 @@ impl Args {
         WsConfig::new(self.max_packet).with_page(bytes::Bytes::from_static(page))
     }
 
-    /// The packet-mode handler of one loop: the game, framed, rate limited.
-    pub(crate) fn packets<P: PacketHandler>(&self, game: P) -> Packets<P> {
-        let packets = Packets::new(game, self.max_packet);
+    /// The packet-mode handler of one loop: the game behind the login (if any), framed,
+    /// rate limited.
+    pub(crate) fn packets<P: PacketHandler>(&self, game: P) -> Packets<Gate<P>> {
+        let packets = Packets::new(Gate::new(game, self.login.clone()), self.max_packet);
         match self.rate_limit {
             0 => packets,
             per_sec => packets.with_rate_limit(RateLimit {

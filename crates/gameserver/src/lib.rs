@@ -10,4 +10,5 @@ pub mod chat_service;
 pub mod cluster;
 pub mod echo;
 pub mod game;
+pub mod login;
 pub mod protocol;

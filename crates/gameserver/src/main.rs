@@ -42,7 +42,7 @@ use servercore::tls::TlsConfig;
 use servercore::{Handler, LoopStats, Service, ServiceConfig};
 
 use crate::cli::{Args, GameKind, Protocol};
-use crate::metrics::{cluster_extra, Extra, MetricsServer};
+use crate::metrics::{cluster_extra, login_extra, Extra, MetricsServer};
 use crate::rooms_metrics::rooms_extra;
 
 fn main() -> anyhow::Result<()> {
@@ -62,13 +62,16 @@ fn main() -> anyhow::Result<()> {
     let stop = signals::watch(reload)?;
     let metrics = args.metrics.map(MetricsServer::bind).transpose()?;
     let addr = SocketAddr::new(args.bind, args.port);
-    let ops = Operations {
+    let mut ops = Operations {
         metrics,
         stats_interval: args.stats_interval.map(Duration::from_secs),
         stop,
         extras: Vec::new(),
         tls: args.tls.is_some(),
     };
+    if let Some(login) = &args.login {
+        ops.extras.push(login_extra(login));
+    }
     match (args.protocol, args.game) {
         (Protocol::Raw, _) => serve(Service::bind(addr, args.config(), |_| Echo), addr, ops),
         (Protocol::Packet, GameKind::Chat) => serve_chat(&args, addr, ops),

@@ -29,7 +29,8 @@
 //! `sessions_refused_total` only. With `--cluster`, the backplane's `gameserver_cluster_*` series follow
 //! (listed in `gameserver::cluster::ClusterStats`'s module); in packet mode the rooms'
 //! `gameserver_room*` and, with `--game arena`, the arena's `gameserver_arena_*` series
-//! (`rooms_metrics.rs`).
+//! (`rooms_metrics.rs`); with `--auth-secret`, `gameserver_logins_total{result}` (the results
+//! of HELLOs: `gameserver::login::RESULTS`) and `gameserver_players_online`.
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -39,6 +40,7 @@ use std::time::Duration;
 use std::sync::Arc;
 
 use gameserver::cluster::{ClusterSnapshot, ClusterStats};
+use gameserver::login::{Login, LoginSnapshot};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{prometheus_text, DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::counter::ConstCounter;
@@ -53,6 +55,12 @@ pub(crate) type Extra = Box<dyn Fn() -> Box<dyn Collector> + Send + Sync>;
 /// The backplane's series (`--cluster`).
 pub(crate) fn cluster_extra(stats: Arc<ClusterStats>) -> Extra {
     Box::new(move || Box::new(ClusterSnapshot(stats.clone())))
+}
+
+/// The connect tokens' series (`--auth-secret`).
+pub(crate) fn login_extra(login: &Login) -> Extra {
+    let (stats, players) = (login.stats(), login.players());
+    Box::new(move || Box::new(LoginSnapshot(stats.clone(), players.clone())))
 }
 
 /// Prefix of every metric name.

@@ -6,7 +6,7 @@
 
 use servercore::packet::RateLimit;
 
-pub use game_protocol::chat::{parse_room, room_joined};
+pub use game_protocol::chat::{parse_room, room, room_joined};
 pub use game_protocol::ids::*;
 
 /// The SERVER_FULL packet written to refused connections.

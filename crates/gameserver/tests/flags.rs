@@ -243,6 +243,37 @@ fn packet_mode_flags_in_raw_mode_are_usage_errors() {
         &["--cluster", "redis://127.0.0.1:6379"],
         &["--cluster", "--protocol packet"],
     );
+    assert_refused(
+        &["--auth-secret", "auth.secret"],
+        &["--auth-secret", "--protocol packet"],
+    );
+}
+
+#[test]
+fn auth_secrets_must_be_readable_and_long_enough() {
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let short = dir.join("flags-short-auth.secret");
+    std::fs::write(&short, "sixteen bytes...\n").unwrap();
+    let short = short.to_str().unwrap();
+    let stderr = assert_refused(
+        &["--protocol", "packet", "--auth-secret", short],
+        &["--auth-secret", "16 bytes", "at least 32"],
+    );
+    assert!(stderr.contains("urandom"), "says how to make one: {stderr}");
+    let missing = dir.join("flags-no-such.secret");
+    let missing = missing.to_str().unwrap();
+    assert_refused(
+        &["--protocol", "packet", "--auth-secret", missing],
+        &["--auth-secret", "flags-no-such.secret"],
+    );
+    assert_refused(
+        &["--protocol", "packet", "--second-login", "maybe"],
+        &["--second-login", "replace", "refuse"],
+    );
+    assert_refused(
+        &["--protocol", "packet", "--player-logins-per-minute", "0"],
+        &["--player-logins-per-minute"],
+    );
 }
 
 #[test]

@@ -1,0 +1,222 @@
+//! [`Gate`]: the game behind a login. With connect tokens on, a session's first packet must
+//! be a HELLO with a good token; until then nothing reaches the game, and a session that has
+//! none within the deadline, sends something else first, or brings a bad one is told why
+//! (UNAUTHENTICATED) and closed with `CloseReason::Unauthenticated`. A signed-in player's
+//! ENTER_ROOM and ARENA_JOIN are held to the rooms its token names (ROOM_FORBIDDEN).
+//! Without tokens the gate passes everything through.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Instant;
+
+use game_protocol::arena::Join;
+use game_protocol::login::{hello_ok, parse_hello};
+use game_protocol::token::{Claims, TokenError};
+use servercore::packet::{Packet, PacketContext, PacketHandler, RateLimit};
+use servercore::{CloseReason, Context, SessionId};
+
+use crate::login::Login;
+use crate::protocol;
+
+/// What the gate knows of a session (kept on it with `Context::set_data`).
+#[derive(Debug)]
+pub enum SignIn {
+    /// Signed in as the token's player.
+    Player(Claims),
+    /// Refused and being closed: later packets are dropped unseen.
+    Refused,
+}
+
+/// A game `G` behind the login of [`Login`] (or none: everything passes).
+#[derive(Debug)]
+pub struct Gate<G> {
+    inner: G,
+    login: Option<Arc<Login>>,
+    /// Sessions that connected, with the moment they must have signed in by (in order).
+    waiting: VecDeque<(SessionId, Instant)>,
+}
+
+impl<G: PacketHandler> Gate<G> {
+    /// `inner` behind `login` (`None`: no tokens, the game sees every session at once).
+    pub fn new(inner: G, login: Option<Arc<Login>>) -> Gate<G> {
+        Gate {
+            inner,
+            login,
+            waiting: VecDeque::new(),
+        }
+    }
+
+    /// The game.
+    pub fn inner(&self) -> &G {
+        &self.inner
+    }
+
+    fn hello(&mut self, ctx: &mut Context<'_>, login: &Login, id: SessionId, body: &[u8]) {
+        let verified = parse_hello(body)
+            .ok_or_else(|| TokenError::Malformed("not UTF-8".into()))
+            .and_then(|token| login.verifier.verify(token));
+        let claims = match verified {
+            Ok(claims) => claims,
+            Err(err) => return refuse(ctx, login, id, err.name(), &err.to_string()),
+        };
+        let replaced = match login.players.login(&claims.sub, id, ctx.now()) {
+            Ok(replaced) => replaced,
+            Err(refusal) => return refuse(ctx, login, id, refusal.name(), refusal.reason()),
+        };
+        login.stats.count("ok");
+        if let Some(old) = replaced {
+            login.stats.count("replaced");
+            tracing::info!(session = %old, by = %id, player = %claims.sub, "session replaced by a newer login");
+            let _ = ctx.send_packet(old, protocol::SESSION_REPLACED, &[]);
+            ctx.close(old);
+        }
+        let body = hello_ok(&claims.sub).expect("a verified sub is a player id");
+        let _ = ctx.send_packet(id, protocol::HELLO_OK, &body);
+        let _ = ctx.set_data(id, SignIn::Player(claims));
+        self.inner.connected(ctx, id);
+    }
+
+    /// Closes the sessions whose deadline passed without a login.
+    fn expire(&mut self, ctx: &mut Context<'_>, login: &Login) {
+        let now = ctx.now();
+        while let Some(&(id, deadline)) = self.waiting.front() {
+            if deadline > now {
+                break;
+            }
+            self.waiting.pop_front();
+            if ctx.is_open(id) && ctx.data::<SignIn>(id).is_none() {
+                let why = format!("no HELLO within {:?}", login.deadline);
+                refuse(ctx, login, id, "no_hello", &why);
+            }
+        }
+    }
+}
+
+/// Tells session `id` why it is refused (UNAUTHENTICATED `text`), counts `result`, and closes
+/// it once that has left.
+fn refuse(ctx: &mut Context<'_>, login: &Login, id: SessionId, result: &'static str, text: &str) {
+    login.stats.count(result);
+    tracing::info!(session = %id, peer = ?ctx.peer_addr(id), result, "login refused: {text}");
+    let reason = cut(text, MAX_REASON);
+    let _ = ctx.send_packet(id, protocol::UNAUTHENTICATED, reason.as_bytes());
+    let _ = ctx.set_data(id, SignIn::Refused);
+    ctx.close_with(id, CloseReason::Unauthenticated(result));
+}
+
+/// Most bytes of an UNAUTHENTICATED reason (the log line has it whole).
+pub const MAX_REASON: usize = 200;
+
+/// `text` cut to at most `max` bytes, at a character boundary.
+fn cut(text: &str, max: usize) -> &str {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+/// The room an ENTER_ROOM or ARENA_JOIN asks for (`None` for other packets and bad bodies,
+/// which the game refuses itself).
+fn room_asked(packet: &Packet<'_>) -> Option<u32> {
+    match packet.id {
+        protocol::ENTER_ROOM => protocol::parse_room(packet.body),
+        protocol::ARENA_JOIN => Join::parse(packet.body).map(|join| join.room),
+        _ => None,
+    }
+}
+
+/// What the gate does with a packet of a session.
+enum Verdict {
+    Pass,
+    Hello,
+    Forbidden(u32),
+    Drop,
+    NotHelloFirst,
+    HelloTwice,
+}
+
+fn verdict(sign_in: Option<&SignIn>, packet: &Packet<'_>) -> Verdict {
+    match sign_in {
+        None if packet.id == protocol::HELLO => Verdict::Hello,
+        None => Verdict::NotHelloFirst,
+        Some(SignIn::Refused) => Verdict::Drop,
+        Some(SignIn::Player(_)) if packet.id == protocol::HELLO => Verdict::HelloTwice,
+        Some(SignIn::Player(claims)) => match room_asked(packet) {
+            Some(room) if !claims.allows(room) => Verdict::Forbidden(room),
+            _ => Verdict::Pass,
+        },
+    }
+}
+
+impl<G: PacketHandler> PacketHandler for Gate<G> {
+    fn connected(&mut self, ctx: &mut Context<'_>, id: SessionId) {
+        match &self.login {
+            None => self.inner.connected(ctx, id),
+            Some(login) => self.waiting.push_back((id, ctx.now() + login.deadline)),
+        }
+    }
+
+    fn packet(&mut self, ctx: &mut Context<'_>, id: SessionId, packet: Packet<'_>) {
+        let Some(login) = self.login.clone() else {
+            return self.inner.packet(ctx, id, packet);
+        };
+        match verdict(ctx.data::<SignIn>(id), &packet) {
+            Verdict::Pass => self.inner.packet(ctx, id, packet),
+            Verdict::Hello => self.hello(ctx, &login, id, packet.body),
+            Verdict::Forbidden(room) => {
+                let _ = ctx.send_packet(id, protocol::ROOM_FORBIDDEN, &protocol::room(room));
+            }
+            Verdict::Drop => {}
+            Verdict::NotHelloFirst => refuse(
+                ctx,
+                &login,
+                id,
+                "not_hello_first",
+                "HELLO with a connect token must be the first packet",
+            ),
+            Verdict::HelloTwice => {
+                tracing::info!(session = %id, "HELLO twice");
+                ctx.abort(id, CloseReason::Invalid("HELLO twice"));
+            }
+        }
+    }
+
+    fn rate_limited(&mut self, ctx: &mut Context<'_>, id: SessionId, limit: RateLimit) {
+        self.inner.rate_limited(ctx, id, limit);
+    }
+
+    fn disconnected(&mut self, ctx: &mut Context<'_>, id: SessionId, reason: CloseReason) {
+        let Some(login) = &self.login else {
+            return self.inner.disconnected(ctx, id, reason);
+        };
+        // The game saw only signed-in sessions.
+        if let Some(SignIn::Player(claims)) = ctx.data::<SignIn>(id) {
+            login.players.logout(&claims.sub, id, ctx.now());
+            self.inner.disconnected(ctx, id, reason);
+        }
+    }
+
+    fn tick(&mut self, ctx: &mut Context<'_>) {
+        if let Some(login) = self.login.clone() {
+            self.expire(ctx, &login);
+        }
+        self.inner.tick(ctx);
+    }
+
+    fn notified(&mut self, ctx: &mut Context<'_>) {
+        self.inner.notified(ctx);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reasons_are_cut_at_a_character_boundary() {
+        assert_eq!(cut("abc", 200), "abc");
+        assert_eq!(cut("abcdef", 3), "abc");
+        assert_eq!(cut("aé", 2), "a"); // é is two bytes
+        assert_eq!(cut(&"é".repeat(150), MAX_REASON).len(), MAX_REASON);
+    }
+}

@@ -1,0 +1,225 @@
+//! [`Players`]: who is signed in where, shared by every loop of the instance. Taken at a login
+//! and a logout only (never per packet): one live session per player, the operator's rule for
+//! a second login ([`SecondLogin`]), and at most so many logins per player per minute.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use servercore::SessionId;
+
+/// What a second login of a signed-in player does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum SecondLogin {
+    /// The new session takes over; the old one is told (SESSION_REPLACED) and closed.
+    #[default]
+    Replace,
+    /// The new session is refused (UNAUTHENTICATED); the old one plays on.
+    Refuse,
+}
+
+/// Why a login is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The player is signed in on another session ([`SecondLogin::Refuse`]).
+    SignedIn,
+    /// The player logged in more often than the per-minute limit.
+    TooManyLogins,
+}
+
+impl Refusal {
+    /// The counters' name ([`RESULTS`](crate::login::RESULTS)).
+    pub fn name(self) -> &'static str {
+        match self {
+            Refusal::SignedIn => "signed_in",
+            Refusal::TooManyLogins => "too_many_logins",
+        }
+    }
+
+    /// What the client is told.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Refusal::SignedIn => "player already signed in",
+            Refusal::TooManyLogins => "too many logins for this player; wait a minute",
+        }
+    }
+}
+
+/// The window of the per-player login limit.
+const WINDOW: Duration = Duration::from_secs(60);
+
+/// One player's state: its session, if signed in, and its logins of the current window.
+#[derive(Debug)]
+struct Player {
+    session: Option<SessionId>,
+    window_start: Instant,
+    logins: u32,
+}
+
+/// The signed-in players of this instance.
+#[derive(Debug)]
+pub struct Players {
+    second: SecondLogin,
+    logins_per_minute: u32,
+    table: Mutex<Table>,
+}
+
+#[derive(Debug)]
+struct Table {
+    players: HashMap<String, Player>,
+    /// When the players signed out and out of their window are forgotten next.
+    next_sweep: Instant,
+}
+
+impl Players {
+    /// An empty table with these rules.
+    pub fn new(second: SecondLogin, logins_per_minute: u32, now: Instant) -> Players {
+        Players {
+            second,
+            logins_per_minute,
+            table: Mutex::new(Table {
+                players: HashMap::new(),
+                next_sweep: now + WINDOW,
+            }),
+        }
+    }
+
+    /// Signs `player` in on `session` at `now`. `Ok(Some(old))`: the session it replaces
+    /// (to be told and closed by the caller).
+    ///
+    /// # Errors
+    /// Why the login is refused.
+    pub fn login(
+        &self,
+        player: &str,
+        session: SessionId,
+        now: Instant,
+    ) -> Result<Option<SessionId>, Refusal> {
+        let mut table = self.lock();
+        table.sweep(now);
+        let entry = table
+            .players
+            .entry(player.to_owned())
+            .or_insert_with(|| Player {
+                session: None,
+                window_start: now,
+                logins: 0,
+            });
+        if now.saturating_duration_since(entry.window_start) >= WINDOW {
+            entry.window_start = now;
+            entry.logins = 0;
+        }
+        if entry.logins >= self.logins_per_minute {
+            return Err(Refusal::TooManyLogins);
+        }
+        if entry.session.is_some() && self.second == SecondLogin::Refuse {
+            return Err(Refusal::SignedIn);
+        }
+        entry.logins += 1;
+        Ok(entry.session.replace(session))
+    }
+
+    /// `session` of `player` is gone; the player is signed out unless a newer session
+    /// replaced it.
+    pub fn logout(&self, player: &str, session: SessionId, now: Instant) {
+        let mut table = self.lock();
+        if let Some(entry) = table.players.get_mut(player) {
+            if entry.session == Some(session) {
+                entry.session = None;
+            }
+        }
+        table.sweep(now);
+    }
+
+    /// Players signed in now.
+    pub fn online(&self) -> usize {
+        self.lock()
+            .players
+            .values()
+            .filter(|p| p.session.is_some())
+            .count()
+    }
+
+    /// The session `player` is signed in on.
+    pub fn session_of(&self, player: &str) -> Option<SessionId> {
+        self.lock().players.get(player)?.session
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Table> {
+        // A panic elsewhere while holding it leaves a table that is still consistent.
+        self.table.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Table {
+    /// Once a window: forgets the players signed out whose window has passed (their limit
+    /// starts afresh anyway), so the table holds the signed-in and the recent only.
+    fn sweep(&mut self, now: Instant) {
+        if now < self.next_sweep {
+            return;
+        }
+        self.players.retain(|_, p| {
+            p.session.is_some() || now.saturating_duration_since(p.window_start) < WINDOW
+        });
+        self.next_sweep = now + WINDOW;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(n: u32) -> SessionId {
+        SessionId::from_parts(0, n, 1)
+    }
+
+    #[test]
+    fn a_second_login_replaces_or_is_refused() {
+        let now = Instant::now();
+        let replace = Players::new(SecondLogin::Replace, 10, now);
+        assert_eq!(replace.login("a", id(1), now), Ok(None));
+        assert_eq!(replace.login("a", id(2), now), Ok(Some(id(1))));
+        // The replaced session's logout does not sign out its successor.
+        replace.logout("a", id(1), now);
+        assert_eq!(replace.session_of("a"), Some(id(2)));
+        replace.logout("a", id(2), now);
+        assert_eq!((replace.session_of("a"), replace.online()), (None, 0));
+
+        let refuse = Players::new(SecondLogin::Refuse, 10, now);
+        assert_eq!(refuse.login("a", id(1), now), Ok(None));
+        assert_eq!(refuse.login("a", id(2), now), Err(Refusal::SignedIn));
+        assert_eq!(refuse.login("b", id(3), now), Ok(None));
+        assert_eq!(refuse.session_of("a"), Some(id(1)));
+        refuse.logout("a", id(1), now);
+        assert_eq!(refuse.login("a", id(2), now), Ok(None));
+    }
+
+    #[test]
+    fn logins_per_minute_are_limited_per_player() {
+        let now = Instant::now();
+        let players = Players::new(SecondLogin::Replace, 3, now);
+        for n in 0..3 {
+            assert!(players.login("a", id(n), now).is_ok());
+        }
+        assert_eq!(players.login("a", id(9), now), Err(Refusal::TooManyLogins));
+        assert_eq!(players.login("b", id(10), now), Ok(None));
+        let later = now + WINDOW;
+        assert_eq!(players.login("a", id(11), later), Ok(Some(id(2))));
+    }
+
+    #[test]
+    fn signed_out_players_are_forgotten_after_their_window() {
+        let now = Instant::now();
+        let players = Players::new(SecondLogin::Replace, 3, now);
+        for n in 0..100 {
+            let name = format!("p{n}");
+            players.login(&name, id(n), now).unwrap();
+            players.logout(&name, id(n), now);
+        }
+        players.login("kept", id(500), now).unwrap();
+        assert_eq!(players.lock().players.len(), 101);
+        players.logout("nobody", id(999), now + WINDOW);
+        assert_eq!(players.lock().players.len(), 1);
+        assert_eq!(players.session_of("kept"), Some(id(500)));
+    }
+}
