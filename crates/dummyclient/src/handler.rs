@@ -33,11 +33,12 @@ use servercore::{first_bytes, CloseReason, Context, Handler, Lookalike, SessionI
 
 use crate::chat::{ChatEvent, Member, RoomPlan};
 use crate::load::{LoadConfig, Pacing, Scenario, CATCH_UP};
+use crate::login::Tokens;
 use crate::message::ClientStream;
 use crate::spread::Spread;
 use crate::stats::{Stats, Verdict};
 use crate::websocket::{split_packets, Inbound};
-use crate::wire::{Farewell, Wire, CHAT, ECHO, ENTER_ROOM};
+use crate::wire::{Farewell, Wire, CHAT, ECHO, ENTER_ROOM, HELLO_OK};
 
 /// Where the run is; set by the main thread, followed by each loop on its tick.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -178,8 +179,11 @@ enum Received {
     Message,
     /// This client's `ROOM_JOINED`: it is ready.
     Joined,
-    /// `SERVER_FULL` or `RATE_LIMITED`: the server closes the client, and said why.
+    /// `SERVER_FULL`, `RATE_LIMITED`, `UNAUTHENTICATED`, `SESSION_REPLACED`: the server
+    /// closes the client, and said why.
     Farewell(Farewell),
+    /// `HELLO_OK` (`--auth-secret`): signed in; not a message.
+    SignedIn,
 }
 
 /// Disconnects logged one by one; the rest are only counted (by reason, in the report).
@@ -265,6 +269,9 @@ impl Client {
         if let Some(farewell) = Farewell::of(&packet) {
             return Received::Farewell(farewell);
         }
+        if packet.id == HELLO_OK {
+            return Received::SignedIn;
+        }
         let verdict = match &mut self.role {
             Role::Echo(stream) if packet.id == ECHO => stream.verify(packet.body, now),
             Role::Echo(_) => Verdict::Corrupt,
@@ -312,6 +319,8 @@ pub struct LoadHandler {
     clients: HashMap<SessionId, Client>,
     /// `--websocket`: each session's frame reader.
     inbound: Option<HashMap<SessionId, Inbound>>,
+    /// `--auth-secret`: the clients' tokens.
+    tokens: Option<Arc<Tokens>>,
     phase: Phase,
     /// When sending started (nanoseconds since `base`), once this loop saw it.
     start_nanos: u64,
@@ -340,6 +349,7 @@ impl LoadHandler {
             backlog: config.backlog(),
             catch_up,
             send_batch: config.send_batch.as_nanos() as u64,
+            tokens: config.tokens.clone(),
             clients: HashMap::new(),
             inbound: config.websocket.then(HashMap::new),
             phase: Phase::Connecting,
@@ -552,6 +562,10 @@ impl Handler for LoadHandler {
         if let Some(inbound) = &mut self.inbound {
             inbound.insert(id, Inbound::default());
         }
+        if let Some(tokens) = &self.tokens {
+            // First on the wire: the server reads what follows only once it is signed in.
+            let _ = ctx.send(id, self.wire.wrap(tokens.hello_of_client(u64::from(index))));
+        }
         match room {
             // A chat client is ready once the server has put it in its room.
             Some(room) => {
@@ -576,6 +590,7 @@ impl Handler for LoadHandler {
             Received::Message => messages += 1,
             Received::Joined => joined = true,
             Received::Farewell(farewell) => client.farewell = Some(farewell),
+            Received::SignedIn => {}
         };
         let split = split_packets(self.inbound.as_mut(), ctx, id, &self.wire, data, on_packet);
         if stats.corrupt > corrupt_before && corrupt_before < 10 {

@@ -24,8 +24,10 @@ use servercore::packet::{encode, Framer, Packet, MAX_WIRE_PACKET};
 use servercore::{first_bytes, Lookalike};
 
 use crate::wire::{
-    Farewell, CHAT, CHAT_BROADCAST, ECHO, ENTER_ROOM, LEAVE_ROOM, ROOM_FULL, ROOM_JOINED,
+    Farewell, CHAT, CHAT_BROADCAST, ECHO, ENTER_ROOM, HELLO_OK, LEAVE_ROOM, ROOM_FULL, ROOM_JOINED,
 };
+use game_protocol::ids::ROOM_FORBIDDEN;
+use game_protocol::login::parse_hello_ok;
 
 pub use game_protocol::chat::{parse_named_chat, MAX_NAME};
 
@@ -38,6 +40,8 @@ pub struct InteractiveConfig {
     pub room: u32,
     /// The sender name put in front of every chat (`--name`, 1 to 32 bytes of UTF-8).
     pub name: String,
+    /// `--auth-secret`: the HELLO sent first (a token for player `--name`).
+    pub hello: Option<bytes::Bytes>,
 }
 
 /// A chat body of the web page's convention (NAMED_CHAT): `name_len: u8 | name | text`.
@@ -143,7 +147,7 @@ pub fn run(
     })
 }
 
-/// Sends ENTER_ROOM, then one packet per line of `input` until it ends or says `/quit`.
+/// Sends HELLO (with `--auth-secret`) and ENTER_ROOM, then one packet per line of `input` until it ends or says `/quit`.
 fn send_lines(
     config: &InteractiveConfig,
     input: impl BufRead,
@@ -153,6 +157,9 @@ fn send_lines(
     let packet = |id, body: &[u8]| {
         encode(id, body).map_err(|err| io::Error::new(io::ErrorKind::InvalidInput, err))
     };
+    if let Some(hello) = &config.hello {
+        writer.write_all(hello)?;
+    }
     writer.write_all(&packet(ENTER_ROOM, &config.room.to_le_bytes())?)?;
     for line in input.lines() {
         let line = line?;
@@ -237,6 +244,11 @@ fn describe(id: u16, body: &[u8]) -> String {
         ROOM_JOINED => format!("* joined room {} ({} members)", u32_at(0), u32_at(4)),
         ROOM_FULL => format!("* room {} is full ({} members)", u32_at(0), u32_at(4)),
         ECHO => format!("* echo: {}", String::from_utf8_lossy(body)),
+        HELLO_OK => match parse_hello_ok(body) {
+            Some(player) => format!("* signed in as {player}"),
+            None => format!("* HELLO_OK ({} bytes)", body.len()),
+        },
+        ROOM_FORBIDDEN => format!("* room {} is not in your token's rooms", u32_at(0)),
         other => format!("* packet {other} ({} bytes)", body.len()),
     }
 }

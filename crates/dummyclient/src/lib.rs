@@ -21,6 +21,7 @@
 //!   gate        the connect phase's handshakes: TLS (a blocking probe, then in the loops)
 //!               and the WebSocket upgrade
 //!   tls         --tls: rustls clients verifying the server against --tls-ca/--tls-name
+//!   login       --auth-secret: a connect token per client (player dummy-N), its HELLO first
 //!   spread      --addr a,b,c: which client goes to which server (rooms split over them)
 //!   stats       Verdict per message; Stats per loop (counts + latency), merged into a Report
 //!   timeline    per-second buckets of each loop's Stats (count + latency), and the points
@@ -67,6 +68,7 @@ pub mod handler;
 pub mod interactive;
 pub mod lecture;
 pub mod load;
+pub mod login;
 pub mod message;
 pub mod pattern;
 pub mod plot;

@@ -43,6 +43,7 @@ use crate::chat::MIN_CHAT_SIZE;
 use crate::connect::{self, ConnectError};
 use crate::gate::{Connected, HandshakeGate};
 use crate::handler::{LoadHandler, Phase, Shared};
+use crate::login::Tokens;
 use crate::message::HEADER_LEN;
 use crate::spread::Spread;
 use crate::stats::{Report, RunInfo, Stats};
@@ -155,6 +156,8 @@ pub struct LoadConfig {
     /// Keep the per-second [`Timeline`](crate::timeline::Timeline) (for `--plot`): a second
     /// histogram record per message, so off unless a chart is asked for.
     pub timeline: bool,
+    /// `--auth-secret`: each client signs in first with a token of its own.
+    pub tokens: Option<Arc<Tokens>>,
 }
 
 impl LoadConfig {
@@ -175,6 +178,7 @@ impl LoadConfig {
             connect_timeout: Duration::from_secs(10),
             drain_timeout: DRAIN_TIMEOUT,
             send_batch: Duration::ZERO,
+            tokens: None,
             timeline: false,
         }
     }

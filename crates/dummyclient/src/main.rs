@@ -32,12 +32,15 @@ use dummyclient::arena::{self, ArenaLoad};
 use dummyclient::interactive::{self, InteractiveConfig};
 use dummyclient::lecture::{self, LectureConfig};
 use dummyclient::load::{self, LoadConfig, Pacing, Scenario, DRAIN_TIMEOUT};
+use dummyclient::login::Tokens;
 use dummyclient::message::HEADER_LEN;
 use dummyclient::progress::ProgressLine;
 use dummyclient::stats::Report;
 use dummyclient::tls::{TlsClient, TlsSetupError};
 use dummyclient::wire::Protocol;
 use dummyclient::{compare, connect, plot};
+use game_protocol::secret::read_secret;
+use game_protocol::token::SECRET_ENV;
 use servercore::{Model, ServiceConfig};
 
 /// The lecture's DummyClient (no flags), a load generator that verifies every byte it gets
@@ -103,6 +106,15 @@ struct Cli {
     /// The clients' TLS, made of --tls-ca and --tls-name once the flags are parsed.
     #[arg(skip)]
     tls_client: Option<Arc<TlsClient>>,
+    /// Sign in to a server that wants connect tokens (gameserver --auth-secret): FILE holds
+    /// the server's secret (else GAMESERVER_AUTH_SECRET); each client mints its own token
+    /// (load mode: player dummy-N; --interactive: player --name) and sends HELLO first.
+    /// Packet mode.
+    #[arg(long, value_name = "FILE")]
+    auth_secret: Option<PathBuf>,
+    /// The tokens of --auth-secret, made once the flags are parsed.
+    #[arg(skip)]
+    tokens: Option<Arc<Tokens>>,
     /// What the clients do (chat needs --protocol packet).
     #[arg(long, value_enum, default_value_t = ScenarioArg::Echo, requires = "load_mode", help_heading = "Load mode")]
     scenario: ScenarioArg,
@@ -321,6 +333,7 @@ impl Cli {
             drain_timeout: DRAIN_TIMEOUT,
             send_batch: Duration::from_millis(self.send_batch_ms.unwrap_or(0)),
             timeline: self.plot.is_some() || self.json_out.is_some(),
+            tokens: self.tokens.clone(),
         }
     }
 
@@ -353,6 +366,7 @@ impl Cli {
             addr: self.addr.clone(),
             room: self.room,
             name: self.name.clone(),
+            hello: self.tokens.as_ref().map(|tokens| tokens.hello(&self.name)),
         }
     }
 
@@ -362,6 +376,26 @@ impl Cli {
             interval: Duration::from_millis(self.interval_ms),
             count: self.count,
             tls: self.tls_client.clone(),
+        }
+    }
+
+    /// `--auth-secret`'s tokens (packet mode): the file or GAMESERVER_AUTH_SECRET read, the
+    /// secret checked.
+    fn read_tokens(&self) -> Result<Option<Arc<Tokens>>, String> {
+        if self.protocol != Protocol::Packet {
+            return match self.auth_secret {
+                Some(_) => {
+                    Err("--auth-secret signs in to a packet server: add --protocol packet".into())
+                }
+                None => Ok(None),
+            };
+        }
+        let file = self.auth_secret.as_deref();
+        match read_secret("--auth-secret", file, SECRET_ENV)? {
+            Some(secret) => Tokens::new(secret)
+                .map(|tokens| Some(Arc::new(tokens)))
+                .map_err(|err| format!("--auth-secret: {err}")),
+            None => Ok(None),
         }
     }
 
@@ -394,6 +428,11 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .init();
+    cli.tokens = cli.read_tokens().unwrap_or_else(|msg| {
+        Cli::command()
+            .error(ErrorKind::ArgumentConflict, msg)
+            .exit()
+    });
     let mode = cli.mode().unwrap_or_else(|msg| {
         Cli::command()
             .error(ErrorKind::ArgumentConflict, msg)
@@ -444,6 +483,7 @@ fn run_arena(cli: &Cli, interrupt: &AtomicBool) -> ExitCode {
         websocket: cli.websocket,
         tls: cli.tls_client.clone(),
         connect_timeout: cli.connect_timeout,
+        tokens: cli.tokens.clone(),
     };
     match arena::run(&config, interrupt) {
         Ok(report) => {

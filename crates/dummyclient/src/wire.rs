@@ -18,12 +18,17 @@ use bytes::{BufMut, BytesMut};
 use servercore::packet::{Framer, Packet, PacketError, PacketHeader, HEADER_LEN};
 
 pub use game_protocol::ids::{
-    CHAT, CHAT_BROADCAST, ECHO, ENTER_ROOM, LEAVE_ROOM, RATE_LIMITED, ROOM_FULL, ROOM_JOINED,
-    SERVER_FULL,
+    CHAT, CHAT_BROADCAST, ECHO, ENTER_ROOM, HELLO, HELLO_OK, LEAVE_ROOM, RATE_LIMITED, ROOM_FULL,
+    ROOM_JOINED, SERVER_FULL, SESSION_REPLACED, UNAUTHENTICATED,
 };
 
 /// Length of the ROOM_JOINED body.
 pub const ROOM_JOINED_LEN: usize = 8;
+
+/// Longest body of a server's answer that is not a message (ROOM_JOINED, HELLO_OK, an
+/// UNAUTHENTICATED reason: the server keeps those within 200 bytes), taken whatever the
+/// message size.
+pub const MAX_ANSWER: usize = 256;
 
 /// What the server said before it closed a client: the packet it sends first
 /// (docs/protocol.md).
@@ -39,6 +44,11 @@ pub enum Farewell {
         /// The server's `--rate-burst`.
         burst: u32,
     },
+    /// `UNAUTHENTICATED`: the server wants a connect token (`gameserver --auth-secret`) and
+    /// had none it took.
+    Unauthenticated,
+    /// `SESSION_REPLACED`: a newer login of the same player took over.
+    Replaced,
 }
 
 impl Farewell {
@@ -56,6 +66,8 @@ impl Farewell {
                     burst: u32_at(4).unwrap_or(0),
                 })
             }
+            UNAUTHENTICATED => Some(Farewell::Unauthenticated),
+            SESSION_REPLACED => Some(Farewell::Replaced),
             _ => None,
         }
     }
@@ -65,6 +77,8 @@ impl Farewell {
         match self {
             Farewell::ServerFull => "server_full",
             Farewell::RateLimited { .. } => "rate_limited",
+            Farewell::Unauthenticated => "unauthenticated",
+            Farewell::Replaced => "session_replaced",
         }
     }
 
@@ -80,6 +94,13 @@ impl Farewell {
                  --rate-limit / --rate-burst), or load-test from an address in its \
                  --trusted-sources (loopback by default), which the packet rate does not apply to"
             ),
+            Farewell::Unauthenticated => "the server wants connect tokens (gameserver \
+                 --auth-secret): run with --auth-secret and the server's secret file, and each \
+                 client signs in with a token of its own (the server's log says why it refused)"
+                .to_string(),
+            Farewell::Replaced => "two clients signed in as the same player and the second \
+                 took over: give each client its own player"
+                .to_string(),
         }
     }
 }
@@ -92,6 +113,8 @@ impl std::fmt::Display for Farewell {
                 f,
                 "rate limited ({per_sec} packets/s per session, bursts of {burst})"
             ),
+            Farewell::Unauthenticated => f.write_str("unauthenticated (no valid connect token)"),
+            Farewell::Replaced => f.write_str("session replaced by a newer login"),
         }
     }
 }
@@ -136,7 +159,7 @@ impl Wire {
             protocol,
             websocket: false,
             size,
-            framer: Framer::new(HEADER_LEN + size.max(ROOM_JOINED_LEN)),
+            framer: Framer::new(HEADER_LEN + size.max(MAX_ANSWER)),
         }
     }
 

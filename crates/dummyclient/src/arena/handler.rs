@@ -14,6 +14,7 @@ use servercore::{CloseReason, Context, Handler, SessionId};
 
 use crate::arena::bot::{Bot, Heard};
 use crate::arena::stats::BotStats;
+use crate::login::Tokens;
 use crate::websocket::{split_packets, Inbound};
 use crate::wire::Wire;
 
@@ -64,6 +65,8 @@ pub struct BotHandler {
     turns: BinaryHeap<Reverse<(Instant, SessionId)>>,
     /// `--websocket`: each session's frame reader.
     inbound: Option<HashMap<SessionId, Inbound>>,
+    /// `--auth-secret`: the bots' tokens.
+    tokens: Option<Arc<Tokens>>,
     phase: RunPhase,
     stats: BotStats,
     /// A moment of the loop's clock and the wall clock then (µs since the Unix epoch).
@@ -90,10 +93,16 @@ impl BotHandler {
             bots: HashMap::new(),
             turns: BinaryHeap::new(),
             inbound: websocket.then(HashMap::new),
+            tokens: None,
             phase: RunPhase::Joining,
             stats: BotStats::default(),
             base: (Instant::now(), wall),
         }
+    }
+
+    /// The same bots, each signing in first with a token of `tokens` (`--auth-secret`).
+    pub fn with_tokens(self, tokens: Option<Arc<Tokens>>) -> BotHandler {
+        BotHandler { tokens, ..self }
     }
 
     /// What this loop's bots counted.
@@ -141,7 +150,11 @@ impl BotHandler {
 
 impl Handler for BotHandler {
     fn connected(&mut self, ctx: &mut Context<'_>, id: SessionId) {
-        let bot = Bot::new(self.shared.next_index.fetch_add(1, Ordering::AcqRel));
+        let index = self.shared.next_index.fetch_add(1, Ordering::AcqRel);
+        let bot = Bot::new(index);
+        if let Some(tokens) = &self.tokens {
+            let _ = ctx.send(id, self.wire.wrap(tokens.hello_of_client(index as u64)));
+        }
         let _ = ctx.send(id, self.wire.wrap(bot.join(self.room)));
         self.bots.insert(id, bot);
         if let Some(inbound) = &mut self.inbound {

@@ -25,6 +25,7 @@ use crate::arena::stats::{ArenaReport, ArenaRunInfo, BotStats};
 use crate::connect;
 use crate::gate::{Connected, HandshakeGate};
 use crate::load::{client_service_config, wait_ready, LoadError};
+use crate::login::Tokens;
 use crate::tls::TlsClient;
 use crate::wire::{Protocol, Wire};
 
@@ -54,6 +55,8 @@ pub struct ArenaLoad {
     pub tls: Option<Arc<TlsClient>>,
     /// For connecting every bot, then as long again for every join's answer.
     pub connect_timeout: Duration,
+    /// `--auth-secret`: each bot signs in first with a token of its own.
+    pub tokens: Option<Arc<Tokens>>,
 }
 
 impl ArenaLoad {
@@ -70,6 +73,7 @@ impl ArenaLoad {
             websocket: false,
             tls: None,
             connect_timeout: Duration::from_secs(10),
+            tokens: None,
         }
     }
 
@@ -110,6 +114,7 @@ pub fn run(config: &ArenaLoad, interrupt: &AtomicBool) -> Result<ArenaReport, Lo
             wire,
             config.websocket,
         )
+        .with_tokens(config.tokens.clone())
     })
     .map_err(LoadError::Service)?;
     let connect_started = Instant::now();
