@@ -4,7 +4,9 @@
 //! asserts what the page shows and saves a screenshot of it
 //! (`target/tmp/chat-e2e-<model>.png`; docs/protocol.md, "Over WebSocket", says how to
 //! reproduce it by hand). Then the same over TLS: the page over `https://`, the chat over
-//! `wss://`, the TCP player over TLS (`target/tmp/chat-tls-<model>.png`).
+//! `wss://`, the TCP player over TLS (`target/tmp/chat-tls-<model>.png`). And with connect
+//! tokens (`gameserver --auth-secret`, the real binary): the page without a token is told why
+//! it cannot join; with `?token=` it signs in and chats (`target/tmp/chat-token-<model>.png`).
 
 // Unix only: the browser harness stops chromedriver by process group.
 #![cfg(unix)]
@@ -15,12 +17,14 @@ use std::io::{Read, Write};
 use std::time::Duration;
 
 use bytes::Bytes;
+use game_protocol::token::{mint, Claims};
 use gameserver::protocol;
 use servercore::tls::TlsConfig;
 use servercore::websocket::WsConfig;
 use servercore::{Model, ServiceConfig};
 use testkit::browser::{Browser, Launch};
 use testkit::tls::{tls_connect, TestPki};
+use util::process::Gameserver;
 use util::*;
 
 const PAGE: &[u8] = include_bytes!("../../../web/chat.html");
@@ -126,3 +130,48 @@ fn browser_over_https_and_wss(model: Model) {
 }
 
 both_models!(browser_tls, browser_over_https_and_wss);
+
+/// With `--auth-secret`: the page without a token cannot join and says why; with `?token=` it
+/// signs in (as the token's player), joins and chats with a TCP player who signed in too.
+fn page_with_a_connect_token(model: Model) {
+    let secret: &[u8] = b"the browser test's token secret, 32+ bytes";
+    let file = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("browser-auth.secret");
+    std::fs::write(&file, secret).unwrap();
+    let server = Gameserver::start(
+        model,
+        &[
+            "--protocol",
+            "packet",
+            "--websocket",
+            "127.0.0.1:0",
+            "--auth-secret",
+            file.to_str().unwrap(),
+        ],
+    );
+    let ws = server.websocket.expect("the WebSocket listener");
+    let browser = Browser::start().expect("headless chromium (installed by .ci/run)");
+    browser.open(&format!("http://{ws}/")).unwrap();
+    browser.wait_for_text("#state", "open", WAIT).unwrap();
+    browser.find("#join").unwrap().click().unwrap();
+    browser
+        .wait_for_text("#error", "not signed in", WAIT)
+        .unwrap();
+    assert!(browser
+        .find("#error")
+        .unwrap()
+        .text()
+        .unwrap()
+        .contains("?token="));
+
+    let sign = |player: &str| mint(secret, &Claims::valid_for(player, 600)).unwrap();
+    let mut tcp = connect(server.addr);
+    send_packet(&mut tcp, protocol::HELLO, sign("bob").as_bytes());
+    assert_eq!(read_packet(&mut tcp).unwrap().0, protocol::HELLO_OK);
+    let url = format!("http://{ws}/?token={}", sign("alice"));
+    chat_with_the_page(&browser, &url, &mut tcp, &format!("chat-token-{model}"));
+    browser
+        .wait_for_text("#log", "signed in as alice", WAIT)
+        .unwrap();
+}
+
+one_model!(browser_token, page_with_a_connect_token);
