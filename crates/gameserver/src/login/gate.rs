@@ -45,49 +45,52 @@ impl<G: PacketHandler> Gate<G> {
             waiting: VecDeque::new(),
         }
     }
+}
 
-    /// The game.
-    pub fn inner(&self) -> &G {
-        &self.inner
-    }
-
-    fn hello(&mut self, ctx: &mut Context<'_>, login: &Login, id: SessionId, body: &[u8]) {
-        let verified = parse_hello(body)
-            .ok_or_else(|| TokenError::Malformed("not UTF-8".into()))
-            .and_then(|token| login.verifier.verify(token));
-        let claims = match verified {
-            Ok(claims) => claims,
-            Err(err) => return refuse(ctx, login, id, err.name(), &err.to_string()),
-        };
-        let replaced = match login.players.login(&claims.sub, id, ctx.now()) {
-            Ok(replaced) => replaced,
-            Err(refusal) => return refuse(ctx, login, id, refusal.name(), refusal.reason()),
-        };
-        login.stats.count("ok");
-        if let Some(old) = replaced {
-            login.stats.count("replaced");
-            tracing::info!(session = %old, by = %id, player = %claims.sub, "session replaced by a newer login");
-            let _ = ctx.send_packet(old, protocol::SESSION_REPLACED, &[]);
-            ctx.close(old);
+/// Checks the HELLO of session `id` and signs its player in (HELLO_OK; a session it replaces
+/// is told and closed); true if it is in. A refusal is told and closes the session.
+fn sign_in(ctx: &mut Context<'_>, login: &Login, id: SessionId, body: &[u8]) -> bool {
+    let verified = parse_hello(body)
+        .ok_or_else(|| TokenError::Malformed("not UTF-8".into()))
+        .and_then(|token| login.verifier.verify(token));
+    let claims = match verified {
+        Ok(claims) => claims,
+        Err(err) => {
+            refuse(ctx, login, id, err.name(), &err.to_string());
+            return false;
         }
-        let body = hello_ok(&claims.sub).expect("a verified sub is a player id");
-        let _ = ctx.send_packet(id, protocol::HELLO_OK, &body);
-        let _ = ctx.set_data(id, SignIn::Player(claims));
-        self.inner.connected(ctx, id);
+    };
+    let replaced = match login.players.login(&claims.sub, id, ctx.now()) {
+        Ok(replaced) => replaced,
+        Err(refusal) => {
+            refuse(ctx, login, id, refusal.name(), refusal.reason());
+            return false;
+        }
+    };
+    login.stats.count("ok");
+    if let Some(old) = replaced {
+        login.stats.count("replaced");
+        tracing::info!(session = %old, by = %id, player = %claims.sub, "session replaced by a newer login");
+        let _ = ctx.send_packet(old, protocol::SESSION_REPLACED, &[]);
+        ctx.close(old);
     }
+    let body = hello_ok(&claims.sub).expect("a verified sub is a player id");
+    let _ = ctx.send_packet(id, protocol::HELLO_OK, &body);
+    let _ = ctx.set_data(id, SignIn::Player(claims));
+    true
+}
 
-    /// Closes the sessions whose deadline passed without a login.
-    fn expire(&mut self, ctx: &mut Context<'_>, login: &Login) {
-        let now = ctx.now();
-        while let Some(&(id, deadline)) = self.waiting.front() {
-            if deadline > now {
-                break;
-            }
-            self.waiting.pop_front();
-            if ctx.is_open(id) && ctx.data::<SignIn>(id).is_none() {
-                let why = format!("no HELLO within {:?}", login.deadline);
-                refuse(ctx, login, id, "no_hello", &why);
-            }
+/// Closes the sessions of `waiting` whose deadline passed without a login.
+fn expire(waiting: &mut VecDeque<(SessionId, Instant)>, ctx: &mut Context<'_>, login: &Login) {
+    let now = ctx.now();
+    while let Some(&(id, deadline)) = waiting.front() {
+        if deadline > now {
+            break;
+        }
+        waiting.pop_front();
+        if ctx.is_open(id) && ctx.data::<SignIn>(id).is_none() {
+            let why = format!("no HELLO within {:?}", login.deadline);
+            refuse(ctx, login, id, "no_hello", &why);
         }
     }
 }
@@ -135,8 +138,8 @@ enum Verdict {
     HelloTwice,
 }
 
-fn verdict(sign_in: Option<&SignIn>, packet: &Packet<'_>) -> Verdict {
-    match sign_in {
+fn verdict(state: Option<&SignIn>, packet: &Packet<'_>) -> Verdict {
+    match state {
         None if packet.id == protocol::HELLO => Verdict::Hello,
         None => Verdict::NotHelloFirst,
         Some(SignIn::Refused) => Verdict::Drop,
@@ -157,19 +160,23 @@ impl<G: PacketHandler> PacketHandler for Gate<G> {
     }
 
     fn packet(&mut self, ctx: &mut Context<'_>, id: SessionId, packet: Packet<'_>) {
-        let Some(login) = self.login.clone() else {
+        let Some(login) = self.login.as_deref() else {
             return self.inner.packet(ctx, id, packet);
         };
         match verdict(ctx.data::<SignIn>(id), &packet) {
             Verdict::Pass => self.inner.packet(ctx, id, packet),
-            Verdict::Hello => self.hello(ctx, &login, id, packet.body),
+            Verdict::Hello => {
+                if sign_in(ctx, login, id, packet.body) {
+                    self.inner.connected(ctx, id);
+                }
+            }
             Verdict::Forbidden(room) => {
                 let _ = ctx.send_packet(id, protocol::ROOM_FORBIDDEN, &protocol::room(room));
             }
             Verdict::Drop => {}
             Verdict::NotHelloFirst => refuse(
                 ctx,
-                &login,
+                login,
                 id,
                 "not_hello_first",
                 "HELLO with a connect token must be the first packet",
@@ -197,8 +204,8 @@ impl<G: PacketHandler> PacketHandler for Gate<G> {
     }
 
     fn tick(&mut self, ctx: &mut Context<'_>) {
-        if let Some(login) = self.login.clone() {
-            self.expire(ctx, &login);
+        if let Some(login) = self.login.as_deref() {
+            expire(&mut self.waiting, ctx, login);
         }
         self.inner.tick(ctx);
     }
