@@ -11,6 +11,7 @@ use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
+use game_protocol::arena::Join;
 use game_protocol::login::parse_hello_ok;
 use game_protocol::token::{mint, unix_now, Claims, LEEWAY_SECS};
 use gameserver::protocol;
@@ -126,6 +127,7 @@ one_model!(the_tokens_rooms_hold, rooms_body);
 one_model!(a_second_login_replaces_the_first, replace_body);
 one_model!(a_second_login_can_be_refused, refuse_body);
 one_model!(logins_per_player_are_limited, login_rate_body);
+one_model!(the_tokens_rooms_hold_in_the_arena, arena_rooms_body);
 
 fn signs_in_body(model: Model) {
     let server = server(model, "signs-in", &[]);
@@ -265,4 +267,20 @@ fn login_rate_body(model: Model) {
     assert_eq!(logins(&server, "too_many_logins"), 1);
     // Another player is not limited by it.
     sign_in(&server, &token("other"), "other");
+}
+
+fn arena_rooms_body(model: Model) {
+    let server = server(model, "arena", &["--game", "arena"]);
+    let token = minted("arena", "erin", Some("3"));
+    let mut erin = sign_in(&server, &token, "erin");
+    let join = |room| Join { room, name: "erin" }.encode();
+    send_packet(&mut erin, protocol::ARENA_JOIN, &join(4));
+    let (id, body) = read_packet(&mut erin).expect("an answer to ARENA_JOIN");
+    assert_eq!(
+        (id, protocol::parse_room(&body)),
+        (protocol::ROOM_FORBIDDEN, Some(4))
+    );
+    send_packet(&mut erin, protocol::ARENA_JOIN, &join(3));
+    let (id, _) = read_packet(&mut erin).expect("an answer to ARENA_JOIN");
+    assert_eq!(id, protocol::ARENA_WELCOME);
 }
