@@ -4,7 +4,42 @@
 //! without showing up in `ps`.
 
 use std::ffi::OsString;
+use std::fmt;
 use std::path::Path;
+
+/// A secret shorter than its use needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShortSecret {
+    /// What the secret is for ("the auth secret", "the cluster secret").
+    pub what: &'static str,
+    /// Its length.
+    pub len: usize,
+    /// The fewest bytes accepted.
+    pub min: usize,
+}
+
+impl fmt::Display for ShortSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} has {} bytes; it needs at least {} (e.g. `head -c 32 /dev/urandom | base64`)",
+            self.what, self.len, self.min
+        )
+    }
+}
+
+impl std::error::Error for ShortSecret {}
+
+/// `Ok` if `secret` has at least `min` bytes.
+///
+/// # Errors
+/// [`ShortSecret`] naming `what`.
+pub fn check_len(what: &'static str, secret: &[u8], min: usize) -> Result<(), ShortSecret> {
+    match secret.len() {
+        len if len < min => Err(ShortSecret { what, len, min }),
+        _ => Ok(()),
+    }
+}
 
 /// The secret in `file` (read now) or else in the environment variable `env` (ignored when
 /// empty), without trailing whitespace (a file written by `echo` ends with a newline);

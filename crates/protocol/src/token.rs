@@ -32,6 +32,9 @@ use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
+use crate::secret::check_len;
+pub use crate::secret::ShortSecret;
+
 /// The environment variable that may hold the secret (`gameserver`, `mint-token` and
 /// `dummyclient` read it when no `--auth-secret FILE` is given).
 pub const SECRET_ENV: &str = "GAMESERVER_AUTH_SECRET";
@@ -146,30 +149,8 @@ impl fmt::Display for TokenError {
 
 impl std::error::Error for TokenError {}
 
-/// A secret shorter than [`MIN_SECRET`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ShortSecret {
-    /// Its length.
-    pub len: usize,
-}
-
-impl fmt::Display for ShortSecret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "the auth secret has {} bytes; HS256 needs at least {MIN_SECRET} (e.g. `head -c 32 /dev/urandom | base64`)",
-            self.len
-        )
-    }
-}
-
-impl std::error::Error for ShortSecret {}
-
 fn check_secret(secret: &[u8]) -> Result<(), ShortSecret> {
-    if secret.len() < MIN_SECRET {
-        return Err(ShortSecret { len: secret.len() });
-    }
-    Ok(())
+    check_len("the auth secret (HS256)", secret, MIN_SECRET)
 }
 
 /// Signs `claims` with `secret`: the token a backend would give a player.
@@ -307,7 +288,9 @@ mod tests {
 
     #[test]
     fn short_secrets_are_refused() {
-        assert_eq!(Verifier::new(b"short").unwrap_err(), ShortSecret { len: 5 });
+        let err = Verifier::new(b"short").unwrap_err();
+        assert_eq!((err.len, err.min), (5, MIN_SECRET));
+        assert!(err.to_string().contains("has 5 bytes"), "{err}");
         assert!(mint(b"short", &Claims::valid_for("a", 1)).is_err());
     }
 }

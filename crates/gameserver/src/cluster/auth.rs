@@ -11,6 +11,7 @@
 
 use std::fmt;
 
+use game_protocol::secret::{check_len, ShortSecret};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
@@ -37,33 +38,13 @@ impl fmt::Debug for Auth {
     }
 }
 
-/// A secret too short to sign with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ShortSecret {
-    pub len: usize,
-}
-
-impl fmt::Display for ShortSecret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "the cluster secret has {} bytes; it needs at least {MIN_SECRET} (e.g. `head -c 32 /dev/urandom | base64`)",
-            self.len
-        )
-    }
-}
-
-impl std::error::Error for ShortSecret {}
-
 impl Auth {
     /// Signing with `secret`.
     ///
     /// # Errors
     /// [`ShortSecret`] below [`MIN_SECRET`] bytes.
     pub fn signed(secret: &[u8]) -> Result<Auth, ShortSecret> {
-        if secret.len() < MIN_SECRET {
-            return Err(ShortSecret { len: secret.len() });
-        }
+        check_len("the cluster secret", secret, MIN_SECRET)?;
         let mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes a key of any length");
         Ok(Auth::Signed(mac))
     }
@@ -119,7 +100,8 @@ mod tests {
 
     #[test]
     fn short_secrets_are_refused_and_insecure_checks_nothing() {
-        assert_eq!(Auth::signed(b"short").unwrap_err(), ShortSecret { len: 5 });
+        let err = Auth::signed(b"short").unwrap_err();
+        assert_eq!((err.len, err.min), (5, MIN_SECRET));
         assert!(Auth::Insecure.verify(&[b"x"], b"anything"));
         assert_eq!(Auth::Insecure.tag(&[b"x"]), [0; TAG_LEN]);
     }
