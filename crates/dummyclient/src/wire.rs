@@ -314,12 +314,21 @@ mod tests {
 
     #[test]
     fn packet_larger_than_expected_is_refused() {
+        // Messages of 16 bytes: answers up to MAX_ANSWER are taken, anything larger is not.
         let wire = Wire::new(Protocol::Packet, 16);
-        let mut out = BytesMut::new();
-        Wire::new(Protocol::Packet, 64).frame(&mut out, ECHO, |o| o.put_slice(&[0; 64]));
+        let frame = |len: usize| {
+            let mut out = BytesMut::new();
+            Wire::new(Protocol::Packet, len).frame(&mut out, ECHO, |o| o.put_slice(&vec![0; len]));
+            out
+        };
+        let mut seen = 0;
+        assert!(wire.split(&frame(MAX_ANSWER), |_| seen += 1).is_ok());
+        assert_eq!(seen, 1);
         assert!(matches!(
-            wire.split(&out, |_| {}),
+            wire.split(&frame(MAX_ANSWER + 1), |_| {}),
             Err(PacketError::TooLarge { .. })
         ));
+        let big = Wire::new(Protocol::Packet, 1000);
+        assert!(big.split(&frame(1000), |_| {}).is_ok());
     }
 }
