@@ -5,10 +5,13 @@
 # when the server wants one, joins one of ROOMS rooms, then chats lightly for DURATION s),
 # the client pinned to CLIENT_CPU. Per run: seconds until every client is in its room (the
 # report's connect_secs: connects, HELLOs verified, joins) and the server's CPU time per
-# client over the whole run (from /proc/PID/stat). Medians with [min-max], and token/plain.
+# client over the whole run (from /proc/PID/stat). Then what the login gate costs on every
+# packet of a signed-in player: a closed-loop packet echo (ECHO_CLIENTS clients, ECHO_DURATION
+# s), server CPU per message. Medians with [min-max], and token/plain.
 #
 # Usage: bench/login.sh      knobs: REPEAT=3 CLIENTS=2000 ROOMS=CLIENTS DURATION=0.2 MODEL=epoll
-#                                   SERVER_CPU=0 CLIENT_CPU=1 SKIP_BUILD=1
+#                                   ECHO_CLIENTS=100 ECHO_DURATION=5 SERVER_CPU=0 CLIENT_CPU=1
+#                                   SKIP_BUILD=1
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
@@ -16,6 +19,8 @@ REPEAT=${REPEAT:-3}
 CLIENTS=${CLIENTS:-2000}
 ROOMS=${ROOMS:-$CLIENTS}
 DURATION=${DURATION:-0.2}
+ECHO_CLIENTS=${ECHO_CLIENTS:-100}
+ECHO_DURATION=${ECHO_DURATION:-5}
 MODEL=${MODEL:-epoll}
 SERVER_CPU=${SERVER_CPU:-0}
 CLIENT_CPU=${CLIENT_CPU:-1}
@@ -47,8 +52,8 @@ start() {
 start plain
 start token --auth-secret "$WORK/auth.secret"
 
-# run NAME ARGS...: prints "NAME connect_secs server_cpu_us_per_client"
-run() {
+# signin NAME ARGS...: prints "signin NAME connect_secs server_cpu_us_per_client"
+signin() {
     local name=$1 pid port before after json
     shift
     pid=PID_$name port=PORT_$name
@@ -57,42 +62,63 @@ run() {
         --protocol packet --scenario chat --clients "$CLIENTS" --rooms "$ROOMS" \
         --chat-rate 1 --duration "$DURATION" --threads 1 --connect-timeout 60 --json "$@")
     after=$(cpu_ticks "${!pid}")
-    python3 - "$name" "$before" "$after" "$CLK_TCK" "$CLIENTS" "$json" <<'PY'
+    report signin "$name" "$before" "$after" "$CLIENTS" "$json"
+}
+
+# echo NAME ARGS...: prints "echo NAME server_cpu_us_per_message messages_per_s"
+echo_run() {
+    local name=$1 pid port before after json
+    shift
+    pid=PID_$name port=PORT_$name
+    before=$(cpu_ticks "${!pid}")
+    json=$(taskset -c "$CLIENT_CPU" "$BIN_DIR/dummyclient" --addr "127.0.0.1:${!port}" \
+        --protocol packet --clients "$ECHO_CLIENTS" --size 64 --inflight 1 \
+        --duration "$ECHO_DURATION" --threads 1 --json "$@")
+    after=$(cpu_ticks "${!pid}")
+    report echo "$name" "$before" "$after" 0 "$json"
+}
+
+# report KIND NAME BEFORE AFTER CLIENTS JSON: one result line from a dummyclient report.
+report() {
+    python3 - "$@" "$CLK_TCK" <<'PY'
 import json, sys
-name, before, after, tck, clients, report = sys.argv[1:]
+kind, name, before, after, clients, report, tck = sys.argv[1:]
 r = json.loads(report)
-def find(obj, key):
-    if isinstance(obj, dict):
-        if key in obj:
-            return obj[key]
-        for v in obj.values():
-            found = find(v, key)
-            if found is not None:
-                return found
-    return None
 assert r["errors"] == 0, report
 cpu_us = (int(after) - int(before)) * 1e6 / int(tck)
-print(f"{name} {find(r, 'connect_secs'):.3f} {cpu_us / int(clients):.1f}")
+if kind == "signin":
+    print(f"signin {name} {r['connect_secs']:.3f} {cpu_us / int(clients):.1f}")
+else:
+    print(f"echo {name} {cpu_us / r['messages']:.3f} {r['messages'] / r['duration_secs']:.0f}")
 PY
 }
 
 for _ in $(seq "$REPEAT"); do
-    run plain
-    run token --auth-secret "$WORK/auth.secret"
+    signin plain
+    signin token --auth-secret "$WORK/auth.secret"
+    echo_run plain
+    echo_run token --auth-secret "$WORK/auth.secret"
 done | tee /dev/stderr | python3 -c '
 import statistics, sys
 rows = {}
 for line in sys.stdin:
-    name, secs, us = line.split()
-    rows.setdefault(name, []).append((float(secs), float(us)))
-print(f"\n'"$CLIENTS"' clients sign in and join at once, one server loop ('"$MODEL"')")
-print("server   seconds until all in (median [min-max])   server CPU us per client (median [min-max])")
-med = {}
-for n, v in rows.items():
-    secs = [s for s, _ in v]; us = [u for _, u in v]
-    med[n] = (statistics.median(secs), statistics.median(us))
-    print(f"{n:8} {med[n][0]:8.3f} [{min(secs):.3f}-{max(secs):.3f}]                 {med[n][1]:8.1f} [{min(us):.1f}-{max(us):.1f}]")
-if "plain" in med and "token" in med:
-    (ts, tu), (ps, pu) = med["token"], med["plain"]
-    print(f"token/plain: time {ts / ps:.2f}, CPU {tu / pu:.2f}")
+    kind, name, a, b = line.split()
+    rows.setdefault(kind, {}).setdefault(name, []).append((float(a), float(b)))
+def table(kind, title, head, fa, fb):
+    if kind not in rows:
+        return
+    print(title)
+    print(head)
+    med = {}
+    for n, v in rows[kind].items():
+        a = [x for x, _ in v]; b = [y for _, y in v]
+        med[n] = (statistics.median(a), statistics.median(b))
+        print(f"{n:8} {med[n][0]:{fa}} [{min(a):{fa}}-{max(a):{fa}}]    {med[n][1]:{fb}} [{min(b):{fb}}-{max(b):{fb}}]")
+    if "plain" in med and "token" in med:
+        (ta, tb), (pa, pb) = med["token"], med["plain"]
+        print(f"token/plain: {ta / pa:.2f}, {tb / pb:.2f}")
+table("signin", "\n'"$CLIENTS"' clients sign in and join at once, one server loop ('"$MODEL"')",
+      "server   s until all in (median [min-max])      server CPU us per client (median [min-max])", ".3f", ".1f")
+table("echo", "\nsigned-in packet echo: '"$ECHO_CLIENTS"' clients, 1 in flight, '"$ECHO_DURATION"' s (the gate on every packet)",
+      "server   server CPU us per message (median [min-max])   messages/s (median [min-max])", ".3f", ".0f")
 '
