@@ -7,13 +7,17 @@
 //! | claim   | type             | meaning |
 //! |---------|------------------|---------|
 //! | `sub`   | string, 1..=64 B | the player id (printable, no control characters) |
+//! | `aud`   | string           | [`AUDIENCE`], exactly: the token is for this game's servers |
 //! | `exp`   | integer          | expiry, seconds since the Unix epoch (required) |
 //! | `iat`   | integer          | issued at (optional, not checked) |
 //! | `rooms` | array of u32     | optional: the only chat rooms and arenas the player may enter |
 //!
 //! Only HS256 is accepted (a token naming `none`, RS256 or anything else is refused, whatever
-//! its signature), `exp` is checked with [`LEEWAY_SECS`] of leeway for clocks that differ, and
-//! the secret has at least [`MIN_SECRET`] bytes (RFC 7518 §3.2: a key as long as the hash).
+//! its signature), `exp` is checked with [`LEEWAY_SECS`] of leeway for clocks that differ,
+//! `aud` must be [`AUDIENCE`] (a JWT the same key signed for something else, a web session,
+//! is not a connect token), and the secret has at least [`MIN_SECRET`] bytes (RFC 7518 §3.2:
+//! a key as long as the hash). The key is the secret's bytes as given (a base64 text is used
+//! as text, not decoded).
 //!
 //! ```
 //! use game_protocol::token::{mint, Claims, Verifier};
@@ -38,6 +42,8 @@ pub use crate::secret::ShortSecret;
 /// The environment variable that may hold the secret (`gameserver`, `mint-token` and
 /// `dummyclient` read it when no `--auth-secret FILE` is given).
 pub const SECRET_ENV: &str = "GAMESERVER_AUTH_SECRET";
+/// The audience every connect token names (`aud`).
+pub const AUDIENCE: &str = "servercore-game";
 /// The shortest secret accepted, in bytes (256 bits, HS256's hash length).
 pub const MIN_SECRET: usize = 32;
 /// Longest player id, in bytes (HELLO_OK's `player` field).
@@ -50,6 +56,8 @@ pub const LEEWAY_SECS: u64 = 5;
 pub struct Claims {
     /// The player id.
     pub sub: String,
+    /// The audience: [`AUDIENCE`].
+    pub aud: String,
     /// Expiry, seconds since the Unix epoch.
     pub exp: u64,
     /// Issued at, seconds since the Unix epoch.
@@ -65,6 +73,7 @@ impl Claims {
     pub fn new(sub: impl Into<String>, exp: u64) -> Claims {
         Claims {
             sub: sub.into(),
+            aud: AUDIENCE.to_owned(),
             exp,
             iat: None,
             rooms: None,
@@ -119,6 +128,8 @@ pub enum TokenError {
     Expired,
     /// `sub` is empty, too long or not printable.
     BadPlayer,
+    /// `aud` is not [`AUDIENCE`]: a token for something else.
+    WrongAudience,
 }
 
 impl TokenError {
@@ -129,6 +140,7 @@ impl TokenError {
             TokenError::BadSignature => "bad_signature",
             TokenError::Expired => "expired",
             TokenError::BadPlayer => "bad_player",
+            TokenError::WrongAudience => "wrong_audience",
         }
     }
 }
@@ -143,13 +155,20 @@ impl fmt::Display for TokenError {
                 f,
                 "token's sub is not a player id (1..={MAX_PLAYER} printable bytes)"
             ),
+            TokenError::WrongAudience => {
+                write!(f, "token's aud is not {AUDIENCE:?}: not a connect token")
+            }
         }
     }
 }
 
 impl std::error::Error for TokenError {}
 
-fn check_secret(secret: &[u8]) -> Result<(), ShortSecret> {
+/// `Ok` if `secret` is long enough to sign and check tokens with.
+///
+/// # Errors
+/// [`ShortSecret`].
+pub fn check_secret(secret: &[u8]) -> Result<(), ShortSecret> {
     check_len("the auth secret (HS256)", secret, MIN_SECRET)
 }
 
@@ -188,8 +207,8 @@ impl Verifier {
         check_secret(secret)?;
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = LEEWAY_SECS;
-        validation.set_required_spec_claims(&["exp", "sub"]);
-        validation.validate_aud = false;
+        validation.set_required_spec_claims(&["exp", "sub", "aud"]);
+        validation.set_audience(&[AUDIENCE]);
         Ok(Verifier {
             key: DecodingKey::from_secret(secret),
             validation,
@@ -206,6 +225,7 @@ impl Verifier {
                 match err.kind() {
                     ErrorKind::ExpiredSignature => TokenError::Expired,
                     ErrorKind::InvalidSignature => TokenError::BadSignature,
+                    ErrorKind::InvalidAudience => TokenError::WrongAudience,
                     _ => TokenError::Malformed(err.to_string()),
                 }
             })?;
@@ -256,24 +276,42 @@ mod tests {
                 other => panic!("{token:?}: {other:?}"),
             }
         }
-        // A token without exp.
+        // Tokens missing exp or aud, whatever else they hold.
         let key = EncodingKey::from_secret(SECRET);
-        let no_exp = jsonwebtoken::encode(
-            &Header::new(Algorithm::HS256),
-            &SubOnly { sub: "bob" },
-            &key,
-        )
-        .unwrap();
-        assert!(matches!(
-            verifier.verify(&no_exp),
-            Err(TokenError::Malformed(_))
-        ));
+        let sign = |claims: &Partial| {
+            jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &key).unwrap()
+        };
+        let far = Some(4_000_000_000);
+        for claims in [partial(None, Some(AUDIENCE)), partial(far, None)] {
+            assert!(matches!(
+                verifier.verify(&sign(&claims)),
+                Err(TokenError::Malformed(_))
+            ));
+        }
+        // A JWT the same key signed for something else (a web session) is not a connect token.
+        let web = sign(&partial(far, Some("web-session")));
+        assert_eq!(verifier.verify(&web), Err(TokenError::WrongAudience));
+        assert!(verifier
+            .verify(&sign(&partial(far, Some(AUDIENCE))))
+            .is_ok());
     }
 
-    /// Claims without `exp`.
+    /// Claims of player `bob` with or without `exp` and `aud`.
     #[derive(Serialize)]
-    struct SubOnly {
+    struct Partial {
         sub: &'static str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        exp: Option<u64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        aud: Option<&'static str>,
+    }
+
+    fn partial(exp: Option<u64>, aud: Option<&'static str>) -> Partial {
+        Partial {
+            sub: "bob",
+            exp,
+            aud,
+        }
     }
 
     #[test]

@@ -13,13 +13,14 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use crate::login::Players;
 
 /// Every result a login can have, in the counters' order.
-pub const RESULTS: [&str; 10] = [
+pub const RESULTS: [&str; 11] = [
     "ok",
     "replaced",
     "malformed",
     "bad_signature",
     "expired",
     "bad_player",
+    "wrong_audience",
     "no_hello",
     "not_hello_first",
     "signed_in",
@@ -59,7 +60,7 @@ impl Collector for LoginSnapshot {
     fn encode(&self, mut out: DescriptorEncoder) -> Result<(), fmt::Error> {
         let mut logins = out.encode_descriptor(
             "logins",
-            "HELLOs (connect tokens) by result: ok, refused (by reason), or a session replaced.",
+            "HELLOs (connect tokens) by result: ok or refused (by reason); replaced counts the ok logins that replaced a session (also in ok).",
             None,
             ConstCounter::new(0u64).metric_type(),
         )?;
