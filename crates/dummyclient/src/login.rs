@@ -7,7 +7,7 @@
 use std::fmt;
 
 use bytes::Bytes;
-use game_protocol::token::{mint, Claims, ShortSecret};
+use game_protocol::token::{check_secret, mint, Claims, ShortSecret};
 use servercore::packet::encode;
 
 use crate::wire::HELLO;
@@ -33,7 +33,7 @@ impl Tokens {
     /// # Errors
     /// A secret too short for HS256.
     pub fn new(secret: Vec<u8>) -> Result<Tokens, ShortSecret> {
-        mint(&secret, &Claims::valid_for("check", 1))?;
+        check_secret(&secret)?;
         Ok(Tokens { secret })
     }
 

@@ -94,9 +94,10 @@ impl Farewell {
                  --rate-limit / --rate-burst), or load-test from an address in its \
                  --trusted-sources (loopback by default), which the packet rate does not apply to"
             ),
-            Farewell::Unauthenticated => "the server wants connect tokens (gameserver \
-                 --auth-secret): run with --auth-secret and the server's secret file, and each \
-                 client signs in with a token of its own (the server's log says why it refused)"
+            Farewell::Unauthenticated => "the server refused the clients' sign-in \
+                 (UNAUTHENTICATED): if it runs with --auth-secret, run with --auth-secret and the \
+                 same secret file (each client then signs in with a token of its own); the \
+                 server's log line 'login refused' says why"
                 .to_string(),
             Farewell::Replaced => "two clients signed in as the same player and the second \
                  took over: give each client its own player"

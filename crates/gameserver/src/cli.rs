@@ -27,7 +27,7 @@ use clap::{CommandFactory, Parser};
 use gameserver::arena::ArenaArgs;
 use gameserver::chat_room::DEFAULT_ROOM_CAPACITY;
 use gameserver::cluster::ClusterArgs;
-use gameserver::login::{Gate, Login, LoginArgs};
+use gameserver::login::{Gate, Login, LoginArgs, AUTH_SECRET_ENV};
 use servercore::packet::{
     PacketHandler, Packets, RateLimit, DEFAULT_MAX_PACKET, HEADER_LEN, MAX_WIRE_PACKET,
 };
@@ -362,6 +362,9 @@ impl Args {
     /// --partial-timeout (10 s if that is off).
     fn read_login(&self) -> Result<Option<Arc<Login>>, clap::Error> {
         if self.protocol == Protocol::Raw {
+            if std::env::var_os(AUTH_SECRET_ENV).is_some_and(|v| !v.is_empty()) {
+                tracing::warn!("{AUTH_SECRET_ENV} is set but ignored: connect tokens are a packet-mode thing (--protocol packet)");
+            }
             return Ok(None);
         }
         let deadline = Duration::from_secs(match self.partial_timeout {

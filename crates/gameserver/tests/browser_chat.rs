@@ -6,7 +6,7 @@
 //! reproduce it by hand). Then the same over TLS: the page over `https://`, the chat over
 //! `wss://`, the TCP player over TLS (`target/tmp/chat-tls-<model>.png`). And with connect
 //! tokens (`gameserver --auth-secret`, the real binary): the page without a token is told why
-//! it cannot join; with `?token=` it signs in and chats (`target/tmp/chat-token-<model>.png`).
+//! it cannot join; with `#token=` it signs in and chats (`target/tmp/chat-token-<model>.png`).
 
 // Unix only: the browser harness stops chromedriver by process group.
 #![cfg(unix)]
@@ -131,7 +131,7 @@ fn browser_over_https_and_wss(model: Model) {
 
 both_models!(browser_tls, browser_over_https_and_wss);
 
-/// With `--auth-secret`: the page without a token cannot join and says why; with `?token=` it
+/// With `--auth-secret`: the page without a token cannot join and says why; with `#token=` it
 /// signs in (as the token's player), joins and chats with a TCP player who signed in too.
 fn page_with_a_connect_token(model: Model) {
     let secret: &[u8] = b"the browser test's token secret, 32+ bytes";
@@ -161,13 +161,15 @@ fn page_with_a_connect_token(model: Model) {
         .unwrap()
         .text()
         .unwrap()
-        .contains("?token="));
+        .contains("#token="));
 
     let sign = |player: &str| mint(secret, &Claims::valid_for(player, 600)).unwrap();
     let mut tcp = connect(server.addr);
     send_packet(&mut tcp, protocol::HELLO, sign("bob").as_bytes());
     assert_eq!(read_packet(&mut tcp).unwrap().0, protocol::HELLO_OK);
-    let url = format!("http://{ws}/?token={}", sign("alice"));
+    // A new document (a change of the fragment alone would not load the page again).
+    browser.open("about:blank").unwrap();
+    let url = format!("http://{ws}/#token={}", sign("alice"));
     chat_with_the_page(&browser, &url, &mut tcp, &format!("chat-token-{model}"));
     browser
         .wait_for_text("#log", "signed in as alice", WAIT)

@@ -239,8 +239,13 @@ fn replace_body(model: Model) {
     assert_eq!(enter(&mut second, 4).0, protocol::ROOM_JOINED);
     chat_back(&mut second, b"the new one");
     assert_eq!((logins(&server, "ok"), logins(&server, "replaced")), (2, 1));
-    // The old session's end does not sign out the new one.
+    // The old session's end (once the client closes its side too) does not sign out the new
+    // one.
+    drop(first);
+    let local = "gameserver_sessions_closed_total{reason=\"local\"}";
+    assert!(testkit::wait_until(STEP, || server.scrape_value(local) == 1));
     assert_eq!(server.scrape_value("gameserver_players_online"), 1);
+    chat_back(&mut second, b"still signed in");
 }
 
 fn refuse_body(model: Model) {

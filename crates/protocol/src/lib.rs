@@ -46,4 +46,5 @@ pub mod login;
 pub mod markdown;
 pub mod schema;
 pub mod secret;
+pub mod text;
 pub mod token;

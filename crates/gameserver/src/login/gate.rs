@@ -11,6 +11,7 @@ use std::time::Instant;
 
 use game_protocol::arena::Join;
 use game_protocol::login::{hello_ok, parse_hello};
+use game_protocol::text::cut;
 use game_protocol::token::{Claims, TokenError};
 use servercore::packet::{Packet, PacketContext, PacketHandler, RateLimit};
 use servercore::{CloseReason, Context, SessionId};
@@ -99,24 +100,16 @@ fn expire(waiting: &mut VecDeque<(SessionId, Instant)>, ctx: &mut Context<'_>, l
 /// it once that has left.
 fn refuse(ctx: &mut Context<'_>, login: &Login, id: SessionId, result: &'static str, text: &str) {
     login.stats.count(result);
-    tracing::info!(session = %id, peer = ?ctx.peer_addr(id), result, "login refused: {text}");
+    // Cut and escaped ({:?}): a malformed token's error quotes what the client sent.
     let reason = cut(text, MAX_REASON);
+    tracing::info!(session = %id, peer = ?ctx.peer_addr(id), result, "login refused: {reason:?}");
     let _ = ctx.send_packet(id, protocol::UNAUTHENTICATED, reason.as_bytes());
     let _ = ctx.set_data(id, SignIn::Refused);
     ctx.close_with(id, CloseReason::Unauthenticated(result));
 }
 
-/// Most bytes of an UNAUTHENTICATED reason (the log line has it whole).
+/// Most bytes of an UNAUTHENTICATED reason (and of its log line's).
 pub const MAX_REASON: usize = 200;
-
-/// `text` cut to at most `max` bytes, at a character boundary.
-fn cut(text: &str, max: usize) -> &str {
-    let mut end = text.len().min(max);
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    &text[..end]
-}
 
 /// The room an ENTER_ROOM or ARENA_JOIN asks for (`None` for other packets and bad bodies,
 /// which the game refuses itself).
@@ -212,18 +205,5 @@ impl<G: PacketHandler> PacketHandler for Gate<G> {
 
     fn notified(&mut self, ctx: &mut Context<'_>) {
         self.inner.notified(ctx);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reasons_are_cut_at_a_character_boundary() {
-        assert_eq!(cut("abc", 200), "abc");
-        assert_eq!(cut("abcdef", 3), "abc");
-        assert_eq!(cut("aé", 2), "a"); // é is two bytes
-        assert_eq!(cut(&"é".repeat(150), MAX_REASON).len(), MAX_REASON);
     }
 }

@@ -3,6 +3,7 @@
 //! accepts exactly the schema's layout: a peer's packet is never trusted further than that.
 
 use crate::arena::rules::{Rules, QUANTA};
+use crate::text::cut;
 
 /// Longest player name in ARENA_JOIN, in bytes.
 pub const MAX_NAME: usize = 16;
@@ -61,12 +62,8 @@ pub struct Join<'a> {
 impl<'a> Join<'a> {
     /// The body (a name over [`MAX_NAME`] bytes is cut on a character boundary).
     pub fn encode(&self) -> Vec<u8> {
-        let mut cut = self.name.len().min(MAX_NAME);
-        while !self.name.is_char_boundary(cut) {
-            cut -= 1;
-        }
         let mut out = self.room.to_le_bytes().to_vec();
-        put_str8(&mut out, &self.name[..cut]);
+        put_str8(&mut out, cut(self.name, MAX_NAME));
         out
     }
 
