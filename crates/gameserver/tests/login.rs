@@ -10,13 +10,19 @@ mod util;
 use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
 
 use game_protocol::arena::Join;
 use game_protocol::login::parse_hello_ok;
 use game_protocol::token::{mint, unix_now, Claims, LEEWAY_SECS};
+use gameserver::chat_service::bind_chat;
+use gameserver::login::{Gate, Login, SecondLogin};
 use gameserver::protocol;
+use servercore::packet::{Packets, DEFAULT_MAX_PACKET};
 use servercore::Model;
-use testkit::{connect, one_model};
+use servercore::ServiceConfig;
+use testkit::{connect, loopback, one_model};
 use util::process::{Gameserver, STEP};
 use util::{closed_by_server, read_packet, send_packet};
 
@@ -128,6 +134,10 @@ one_model!(a_second_login_replaces_the_first, replace_body);
 one_model!(a_second_login_can_be_refused, refuse_body);
 one_model!(logins_per_player_are_limited, login_rate_body);
 one_model!(the_tokens_rooms_hold_in_the_arena, arena_rooms_body);
+one_model!(
+    login_deadlines_stay_within_the_live_sessions,
+    deadlines_bound_body
+);
 
 fn signs_in_body(model: Model) {
     let server = server(model, "signs-in", &[]);
@@ -288,4 +298,45 @@ fn arena_rooms_body(model: Model) {
     send_packet(&mut erin, protocol::ARENA_JOIN, &join(3));
     let (id, _) = read_packet(&mut erin).expect("an answer to ARENA_JOIN");
     assert_eq!(id, protocol::ARENA_WELCOME);
+}
+
+/// With an hour to sign in, sessions that signed in (or left) long before their deadline are
+/// not kept until it: the gate's queue of deadlines stays within twice the live sessions (at
+/// least 128), here after 400 sessions came, signed in and left, one at a time.
+fn deadlines_bound_body(model: Model) {
+    let login = Login::new(
+        SECRET,
+        Duration::from_secs(3600),
+        SecondLogin::Replace,
+        1000,
+    );
+    let login = Some(Arc::new(login.expect("a long secret")));
+    let config = ServiceConfig {
+        threads: 1,
+        model,
+        ..ServiceConfig::default()
+    };
+    let (service, _rooms) = bind_chat(loopback(), config, 10, None, |game| {
+        Packets::new(Gate::new(game, login.clone()), DEFAULT_MAX_PACKET)
+    })
+    .expect("the chat server starts");
+    let addr = service.local_addr().expect("bound");
+    for n in 0..400 {
+        let mut stream = connect(addr);
+        stream.set_read_timeout(Some(STEP)).unwrap();
+        let player = format!("p{n}");
+        let (id, _) = hello(&mut stream, &token(&player));
+        assert_eq!(id, protocol::HELLO_OK, "{player}");
+        drop(stream);
+        // Gone before the next comes: the loop never has more than one session.
+        let gone = testkit::wait_until(STEP, || service.live_sessions() == 0);
+        assert!(gone, "session {n} ended");
+    }
+    let gate = service
+        .stop()
+        .pop()
+        .expect("one loop")
+        .expect("the loop ran")
+        .into_inner();
+    assert!(gate.waiting() <= 128, "{} deadlines kept", gate.waiting());
 }

@@ -46,6 +46,11 @@ impl<G: PacketHandler> Gate<G> {
             waiting: VecDeque::new(),
         }
     }
+
+    /// Sessions whose login deadline is kept (for a test of its bound).
+    pub fn waiting(&self) -> usize {
+        self.waiting.len()
+    }
 }
 
 /// Checks the HELLO of session `id` and signs its player in (HELLO_OK; a session it replaces
@@ -79,6 +84,16 @@ fn sign_in(ctx: &mut Context<'_>, login: &Login, id: SessionId, body: &[u8]) -> 
     let _ = ctx.send_packet(id, protocol::HELLO_OK, &body);
     let _ = ctx.set_data(id, SignIn::Player(claims));
     true
+}
+
+/// Once `waiting` holds twice as many entries as the loop has sessions, drops those that
+/// signed in or ended before their deadline: the queue stays within the live sessions
+/// (amortized O(1) a connect), however long the deadline and however fast the connects.
+fn forget_settled(waiting: &mut VecDeque<(SessionId, Instant)>, ctx: &Context<'_>) {
+    if waiting.len() <= 2 * ctx.session_count().max(64) {
+        return;
+    }
+    waiting.retain(|&(id, _)| ctx.is_open(id) && ctx.data::<SignIn>(id).is_none());
 }
 
 /// Closes the sessions of `waiting` whose deadline passed without a login.
@@ -148,7 +163,10 @@ impl<G: PacketHandler> PacketHandler for Gate<G> {
     fn connected(&mut self, ctx: &mut Context<'_>, id: SessionId) {
         match &self.login {
             None => self.inner.connected(ctx, id),
-            Some(login) => self.waiting.push_back((id, ctx.now() + login.deadline)),
+            Some(login) => {
+                self.waiting.push_back((id, ctx.now() + login.deadline));
+                forget_settled(&mut self.waiting, ctx);
+            }
         }
     }
 
