@@ -40,7 +40,7 @@ use std::time::Duration;
 use std::sync::Arc;
 
 use gameserver::cluster::{ClusterSnapshot, ClusterStats};
-use gameserver::login::{Login, LoginSnapshot};
+use gameserver::login::{Login, LoginStats, Players, RESULTS};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{prometheus_text, DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::counter::ConstCounter;
@@ -60,7 +60,30 @@ pub(crate) fn cluster_extra(stats: Arc<ClusterStats>) -> Extra {
 /// The connect tokens' series (`--auth-secret`).
 pub(crate) fn login_extra(login: &Login) -> Extra {
     let (stats, players) = (login.stats(), login.players());
-    Box::new(move || Box::new(LoginSnapshot(stats.clone(), players.clone())))
+    Box::new(move || Box::new(LoginMetrics(stats.clone(), players.clone())))
+}
+
+/// The login results and the players signed in, as of a scrape.
+#[derive(Debug)]
+struct LoginMetrics(Arc<LoginStats>, Arc<Players>);
+
+impl Collector for LoginMetrics {
+    fn encode(&self, mut out: DescriptorEncoder) -> Result<(), fmt::Error> {
+        labelled_counter(
+            &mut out,
+            "logins",
+            "HELLOs (connect tokens) by result: ok or refused (by reason); replaced counts the ok logins that replaced a session (also in ok).",
+            "result",
+            RESULTS.iter().map(|r| (r.to_string(), self.0.get(r))),
+        )?;
+        gauge(
+            &mut out,
+            "players_online",
+            "Players signed in on this instance.",
+            None,
+            self.1.online() as u64,
+        )
+    }
 }
 
 /// Prefix of every metric name.

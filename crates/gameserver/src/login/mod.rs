@@ -25,7 +25,7 @@ use game_protocol::token::{ShortSecret, Verifier};
 pub use args::{LoginArgs, AUTH_SECRET_ENV};
 pub use gate::{Gate, SignIn};
 pub use players::{Players, Refusal, SecondLogin};
-pub use stats::{LoginSnapshot, LoginStats, RESULTS};
+pub use stats::{LoginStats, RESULTS};
 
 /// Default most logins of one player per minute (`--player-logins-per-minute`).
 pub const DEFAULT_LOGINS_PER_MINUTE: u32 = 30;

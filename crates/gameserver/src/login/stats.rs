@@ -1,16 +1,7 @@
-//! [`LoginStats`]: how HELLOs ended, for `gameserver_logins_total{result}` and the players
-//! signed in (`gameserver_players_online`).
+//! [`LoginStats`]: how HELLOs ended, for `gameserver_logins_total{result}` (the exporter's
+//! `metrics.rs` encodes them, with the players signed in).
 
-use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
-
-use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
-use prometheus_client::metrics::counter::ConstCounter;
-use prometheus_client::metrics::gauge::ConstGauge;
-
-use crate::login::Players;
 
 /// Every result a login can have, in the counters' order.
 pub const RESULTS: [&str; 11] = [
@@ -49,31 +40,5 @@ impl LoginStats {
             .iter()
             .position(|r| *r == result)
             .map_or(0, |i| self.results[i].load(Ordering::Relaxed))
-    }
-}
-
-/// The login series as of now (registered per scrape by the exporter).
-#[derive(Debug)]
-pub struct LoginSnapshot(pub Arc<LoginStats>, pub Arc<Players>);
-
-impl Collector for LoginSnapshot {
-    fn encode(&self, mut out: DescriptorEncoder) -> Result<(), fmt::Error> {
-        let mut logins = out.encode_descriptor(
-            "logins",
-            "HELLOs (connect tokens) by result: ok or refused (by reason); replaced counts the ok logins that replaced a session (also in ok).",
-            None,
-            ConstCounter::new(0u64).metric_type(),
-        )?;
-        for result in RESULTS {
-            ConstCounter::new(self.0.get(result))
-                .encode(logins.encode_family(&[("result", result)])?)?;
-        }
-        let online = i64::try_from(self.1.online()).unwrap_or(i64::MAX);
-        ConstGauge::new(online).encode(out.encode_descriptor(
-            "players_online",
-            "Players signed in on this instance.",
-            None,
-            ConstGauge::new(0i64).metric_type(),
-        )?)
     }
 }
