@@ -37,6 +37,12 @@ ids!(
     UNAUTHENTICATED,
     SESSION_REPLACED,
     ROOM_FORBIDDEN,
+    SEAT_ASK,
+    SEAT,
+    ACK,
+    RESUME,
+    RESUMED,
+    SEAT_LOST,
 );
 
 #[cfg(test)]

@@ -44,6 +44,7 @@ pub mod ids;
 pub mod js;
 pub mod login;
 pub mod markdown;
+pub mod resume;
 pub mod schema;
 pub mod secret;
 pub mod text;

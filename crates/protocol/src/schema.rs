@@ -121,6 +121,9 @@ const fn f(name: &'static str, ty: Ty) -> Field {
     Field { name, ty }
 }
 
+/// A seat's resume ticket: 32 lowercase hex digits (128 random bits).
+const TICKET: Ty = Ty::Str8 { min: 32, max: 32 };
+
 /// The fields of one room number.
 const ROOM: &[Field] = &[f("room", Ty::U32)];
 
@@ -319,6 +322,56 @@ pub const PACKETS: &[PacketDef] = &[
         dir: Dir::ToClient,
         fields: ROOM,
         doc: "answer to ENTER_ROOM or ARENA_JOIN: the player's token does not name this room; you stay where you were",
+    },
+    PacketDef {
+        id: 22,
+        name: "SEAT_ASK",
+        dir: Dir::ToServer,
+        fields: &[],
+        doc: "after HELLO: hold my seat if my connection drops (docs/protocol.md, Resume); answered by SEAT, or SEAT_LOST if resume is off",
+    },
+    PacketDef {
+        id: 23,
+        name: "SEAT",
+        dir: Dir::ToClient,
+        fields: &[
+            f("ticket", TICKET),
+            f("window_s", Ty::U16),
+            f("buffer", Ty::U32),
+        ],
+        doc: "the seat is held for `window_s` seconds after a drop, with up to `buffer` unacknowledged bytes; both directions are numbered from here",
+    },
+    PacketDef {
+        id: 24,
+        name: "ACK",
+        dir: Dir::Both,
+        fields: &[f("received", Ty::U32)],
+        doc: "bytes of numbered packets received so far (modulo 2^32): the sender may forget them",
+    },
+    PacketDef {
+        id: 25,
+        name: "RESUME",
+        dir: Dir::ToServer,
+        fields: &[
+            f("player", Ty::Str8 { min: 1, max: 64 }),
+            f("ticket", TICKET),
+            f("received", Ty::U32),
+        ],
+        doc: "instead of HELLO on a new connection: take my seat back with the last ticket; replay after `received`",
+    },
+    PacketDef {
+        id: 26,
+        name: "RESUMED",
+        dir: Dir::ToClient,
+        fields: &[f("ticket", TICKET), f("received", Ty::U32)],
+        doc: "answer to RESUME: the seat is yours (the next ticket); the server had `received` of your bytes (resend what follows); the replay follows",
+    },
+    PacketDef {
+        id: 27,
+        name: "SEAT_LOST",
+        dir: Dir::ToClient,
+        fields: &[f("reason", Ty::Text)],
+        doc: "the seat cannot be held or resumed (window over, buffer full, bad ticket, resume off); sign in afresh with HELLO",
     },
 ];
 

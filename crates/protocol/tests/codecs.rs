@@ -10,6 +10,7 @@ use game_protocol::arena::{
 };
 use game_protocol::codec::{decode, encode, Record, Value};
 use game_protocol::schema::{packet, LAYOUTS, PACKETS};
+use game_protocol::resume::{self, Position, Resume, Seat, Ticket};
 use game_protocol::{chat, ids, login};
 
 fn int(n: impl Into<i64>) -> Value {
@@ -155,8 +156,57 @@ fn samples() -> Vec<(&'static str, Vec<u8>, Record)> {
             chat::room(5).to_vec(),
             vec![("room", int(5))],
         ),
+        ("SEAT_ASK", Vec::new(), vec![]),
+        (
+            "SEAT",
+            Seat {
+                ticket: TICKET,
+                window_s: 30,
+                buffer: 262_144,
+            }
+            .encode(),
+            vec![
+                ("ticket", text(&TICKET.hex())),
+                ("window_s", int(30)),
+                ("buffer", int(262_144)),
+            ],
+        ),
+        (
+            "ACK",
+            resume::ack(Position(4_000_000_000)).to_vec(),
+            vec![("received", int(4_000_000_000u32))],
+        ),
+        (
+            "RESUME",
+            Resume {
+                player: "alice".into(),
+                ticket: TICKET,
+                received: Position(1234),
+            }
+            .encode()
+            .unwrap(),
+            vec![
+                ("player", text("alice")),
+                ("ticket", text(&TICKET.hex())),
+                ("received", int(1234)),
+            ],
+        ),
+        (
+            "RESUMED",
+            resume::resumed(&TICKET, Position(99)),
+            vec![("ticket", text(&TICKET.hex())), ("received", int(99))],
+        ),
+        (
+            "SEAT_LOST",
+            b"resume window over".to_vec(),
+            vec![("reason", text("resume window over"))],
+        ),
     ]
 }
+
+const TICKET: Ticket = Ticket([
+    0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef, 0xfe, 0xdc, 0xba, 0x98, 0x76, 0x54, 0x32, 0x10,
+]);
 
 fn snapshot_body() -> Vec<u8> {
     let mut enc = SnapshotEncoder::default();
@@ -304,6 +354,12 @@ fn the_rust_readers_read_what_the_schema_writes() {
         ("HELLO", |b| {
             login::parse_hello(b).map(|t| t.as_bytes().to_vec())
         }),
+        ("SEAT", |b| Seat::parse(b).map(|s| s.encode())),
+        ("RESUME", |b| Resume::parse(b).and_then(|r| r.encode())),
+        ("RESUMED", |b| {
+            resume::parse_resumed(b).map(|(t, r)| resume::resumed(&t, r))
+        }),
+        ("ACK", |b| resume::parse_ack(b).map(|p| resume::ack(p).to_vec())),
     ] {
         let (_, _, record) = find(name);
         let body = encode(packet(name).unwrap().fields, &record).unwrap();

@@ -8,7 +8,7 @@ use bytes::{Bytes, BytesMut};
 
 use crate::loop_core::LoopState;
 use crate::session::SessionState;
-use crate::{CloseReason, SessionId};
+use crate::{CloseReason, Record, SessionId, Unrecorded};
 
 /// Why [`Context::send`] did not queue a buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -201,6 +201,68 @@ impl<'a> Context<'a> {
             Some((closing, data)) if *closing == id => data.remove(),
             _ => self.state.sessions.get_mut(id)?.data.remove(),
         }
+    }
+
+    /// Starts recording what is queued for session `id` from now on, at most `limit`
+    /// unacknowledged bytes (see [`Record`]): the tail a resumed connection replays. What is
+    /// recorded takes the queue, not the direct reply. False if `id` is not a live session of
+    /// this loop.
+    pub fn record(&mut self, id: SessionId, limit: usize) -> bool {
+        match self.state.sessions.get_mut(id) {
+            Some(session) => {
+                session.record = Some(Box::new(Record::new(limit)));
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The record of session `id` of this loop, if it is recorded ([`Context::record`]).
+    pub fn recorded(&self, id: SessionId) -> Option<&Record> {
+        self.state.sessions.get(id)?.record.as_deref()
+    }
+
+    /// The peer of session `id` has everything recorded before `position`: forget it.
+    ///
+    /// # Errors
+    /// No record, or a position outside it ([`Record::acknowledge`]).
+    pub fn acknowledge(&mut self, id: SessionId, position: u64) -> Result<(), Unrecorded> {
+        let session = self.state.sessions.get_mut(id);
+        let record = session.and_then(|s| s.record.as_deref_mut());
+        record.ok_or(Unrecorded::Forgotten)?.acknowledge(position)
+    }
+
+    /// Takes the record of session `id`: during its
+    /// [`Handler::disconnected`](crate::Handler::disconnected) call, what its peer may not
+    /// have received (everything queued, in flight or in the kernel, not acknowledged).
+    pub fn take_record(&mut self, id: SessionId) -> Option<Record> {
+        if let Some(session) = self.state.sessions.get_mut(id) {
+            return session.record.take().map(|r| *r);
+        }
+        self.take_data::<Box<Record>>(id).map(|r| *r)
+    }
+
+    /// Keeps `id`, a session of this loop whose connection is gone (call it in its
+    /// [`Handler::disconnected`](crate::Handler::disconnected)), as a name the application
+    /// still uses: sends, closes and aborts addressed to it — from this loop or any other —
+    /// are handed to [`Handler::held`](crate::Handler::held) in order, at the end of the
+    /// iteration, instead of failing. A game keeps a player's seat this way while the player
+    /// reconnects. False if `id` is another loop's or still live.
+    pub fn hold(&mut self, id: SessionId) -> bool {
+        if id.loop_index() != self.state.index || self.state.sessions.get(id).is_some() {
+            return false;
+        }
+        self.state.held.insert(id)
+    }
+
+    /// Stops holding `id` ([`Context::hold`]): requests to it fail again as to any stale id.
+    pub fn release(&mut self, id: SessionId) {
+        self.state.held.remove(&id);
+    }
+
+    /// True while `id` is held ([`Context::hold`]).
+    pub fn is_held(&self, id: SessionId) -> bool {
+        self.state.held.contains(&id)
     }
 
     /// Counts one packet encoded (for [`LoopStats::packets_out`](crate::LoopStats)).

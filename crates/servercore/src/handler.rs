@@ -1,5 +1,7 @@
 //! [`Handler`]: what the application implements; the session layer calls it.
 
+use bytes::Bytes;
+
 use crate::{CloseReason, Context, SessionId};
 
 /// The application's side of a service: called on the event loop's thread for every session
@@ -45,6 +47,13 @@ pub trait Handler: Send + 'static {
         let _ = (ctx, id, reason);
     }
 
+    /// A send, close or abort was made to `id`, an id this loop holds past its connection
+    /// ([`Context::hold`]): from this loop's handler or another's, in the order made. Called
+    /// at the end of the iteration. A game that keeps a player's seat records or forwards it.
+    fn held(&mut self, ctx: &mut Context<'_>, id: SessionId, request: HeldRequest) {
+        let _ = (ctx, id, request);
+    }
+
     /// Another thread called [`Notifier::notify`](crate::Notifier::notify) for this loop.
     /// Notifications coalesce: however many arrive while the loop is busy, this runs once,
     /// at the end of the loop's next iteration (and sends made here leave in that iteration).
@@ -57,4 +66,15 @@ pub trait Handler: Send + 'static {
     fn tick(&mut self, ctx: &mut Context<'_>) {
         let _ = ctx;
     }
+}
+
+/// What was asked of a held id ([`Handler::held`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeldRequest {
+    /// [`Context::send`] (or `send_copy`): the buffer.
+    Send(Bytes),
+    /// [`Context::close_with`]: a graceful close.
+    Close(CloseReason),
+    /// [`Context::abort`].
+    Abort(CloseReason),
 }

@@ -208,6 +208,9 @@ impl<H: Handler> LoopCore<H> {
         } else {
             tracing::debug!(session = %id, peer = %session.peer, %reason, "disconnected");
         }
+        if let Some(record) = session.record.take() {
+            session.data.insert(record); // for `Context::take_record` in `disconnected`
+        }
         self.state.closing = Some((id, std::mem::take(&mut session.data)));
         drop(session);
         self.handler

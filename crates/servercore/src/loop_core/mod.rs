@@ -26,6 +26,7 @@ mod run;
 mod tests;
 mod transport;
 
+use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -37,7 +38,7 @@ use crate::driver::{Driver, DriverCounters};
 use crate::mailbox::{Command, Mailbox};
 use crate::session::pipeline::Recipe;
 use crate::session::{SendBufferPool, SessionState, SessionTable, UserData};
-use crate::{CloseReason, Context, Handler, LoopStats, ServiceConfig, SessionId};
+use crate::{CloseReason, Context, Handler, HeldRequest, LoopStats, ServiceConfig, SessionId};
 
 /// How often a loop copies its stats to its mailbox.
 const STATS_PUBLISH_INTERVAL: Duration = Duration::from_millis(100);
@@ -74,6 +75,10 @@ pub(crate) struct LoopState {
     pub(crate) closing: Option<(SessionId, UserData)>,
     /// Direct replies: collected from a session's input, written after the dispatch.
     pub(crate) replies: reply::Replies,
+    /// Ids the handler holds past their connection (`Context::hold`).
+    pub(crate) held: HashSet<SessionId>,
+    /// Requests made to held ids, for `Handler::held` at the end of the iteration.
+    pub(crate) held_requests: Vec<(SessionId, HeldRequest)>,
 }
 
 /// One loop's sessions, its handler, and the loop that drives them.
@@ -174,6 +179,8 @@ impl<H: Handler> LoopCore<H> {
                 admission,
                 closing: None,
                 replies: reply::Replies::default(),
+                held: HashSet::new(),
+                held_requests: Vec::new(),
             },
             next_tick,
             next_sweep,
@@ -243,7 +250,26 @@ impl<H: Handler> LoopCore<H> {
         if self.mailbox().take_notification() {
             self.handler.notified(&mut Context::new(&mut self.state));
         }
+        self.hand_over_held();
         self.post_outbox();
+    }
+
+    /// Hands the requests made to held ids to the handler, in order. What the handler asks
+    /// of held ids meanwhile is handed over too, up to a few rounds (the rest next iteration).
+    fn hand_over_held(&mut self) {
+        for _ in 0..4 {
+            if self.state.held_requests.is_empty() {
+                return;
+            }
+            let mut requests = std::mem::take(&mut self.state.held_requests);
+            for (id, request) in requests.drain(..) {
+                self.handler
+                    .held(&mut Context::new(&mut self.state), id, request);
+            }
+            if self.state.held_requests.is_empty() {
+                self.state.held_requests = requests; // its capacity, for the next time
+            }
+        }
     }
 
     /// Closes sessions that were idle or held a partial message too long. A coarse sweep

@@ -78,7 +78,8 @@ impl LoopState {
             return false;
         };
         let raw = matches!(session.transport, Transport::Raw);
-        if !session.accepts_sends() || !raw || session.send.owed() > 0 {
+        let recorded = session.record.is_some(); // what is recorded takes the queue
+        if !session.accepts_sends() || !raw || recorded || session.send.owed() > 0 {
             return false;
         }
         let end = replies.bytes.len();

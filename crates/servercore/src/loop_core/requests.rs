@@ -12,6 +12,8 @@
 //!   send_copy:      the direct reply if the session is idle (reply.rs), else a pooled copy, send
 //!   close:          Open ─> Closing: the flush queues the stages' farewells, then the FIN
 //!   abort:          ─> Aborting: the queue and the reply dropped, closed at the next flush
+//!   any, to an id the handler holds past its connection (`Context::hold`):
+//!                   ─> Handler::held at the end of the iteration, in order
 //! ```
 
 use bytes::Bytes;
@@ -19,7 +21,7 @@ use bytes::Bytes;
 use super::LoopState;
 use crate::mailbox::Command;
 use crate::session::SessionState;
-use crate::{CloseReason, SendError, SessionId};
+use crate::{CloseReason, HeldRequest, SendError, SessionId};
 
 impl LoopState {
     /// Queues `buf` for `id` (see the module docs).
@@ -31,7 +33,9 @@ impl LoopState {
             return self.post(id.loop_index(), Command::Send { id, buf });
         }
         // One lookup of the session per send: a broadcast makes one send per member.
-        let session = self.sessions.get_mut(id).ok_or(SendError::NoSession)?;
+        let Some(session) = self.sessions.get_mut(id) else {
+            return self.hand_to_held(id, HeldRequest::Send(buf));
+        };
         if !session.accepts_sends() {
             return Err(SendError::Closing);
         }
@@ -73,11 +77,13 @@ impl LoopState {
             let _ = self.post(id.loop_index(), Command::Close { id, reason });
             return;
         }
-        if let Some(session) = self.sessions.get_mut(id) {
-            if session.state == SessionState::Open {
-                session.state = SessionState::Closing { reason };
-                self.schedule(id); // the flush queues the stages' farewells, then FIN
-            }
+        let Some(session) = self.sessions.get_mut(id) else {
+            let _ = self.hand_to_held(id, HeldRequest::Close(reason));
+            return;
+        };
+        if session.state == SessionState::Open {
+            session.state = SessionState::Closing { reason };
+            self.schedule(id); // the flush queues the stages' farewells, then FIN
         }
     }
 
@@ -89,14 +95,26 @@ impl LoopState {
             return;
         }
         self.drop_reply(id);
-        if let Some(session) = self.sessions.get_mut(id) {
-            if !matches!(session.state, SessionState::Aborting { .. }) {
-                session.state = SessionState::Aborting { reason };
-                session.send.clear();
-                session.unframed.clear();
-                self.schedule(id);
-            }
+        let Some(session) = self.sessions.get_mut(id) else {
+            let _ = self.hand_to_held(id, HeldRequest::Abort(reason));
+            return;
+        };
+        if !matches!(session.state, SessionState::Aborting { .. }) {
+            session.state = SessionState::Aborting { reason };
+            session.send.clear();
+            session.unframed.clear();
+            self.schedule(id);
         }
+    }
+
+    /// A request to an id that is no live session: kept for the handler if the id is held
+    /// (`Context::hold`), else `NoSession`.
+    fn hand_to_held(&mut self, id: SessionId, request: HeldRequest) -> Result<(), SendError> {
+        if !self.held.contains(&id) {
+            return Err(SendError::NoSession);
+        }
+        self.held_requests.push((id, request));
+        Ok(())
     }
 
     /// Collects `command` for loop `target` (posted at the end of the iteration). Sends are

@@ -2,7 +2,7 @@
 //! it into a byte-level [`Handler`].
 
 use crate::packet::{Framer, Packet, RateLimit, TokenBucket};
-use crate::{first_bytes, CloseReason, Context, Handler, Lookalike, SessionId};
+use crate::{first_bytes, CloseReason, Context, Handler, HeldRequest, Lookalike, SessionId};
 
 /// The application's side of a packet service: like [`Handler`], but called once per whole
 /// packet. Wrap it in [`Packets`] to run it on a [`Service`](crate::Service).
@@ -44,6 +44,11 @@ pub trait PacketHandler: Send + 'static {
     /// [`Notifier::notify`](crate::Notifier::notify) for this loop.
     fn notified(&mut self, ctx: &mut Context<'_>) {
         let _ = ctx;
+    }
+
+    /// As [`Handler::held`]: a request made to an id held past its connection.
+    fn held(&mut self, ctx: &mut Context<'_>, id: SessionId, request: HeldRequest) {
+        let _ = (ctx, id, request);
     }
 }
 
@@ -167,6 +172,10 @@ impl<P: PacketHandler> Handler for Packets<P> {
 
     fn notified(&mut self, ctx: &mut Context<'_>) {
         self.inner.notified(ctx);
+    }
+
+    fn held(&mut self, ctx: &mut Context<'_>, id: SessionId, request: HeldRequest) {
+        self.inner.held(ctx, id, request);
     }
 }
 

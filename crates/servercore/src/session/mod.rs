@@ -8,6 +8,7 @@
 mod close_reason;
 mod id;
 pub(crate) mod pipeline;
+mod record;
 mod recv_buffer;
 mod send_buffer;
 mod send_queue;
@@ -16,6 +17,7 @@ mod user_data;
 
 pub use close_reason::{CloseReason, Violation};
 pub use id::SessionId;
+pub use record::{Record, Unrecorded};
 pub(crate) use recv_buffer::RecvBuffer;
 pub(crate) use send_buffer::SendBufferPool;
 pub(crate) use send_queue::{SendQueue, MAX_IOVECS};
@@ -121,6 +123,10 @@ pub(crate) struct Session {
     pub(crate) unframed: Vec<bytes::Bytes>,
     /// When the session was opened (a prelude's deadline runs from it).
     pub(crate) opened_at: Instant,
+    /// What was queued for the peer and it has not acknowledged ([`Context::record`]).
+    ///
+    /// [`Context::record`]: crate::Context::record
+    pub(crate) record: Option<Box<Record>>,
 }
 
 impl Session {
@@ -150,12 +156,16 @@ impl Session {
             transport: Transport::Raw,
             unframed: Vec::new(),
             opened_at: now,
+            record: None,
         }
     }
 
     /// Queues `buf` for the peer through the session's transport stages, if it has any (as
     /// is without; framed after the session's own input while its stages are busy with it).
     pub(crate) fn queue(&mut self, buf: bytes::Bytes, pool: &mut SendBufferPool) {
+        if let Some(record) = &mut self.record {
+            record.push(buf.clone()); // past its limit it empties itself: the handler sees it
+        }
         match &mut self.transport {
             Transport::Raw => self.send.push(buf),
             Transport::Staged(pipeline) => {

@@ -1,0 +1,207 @@
+//! [`Record`]: what was sent to a session and its peer has not acknowledged yet — the tail a
+//! resumed connection replays.
+//!
+//! A session the application asks to record ([`Context::record`](crate::Context::record))
+//! keeps a reference to every buffer queued for it (the application's bytes, before any
+//! transport stage frames them: a resumed connection may speak another transport), in order,
+//! until [`Context::acknowledge`](crate::Context::acknowledge) says the peer has them. The
+//! buffers are the ones queued — shared, not copied: a room's broadcast costs each recording
+//! member a reference, not a copy.
+//!
+//! Positions count bytes since recording began (`u64`: they never wrap). The record is
+//! bounded: a push that would hold more than its limit empties it and marks it
+//! [`Record::overflowed`] (a peer that does not acknowledge cannot make the process hold
+//! unbounded memory for it); an overflowed record records nothing more.
+
+use std::collections::VecDeque;
+
+use bytes::Bytes;
+
+/// The unacknowledged tail of what was sent to a session (see the module docs).
+#[derive(Debug, Default)]
+pub struct Record {
+    bufs: VecDeque<Bytes>,
+    /// Position of the first byte of `bufs`.
+    start: u64,
+    /// Bytes in `bufs`.
+    held: usize,
+    limit: usize,
+    overflowed: bool,
+}
+
+/// Why [`Record::acknowledge`] or [`Record::since`] refused a position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unrecorded {
+    /// The position is past what was sent.
+    Ahead,
+    /// The position is before the kept tail (acknowledged already, or lost to an overflow).
+    Forgotten,
+}
+
+impl std::fmt::Display for Unrecorded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Unrecorded::Ahead => "position past what was sent",
+            Unrecorded::Forgotten => "position before what is kept",
+        })
+    }
+}
+
+impl std::error::Error for Unrecorded {}
+
+impl Record {
+    /// An empty record that holds at most `limit` unacknowledged bytes.
+    pub fn new(limit: usize) -> Record {
+        Record {
+            limit,
+            ..Record::default()
+        }
+    }
+
+    /// Appends `buf` (a reference to it). Past the limit the record is emptied and marked
+    /// overflowed; returns false then (and for every push after).
+    pub fn push(&mut self, buf: Bytes) -> bool {
+        if self.overflowed {
+            return false;
+        }
+        if self.held + buf.len() > self.limit {
+            self.start += self.held as u64;
+            self.bufs.clear();
+            self.held = 0;
+            self.overflowed = true;
+            return false;
+        }
+        self.held += buf.len();
+        self.bufs.push_back(buf);
+        true
+    }
+
+    /// The peer has every byte before `position`: they are forgotten.
+    ///
+    /// # Errors
+    /// A position past the end ([`Unrecorded::Ahead`]) or before the kept tail.
+    pub fn acknowledge(&mut self, position: u64) -> Result<(), Unrecorded> {
+        let mut drop = self.offset(position)?;
+        self.start = position;
+        self.held -= drop;
+        while drop > 0 {
+            let front = self.bufs.front_mut().expect("held bytes are in bufs");
+            if front.len() <= drop {
+                drop -= front.len();
+                self.bufs.pop_front();
+            } else {
+                let _ = front.split_to(drop);
+                drop = 0;
+            }
+        }
+        Ok(())
+    }
+
+    /// What was sent from `position` on, in order (the first buffer cut to start there).
+    ///
+    /// # Errors
+    /// As [`Record::acknowledge`].
+    pub fn since(&self, position: u64) -> Result<Vec<Bytes>, Unrecorded> {
+        let mut skip = self.offset(position)?;
+        let mut tail = Vec::new();
+        for buf in &self.bufs {
+            if skip >= buf.len() {
+                skip -= buf.len();
+                continue;
+            }
+            tail.push(buf.slice(skip..));
+            skip = 0;
+        }
+        Ok(tail)
+    }
+
+    /// Bytes from the kept tail's start to `position`.
+    fn offset(&self, position: u64) -> Result<usize, Unrecorded> {
+        if self.overflowed || position < self.start {
+            return Err(Unrecorded::Forgotten);
+        }
+        match usize::try_from(position - self.start) {
+            Ok(offset) if offset <= self.held => Ok(offset),
+            _ => Err(Unrecorded::Ahead),
+        }
+    }
+
+    /// Position of the first byte kept.
+    pub fn start(&self) -> u64 {
+        self.start
+    }
+
+    /// Position after the last byte sent (everything ever pushed).
+    pub fn end(&self) -> u64 {
+        self.start + self.held as u64
+    }
+
+    /// Bytes kept (sent, not acknowledged).
+    pub fn held(&self) -> usize {
+        self.held
+    }
+
+    /// Buffers kept.
+    pub fn buffers(&self) -> usize {
+        self.bufs.len()
+    }
+
+    /// The limit was passed: the record was emptied and keeps nothing more.
+    pub fn overflowed(&self) -> bool {
+        self.overflowed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bytes(s: &str) -> Bytes {
+        Bytes::copy_from_slice(s.as_bytes())
+    }
+
+    fn joined(tail: Vec<Bytes>) -> String {
+        tail.iter()
+            .map(|b| std::str::from_utf8(b).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn keeps_the_tail_from_any_position_until_acknowledged() {
+        let mut record = Record::new(100);
+        for part in ["abc", "defg", "hi"] {
+            assert!(record.push(bytes(part)));
+        }
+        assert_eq!((record.start(), record.end(), record.held()), (0, 9, 9));
+        assert_eq!(joined(record.since(0).unwrap()), "abcdefghi");
+        assert_eq!(joined(record.since(5).unwrap()), "fghi");
+        assert_eq!(joined(record.since(9).unwrap()), "");
+        record.acknowledge(4).unwrap(); // inside "defg"
+        assert_eq!((record.start(), record.held(), record.buffers()), (4, 5, 2));
+        assert_eq!(joined(record.since(4).unwrap()), "efghi");
+        assert_eq!(record.since(3), Err(Unrecorded::Forgotten));
+        assert_eq!(record.since(10), Err(Unrecorded::Ahead));
+        assert_eq!(record.acknowledge(10), Err(Unrecorded::Ahead));
+        record.acknowledge(9).unwrap();
+        assert_eq!((record.held(), record.buffers(), record.end()), (0, 0, 9));
+    }
+
+    #[test]
+    fn passing_the_limit_empties_it_for_good() {
+        let mut record = Record::new(8);
+        assert!(record.push(bytes("12345")));
+        assert!(!record.push(bytes("6789")));
+        assert!(record.overflowed());
+        assert_eq!((record.held(), record.buffers()), (0, 0));
+        assert!(!record.push(bytes("x")));
+        assert_eq!(record.since(5), Err(Unrecorded::Forgotten));
+    }
+
+    #[test]
+    fn shares_the_queued_buffers() {
+        let mut record = Record::new(100);
+        let buf = bytes("shared");
+        record.push(buf.clone());
+        assert_eq!(record.since(0).unwrap()[0].as_ptr(), buf.as_ptr());
+    }
+}
