@@ -105,6 +105,7 @@ fn serve_chat(args: &Args, addr: SocketAddr, mut ops: Operations) -> anyhow::Res
         service
     });
     listen_websocket(&service, args)?;
+    bind_login(&service, args);
     if let Some(cluster) = &cluster {
         ops.extras.push(cluster_extra(cluster.stats()));
     }
@@ -114,6 +115,13 @@ fn serve_chat(args: &Args, addr: SocketAddr, mut ops: Operations) -> anyhow::Res
         _ => None,
     };
     serve(service, addr, ops)
+}
+
+/// Lets resumed connections reach their seats' loops (with `--auth-secret`).
+fn bind_login<H: servercore::Handler>(service: &io::Result<Service<H>>, args: &Args) {
+    if let (Ok(service), Some(login)) = (service, &args.login) {
+        login.bind(service.notifier());
+    }
 }
 
 /// `--game arena`: the arenas; with `--cluster`, each lives on the instance holding its
@@ -133,6 +141,7 @@ fn serve_arena(args: &Args, addr: SocketAddr, mut ops: Operations) -> anyhow::Re
         })
     });
     listen_websocket(&service, args)?;
+    bind_login(&service, args);
     let leases = cluster.as_ref().map(|(leases, _)| leases.clone());
     ops.extras.push(rooms_extra(
         "arena",

@@ -40,7 +40,7 @@ use std::time::Duration;
 use std::sync::Arc;
 
 use gameserver::cluster::{ClusterSnapshot, ClusterStats};
-use gameserver::login::{Login, LoginStats, Players, RESULTS};
+use gameserver::login::{Login, LoginStats, Players};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{prometheus_text, DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::counter::ConstCounter;
@@ -74,7 +74,28 @@ impl Collector for LoginMetrics {
             "logins",
             "HELLOs (connect tokens) by result: ok or refused (by reason); replaced counts the ok logins that replaced a session (also in ok).",
             "result",
-            RESULTS.iter().map(|r| (r.to_string(), self.0.get(r))),
+            self.0.logins.all().map(|(r, n)| (r.to_string(), n)),
+        )?;
+        labelled_counter(
+            &mut out,
+            "resumes",
+            "RESUMEs by result: ok (the seat taken back, the tail replayed) or refused (by reason).",
+            "result",
+            self.0.resumes.all().map(|(r, n)| (r.to_string(), n)),
+        )?;
+        labelled_counter(
+            &mut out,
+            "seats_lost",
+            "Held seats released without a resume, by reason (the client is told SEAT_LOST).",
+            "reason",
+            self.0.seats_lost.all().map(|(r, n)| (r.to_string(), n)),
+        )?;
+        gauge(
+            &mut out,
+            "seats_held",
+            "Seats whose connection dropped, held for a RESUME (--resume-window).",
+            None,
+            self.0.seats_held(),
         )?;
         gauge(
             &mut out,

@@ -2,9 +2,10 @@
 //! ACK, RESUME and RESUMED; SEAT_ASK is empty and SEAT_LOST is a reason (text).
 //! Hand-written like [`crate::login`]; `tests/codecs.rs` checks each against the schema.
 //!
-//! Both directions of a seated session are numbered in bytes: every packet after SEAT (or
-//! after RESUMED) counts its whole size, header included, except the resume packets
-//! themselves ([`is_numbered`]). Positions are `u32` and wrap like TCP's sequence numbers:
+//! Both directions of a seated session are numbered in bytes: every packet counts its whole
+//! size, header included — what the server sends after SEAT except SEAT, RESUMED and
+//! SEAT_LOST ([`counts_to_client`]); what the client sends after SEAT_ASK except ACK and
+//! RESUME ([`counts_to_server`]). The server's ACKs are numbered (they travel in its stream). Positions are `u32` and wrap like TCP's sequence numbers:
 //! [`Position`] compares and subtracts them modulo 2^32 (a window is far below 2 GiB).
 
 use std::fmt;
@@ -71,12 +72,14 @@ impl Position {
     }
 }
 
-/// True for the packets both sides count in a seated stream: all but the resume packets.
-pub fn is_numbered(id: u16) -> bool {
-    !matches!(
-        id,
-        ids::SEAT_ASK | ids::SEAT | ids::ACK | ids::RESUME | ids::RESUMED | ids::SEAT_LOST
-    )
+/// True for the server's packets the client counts: all but SEAT, RESUMED and SEAT_LOST.
+pub fn counts_to_client(id: u16) -> bool {
+    !matches!(id, ids::SEAT | ids::RESUMED | ids::SEAT_LOST)
+}
+
+/// True for the client's packets the server counts: all but SEAT_ASK, ACK and RESUME.
+pub fn counts_to_server(id: u16) -> bool {
+    !matches!(id, ids::SEAT_ASK | ids::ACK | ids::RESUME)
 }
 
 /// The SEAT offer: the first ticket, the window and the buffer.
@@ -238,6 +241,7 @@ mod tests {
         other.0[15] = 0;
         assert!(T.matches(&T) && !T.matches(&other));
         assert_eq!(format!("{T:?}"), "Ticket(..)");
-        assert!(is_numbered(ids::CHAT_BROADCAST) && !is_numbered(ids::ACK));
+        assert!(counts_to_client(ids::ACK) && !counts_to_client(ids::RESUMED));
+        assert!(counts_to_server(ids::CHAT) && !counts_to_server(ids::ACK));
     }
 }

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::login::{Login, SecondLogin, DEFAULT_LOGINS_PER_MINUTE};
+use crate::login::{Login, ResumeRules, SecondLogin, DEFAULT_LOGINS_PER_MINUTE};
 use game_protocol::secret::read_secret;
 
 /// The environment variable that may hold the connect tokens' secret.
@@ -28,7 +28,22 @@ pub struct LoginArgs {
     #[arg(long, value_name = "N", default_value_t = DEFAULT_LOGINS_PER_MINUTE,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub player_logins_per_minute: u32,
+    /// With connect tokens: seconds a player's seat is held after its connection drops, for
+    /// a RESUME (docs/protocol.md "Resume"); 0 turns resume off.
+    #[arg(long, value_name = "SECS", default_value_t = DEFAULT_RESUME_WINDOW_SECS,
+          value_parser = clap::value_parser!(u16))]
+    pub resume_window: u16,
+    /// With connect tokens: most bytes sent to a seated player and not acknowledged that are
+    /// kept for its RESUME; past it the seat is lost (SEAT_LOST).
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_RESUME_BUFFER,
+          value_parser = clap::value_parser!(u32).range(4096..=1 << 30))]
+    pub resume_buffer: u32,
 }
+
+/// Default `--resume-window`, seconds.
+pub const DEFAULT_RESUME_WINDOW_SECS: u16 = 30;
+/// Default `--resume-buffer`, bytes.
+pub const DEFAULT_RESUME_BUFFER: u32 = 256 * 1024;
 
 impl LoginArgs {
     /// The login of these flags, tokens due within `deadline`; `None` without a secret.
@@ -40,13 +55,18 @@ impl LoginArgs {
         let Some(secret) = read_secret("--auth-secret", file, AUTH_SECRET_ENV)? else {
             return Ok(None);
         };
+        let resume = (self.resume_window > 0).then_some(ResumeRules {
+            window_s: self.resume_window,
+            buffer: self.resume_buffer,
+        });
         let login = Login::new(
             &secret,
             deadline,
             self.second_login,
             self.player_logins_per_minute,
         )
-        .map_err(|err| format!("--auth-secret: {err}"))?;
+        .map_err(|err| format!("--auth-secret: {err}"))?
+        .with_resume(resume);
         Ok(Some(Arc::new(login)))
     }
 }

@@ -4,6 +4,9 @@
 //! (UNAUTHENTICATED) and closed with `CloseReason::Unauthenticated`. A signed-in player's
 //! ENTER_ROOM and ARENA_JOIN are held to the rooms its token names (ROOM_FORBIDDEN).
 //! Without tokens the gate passes everything through.
+//!
+//! A signed-in player may ask for a seat (SEAT_ASK): `seats.rs` holds it past a drop and
+//! takes a RESUME back on any loop (`relay.rs`).
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -14,7 +17,9 @@ use game_protocol::login::{hello_ok, parse_hello};
 use game_protocol::text::cut;
 use game_protocol::token::{Claims, TokenError};
 use servercore::packet::{Packet, PacketContext, PacketHandler, RateLimit};
-use servercore::{CloseReason, Context, SessionId};
+use servercore::{CloseReason, Context, HeldRequest, SessionId};
+
+use super::seats::Seats;
 
 use crate::login::Login;
 use crate::protocol;
@@ -24,6 +29,12 @@ use crate::protocol;
 pub enum SignIn {
     /// Signed in as the token's player.
     Player(Claims),
+    /// Resumed the seat of `home` (a session id the rooms know, held on its own loop):
+    /// everything it sends goes there.
+    Relay {
+        /// The seat's session.
+        home: SessionId,
+    },
     /// Refused and being closed: later packets are dropped unseen.
     Refused,
 }
@@ -31,10 +42,12 @@ pub enum SignIn {
 /// A game `G` behind the login of [`Login`] (or none: everything passes).
 #[derive(Debug)]
 pub struct Gate<G> {
-    inner: G,
-    login: Option<Arc<Login>>,
+    pub(super) inner: G,
+    pub(super) login: Option<Arc<Login>>,
     /// Sessions that connected, with the moment they must have signed in by (in order).
     waiting: VecDeque<(SessionId, Instant)>,
+    /// The seats whose home is this loop.
+    pub(super) seats: Seats,
 }
 
 impl<G: PacketHandler> Gate<G> {
@@ -44,6 +57,7 @@ impl<G: PacketHandler> Gate<G> {
             inner,
             login,
             waiting: VecDeque::new(),
+            seats: Seats::default(),
         }
     }
 
@@ -113,7 +127,13 @@ fn expire(waiting: &mut VecDeque<(SessionId, Instant)>, ctx: &mut Context<'_>, l
 
 /// Tells session `id` why it is refused (UNAUTHENTICATED `text`), counts `result`, and closes
 /// it once that has left.
-fn refuse(ctx: &mut Context<'_>, login: &Login, id: SessionId, result: &'static str, text: &str) {
+pub(super) fn refuse(
+    ctx: &mut Context<'_>,
+    login: &Login,
+    id: SessionId,
+    result: &'static str,
+    text: &str,
+) {
     login.stats.count(result);
     // Cut and escaped ({:?}): a malformed token's error quotes what the client sent.
     let reason = cut(text, MAX_REASON);
@@ -137,9 +157,14 @@ fn room_asked(packet: &Packet<'_>) -> Option<u32> {
 }
 
 /// What the gate does with a packet of a session.
-enum Verdict {
+pub(super) enum Verdict {
     Pass,
     Hello,
+    Resume,
+    /// For the seat of this session.
+    Seat,
+    /// For the seat of another session (a resumed connection's).
+    Relay(SessionId),
     Forbidden(u32),
     Drop,
     NotHelloFirst,
@@ -149,10 +174,20 @@ enum Verdict {
 fn verdict(state: Option<&SignIn>, packet: &Packet<'_>) -> Verdict {
     match state {
         None if packet.id == protocol::HELLO => Verdict::Hello,
+        None if packet.id == protocol::RESUME => Verdict::Resume,
         None => Verdict::NotHelloFirst,
         Some(SignIn::Refused) => Verdict::Drop,
-        Some(SignIn::Player(_)) if packet.id == protocol::HELLO => Verdict::HelloTwice,
-        Some(SignIn::Player(claims)) => match room_asked(packet) {
+        Some(SignIn::Relay { home }) => Verdict::Relay(*home),
+        Some(SignIn::Player(claims)) => player_verdict(claims, packet),
+    }
+}
+
+/// A signed-in player's packet: its token's rooms; the seat's packets; no second sign-in.
+pub(super) fn player_verdict(claims: &Claims, packet: &Packet<'_>) -> Verdict {
+    match packet.id {
+        protocol::HELLO | protocol::RESUME => Verdict::HelloTwice,
+        protocol::SEAT_ASK | protocol::ACK => Verdict::Seat,
+        _ => match room_asked(packet) {
             Some(room) if !claims.allows(room) => Verdict::Forbidden(room),
             _ => Verdict::Pass,
         },
@@ -175,12 +210,16 @@ impl<G: PacketHandler> PacketHandler for Gate<G> {
             return self.inner.packet(ctx, id, packet);
         };
         match verdict(ctx.data::<SignIn>(id), &packet) {
+            Verdict::Pass if self.seats.holds(id) => self.seat_input(ctx, id, None, packet),
             Verdict::Pass => self.inner.packet(ctx, id, packet),
+            Verdict::Seat => self.seat_input(ctx, id, None, packet),
+            Verdict::Relay(home) => self.relay_input(ctx, home, id, packet),
             Verdict::Hello => {
                 if sign_in(ctx, login, id, packet.body) {
                     self.inner.connected(ctx, id);
                 }
             }
+            Verdict::Resume => self.resume_asked(ctx, id, packet.body),
             Verdict::Forbidden(room) => {
                 let _ = ctx.send_packet(id, protocol::ROOM_FORBIDDEN, &protocol::room(room));
             }
@@ -200,28 +239,44 @@ impl<G: PacketHandler> PacketHandler for Gate<G> {
     }
 
     fn rate_limited(&mut self, ctx: &mut Context<'_>, id: SessionId, limit: RateLimit) {
-        self.inner.rate_limited(ctx, id, limit);
+        match ctx.data::<SignIn>(id) {
+            Some(&SignIn::Relay { home }) => self.relay_rate_limited(ctx, home, id, limit),
+            _ => self.inner.rate_limited(ctx, id, limit),
+        }
     }
 
     fn disconnected(&mut self, ctx: &mut Context<'_>, id: SessionId, reason: CloseReason) {
-        let Some(login) = &self.login else {
+        let Some(login) = self.login.clone() else {
             return self.inner.disconnected(ctx, id, reason);
         };
-        // The game saw only signed-in sessions.
-        if let Some(SignIn::Player(claims)) = ctx.data::<SignIn>(id) {
-            login.players.logout(&claims.sub, id, ctx.now());
-            self.inner.disconnected(ctx, id, reason);
+        // The game saw only signed-in sessions, and sees a seated one leave when its seat ends.
+        match ctx.data::<SignIn>(id) {
+            Some(&SignIn::Relay { home }) => self.relay_gone(ctx, home, id, reason),
+            Some(SignIn::Player(claims)) => {
+                let player = claims.sub.clone();
+                if !self.first_connection_gone(ctx, id, reason) {
+                    login.players.logout(&player, id, ctx.now());
+                    self.inner.disconnected(ctx, id, reason);
+                }
+            }
+            Some(SignIn::Refused) | None => {}
         }
     }
 
     fn tick(&mut self, ctx: &mut Context<'_>) {
-        if let Some(login) = self.login.as_deref() {
-            expire(&mut self.waiting, ctx, login);
+        if let Some(login) = self.login.clone() {
+            expire(&mut self.waiting, ctx, &login);
+            self.seats_tick(ctx, &login);
         }
         self.inner.tick(ctx);
     }
 
     fn notified(&mut self, ctx: &mut Context<'_>) {
+        self.take_jobs(ctx);
         self.inner.notified(ctx);
+    }
+
+    fn held(&mut self, ctx: &mut Context<'_>, id: SessionId, request: HeldRequest) {
+        self.seat_request(ctx, id, request);
     }
 }

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use game_protocol::resume::Ticket;
 use servercore::SessionId;
 
 /// What a second login of a signed-in player does.
@@ -55,6 +56,38 @@ struct Player {
     session: Option<SessionId>,
     window_start: Instant,
     logins: u32,
+    /// The ticket of its seat (held on `session`'s loop), if it has one.
+    ticket: Option<Ticket>,
+    /// Why its last seat was lost (what a late RESUME is told).
+    lost: Option<&'static str>,
+}
+
+/// Why a RESUME is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResumeRefusal {
+    /// The player has no seat (never asked, or lost it: why, if known).
+    NoSeat(Option<&'static str>),
+    /// The ticket is not the seat's current one (an old, a stolen or a forged one).
+    BadTicket,
+}
+
+impl ResumeRefusal {
+    /// The counters' name ([`RESUME_RESULTS`](crate::login::RESUME_RESULTS)).
+    pub fn name(self) -> &'static str {
+        match self {
+            ResumeRefusal::NoSeat(_) => "no_seat",
+            ResumeRefusal::BadTicket => "bad_ticket",
+        }
+    }
+
+    /// What the client is told.
+    pub fn reason(self) -> String {
+        match self {
+            ResumeRefusal::NoSeat(Some(why)) => format!("no seat to resume: {why}"),
+            ResumeRefusal::NoSeat(None) => "no seat to resume".into(),
+            ResumeRefusal::BadTicket => "not the seat's ticket (each ticket is good once)".into(),
+        }
+    }
 }
 
 /// The signed-in players of this instance.
@@ -108,6 +141,8 @@ impl Players {
                 session: None,
                 window_start: now,
                 logins: 0,
+                ticket: None,
+                lost: None,
             });
         if now.saturating_duration_since(entry.window_start) >= WINDOW {
             entry.window_start = now;
@@ -120,6 +155,9 @@ impl Players {
             return Err(Refusal::SignedIn);
         }
         entry.logins += 1;
+        if entry.ticket.take().is_some() {
+            entry.lost = Some("replaced by a new login"); // the old seat's ticket is void now
+        }
         let replaced = entry.session.replace(session);
         if replaced.is_none() {
             self.online.fetch_add(1, Ordering::Relaxed);
@@ -134,10 +172,62 @@ impl Players {
         if let Some(entry) = table.players.get_mut(player) {
             if entry.session == Some(session) {
                 entry.session = None;
+                entry.ticket = None;
                 self.online.fetch_sub(1, Ordering::Relaxed);
             }
         }
         table.sweep(now);
+    }
+
+    /// Gives the seat of `player`, held on its session `home`, its first `ticket`; false if
+    /// `home` is no longer the player's session.
+    pub fn seat(&self, player: &str, home: SessionId, ticket: Ticket) -> bool {
+        let mut table = self.lock();
+        match table.players.get_mut(player) {
+            Some(entry) if entry.session == Some(home) => {
+                entry.ticket = Some(ticket);
+                entry.lost = None;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// A RESUME of `player` with `ticket`: if it is the seat's ticket, it is spent and
+    /// `next` takes its place; returns the seat's home session.
+    ///
+    /// # Errors
+    /// No seat, or not its ticket.
+    pub fn resume(
+        &self,
+        player: &str,
+        ticket: &Ticket,
+        next: Ticket,
+    ) -> Result<SessionId, ResumeRefusal> {
+        let mut table = self.lock();
+        let entry = table
+            .players
+            .get_mut(player)
+            .ok_or(ResumeRefusal::NoSeat(None))?;
+        let (Some(home), Some(current)) = (entry.session, entry.ticket.as_mut()) else {
+            return Err(ResumeRefusal::NoSeat(entry.lost));
+        };
+        if !current.matches(ticket) {
+            return Err(ResumeRefusal::BadTicket);
+        }
+        *current = next;
+        Ok(home)
+    }
+
+    /// The seat of `player` on `home` is lost for `why` (its ticket is void).
+    pub fn unseat(&self, player: &str, home: SessionId, why: &'static str) {
+        let mut table = self.lock();
+        if let Some(entry) = table.players.get_mut(player) {
+            if entry.session == Some(home) {
+                entry.ticket = None;
+                entry.lost = Some(why);
+            }
+        }
     }
 
     /// Players signed in now.
@@ -198,6 +288,44 @@ mod tests {
         assert_eq!(refuse.session_of("a"), Some(id(1)));
         refuse.logout("a", id(1), now);
         assert_eq!(refuse.login("a", id(2), now), Ok(None));
+    }
+
+    #[test]
+    fn a_ticket_resumes_once_and_only_its_players_seat() {
+        let now = Instant::now();
+        let players = Players::new(SecondLogin::Replace, 10, now);
+        let (t1, t2, t3) = (Ticket([1; 16]), Ticket([2; 16]), Ticket([3; 16]));
+        players.login("a", id(1), now).unwrap();
+        assert_eq!(
+            players.resume("a", &t1, t2),
+            Err(ResumeRefusal::NoSeat(None))
+        );
+        assert!(players.seat("a", id(1), t1));
+        assert!(!players.seat("a", id(9), t1), "not a's session");
+        assert_eq!(
+            players.resume("b", &t1, t2),
+            Err(ResumeRefusal::NoSeat(None))
+        );
+        assert_eq!(players.resume("a", &t2, t3), Err(ResumeRefusal::BadTicket));
+        assert_eq!(players.resume("a", &t1, t2), Ok(id(1)));
+        assert_eq!(
+            players.resume("a", &t1, t3),
+            Err(ResumeRefusal::BadTicket),
+            "spent"
+        );
+        assert_eq!(players.resume("a", &t2, t3), Ok(id(1)));
+        players.unseat("a", id(1), "expired");
+        assert_eq!(
+            players.resume("a", &t3, t1),
+            Err(ResumeRefusal::NoSeat(Some("expired")))
+        );
+        // A new login voids the seat of the session it replaces.
+        assert!(players.seat("a", id(1), t1));
+        players.login("a", id(2), now).unwrap();
+        assert_eq!(
+            players.resume("a", &t1, t2),
+            Err(ResumeRefusal::NoSeat(Some("replaced by a new login")))
+        );
     }
 
     #[test]

@@ -1,0 +1,305 @@
+//! Held seats and RESUME on the real `gameserver` binary (docs/protocol.md "Resume"): a player
+//! whose connection drops keeps its room; a new connection takes the seat back with the
+//! ticket and gets what it missed, in order, exactly once, then live traffic; tickets are
+//! single-use; the window, the buffer and bad RESUMEs end or refuse with SEAT_LOST, counted.
+
+mod util;
+
+use std::net::{Shutdown, TcpStream};
+use std::path::PathBuf;
+
+use game_protocol::resume::{self, counts_to_client, Position, Resume, Seat, Ticket};
+use game_protocol::token::{mint, Claims};
+use gameserver::protocol;
+use servercore::packet::HEADER_LEN;
+use servercore::Model;
+use testkit::{connect, one_model};
+use util::cluster::wait_metric;
+use util::process::{Gameserver, STEP};
+use util::{closed_by_server, join, read_packet, send_packet};
+
+const SECRET: &[u8] = b"the resume tests' token secret, 32+ bytes";
+
+fn server(model: Model, name: &str, extra: &[&str]) -> Gameserver {
+    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("resume-{name}.secret"));
+    std::fs::write(&path, SECRET).expect("write the secret");
+    let mut flags = vec![
+        "--protocol",
+        "packet",
+        "--auth-secret",
+        path.to_str().unwrap(),
+    ];
+    flags.extend_from_slice(extra);
+    Gameserver::start(model, &flags)
+}
+
+fn client(server: &Gameserver) -> TcpStream {
+    let stream = connect(server.addr);
+    stream.set_read_timeout(Some(STEP)).expect("timeout");
+    stream
+}
+
+/// A test player: its connection, and what it counted of the server's numbered stream.
+struct Player {
+    name: String,
+    stream: TcpStream,
+    ticket: Ticket,
+    received: Position,
+}
+
+impl Player {
+    /// Signs `name` in and asks for a seat (pipelined, as a client would).
+    fn seated(server: &Gameserver, name: &str) -> Player {
+        let mut stream = client(server);
+        let token = mint(SECRET, &Claims::valid_for(name, 600)).unwrap();
+        send_packet(&mut stream, protocol::HELLO, token.as_bytes());
+        send_packet(&mut stream, protocol::SEAT_ASK, &[]);
+        let (id, _) = read_packet(&mut stream).expect("HELLO_OK");
+        assert_eq!(id, protocol::HELLO_OK);
+        let (id, body) = read_packet(&mut stream).expect("SEAT");
+        assert_eq!(id, protocol::SEAT);
+        let seat = Seat::parse(&body).expect("a SEAT body");
+        assert!(seat.window_s >= 1 && seat.buffer >= 4096);
+        Player {
+            name: name.into(),
+            stream,
+            ticket: seat.ticket,
+            received: Position::default(),
+        }
+    }
+
+    /// The next packet, counted if numbered.
+    fn next(&mut self) -> (u16, Vec<u8>) {
+        let (id, body) = read_packet(&mut self.stream).expect("a packet");
+        if counts_to_client(id) {
+            self.received = self.received.after(HEADER_LEN + body.len());
+        }
+        (id, body)
+    }
+
+    /// The next packet that is not the server's ACK.
+    fn next_game(&mut self) -> (u16, Vec<u8>) {
+        loop {
+            let packet = self.next();
+            if packet.0 != protocol::ACK {
+                return packet;
+            }
+        }
+    }
+
+    fn join(&mut self, room: u32) {
+        send_packet(
+            &mut self.stream,
+            protocol::ENTER_ROOM,
+            &protocol::room(room),
+        );
+        assert_eq!(self.next_game().0, protocol::ROOM_JOINED);
+    }
+
+    /// Its connection drops (the client's side ends it: the server sees an EOF).
+    fn drop_connection(&mut self) {
+        let _ = self.stream.shutdown(Shutdown::Both);
+    }
+
+    /// RESUME on a new connection with `ticket`; the answer's id and body.
+    fn resume_with(&mut self, server: &Gameserver, ticket: Ticket) -> (u16, Vec<u8>) {
+        self.stream = client(server);
+        let body = Resume {
+            player: self.name.clone(),
+            ticket,
+            received: self.received,
+        };
+        send_packet(&mut self.stream, protocol::RESUME, &body.encode().unwrap());
+        read_packet(&mut self.stream).expect("an answer to RESUME")
+    }
+
+    /// Resumes with its ticket; returns what the server had of its bytes.
+    fn resume(&mut self, server: &Gameserver) -> Position {
+        let (id, body) = self.resume_with(server, self.ticket);
+        assert_eq!(id, protocol::RESUMED, "{}", String::from_utf8_lossy(&body));
+        let (ticket, got) = resume::parse_resumed(&body).expect("a RESUMED body");
+        assert!(!ticket.matches(&self.ticket), "a new ticket each time");
+        self.ticket = ticket;
+        got
+    }
+}
+
+fn chats(stream: &mut TcpStream, texts: &[&str]) {
+    for text in texts {
+        send_packet(stream, protocol::CHAT, text.as_bytes());
+    }
+}
+
+/// The next `n` chats `player` hears, as text.
+fn heard(player: &mut Player, n: usize) -> Vec<String> {
+    (0..n)
+        .map(|_| {
+            let (id, body) = player.next_game();
+            assert_eq!(id, protocol::CHAT_BROADCAST);
+            String::from_utf8(body).unwrap()
+        })
+        .collect()
+}
+
+/// A player who sits in room 1 and chats; returns its stream.
+fn bystander(server: &Gameserver) -> TcpStream {
+    let mut bob = client(server);
+    let token = mint(SECRET, &Claims::valid_for("bob", 600)).unwrap();
+    send_packet(&mut bob, protocol::HELLO, token.as_bytes());
+    assert_eq!(read_packet(&mut bob).unwrap().0, protocol::HELLO_OK);
+    join(&mut bob, 1);
+    bob
+}
+
+fn a_dropped_player_resumes_with_nothing_lost_or_twice(model: Model) {
+    let server = server(model, "drop", &[]);
+    let mut alice = Player::seated(&server, "alice");
+    alice.join(1);
+    let mut bob = bystander(&server);
+    chats(&mut alice.stream, &["a1"]);
+    assert_eq!(heard(&mut alice, 1), ["a1"]);
+
+    alice.drop_connection();
+    wait_metric(&server, "gameserver_seats_held", |n| n == 1);
+    chats(&mut bob, &["b1", "b2", "b3"]); // to alice's held seat
+    let got = alice.resume(&server);
+    // After SEAT_ASK alice sent ENTER_ROOM (4 + 4 bytes) and CHAT "a1" (4 + 2).
+    assert_eq!(got, Position(14), "the server had every byte alice sent");
+    assert_eq!(
+        heard(&mut alice, 3),
+        ["b1", "b2", "b3"],
+        "the missed chats, once, in order"
+    );
+    chats(&mut bob, &["b4"]);
+    assert_eq!(heard(&mut alice, 1), ["b4"], "then live traffic");
+    chats(&mut alice.stream, &["a2"]);
+    assert_eq!(heard(&mut alice, 1), ["a2"], "alice still sits in room 1");
+
+    // Again: any number of resumes. A spent ticket is refused.
+    let spent = Ticket(alice.ticket.0);
+    alice.drop_connection();
+    chats(&mut bob, &["b5"]);
+    alice.resume(&server);
+    assert_eq!(heard(&mut alice, 1), ["b5"]);
+    let mut thief = Player {
+        name: "alice".into(),
+        stream: client(&server),
+        ticket: spent,
+        received: Position::default(),
+    };
+    let (id, body) = thief.resume_with(&server, spent);
+    assert_eq!(
+        id,
+        protocol::SEAT_LOST,
+        "a spent ticket: {}",
+        String::from_utf8_lossy(&body)
+    );
+    assert!(closed_by_server(&mut thief.stream));
+    chats(&mut bob, &["b6"]);
+    assert_eq!(
+        heard(&mut alice, 1),
+        ["b6"],
+        "the refused thief took nothing"
+    );
+    assert_eq!(
+        server.scrape_value("gameserver_resumes_total{result=\"ok\"}"),
+        2
+    );
+    assert_eq!(
+        server.scrape_value("gameserver_resumes_total{result=\"bad_ticket\"}"),
+        1
+    );
+}
+
+fn a_resume_ends_a_connection_the_server_still_holds(model: Model) {
+    let server = server(model, "still-open", &[]);
+    let mut alice = Player::seated(&server, "alice");
+    alice.join(1);
+    let mut bob = bystander(&server);
+    chats(&mut bob, &["b1"]);
+    assert_eq!(heard(&mut alice, 1), ["b1"]);
+    let mut old = alice.stream.try_clone().unwrap(); // not closed: the server thinks it lives
+    alice.resume(&server);
+    assert!(closed_by_server(&mut old), "the old connection is ended");
+    chats(&mut bob, &["b2"]);
+    assert_eq!(heard(&mut alice, 1), ["b2"]);
+}
+
+fn a_seat_past_its_window_or_buffer_is_lost_and_said(model: Model) {
+    let server = server(
+        model,
+        "lost",
+        &["--resume-window", "1", "--resume-buffer", "4096"],
+    );
+    // The window: resume after it is refused, saying why.
+    let mut carol = Player::seated(&server, "carol");
+    carol.drop_connection();
+    wait_metric(
+        &server,
+        "gameserver_seats_lost_total{reason=\"expired\"}",
+        |n| n == 1,
+    );
+    let ticket = carol.ticket;
+    let (id, body) = carol.resume_with(&server, ticket);
+    assert_eq!(id, protocol::SEAT_LOST);
+    assert!(
+        String::from_utf8_lossy(&body).contains("expired"),
+        "{body:?}"
+    );
+
+    // The buffer: what the rooms send a held seat past --resume-buffer ends it.
+    let mut alice = Player::seated(&server, "alice");
+    alice.join(1);
+    let mut bob = bystander(&server);
+    alice.drop_connection();
+    wait_metric(&server, "gameserver_seats_held", |n| n == 1);
+    let text = "x".repeat(500);
+    for _ in 0..10 {
+        chats(&mut bob, &[&text]);
+    }
+    wait_metric(
+        &server,
+        "gameserver_seats_lost_total{reason=\"overflow\"}",
+        |n| n == 1,
+    );
+    let ticket = alice.ticket;
+    let (id, body) = alice.resume_with(&server, ticket);
+    assert_eq!(id, protocol::SEAT_LOST);
+    assert!(
+        String::from_utf8_lossy(&body).contains("overflow"),
+        "{body:?}"
+    );
+
+    // Forged tickets and bodies.
+    let mut mallory = Player::seated(&server, "mallory");
+    mallory.drop_connection();
+    let (id, _) = mallory.resume_with(&server, Ticket([7; 16]));
+    assert_eq!(id, protocol::SEAT_LOST);
+    let mut stream = client(&server);
+    send_packet(&mut stream, protocol::RESUME, b"\x05mallo");
+    assert_eq!(read_packet(&mut stream).unwrap().0, protocol::SEAT_LOST);
+    assert!(closed_by_server(&mut stream));
+    assert_eq!(
+        server.scrape_value("gameserver_resumes_total{result=\"malformed\"}"),
+        1
+    );
+    let real = mallory.ticket;
+    mallory.resume(&server);
+    assert!(
+        !real.matches(&mallory.ticket),
+        "the forged try did not spend the real ticket"
+    );
+}
+
+one_model!(
+    resume_after_a_drop,
+    a_dropped_player_resumes_with_nothing_lost_or_twice
+);
+one_model!(
+    resume_ends_the_old_connection,
+    a_resume_ends_a_connection_the_server_still_holds
+);
+one_model!(
+    seats_lost,
+    a_seat_past_its_window_or_buffer_is_lost_and_said
+);
