@@ -114,7 +114,7 @@ fn lost(ctx: &Context<'_>, login: &Login, seat: &Seat, home: SessionId, why: &'s
     if seat.held_since.is_some() {
         login.stats.held(-1);
     }
-    tracing::info!(session = %home, player = %player, why, peer = ?ctx.peer_addr(home), "seat lost");
+    tracing::debug!(session = %home, player = %player, why, peer = ?ctx.peer_addr(home), "seat lost");
 }
 
 /// Tells connection `conn` its seat is gone (SEAT_LOST) and closes it after that.
