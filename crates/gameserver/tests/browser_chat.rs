@@ -177,3 +177,86 @@ fn page_with_a_connect_token(model: Model) {
 }
 
 one_model!(browser_token, page_with_a_connect_token);
+
+/// The page keeps its seat through network blips: its connection (through a relay the test
+/// cuts) drops mid-chat, again and again; it reconnects, RESUMEs, and the chat it shows has
+/// every line of the TCP player's, once, in order — and what it sends after arrives once.
+fn page_resumes_through_blips(model: Model) {
+    let secret: &[u8] = b"the browser test's token secret, 32+ bytes";
+    let file = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("browser-resume.secret");
+    std::fs::write(&file, secret).unwrap();
+    let server = Gameserver::start(
+        model,
+        &[
+            "--protocol",
+            "packet",
+            "--websocket",
+            "127.0.0.1:0",
+            "--auth-secret",
+            file.to_str().unwrap(),
+        ],
+    );
+    let blip = testkit::blip::Blip::start(server.websocket.expect("the WebSocket listener"));
+    // The page comes from the server; its WebSocket goes through the relay (?server=).
+    let sign = |player: &str| mint(secret, &Claims::valid_for(player, 600)).unwrap();
+    let browser = Browser::start().expect("headless chromium (installed by .ci/run)");
+    let ws = server.websocket.expect("the WebSocket listener");
+    let url = format!(
+        "http://{ws}/?server={}#token={}",
+        blip.addr(),
+        sign("alice")
+    );
+    browser.open(&url).unwrap();
+    browser.wait_for_text("#state", "open", WAIT).unwrap();
+    let room = browser.find("#room").unwrap();
+    room.clear().unwrap();
+    room.send_keys("7").unwrap();
+    browser.find("#join").unwrap().click().unwrap();
+    browser.wait_for_text("#joined", "7", WAIT).unwrap();
+
+    let mut tcp = connect(server.addr);
+    send_packet(&mut tcp, protocol::HELLO, sign("bob").as_bytes());
+    assert_eq!(read_packet(&mut tcp).unwrap().0, protocol::HELLO_OK);
+    join(&mut tcp, 7);
+    let lines: Vec<String> = (0..30).map(|i| format!("line {i:02}")).collect();
+    for round in lines.chunks(10) {
+        for (i, line) in round.iter().enumerate() {
+            send_packet(&mut tcp, protocol::CHAT, &chat_body("bob", line));
+            if i == 4 {
+                // Mid-chat: the page's connection drops; bob chats on.
+                assert_eq!(blip.cut(), 1, "the page's one connection");
+            }
+        }
+        browser.wait_for_text("#log", &round[9], WAIT).unwrap(); // resumed
+    }
+    let shown: Vec<String> = browser
+        .texts("#log li.chat .text")
+        .unwrap()
+        .into_iter()
+        .filter(|t| t.starts_with("line "))
+        .collect();
+    assert_eq!(shown, lines, "every line once, in order");
+    let resumes = server.scrape_value("gameserver_resumes_total{result=\"ok\"}");
+    assert!(resumes >= 3, "the page resumed after each cut ({resumes})");
+
+    // The page's own chat after the blips reaches bob once.
+    browser
+        .wait_until("#send enabled", WAIT, |b| b.find("#send")?.is_enabled())
+        .unwrap();
+    browser.find("#message").unwrap().send_keys("back").unwrap();
+    browser.find("#send").unwrap().click().unwrap();
+    let mut heard = Vec::new();
+    while heard.last().map(Vec::as_slice) != Some(chat_body("alice", "back").as_slice()) {
+        let (id, body) = read_packet(&mut tcp).unwrap();
+        assert_eq!(id, protocol::CHAT_BROADCAST);
+        heard.push(body);
+    }
+    let backs = heard
+        .iter()
+        .filter(|b| b.as_slice() == chat_body("alice", "back").as_slice())
+        .count();
+    assert_eq!(backs, 1);
+    save_screenshot(&browser, &format!("chat-resume-{model}.png"));
+}
+
+one_model!(browser_resume, page_resumes_through_blips);
