@@ -291,6 +291,67 @@ fn a_seat_past_its_window_or_buffer_is_lost_and_said(model: Model) {
     );
 }
 
+/// The loop index of the session id after `field=` in a log line (`#LOOP.SLOT.GEN`).
+fn loop_of(line: &str, field: &str) -> u32 {
+    let at = line.find(&format!("{field}=#")).expect("the field") + field.len() + 2;
+    line[at..].split('.').next().unwrap().parse().unwrap()
+}
+
+fn a_resume_on_another_loop_relays_to_the_seat(model: Model) {
+    let mut server = server(model, "loops", &[]); // two loops
+    let mut alice = Player::seated(&server, "alice");
+    alice.join(1);
+    let mut bob = bystander(&server);
+    let mut crossed = 0;
+    for round in 0..40 {
+        alice.drop_connection();
+        let line = format!("r{round}");
+        chats(&mut bob, &[&line]);
+        alice.resume(&server);
+        let resumed = server
+            .wait_for_line(&["seat resumed"])
+            .expect("a resume line");
+        assert_eq!(heard(&mut alice, 1), [line.clone()], "once, in order");
+        // The relay carries the player's packets to the seat's loop, and back.
+        let own = format!("a{round}");
+        chats(&mut alice.stream, &[&own]);
+        assert_eq!(heard(&mut alice, 1), [own]);
+        if loop_of(&resumed, "session") != loop_of(&resumed, "by") {
+            crossed += 1;
+            if crossed == 3 {
+                return;
+            }
+        }
+    }
+    panic!("no resume landed on the other loop in 40 (the kernel spreads connections)");
+}
+
+fn a_new_login_ends_a_held_seat(model: Model) {
+    let server = server(model, "relogin", &[]);
+    let mut alice = Player::seated(&server, "alice");
+    alice.join(1);
+    alice.drop_connection();
+    wait_metric(&server, "gameserver_seats_held", |n| n == 1);
+    let mut again = client(&server); // a fresh HELLO, not a RESUME (and no seat asked)
+    let token = mint(SECRET, &Claims::valid_for("alice", 600)).unwrap();
+    send_packet(&mut again, protocol::HELLO, token.as_bytes());
+    assert_eq!(read_packet(&mut again).unwrap().0, protocol::HELLO_OK);
+    wait_metric(
+        &server,
+        "gameserver_seats_lost_total{reason=\"replaced\"}",
+        |n| n == 1,
+    );
+    assert_eq!(server.scrape_value("gameserver_seats_held"), 0);
+    let ticket = alice.ticket;
+    let (id, body) = alice.resume_with(&server, ticket);
+    assert_eq!(id, protocol::SEAT_LOST);
+    assert!(
+        String::from_utf8_lossy(&body).contains("new login"),
+        "{body:?}"
+    );
+    drop(again);
+}
+
 one_model!(
     resume_after_a_drop,
     a_dropped_player_resumes_with_nothing_lost_or_twice
@@ -303,3 +364,8 @@ one_model!(
     seats_lost,
     a_seat_past_its_window_or_buffer_is_lost_and_said
 );
+one_model!(
+    resume_across_loops,
+    a_resume_on_another_loop_relays_to_the_seat
+);
+one_model!(new_login_ends_a_held_seat, a_new_login_ends_a_held_seat);

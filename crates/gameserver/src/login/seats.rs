@@ -499,6 +499,7 @@ impl<G: PacketHandler> Gate<G> {
         let _ = record.acknowledge(from);
         let body = resume::resumed(&waiting.ticket, seat.got);
         let _ = ctx.send_packet(waiting.conn, protocol::RESUMED, &body);
+        let replayed: usize = tail.iter().map(|b| b.len()).sum();
         for buf in tail {
             let _ = ctx.send(waiting.conn, buf);
         }
@@ -508,7 +509,8 @@ impl<G: PacketHandler> Gate<G> {
             login.stats.held(-1);
         }
         login.stats.resumes.count("ok");
-        tracing::debug!(session = %home, by = %waiting.conn, "seat resumed");
+        let player = &seat.claims.sub;
+        tracing::info!(session = %home, by = %waiting.conn, %player, replayed, "seat resumed");
     }
 
     /// A send, close or abort the game made to held seat `id`.
