@@ -311,7 +311,7 @@ fn a_resume_on_another_loop_relays_to_the_seat(model: Model) {
         let resumed = server
             .wait_for_line(&["seat resumed"])
             .expect("a resume line");
-        assert_eq!(heard(&mut alice, 1), [line.clone()], "once, in order");
+        assert_eq!(heard(&mut alice, 1), [line], "once, in order");
         // The relay carries the player's packets to the seat's loop, and back.
         let own = format!("a{round}");
         chats(&mut alice.stream, &[&own]);
