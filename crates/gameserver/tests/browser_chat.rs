@@ -131,23 +131,28 @@ fn browser_over_https_and_wss(model: Model) {
 
 both_models!(browser_tls, browser_over_https_and_wss);
 
+/// The secret of [`token_server`]'s tokens.
+const TOKEN_SECRET: &[u8] = b"the browser test's token secret, 32+ bytes";
+
+/// A packet-mode server with a WebSocket listener and connect tokens ([`TOKEN_SECRET`] in a
+/// file named after `name`).
+fn token_server(model: Model, name: &str) -> Gameserver {
+    let file = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}.secret"));
+    std::fs::write(&file, TOKEN_SECRET).unwrap();
+    let secret_flag = ["--auth-secret", file.to_str().unwrap()];
+    let flags = ["--protocol", "packet", "--websocket", "127.0.0.1:0"];
+    Gameserver::start(model, &[&flags[..], &secret_flag[..]].concat())
+}
+
+/// A token of `player`, signed with [`TOKEN_SECRET`].
+fn sign(player: &str) -> String {
+    mint(TOKEN_SECRET, &Claims::valid_for(player, 600)).unwrap()
+}
+
 /// With `--auth-secret`: the page without a token cannot join and says why; with `#token=` it
 /// signs in (as the token's player), joins and chats with a TCP player who signed in too.
 fn page_with_a_connect_token(model: Model) {
-    let secret: &[u8] = b"the browser test's token secret, 32+ bytes";
-    let file = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("browser-auth.secret");
-    std::fs::write(&file, secret).unwrap();
-    let server = Gameserver::start(
-        model,
-        &[
-            "--protocol",
-            "packet",
-            "--websocket",
-            "127.0.0.1:0",
-            "--auth-secret",
-            file.to_str().unwrap(),
-        ],
-    );
+    let server = token_server(model, "browser-auth");
     let ws = server.websocket.expect("the WebSocket listener");
     let browser = Browser::start().expect("headless chromium (installed by .ci/run)");
     browser.open(&format!("http://{ws}/")).unwrap();
@@ -163,7 +168,6 @@ fn page_with_a_connect_token(model: Model) {
         .unwrap()
         .contains("#token="));
 
-    let sign = |player: &str| mint(secret, &Claims::valid_for(player, 600)).unwrap();
     let mut tcp = connect(server.addr);
     send_packet(&mut tcp, protocol::HELLO, sign("bob").as_bytes());
     assert_eq!(read_packet(&mut tcp).unwrap().0, protocol::HELLO_OK);
@@ -182,23 +186,9 @@ one_model!(browser_token, page_with_a_connect_token);
 /// cuts) drops mid-chat, again and again; it reconnects, RESUMEs, and the chat it shows has
 /// every line of the TCP player's, once, in order — and what it sends after arrives once.
 fn page_resumes_through_blips(model: Model) {
-    let secret: &[u8] = b"the browser test's token secret, 32+ bytes";
-    let file = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("browser-resume.secret");
-    std::fs::write(&file, secret).unwrap();
-    let server = Gameserver::start(
-        model,
-        &[
-            "--protocol",
-            "packet",
-            "--websocket",
-            "127.0.0.1:0",
-            "--auth-secret",
-            file.to_str().unwrap(),
-        ],
-    );
+    let server = token_server(model, "browser-resume");
     let blip = testkit::blip::Blip::start(server.websocket.expect("the WebSocket listener"));
     // The page comes from the server; its WebSocket goes through the relay (?server=).
-    let sign = |player: &str| mint(secret, &Claims::valid_for(player, 600)).unwrap();
     let browser = Browser::start().expect("headless chromium (installed by .ci/run)");
     let ws = server.websocket.expect("the WebSocket listener");
     let url = format!(

@@ -113,6 +113,18 @@ impl Player {
         read_packet(&mut self.stream).expect("an answer to RESUME")
     }
 
+    /// Once `gameserver_seats_lost_total{reason}` counts its seat, a RESUME is refused with
+    /// SEAT_LOST naming `says`.
+    fn lost_for(&mut self, server: &Gameserver, reason: &str, says: &str) {
+        let series = format!("gameserver_seats_lost_total{{reason=\"{reason}\"}}");
+        wait_metric(server, &series, |n| n >= 1);
+        let ticket = self.ticket;
+        let (id, body) = self.resume_with(server, ticket);
+        let text = String::from_utf8_lossy(&body);
+        assert_eq!(id, protocol::SEAT_LOST, "{text}");
+        assert!(text.contains(says), "{text}");
+    }
+
     /// Resumes with its ticket; returns what the server had of its bytes.
     fn resume(&mut self, server: &Gameserver) -> Position {
         let (id, body) = self.resume_with(server, self.ticket);
@@ -234,18 +246,7 @@ fn a_seat_past_its_window_or_buffer_is_lost_and_said(model: Model) {
     // The window: resume after it is refused, saying why.
     let mut carol = Player::seated(&server, "carol");
     carol.drop_connection();
-    wait_metric(
-        &server,
-        "gameserver_seats_lost_total{reason=\"expired\"}",
-        |n| n == 1,
-    );
-    let ticket = carol.ticket;
-    let (id, body) = carol.resume_with(&server, ticket);
-    assert_eq!(id, protocol::SEAT_LOST);
-    assert!(
-        String::from_utf8_lossy(&body).contains("expired"),
-        "{body:?}"
-    );
+    carol.lost_for(&server, "expired", "expired");
 
     // The buffer: what the rooms send a held seat past --resume-buffer ends it.
     let mut alice = Player::seated(&server, "alice");
@@ -257,18 +258,7 @@ fn a_seat_past_its_window_or_buffer_is_lost_and_said(model: Model) {
     for _ in 0..10 {
         chats(&mut bob, &[&text]);
     }
-    wait_metric(
-        &server,
-        "gameserver_seats_lost_total{reason=\"overflow\"}",
-        |n| n == 1,
-    );
-    let ticket = alice.ticket;
-    let (id, body) = alice.resume_with(&server, ticket);
-    assert_eq!(id, protocol::SEAT_LOST);
-    assert!(
-        String::from_utf8_lossy(&body).contains("overflow"),
-        "{body:?}"
-    );
+    alice.lost_for(&server, "overflow", "overflow");
 
     // Forged tickets and bodies.
     let mut mallory = Player::seated(&server, "mallory");
@@ -336,19 +326,8 @@ fn a_new_login_ends_a_held_seat(model: Model) {
     let token = mint(SECRET, &Claims::valid_for("alice", 600)).unwrap();
     send_packet(&mut again, protocol::HELLO, token.as_bytes());
     assert_eq!(read_packet(&mut again).unwrap().0, protocol::HELLO_OK);
-    wait_metric(
-        &server,
-        "gameserver_seats_lost_total{reason=\"replaced\"}",
-        |n| n == 1,
-    );
+    alice.lost_for(&server, "replaced", "new login");
     assert_eq!(server.scrape_value("gameserver_seats_held"), 0);
-    let ticket = alice.ticket;
-    let (id, body) = alice.resume_with(&server, ticket);
-    assert_eq!(id, protocol::SEAT_LOST);
-    assert!(
-        String::from_utf8_lossy(&body).contains("new login"),
-        "{body:?}"
-    );
     drop(again);
 }
 
