@@ -205,8 +205,9 @@ impl<'a> Context<'a> {
 
     /// Starts recording what is queued for session `id` from now on, at most `limit`
     /// unacknowledged bytes (see [`Record`]): the tail a resumed connection replays. What is
-    /// recorded takes the queue, not the direct reply. False if `id` is not a live session of
-    /// this loop.
+    /// recorded takes the queue, not the direct reply; what is sent to it once it is closing
+    /// (an error for the sender) is still recorded, until the session is gone. False if `id`
+    /// is not a live session of this loop.
     pub fn record(&mut self, id: SessionId, limit: usize) -> bool {
         match self.state.sessions.get_mut(id) {
             Some(session) => {

@@ -38,7 +38,7 @@ impl Shared {
 
 /// Lines: `echo X` sends X back (recorded), `ack N` acknowledges, `to X` sends X to the other
 /// session and answers `ok` or `err`, `close` closes the other session (a held one is then
-/// released).
+/// released), `abort-then X` aborts this session and then sends it X.
 struct Seats(Shared);
 
 impl Seats {
@@ -53,6 +53,10 @@ impl Seats {
                 ctx.send_copy(id, answer).unwrap();
             }
             "close" => ctx.close(self.0.other_than(id)),
+            "abort-then" => {
+                ctx.abort(id, CloseReason::Invalid("test"));
+                assert!(ctx.send_copy(id, arg.as_bytes()).is_err(), "closing");
+            }
             _ => panic!("unknown line {line:?}"),
         }
     }
@@ -162,4 +166,30 @@ fn held_requests_reach_the_handler_in_order(model: Model) {
     assert_eq!(shared.lock().held.len(), 3);
 }
 
+/// What is sent to a recorded session after it began closing does not leave on its
+/// connection, but its record keeps it (a resume replays it).
+fn sends_to_a_closing_session_are_recorded(model: Model) {
+    let shared = Shared::default();
+    let handlers = shared.clone();
+    let service = Service::unbound(config(model), move |_| Seats(handlers.clone())).unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut a = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    service.adopt(listener.accept().unwrap().0);
+    assert_live(&service, 1);
+    a.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    assert_eq!(ask(&mut a, "echo one", 3), b"one");
+    a.write_all(b"abort-then two\n").unwrap();
+    assert!(wait_until(Duration::from_secs(20), || !shared
+        .lock()
+        .records
+        .is_empty()));
+    let (_, start, end, tail) = shared.lock().records[0].clone();
+    assert_eq!((start, end), (0, 6));
+    assert_eq!(tail, b"onetwo");
+}
+
 one_model!(held_requests, held_requests_reach_the_handler_in_order);
+one_model!(
+    closing_sends_recorded,
+    sends_to_a_closing_session_are_recorded
+);

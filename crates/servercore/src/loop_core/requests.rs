@@ -5,7 +5,8 @@
 //!
 //! ```text
 //!   send(id, buf):  another loop's session ─> post to its mailbox (bounded: mailbox_limit)
-//!                   gone / closing ─> NoSession / Closing
+//!                   gone / closing ─> NoSession / Closing (a recorded session's record
+//!                   still keeps it: the connection goes, the stream may resume)
 //!                   past send_queue_limit ─> abort (SlowConsumer), QueueFull
 //!                   past send_queue_pause ─> reading pauses
 //!                   queued through its stages (framed), the session on the pending list
@@ -37,6 +38,9 @@ impl LoopState {
             return self.hand_to_held(id, HeldRequest::Send(buf));
         };
         if !session.accepts_sends() {
+            if let Some(record) = &mut session.record {
+                record.push(buf); // not for this connection, but for the one that resumes it
+            }
             return Err(SendError::Closing);
         }
         let reply = session.reply.as_ref().map_or(0, |r| r.len()); // a direct reply: ahead
