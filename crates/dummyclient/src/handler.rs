@@ -13,6 +13,15 @@
 //!                 `server_full`, `rate_limited`); the client stays, its counts settle `lost`
 //! ```
 //!
+//! With `--resume` each client also holds a seat ([`crate::resume`]): SEAT_ASK follows its
+//! HELLO, every packet it writes after that is kept until the server acknowledges it, and
+//! what arrives goes through the seat first (SEAT, ACK, RESUMED, SEAT_LOST; the rest is
+//! counted). Each tick sends the ACKs due and, with `--chaos`, aborts the clients
+//! [`crate::chaos`] picks. A client whose connection ends without a farewell leaves this
+//! loop for [`crate::reconnect`]'s pool; the loop that adopts its new connection sends its
+//! RESUME, and on RESUMED sends again what the server did not have (that part of the
+//! handler is `handler_seat.rs`).
+//!
 //! Latency is taken with the loop's clock (`Context::now`, read once per loop iteration) at
 //! both ends, against one base `Instant` for every loop: from the start of the iteration that
 //! queued a message to the start of the iteration that read it (chat: on any member's loop).
@@ -28,13 +37,20 @@ use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
+use bytes::Bytes;
+use game_protocol::ids::{ACK, SEAT_ASK};
+use game_protocol::resume::ack;
 use servercore::packet::{Packet, PacketContext};
 use servercore::{first_bytes, CloseReason, Context, Handler, Lookalike, SessionId};
 
+use crate::chaos::Chaos;
 use crate::chat::{ChatEvent, Member, RoomPlan};
-use crate::load::{LoadConfig, Pacing, Scenario, CATCH_UP};
+use crate::load::{LoadConfig, Pacing, ResumeConfig, Scenario, CATCH_UP};
 use crate::login::Tokens;
 use crate::message::ClientStream;
+use crate::reconnect::Rejoin;
+use crate::resume::{Link, ResumeState, SeatEvent};
+use crate::resume_stats::ResumeStats;
 use crate::spread::Spread;
 use crate::stats::{Stats, Verdict};
 use crate::websocket::{split_packets, Inbound};
@@ -99,6 +115,8 @@ pub(crate) struct Shared {
     pub(crate) drain: Box<[DrainCounts]>,
     /// Per loop, published every [`PUBLISH_EVERY_NANOS`].
     pub(crate) progress: Box<[LoopProgress]>,
+    /// `--resume`: the clients waiting for a new connection.
+    pub(crate) rejoin: Option<Rejoin<Client>>,
 }
 
 impl Shared {
@@ -117,7 +135,21 @@ impl Shared {
                 })
                 .collect(),
             progress: (0..loops).map(|_| LoopProgress::default()).collect(),
+            rejoin: None,
         }
+    }
+
+    /// With `--resume`: dropped clients wait in `rejoin` for a new connection.
+    pub(crate) fn with_rejoin(self, rejoin: Rejoin<Client>) -> Shared {
+        Shared {
+            rejoin: Some(rejoin),
+            ..self
+        }
+    }
+
+    /// Clients between two connections (`--resume`).
+    fn away(&self) -> u32 {
+        self.rejoin.as_ref().map_or(0, Rejoin::away)
     }
 
     /// Gives out client ids by server, as `spread` plans (several servers).
@@ -150,6 +182,9 @@ impl Shared {
 
     /// Once every loop has published: true if every owed message was received.
     pub(crate) fn drained(&self) -> bool {
+        if self.away() > 0 {
+            return false; // a client's counts are off the loops until it is back
+        }
         let mut owed = 0u64;
         let mut received = 0u64;
         for loop_counts in self.drain.iter() {
@@ -173,7 +208,7 @@ impl Shared {
 }
 
 /// What one packet from the server was, for the handler.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Received {
     /// A message (echo or broadcast), verified and counted.
     Message,
@@ -184,6 +219,8 @@ enum Received {
     Farewell(Farewell),
     /// `HELLO_OK` (`--auth-secret`): signed in; not a message.
     SignedIn,
+    /// `--resume`: a resume packet (SEAT, ACK, RESUMED, SEAT_LOST), or one that broke it.
+    Seat(SeatEvent),
 }
 
 /// Disconnects logged one by one; the rest are only counted (by reason, in the report).
@@ -200,7 +237,7 @@ enum Role {
 
 /// One client: its verifier, whether it is ready and open, and its open-loop schedule.
 #[derive(Debug)]
-struct Client {
+pub(crate) struct Client {
     role: Role,
     /// Position in the run-wide send schedule (its client id).
     index: u64,
@@ -210,11 +247,23 @@ struct Client {
     open: bool,
     /// What the server said before closing the client, if it did.
     farewell: Option<Farewell>,
+    /// `--resume`: the seat.
+    seat: Option<ResumeState>,
+    /// The server it is connected to (where a resume reconnects).
+    server: Option<SocketAddr>,
+    /// `--resume`: when the last RESUME went out; a verified message stamped before it and
+    /// received after its RESUMED was replayed.
+    replay_before: Option<u64>,
 }
 
 impl Client {
     fn id(&self) -> u32 {
         self.index as u32
+    }
+
+    /// The client's id, as an index into the run's per-client tables.
+    pub(crate) fn index(&self) -> usize {
+        self.index as usize
     }
 
     /// Own messages sent and not yet received back (echo: echoed; chat: broadcast to it).
@@ -225,7 +274,7 @@ impl Client {
         }
     }
 
-    fn sent(&self) -> u64 {
+    pub(crate) fn sent(&self) -> u64 {
         match &self.role {
             Role::Echo(stream) => stream.sent(),
             Role::Chat(member) => member.sent(),
@@ -243,7 +292,7 @@ impl Client {
     }
 
     /// Messages owed to this client and never received, given every client's sends by id.
-    fn lost(&self, sent: &[u64]) -> u64 {
+    pub(crate) fn lost(&self, sent: &[u64]) -> u64 {
         match &self.role {
             Role::Echo(stream) => stream.outstanding() as u64,
             Role::Chat(member) => member.lost(sent),
@@ -258,6 +307,39 @@ impl Client {
         }
     }
 
+    /// Puts `buf` (whole numbered packets) on session `id`, kept by the seat (`--resume`)
+    /// until the server has it; while the seat is away or resuming it is only kept.
+    fn put(&mut self, ctx: &mut Context<'_>, id: SessionId, buf: Bytes) {
+        let on_wire = match &mut self.seat {
+            // Err: past the seat's buffer, not kept (settled as a lost seat at the drop or the end).
+            Some(seat) => matches!(seat.on_sent(buf.clone()), Ok(true) | Err(true)),
+            None => true,
+        };
+        if on_wire {
+            if let Err(err) = ctx.send(id, buf) {
+                tracing::debug!(session = %id, "send: {err}");
+            }
+        }
+    }
+
+    /// A client that never got back from the pool: its seat counted lost (given up, or
+    /// still away when the run ended).
+    pub(crate) fn settle_away(&self, stats: &mut ResumeStats) {
+        match self.seat.as_ref().map(ResumeState::link) {
+            Some(Link::Lost) => stats.lose_seat("unreachable"),
+            _ => stats.lose_seat("unresumed"),
+        }
+    }
+
+    /// No new connection could be made: the seat is lost. True if the client was not
+    /// ready yet (the barrier must stop waiting for it).
+    pub(crate) fn give_up(&mut self) -> bool {
+        if let Some(seat) = &mut self.seat {
+            seat.give_up();
+        }
+        !std::mem::replace(&mut self.ready, true)
+    }
+
     /// Handles one received packet; a message is verified into `stats`.
     fn receive(
         &mut self,
@@ -266,6 +348,12 @@ impl Client {
         stats: &mut Stats,
         size: usize,
     ) -> Received {
+        if let Some(seat) = &mut self.seat {
+            match seat.on_packet(packet.id, packet.body, now) {
+                SeatEvent::Other => {}
+                event => return Received::Seat(event),
+            }
+        }
         if let Some(farewell) = Farewell::of(&packet) {
             return Received::Farewell(farewell);
         }
@@ -280,6 +368,16 @@ impl Client {
                 ChatEvent::Message(verdict) => verdict,
             },
         };
+        if let (
+            Some(before),
+            Verdict::InOrder { latency_nanos } | Verdict::OutOfOrder { latency_nanos },
+        ) = (self.replay_before, verdict)
+        {
+            if now.saturating_sub(latency_nanos) < before {
+                stats.resume.replayed += 1;
+                stats.resume.replayed_bytes += size as u64;
+            }
+        }
         stats.record(verdict, size);
         Received::Message
     }
@@ -321,6 +419,10 @@ pub struct LoadHandler {
     inbound: Option<HashMap<SessionId, Inbound>>,
     /// `--auth-secret`: the clients' tokens.
     tokens: Option<Arc<Tokens>>,
+    /// `--resume`.
+    resume: Option<ResumeConfig>,
+    /// `--chaos`: this loop's drops (made on its first tick).
+    chaos: Option<Chaos>,
     phase: Phase,
     /// When sending started (nanoseconds since `base`), once this loop saw it.
     start_nanos: u64,
@@ -350,6 +452,8 @@ impl LoadHandler {
             catch_up,
             send_batch: config.send_batch.as_nanos() as u64,
             tokens: config.tokens.clone(),
+            resume: config.resume,
+            chaos: None,
             clients: HashMap::new(),
             inbound: config.websocket.then(HashMap::new),
             phase: Phase::Connecting,
@@ -380,6 +484,24 @@ impl LoadHandler {
         self.clients.values().map(|c| c.lost(sent)).sum()
     }
 
+    /// After the run (`--resume`): counts the seats that did not make it to the end: still
+    /// resuming, past their buffer, or never given (no SEAT).
+    pub fn settle_seats(&mut self) {
+        for seat in self.clients.values().filter_map(|c| c.seat.as_ref()) {
+            match seat.link() {
+                Link::Resuming { .. } | Link::Away { .. } => {
+                    self.stats.resume.lose_seat("unresumed")
+                }
+                Link::Lost => {}
+                Link::Asking | Link::Live if seat.overflowed() => {
+                    self.stats.resume.lose_seat("client_buffer")
+                }
+                Link::Asking => self.stats.resume.lose_seat("no_seat"), // SEAT never came
+                Link::Live => {}
+            }
+        }
+    }
+
     /// Client `index`'s state, for this run's scenario.
     fn new_client(&self, index: u32) -> Client {
         let role = match self.scenario {
@@ -396,6 +518,11 @@ impl LoadHandler {
             ready: false,
             open: true,
             farewell: None,
+            seat: self
+                .resume
+                .map(|_| ResumeState::new(format!("dummy-{index}"))),
+            server: None,
+            replay_before: None,
         }
     }
 
@@ -544,16 +671,21 @@ fn send(
             client.write_next(wire, out, stamp(k));
         }
     });
-    if let Err(err) = ctx.send(id, buf) {
-        tracing::debug!(session = %id, "send: {err}");
-    }
+    client.put(ctx, id, buf);
     n as u64
 }
 
 impl Handler for LoadHandler {
     fn connected(&mut self, ctx: &mut Context<'_>, id: SessionId) {
-        let index = self.shared.client_index(ctx.peer_addr(id));
-        let client = self.new_client(index);
+        let server = ctx.peer_addr(id);
+        let rejoin = self.shared.rejoin.as_ref();
+        if let Some(client) = server.and_then(|server| rejoin?.take(server)) {
+            self.rejoined(ctx, id, client);
+            return;
+        }
+        let index = self.shared.client_index(server);
+        let mut client = self.new_client(index);
+        client.server = server;
         let room = match &client.role {
             Role::Chat(member) => Some(member.room()),
             Role::Echo(_) => None,
@@ -565,12 +697,19 @@ impl Handler for LoadHandler {
         if let Some(tokens) = &self.tokens {
             // First on the wire: the server reads what follows only once it is signed in.
             let _ = ctx.send(id, self.wire.wrap(tokens.hello_of_client(u64::from(index))));
+            if self.resume.is_some() {
+                // Pipelined behind HELLO; what the client writes from here on is numbered.
+                let _ = ctx.send(id, seat::resume_packet(SEAT_ASK, &[]));
+            }
         }
         match room {
             // A chat client is ready once the server has put it in its room.
             Some(room) => {
                 if let Ok(packet) = ctx.packet(ENTER_ROOM, &room.to_le_bytes()) {
-                    let _ = ctx.send(id, self.wire.wrap(packet));
+                    let packet = self.wire.wrap(packet);
+                    if let Some(client) = self.clients.get_mut(&id) {
+                        client.put(ctx, id, packet);
+                    }
                 }
             }
             None => self.mark_ready(id),
@@ -586,11 +725,13 @@ impl Handler for LoadHandler {
         stats.timeline.set_now(now.saturating_sub(self.start_nanos));
         let corrupt_before = stats.corrupt;
         let (mut messages, mut joined) = (0, false);
+        let mut seat_events = Vec::new();
         let on_packet = |packet: Packet<'_>| match client.receive(packet, now, stats, size) {
             Received::Message => messages += 1,
             Received::Joined => joined = true,
             Received::Farewell(farewell) => client.farewell = Some(farewell),
             Received::SignedIn => {}
+            Received::Seat(event) => seat_events.push(event),
         };
         let split = split_packets(self.inbound.as_mut(), ctx, id, &self.wire, data, on_packet);
         if stats.corrupt > corrupt_before && corrupt_before < 10 {
@@ -600,11 +741,21 @@ impl Handler for LoadHandler {
             Ok(consumed) => consumed,
             Err(err) => {
                 stats.corrupt += 1;
+                if let Some(seat) = client.seat.as_mut().filter(|s| s.link() != Link::Lost) {
+                    seat.give_up(); // a broken stream is not resumed
+                    stats.resume.lose_seat("framing");
+                }
                 tracing::warn!(session = %id, client = client.id(), "cannot frame the server's packets: {err}{}", answer_hint(data));
                 ctx.abort(id, err.close_reason());
                 return data.len();
             }
         };
+        for event in seat_events {
+            seat::seat_event(ctx, id, client, event, &mut self.stats.resume);
+        }
+        if let Some(position) = client.seat.as_mut().and_then(|seat| seat.ack_due(now)) {
+            let _ = ctx.send(id, seat::resume_packet(ACK, &ack(position)));
+        }
         if self.phase == Phase::Sending
             && messages > 0
             && matches!(self.pacing, Pacing::Closed { .. })
@@ -617,7 +768,7 @@ impl Handler for LoadHandler {
         consumed
     }
 
-    fn disconnected(&mut self, _ctx: &mut Context<'_>, id: SessionId, reason: CloseReason) {
+    fn disconnected(&mut self, ctx: &mut Context<'_>, id: SessionId, reason: CloseReason) {
         let Some(client) = self.clients.get_mut(&id) else {
             return;
         };
@@ -625,6 +776,15 @@ impl Handler for LoadHandler {
         if let Some(inbound) = &mut self.inbound {
             inbound.remove(&id);
         }
+        if reason != CloseReason::Shutdown && client.farewell.is_none() {
+            let now = self.nanos(ctx.now());
+            if self.dropped(id, now) {
+                return;
+            }
+        }
+        let Some(client) = self.clients.get_mut(&id) else {
+            return;
+        };
         let (client_id, farewell) = (client.id(), client.farewell);
         // Closed before it was ready: the main thread need not wait for it any more.
         self.mark_ready(id);
@@ -669,11 +829,20 @@ impl Handler for LoadHandler {
         }
         match self.phase {
             Phase::Connecting => {}
-            Phase::Sending => self.pace(ctx),
+            Phase::Sending => {
+                self.pace(ctx);
+                self.chaos(ctx, now);
+            }
             Phase::Draining => self.publish_drain(ctx.loop_index()),
+        }
+        if self.resume.is_some() {
+            self.acknowledge(ctx, now);
         }
     }
 }
+
+#[path = "handler_seat.rs"]
+mod seat;
 
 #[cfg(test)]
 mod tests {

@@ -11,7 +11,9 @@
 //!   load        the run on the main thread: connect, barrier, send, drain, report;
 //!               scenarios echo and chat, closed loop (--inflight) or open loop (--rate)
 //!   handler     LoadHandler on servercore event loops: phases Connecting -> Sending ->
-//!               Draining; sends, paces, hands what arrives to the verifiers
+//!               Draining; sends, paces, hands what arrives to the verifiers (--resume:
+//!               through the client's seat first; ACKs and --chaos drops on its tick:
+//!               handler_seat.rs)
 //!   wire        --protocol raw (messages back to back) or packet (docs/protocol.md)
 //!   websocket   --websocket: the upgrade handshake, masked frames out, frames -> packets in
 //!   message     echo: the message format (header + pattern), the per-client stream verifier
@@ -22,6 +24,12 @@
 //!               and the WebSocket upgrade
 //!   tls         --tls: rustls clients verifying the server against --tls-ca/--tls-name
 //!   login       --auth-secret: a connect token per client (player dummy-N), its HELLO first
+//!   resume      --resume: one client's held seat, no I/O: both stream positions, the packets
+//!               it sent and the server has not acknowledged, the ticket, the ACK policy
+//!   reconnect   --resume: dropped clients wait in a pool by server; a connect thread opens
+//!               their new connections and Service::adopt hands them back to a loop
+//!   chaos       --chaos RATE: which client each loop drops when (seeded by --seed)
+//!   resume_stats  drops, resumes, resume latency, replayed and resent, seats lost by reason
 //!   spread      --addr a,b,c: which client goes to which server (rooms split over them)
 //!   stats       Verdict per message; Stats per loop (counts + latency), merged into a Report
 //!   timeline    per-second buckets of each loop's Stats (count + latency), and the points
@@ -60,6 +68,7 @@
 //! ```
 
 pub mod arena;
+pub mod chaos;
 pub mod chat;
 pub mod compare;
 pub mod connect;
@@ -73,6 +82,9 @@ pub mod message;
 pub mod pattern;
 pub mod plot;
 pub mod progress;
+pub mod reconnect;
+pub mod resume;
+pub mod resume_stats;
 pub mod spread;
 pub mod stats;
 pub mod timeline;

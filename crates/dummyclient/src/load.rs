@@ -6,6 +6,8 @@
 //!                -> phase Sending for --duration -> phase Draining (wait for what is owed,
 //!                <= 2 s) -> Service::stop -> merge each loop's Stats, settle `lost` -> Report
 //!   each loop:   LoadHandler (crate::handler): verifies what arrives, sends, paces
+//!   --resume:    a connect thread (crate::reconnect) opens new connections for dropped
+//!                clients; the drain also waits for every client to be back in a loop
 //! ```
 //!
 //! Two scenarios ([`Scenario`]):
@@ -45,8 +47,9 @@ use crate::gate::{Connected, HandshakeGate};
 use crate::handler::{LoadHandler, Phase, Shared};
 use crate::login::Tokens;
 use crate::message::HEADER_LEN;
+use crate::reconnect::{Reconnector, Rejoin};
 use crate::spread::Spread;
-use crate::stats::{Report, RunInfo, Stats};
+use crate::stats::{Report, ResumeInfo, RunInfo, Stats};
 use crate::tls::TlsClient;
 use crate::websocket::HandshakeError;
 use crate::wire::{Protocol, Wire};
@@ -158,6 +161,22 @@ pub struct LoadConfig {
     pub timeline: bool,
     /// `--auth-secret`: each client signs in first with a token of its own.
     pub tokens: Option<Arc<Tokens>>,
+    /// `--resume`: each client holds a seat and resumes it after a drop (needs `tokens`).
+    pub resume: Option<ResumeConfig>,
+}
+
+/// `--resume` (docs/protocol.md "Resume: a held seat"): each client asks for a seat after its
+/// HELLO and, when its connection drops, reconnects and resumes it ([`crate::reconnect`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ResumeConfig {
+    /// `--chaos`: connections the client drops itself per second while sending (0: none;
+    /// see [`crate::chaos`]).
+    pub chaos: u64,
+    /// `--seed`: which clients the chaos drops.
+    pub seed: u64,
+    /// `--allow-seat-loss`: a lost seat is reported but is not an error (what it costs, the
+    /// chats it missed and the disconnect, still are).
+    pub allow_seat_loss: bool,
 }
 
 impl LoadConfig {
@@ -180,6 +199,7 @@ impl LoadConfig {
             send_batch: Duration::ZERO,
             tokens: None,
             timeline: false,
+            resume: None,
         }
     }
 
@@ -225,6 +245,23 @@ impl LoadConfig {
         }
         if self.threads == 0 {
             return Err("--threads must be at least 1".into());
+        }
+        self.validate_resume()
+    }
+
+    fn validate_resume(&self) -> Result<(), String> {
+        if self.resume.is_none() {
+            return Ok(());
+        }
+        if self.protocol != Protocol::Packet || self.tokens.is_none() {
+            return Err(
+                "--resume holds a signed-in player's seat: it needs --protocol packet \
+                 and --auth-secret"
+                    .into(),
+            );
+        }
+        if self.websocket || self.tls.is_some() {
+            return Err("--resume reconnects over plain TCP: not with --websocket or --tls".into());
         }
         Ok(())
     }
@@ -461,11 +498,19 @@ pub fn run_observed(
     if servers.len() > 1 {
         shared = shared.with_spread(spread);
     }
+    let mut requests = None;
+    if config.resume.is_some() {
+        let (rejoin, rx) = Rejoin::new();
+        shared = shared.with_rejoin(rejoin);
+        requests = Some(rx);
+    }
     let shared = Arc::new(shared);
     let service = Service::unbound(config.service_config(), |_| {
         LoadHandler::new(shared.clone(), base, config)
     })
     .map_err(LoadError::Service)?;
+    let service = Arc::new(service);
+    let reconnector = requests.map(|rx| start_reconnector(rx, &service, &shared, config));
 
     let connect_started = Instant::now();
     let mut gate = HandshakeGate::new(config.websocket, config.tls.clone(), config.connect_timeout);
@@ -500,8 +545,34 @@ pub fn run_observed(
     info.connect_secs = connect_secs;
     info.duration_secs = duration_secs;
     info.connect_failures = connect_failures;
-    let stats = merge(service.stop(), config.clients)?;
+    if let Some(reconnector) = reconnector {
+        reconnector.stop();
+    }
+    let service = Arc::into_inner(service).expect("the reconnect thread has ended");
+    let stats = merge(service.stop(), &shared, config.clients)?;
     Ok(Report::new(&stats, info))
+}
+
+/// `--resume`: the thread that reconnects dropped clients, within the connect timeout (a
+/// client it cannot reconnect by then loses its seat).
+fn start_reconnector(
+    requests: std::sync::mpsc::Receiver<SocketAddr>,
+    service: &Arc<Service<LoadHandler>>,
+    shared: &Arc<Shared>,
+    config: &LoadConfig,
+) -> Reconnector {
+    let (service, shared) = (service.clone(), shared.clone());
+    let adopt = move |stream| service.adopt(stream);
+    let unreachable = move |server| {
+        if let Some(rejoin) = &shared.rejoin {
+            rejoin.give_up(server, |client| {
+                if client.give_up() {
+                    shared.ready.fetch_add(1, Ordering::AcqRel);
+                }
+            });
+        }
+    };
+    Reconnector::start(requests, config.connect_timeout, adopt, unreachable)
 }
 
 /// The barrier: waits until `ready` counts every client ready to send (echo: opened by its
@@ -581,20 +652,40 @@ fn send_for(
     started.elapsed().as_secs_f64()
 }
 
-/// Adds up the stopped loops' stats and settles `lost`, which needs every client's sends.
-fn merge(loops: Vec<io::Result<LoadHandler>>, clients: usize) -> Result<Stats, LoadError> {
-    let handlers = loops
+/// Adds up the stopped loops' stats and settles `lost`, which needs every client's sends
+/// (`--resume`: also of the clients that were between two connections when the run ended).
+fn merge(
+    loops: Vec<io::Result<LoadHandler>>,
+    shared: &Shared,
+    clients: usize,
+) -> Result<Stats, LoadError> {
+    let mut handlers = loops
         .into_iter()
         .collect::<io::Result<Vec<_>>>()
         .map_err(LoadError::Service)?;
+    let away = shared
+        .rejoin
+        .as_ref()
+        .map(Rejoin::take_all)
+        .unwrap_or_default();
     let mut sent = vec![0; clients];
-    for handler in &handlers {
+    for handler in &mut handlers {
         handler.record_sent(&mut sent);
+        handler.settle_seats();
+    }
+    for client in &away {
+        if let Some(slot) = sent.get_mut(client.index()) {
+            *slot = client.sent();
+        }
     }
     let mut stats = Stats::new();
     for handler in &handlers {
         stats.merge(handler.stats());
         stats.lost += handler.lost(&sent);
+    }
+    for client in &away {
+        stats.lost += client.lost(&sent);
+        client.settle_away(&mut stats.resume);
     }
     Ok(stats)
 }
@@ -638,6 +729,10 @@ impl LoadConfig {
             duration_secs: 0.0,
             connect_secs: 0.0,
             connect_failures: 0,
+            resume: self.resume.map(|r| ResumeInfo {
+                chaos_per_sec: r.chaos,
+                allow_seat_loss: r.allow_seat_loss,
+            }),
         }
     }
 }

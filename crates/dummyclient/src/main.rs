@@ -12,6 +12,8 @@
 //! cargo run --release -p dummyclient -- --compare before.json after.json
 //! cargo run -p dummyclient -- --protocol packet --interactive --room 7 --name alice   # chat by hand
 //! cargo run --release -p dummyclient -- --protocol packet --scenario arena --clients 1000   # gameserver --game arena
+//! cargo run --release -p dummyclient -- --protocol packet --scenario chat --clients 100 --auth-secret auth.secret \
+//!     --resume --chaos 20                            # gameserver --auth-secret auth.secret --resume-window 30
 //! ```
 //!
 //! Exit status: 0 on success; 1 if the run could not be carried out (server not reachable,
@@ -31,7 +33,7 @@ use clap::{ArgGroup, CommandFactory, Parser};
 use dummyclient::arena::{self, ArenaLoad};
 use dummyclient::interactive::{self, InteractiveConfig};
 use dummyclient::lecture::{self, LectureConfig};
-use dummyclient::load::{self, LoadConfig, Pacing, Scenario, DRAIN_TIMEOUT};
+use dummyclient::load::{self, LoadConfig, Pacing, ResumeConfig, Scenario, DRAIN_TIMEOUT};
 use dummyclient::login::Tokens;
 use dummyclient::message::HEADER_LEN;
 use dummyclient::progress::ProgressLine;
@@ -115,6 +117,33 @@ struct Cli {
     /// The tokens of --auth-secret, made once the flags are parsed.
     #[arg(skip)]
     tokens: Option<Arc<Tokens>>,
+    /// Hold a seat (docs/protocol.md "Resume: a held seat"; gameserver --resume-window):
+    /// each client sends SEAT_ASK after its HELLO, acknowledges what it receives, keeps what
+    /// it sends until the server acknowledges it, and when its connection ends without a
+    /// farewell it reconnects (within --connect-timeout), sends RESUME, and sends again what
+    /// the server did not have. Every chat must still arrive exactly once, in per-sender
+    /// order. The report adds drops, resumes, resume latency (drop to RESUMED), replayed
+    /// and resent packets, and seats lost by reason; a lost seat fails the run (see
+    /// --allow-seat-loss). Needs --auth-secret and --protocol packet; plain TCP only (not
+    /// --websocket or --tls).
+    #[arg(long, requires_all = ["load_mode", "auth_secret"], help_heading = "Resume (--resume)")]
+    resume: bool,
+    /// With --resume: drop RATE connections a second (over all clients) while sending, each
+    /// a client picked at random among those seated; the client aborts its own socket (the
+    /// server sees an EOF or a reset and holds the seat) and resumes. Without --chaos the
+    /// client drops nothing (drops the server makes are still resumed).
+    #[arg(long, value_name = "RATE", requires = "resume", help_heading = "Resume (--resume)",
+          value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    chaos: Option<u64>,
+    /// With --chaos: the seed of which clients are dropped (each event loop picks from its
+    /// seated clients with a generator seeded from it and the loop's index). Default 1.
+    #[arg(long, requires = "chaos", help_heading = "Resume (--resume)")]
+    seed: Option<u64>,
+    /// With --resume: a lost seat (SEAT_LOST, or one the client could not resume) is reported
+    /// but does not fail the run by itself. What it costs still does: the client does not sign
+    /// in again, so the chats it missed and its disconnect are counted as errors.
+    #[arg(long, requires = "resume", help_heading = "Resume (--resume)")]
+    allow_seat_loss: bool,
     /// What the clients do (chat needs --protocol packet).
     #[arg(long, value_enum, default_value_t = ScenarioArg::Echo, requires = "load_mode", help_heading = "Load mode")]
     scenario: ScenarioArg,
@@ -246,7 +275,7 @@ enum ScenarioArg {
 /// Shown at the end of `--help`.
 const EXIT_STATUS: &str = "Exit status: 0 success; 1 the run could not be carried out (server unreachable, \
 event loops failed, chat clients not let into their rooms); 2 errors found (corrupt, out_of_order, duplicates, \
-lost, disconnects) or nothing verified, or bad flags.";
+lost, disconnects; with --resume also seats lost and resume violations) or nothing verified, or bad flags.";
 
 /// Parses seconds (`2`, `0.5`) into a duration.
 fn parse_secs(s: &str) -> Result<Duration, String> {
@@ -265,6 +294,9 @@ impl Cli {
     /// Flag combinations clap cannot express: which flags belong to which scenario.
     fn check_scenario(&self) -> Result<(), String> {
         match self.scenario {
+            ScenarioArg::Arena if self.resume => {
+                Err("--resume holds seats in --scenario echo and chat, not arena".into())
+            }
             ScenarioArg::Echo if self.rooms.is_some() || self.chat_rate.is_some() => {
                 Err("--rooms and --chat-rate need --scenario chat".into())
             }
@@ -334,6 +366,11 @@ impl Cli {
             send_batch: Duration::from_millis(self.send_batch_ms.unwrap_or(0)),
             timeline: self.plot.is_some() || self.json_out.is_some(),
             tokens: self.tokens.clone(),
+            resume: self.resume.then(|| ResumeConfig {
+                chaos: self.chaos.unwrap_or(0),
+                seed: self.seed.unwrap_or(1),
+                allow_seat_loss: self.allow_seat_loss,
+            }),
         }
     }
 
@@ -579,6 +616,14 @@ fn run_load(cli: &Cli) -> ExitCode {
                     report.disconnects,
                     report.messages
                 );
+                if let Some(resume) = report.resume.as_ref().filter(|r| r.errors() > 0) {
+                    eprintln!(
+                        "dummyclient: resume: {} seats lost ({}), {} violations",
+                        resume.seats_lost,
+                        resume.reasons_line(),
+                        resume.violations
+                    );
+                }
                 for hint in report.hints() {
                     eprintln!("dummyclient: {hint}");
                 }

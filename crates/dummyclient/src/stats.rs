@@ -11,6 +11,7 @@ use std::fmt;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
+use crate::resume_stats::{ResumeReport, ResumeStats};
 use crate::timeline::{Timeline, TimelinePoint};
 use crate::wire::Farewell;
 
@@ -76,6 +77,8 @@ pub struct Stats {
     /// The counts as they stood when sending ended (set once by each loop); the rates are
     /// taken over these, so replies that arrive during the drain do not inflate them.
     pub at_send_end: Option<Counts>,
+    /// `--resume`: drops, resumes, replay and resend, lost seats.
+    pub resume: ResumeStats,
 }
 
 /// The counts a rate is taken over.
@@ -110,6 +113,7 @@ impl Default for Stats {
             late_sends: 0,
             timeline: Timeline::default(),
             at_send_end: None,
+            resume: ResumeStats::default(),
         }
     }
 }
@@ -176,6 +180,7 @@ impl Stats {
         self.farewell = self.farewell.or(other.farewell);
         self.late_sends += other.late_sends;
         self.timeline.merge(&other.timeline);
+        self.resume.merge(&other.resume);
         self.at_send_end = Some(Counts {
             messages: mine.messages + theirs.messages,
             deliveries: mine.deliveries + theirs.deliveries,
@@ -251,6 +256,18 @@ pub struct RunInfo {
     /// `connect_failures`).
     #[serde(skip)]
     pub connect_failures: u64,
+    /// `--resume`: the clients hold seats (reported as the report's own `resume`).
+    #[serde(skip)]
+    pub resume: Option<ResumeInfo>,
+}
+
+/// How `--resume` was run, for the report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResumeInfo {
+    /// `--chaos`: drops per second (0: none).
+    pub chaos_per_sec: u64,
+    /// `--allow-seat-loss`.
+    pub allow_seat_loss: bool,
 }
 
 impl RunInfo {
@@ -298,7 +315,8 @@ pub struct Report {
     pub max_us: u64,
     /// Mean latency, microseconds.
     pub mean_us: f64,
-    /// corrupt + out_of_order + duplicates + lost + disconnects.
+    /// corrupt + out_of_order + duplicates + lost + disconnects, and with `--resume` its
+    /// violations and lost seats (unless `--allow-seat-loss`).
     pub errors: u64,
     /// See [`Stats::corrupt`].
     pub corrupt: u64,
@@ -326,6 +344,9 @@ pub struct Report {
     /// See [`Stats::farewell`].
     #[serde(skip)]
     pub farewell: Option<Farewell>,
+    /// `--resume`: see [`ResumeReport`] (left out of the JSON without `--resume`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resume: Option<ResumeReport>,
 }
 
 impl Report {
@@ -342,6 +363,10 @@ impl Report {
                 h.value_at_quantile(quantile)
             }
         };
+        let resume = info
+            .resume
+            .map(|r| ResumeReport::new(&stats.resume, r.chaos_per_sec, r.allow_seat_loss));
+        let resume_errors = resume.as_ref().map_or(0, ResumeReport::errors);
         Report {
             messages: stats.messages,
             sent: stats.sent,
@@ -356,7 +381,7 @@ impl Report {
             p999_us: q(0.999),
             max_us: if empty { 0 } else { h.max() },
             mean_us: if empty { 0.0 } else { h.mean() },
-            errors: stats.errors(),
+            errors: stats.errors() + resume_errors,
             corrupt: stats.corrupt,
             out_of_order: stats.out_of_order,
             duplicates: stats.duplicates,
@@ -367,6 +392,7 @@ impl Report {
             late_sends: stats.late_sends,
             timeline: stats.timeline.points(info.duration_secs),
             farewell: stats.farewell,
+            resume,
             info,
         }
     }
@@ -489,6 +515,9 @@ impl Report {
             ),
             ("", "late_sends", self.late_sends.to_string()),
         ]);
+        if let Some(resume) = &self.resume {
+            rows.extend(resume.rows());
+        }
         rows
     }
 
@@ -517,6 +546,17 @@ impl Report {
                 .map(|(r, n)| format!("{r} {n}"))
                 .collect();
             writeln!(f, "  disconnects by reason: {}", reasons.join(", "))?;
+        }
+        if let Some(resume) = self.resume.as_ref().filter(|r| r.seats_lost > 0) {
+            let allowed = match resume.seat_loss_allowed {
+                true => " (allowed: --allow-seat-loss)",
+                false => "",
+            };
+            writeln!(
+                f,
+                "  seats lost by reason: {}{allowed}",
+                resume.reasons_line()
+            )?;
         }
         Ok(())
     }
@@ -568,6 +608,7 @@ mod tests {
             duration_secs: 2.0,
             connect_secs: 0.0,
             connect_failures: 0,
+            resume: None,
         }
     }
 
