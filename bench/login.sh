@@ -47,7 +47,7 @@ start() {
     PIDS+=($!)
     printf -v "PID_$name" '%s' "$!"
     printf -v "PORT_$name" '%s' "$port"
-    wait_port "$port" 10 "gameserver ($name)"
+    wait_port "$port" "${PIDS[-1]}" "gameserver ($name)"
 }
 start plain
 start token --auth-secret "$WORK/auth.secret"

@@ -38,7 +38,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use game_protocol::ids::{ACK, SEAT_ASK};
+use game_protocol::ids::{ACK, PLAYER_AWAY, PLAYER_BACK, SEAT_ASK};
 use game_protocol::resume::ack;
 use servercore::packet::{Packet, PacketContext};
 use servercore::{first_bytes, CloseReason, Context, Handler, Lookalike, SessionId};
@@ -219,6 +219,8 @@ enum Received {
     Farewell(Farewell),
     /// `HELLO_OK` (`--auth-secret`): signed in; not a message.
     SignedIn,
+    /// `PLAYER_AWAY`, `PLAYER_BACK`: news of another member; not a message.
+    Notice,
     /// `--resume`: a resume packet (SEAT, ACK, RESUMED, SEAT_LOST), or one that broke it.
     Seat(SeatEvent),
 }
@@ -359,6 +361,9 @@ impl Client {
         }
         if packet.id == HELLO_OK {
             return Received::SignedIn;
+        }
+        if matches!(packet.id, PLAYER_AWAY | PLAYER_BACK) {
+            return Received::Notice;
         }
         let verdict = match &mut self.role {
             Role::Echo(stream) if packet.id == ECHO => stream.verify(packet.body, now),
@@ -730,7 +735,7 @@ impl Handler for LoadHandler {
             Received::Message => messages += 1,
             Received::Joined => joined = true,
             Received::Farewell(farewell) => client.farewell = Some(farewell),
-            Received::SignedIn => {}
+            Received::SignedIn | Received::Notice => {}
             Received::Seat(event) => seat_events.push(event),
         };
         let split = split_packets(self.inbound.as_mut(), ctx, id, &self.wire, data, on_packet);

@@ -49,6 +49,17 @@ pub fn chat_rooms(loops: usize, capacity: usize, link: Option<Arc<Link>>) -> Roo
     })
 }
 
+/// What a member puts into its room.
+#[derive(Debug, Clone)]
+pub enum Said {
+    /// A CHAT_BROADCAST packet: to every member (the sender too), and published with
+    /// `--cluster`.
+    Chat(Bytes),
+    /// A notice about the member (PLAYER_AWAY, PLAYER_BACK): to the other members of this
+    /// instance.
+    Notice(Bytes),
+}
+
 /// One chat room.
 #[derive(Debug)]
 pub struct ChatRoom {
@@ -113,8 +124,9 @@ impl ChatRoom {
 
 impl Room for ChatRoom {
     type Join = ();
-    /// A CHAT_BROADCAST packet, serialized once on the sender's loop.
-    type Input = Bytes;
+    /// A CHAT_BROADCAST packet, serialized once on the sender's loop, or a notice about the
+    /// member.
+    type Input = Said;
     type Timer = ();
 
     /// In if the room (on every instance) has a place: ROOM_JOINED with the count after the
@@ -148,11 +160,26 @@ impl Room for ChatRoom {
     }
 
     /// One pass over the members with the one buffer; then, clustered, one publish.
-    fn input(&mut self, ctx: &mut RoomContext<'_, '_, ()>, _member: SessionId, packet: Bytes) {
-        ctx.broadcast(&packet);
-        if let Some((link, stream)) = &mut self.cluster {
-            let stream = stream.get_or_insert_with(|| link.new_stream());
-            link.publish(self.id, stream, &packet[HEADER_LEN..]); // never waits
+    fn input(&mut self, ctx: &mut RoomContext<'_, '_, ()>, member: SessionId, said: Said) {
+        match said {
+            Said::Chat(packet) => {
+                ctx.broadcast(&packet);
+                if let Some((link, stream)) = &mut self.cluster {
+                    let stream = stream.get_or_insert_with(|| link.new_stream());
+                    link.publish(self.id, stream, &packet[HEADER_LEN..]); // never waits
+                }
+            }
+            Said::Notice(packet) => {
+                let others: Vec<SessionId> = ctx
+                    .members()
+                    .iter()
+                    .copied()
+                    .filter(|&m| m != member)
+                    .collect();
+                for other in others {
+                    let _ = ctx.send(other, packet.clone());
+                }
+            }
         }
     }
 }

@@ -27,7 +27,7 @@ use clap::{CommandFactory, Parser};
 use gameserver::arena::ArenaArgs;
 use gameserver::chat_room::DEFAULT_ROOM_CAPACITY;
 use gameserver::cluster::ClusterArgs;
-use gameserver::login::{Gate, Login, LoginArgs, AUTH_SECRET_ENV};
+use gameserver::login::{Gate, Login, LoginArgs, Presence, AUTH_SECRET_ENV};
 use servercore::packet::{
     PacketHandler, Packets, RateLimit, DEFAULT_MAX_PACKET, HEADER_LEN, MAX_WIRE_PACKET,
 };
@@ -427,7 +427,7 @@ impl Args {
 
     /// The packet-mode handler of one loop: the game behind the login (if any), framed,
     /// rate limited.
-    pub(crate) fn packets<P: PacketHandler>(&self, game: P) -> Packets<Gate<P>> {
+    pub(crate) fn packets<P: PacketHandler + Presence>(&self, game: P) -> Packets<Gate<P>> {
         let packets = Packets::new(Gate::new(game, self.login.clone()), self.max_packet);
         match self.rate_limit {
             0 => packets,

@@ -5,12 +5,14 @@
 //! direct call when it is this one, a posted job otherwise); the room queues the one buffer on
 //! every member. No lock is taken on the way.
 
+use game_protocol::login::hello_ok;
 use rooms::{InputError, RoomHost, RoomId};
 use servercore::packet::{Packet, PacketContext, PacketHandler, RateLimit};
 use servercore::{CloseReason, Context, SessionId};
 
-use crate::chat_room::ChatRoom;
+use crate::chat_room::{ChatRoom, Said};
 use crate::cluster::Inbox;
+use crate::login::Presence;
 use crate::protocol;
 
 /// One loop's share of the game: this loop's rooms and its sessions' seats, and (with
@@ -42,8 +44,18 @@ impl Game {
         let Ok(packet) = ctx.packet(protocol::CHAT_BROADCAST, body) else {
             return;
         };
-        let result = self.rooms.input(ctx, id, packet);
+        let result = self.rooms.input(ctx, id, Said::Chat(packet));
         refuse(ctx, id, result);
+    }
+
+    /// Tells the other members of `id`'s room `notice` about `player` (if it is in one).
+    fn notice(&mut self, ctx: &mut Context<'_>, id: SessionId, notice: u16, player: &str) {
+        let Some(body) = hello_ok(player) else {
+            return;
+        };
+        if let Ok(packet) = ctx.packet(notice, &body) {
+            let _ = self.rooms.input(ctx, id, Said::Notice(packet)); // not in a room: no one
+        }
     }
 
     /// Closes the sessions whose waiting operations failed when their join was answered.
@@ -65,6 +77,17 @@ fn refuse(ctx: &mut Context<'_>, id: SessionId, result: Result<(), InputError>) 
     };
     tracing::info!(session = %id, "{why}");
     ctx.abort(id, CloseReason::Invalid(why));
+}
+
+/// A seated player's room hears it go away and come back.
+impl Presence for Game {
+    fn away(&mut self, ctx: &mut Context<'_>, id: SessionId, player: &str) {
+        self.notice(ctx, id, protocol::PLAYER_AWAY, player);
+    }
+
+    fn back(&mut self, ctx: &mut Context<'_>, id: SessionId, player: &str) {
+        self.notice(ctx, id, protocol::PLAYER_BACK, player);
+    }
 }
 
 impl PacketHandler for Game {

@@ -8,6 +8,7 @@ mod util;
 use std::net::{Shutdown, TcpStream};
 use std::path::PathBuf;
 
+use game_protocol::login::hello_ok;
 use game_protocol::resume::{self, counts_to_client, Position, Resume, Seat, Ticket};
 use game_protocol::token::{mint, Claims};
 use gameserver::protocol;
@@ -77,11 +78,14 @@ impl Player {
         (id, body)
     }
 
-    /// The next packet that is not the server's ACK.
+    /// The next packet that is not the server's ACK or news of another player.
     fn next_game(&mut self) -> (u16, Vec<u8>) {
         loop {
             let packet = self.next();
-            if packet.0 != protocol::ACK {
+            if !matches!(
+                packet.0,
+                protocol::ACK | protocol::PLAYER_AWAY | protocol::PLAYER_BACK
+            ) {
                 return packet;
             }
         }
@@ -173,6 +177,17 @@ fn a_dropped_player_resumes_with_nothing_lost_or_twice(model: Model) {
 
     alice.drop_connection();
     wait_metric(&server, "gameserver_seats_held", |n| n == 1);
+    let away = read_packet(&mut bob).expect("PLAYER_AWAY"); // a1 came before the drop
+    let away = if away.0 == protocol::CHAT_BROADCAST {
+        read_packet(&mut bob).unwrap()
+    } else {
+        away
+    };
+    assert_eq!(
+        away,
+        (protocol::PLAYER_AWAY, hello_ok("alice").unwrap()),
+        "bob is told"
+    );
     chats(&mut bob, &["b1", "b2", "b3"]); // to alice's held seat
     let got = alice.resume(&server);
     // After SEAT_ASK alice sent ENTER_ROOM (4 + 4 bytes) and CHAT "a1" (4 + 2).
@@ -182,6 +197,17 @@ fn a_dropped_player_resumes_with_nothing_lost_or_twice(model: Model) {
         ["b1", "b2", "b3"],
         "the missed chats, once, in order"
     );
+    // Bob hears his own three chats, in order, and (whenever alice's RESUME got in) that
+    // alice is back.
+    let mut bobs: Vec<(u16, Vec<u8>)> = (0..4).map(|_| read_packet(&mut bob).unwrap()).collect();
+    let back = (protocol::PLAYER_BACK, hello_ok("alice").unwrap());
+    let at = bobs
+        .iter()
+        .position(|p| *p == back)
+        .expect("PLAYER_BACK alice");
+    bobs.remove(at);
+    let own: Vec<&[u8]> = bobs.iter().map(|(_, body)| body.as_slice()).collect();
+    assert_eq!(own, [b"b1", b"b2", b"b3"]);
     chats(&mut bob, &["b4"]);
     assert_eq!(heard(&mut alice, 1), ["b4"], "then live traffic");
     chats(&mut alice.stream, &["a2"]);

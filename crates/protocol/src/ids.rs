@@ -43,6 +43,8 @@ ids!(
     RESUME,
     RESUMED,
     SEAT_LOST,
+    PLAYER_AWAY,
+    PLAYER_BACK,
 );
 
 #[cfg(test)]

@@ -10,7 +10,8 @@ pub fn parse_hello(body: &[u8]) -> Option<&str> {
     std::str::from_utf8(body).ok()
 }
 
-/// The body of HELLO_OK: `player: str8` (1..=64 bytes). `None` for an empty or longer id.
+/// The body of HELLO_OK (and of PLAYER_AWAY, PLAYER_BACK): `player: str8` (1..=64 bytes).
+/// `None` for an empty or longer id.
 pub fn hello_ok(player: &str) -> Option<Vec<u8>> {
     if player.is_empty() || player.len() > MAX_PLAYER {
         return None;
@@ -21,7 +22,7 @@ pub fn hello_ok(player: &str) -> Option<Vec<u8>> {
     Some(body)
 }
 
-/// Reads a HELLO_OK body: the player id.
+/// Reads a HELLO_OK (PLAYER_AWAY, PLAYER_BACK) body: the player id.
 pub fn parse_hello_ok(body: &[u8]) -> Option<&str> {
     let (&len, rest) = body.split_first()?;
     let len = usize::from(len);

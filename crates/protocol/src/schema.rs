@@ -124,6 +124,9 @@ const fn f(name: &'static str, ty: Ty) -> Field {
 /// A seat's resume ticket: 32 lowercase hex digits (128 random bits).
 const TICKET: Ty = Ty::Str8 { min: 32, max: 32 };
 
+/// The fields of one player id.
+const PLAYER: &[Field] = &[f("player", Ty::Str8 { min: 1, max: 64 })];
+
 /// The fields of one room number.
 const ROOM: &[Field] = &[f("room", Ty::U32)];
 
@@ -372,6 +375,20 @@ pub const PACKETS: &[PacketDef] = &[
         dir: Dir::ToClient,
         fields: &[f("reason", Ty::Text)],
         doc: "the seat cannot be held or resumed (window over, buffer full, bad ticket, resume off); sign in afresh with HELLO",
+    },
+    PacketDef {
+        id: 28,
+        name: "PLAYER_AWAY",
+        dir: Dir::ToClient,
+        fields: PLAYER,
+        doc: "to the other members of a seated player's rooms: its connection dropped, its seat is held (it may RESUME)",
+    },
+    PacketDef {
+        id: 29,
+        name: "PLAYER_BACK",
+        dir: Dir::ToClient,
+        fields: PLAYER,
+        doc: "to the other members of its rooms: the player resumed its seat",
     },
 ];
 

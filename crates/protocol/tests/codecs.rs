@@ -197,6 +197,16 @@ fn samples() -> Vec<(&'static str, Vec<u8>, Record)> {
             vec![("ticket", text(&TICKET.hex())), ("received", int(99))],
         ),
         (
+            "PLAYER_AWAY",
+            login::hello_ok("bob").unwrap(),
+            vec![("player", text("bob"))],
+        ),
+        (
+            "PLAYER_BACK",
+            login::hello_ok("bob").unwrap(),
+            vec![("player", text("bob"))],
+        ),
+        (
             "SEAT_LOST",
             b"resume window over".to_vec(),
             vec![("reason", text("resume window over"))],

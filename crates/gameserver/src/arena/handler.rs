@@ -16,6 +16,7 @@ use crate::arena::room::{ArenaRoom, OnClose};
 use crate::arena::stats::ArenaStats;
 use crate::arena::waiting::Waiting;
 use crate::cluster::{LeaseStats, Leases, Owner};
+use crate::login::Presence;
 use crate::protocol;
 
 /// The arenas of a service of `loops` loops, counting into `stats`; `on_close` hears when an
@@ -195,6 +196,9 @@ fn refuse(ctx: &mut Context<'_>, id: SessionId, result: Result<(), InputError>) 
         Err(InputError::Held) => invalid(ctx, id, "too many packets while joining an arena"),
     }
 }
+
+/// An arena shows who is there in its snapshots: a held seat's player simply stands still.
+impl Presence for Arena {}
 
 impl PacketHandler for Arena {
     fn packet(&mut self, ctx: &mut Context<'_>, id: SessionId, packet: Packet<'_>) {

@@ -20,6 +20,7 @@ use servercore::packet::{Packet, PacketContext, PacketHandler, RateLimit};
 use servercore::{CloseReason, Context, HeldRequest, SessionId};
 
 use super::seats::Seats;
+use super::Presence;
 
 use crate::login::Login;
 use crate::protocol;
@@ -50,7 +51,7 @@ pub struct Gate<G> {
     pub(super) seats: Seats,
 }
 
-impl<G: PacketHandler> Gate<G> {
+impl<G: PacketHandler + Presence> Gate<G> {
     /// `inner` behind `login` (`None`: no tokens, the game sees every session at once).
     pub fn new(inner: G, login: Option<Arc<Login>>) -> Gate<G> {
         Gate {
@@ -194,7 +195,7 @@ pub(super) fn player_verdict(claims: &Claims, packet: &Packet<'_>) -> Verdict {
     }
 }
 
-impl<G: PacketHandler> PacketHandler for Gate<G> {
+impl<G: PacketHandler + Presence> PacketHandler for Gate<G> {
     fn connected(&mut self, ctx: &mut Context<'_>, id: SessionId) {
         match &self.login {
             None => self.inner.connected(ctx, id),

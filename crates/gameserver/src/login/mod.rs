@@ -25,13 +25,27 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use game_protocol::token::{ShortSecret, Verifier};
-use servercore::Notifier;
+use servercore::{Context, Notifier, SessionId};
 
 pub use args::{LoginArgs, AUTH_SECRET_ENV, DEFAULT_RESUME_BUFFER, DEFAULT_RESUME_WINDOW_SECS};
 pub use gate::{Gate, SignIn};
 pub use players::{Players, Refusal, ResumeRefusal, SecondLogin};
 use relay::Relays;
 pub use stats::{LoginStats, Tally, RESULTS, RESUME_RESULTS, SEAT_LOSSES};
+
+/// What a game tells others when a seated player's connection drops (its seat held) and
+/// when the player resumes. Both do nothing unless the game says otherwise.
+pub trait Presence {
+    /// The connection of `id`, signed in as `player`, is gone; its seat is held.
+    fn away(&mut self, ctx: &mut Context<'_>, id: SessionId, player: &str) {
+        let _ = (ctx, id, player);
+    }
+
+    /// `player` resumed the seat of `id`.
+    fn back(&mut self, ctx: &mut Context<'_>, id: SessionId, player: &str) {
+        let _ = (ctx, id, player);
+    }
+}
 
 /// How seats are held (`--resume-window`, `--resume-buffer`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -27,7 +27,7 @@ use servercore::{CloseReason, Context, HeldRequest, Record, SessionId};
 
 use super::gate::{player_verdict, Gate, SignIn, Verdict};
 use super::relay::Job;
-use super::Login;
+use super::{Login, Presence};
 use crate::protocol;
 
 /// The server acknowledges the client's bytes at least this often (and once a second).
@@ -123,7 +123,7 @@ fn seat_lost(ctx: &mut Context<'_>, conn: SessionId, why: &str) {
     ctx.close(conn);
 }
 
-impl<G: PacketHandler> Gate<G> {
+impl<G: PacketHandler + Presence> Gate<G> {
     /// The login (the gate has one wherever seats exist).
     fn login(&self) -> std::sync::Arc<Login> {
         self.login.clone().expect("seats exist only behind a login")
@@ -154,6 +154,8 @@ impl<G: PacketHandler> Gate<G> {
                     None => {
                         seat.held_since = Some(ctx.now());
                         login.stats.held(1);
+                        let player = seat.claims.sub.clone();
+                        self.inner.away(ctx, id, &player);
                     }
                 }
                 true
@@ -448,6 +450,8 @@ impl<G: PacketHandler> Gate<G> {
         if resumable(reason) {
             seat.held_since = Some(ctx.now());
             login.stats.held(1);
+            let player = seat.claims.sub.clone();
+            self.inner.away(ctx, home, &player);
         } else {
             self.end_seat(ctx, home, "closed");
         }
@@ -509,8 +513,9 @@ impl<G: PacketHandler> Gate<G> {
             login.stats.held(-1);
         }
         login.stats.resumes.count("ok");
-        let player = &seat.claims.sub;
+        let player = seat.claims.sub.clone();
         tracing::info!(session = %home, by = %waiting.conn, %player, replayed, "seat resumed");
+        self.inner.back(ctx, home, &player);
     }
 
     /// A send, close or abort the game made to held seat `id`.
