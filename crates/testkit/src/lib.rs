@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 
 use socket2::{Domain, Socket, Type};
 
-#[cfg(unix)] // process groups and signals to stop chromedriver and its browsers
 pub mod blip;
+#[cfg(unix)] // process groups and signals to stop chromedriver and its browsers
 pub mod browser;
 pub mod haproxy;
 mod redis_server;
