@@ -11,32 +11,17 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use gameserver::chat_room::DEFAULT_ROOM_CAPACITY;
-use gameserver::chat_service::bind_chat;
 use gameserver::game::Game;
-use gameserver::login::{Gate, Login, SecondLogin};
-use servercore::packet::{Packets, DEFAULT_MAX_PACKET};
-use servercore::{Service, ServiceConfig};
-use util::{count, json_report, run_dummyclient, run_ok, stderr};
+use gameserver::login::{Gate, Login};
+use servercore::packet::Packets;
+use servercore::Service;
+use util::{count, gated_chat, json_report, run_dummyclient, run_ok, stderr};
 
 const SECRET: &[u8] = b"the load test's token secret, 32+ bytes";
 
 /// gameserver's chat behind a login checking tokens signed with [`SECRET`].
 fn auth_server() -> (Service<Packets<Gate<Game>>>, Arc<Login>) {
-    let login = Login::new(SECRET, Duration::from_secs(10), SecondLogin::Replace, 30);
-    let login = Arc::new(login.expect("a long secret"));
-    let config = ServiceConfig {
-        threads: 1,
-        ..Default::default()
-    };
-    let addr = "127.0.0.1:0".parse().unwrap();
-    let gated = login.clone();
-    let service = bind_chat(addr, config, DEFAULT_ROOM_CAPACITY, None, move |game| {
-        Packets::new(Gate::new(game, Some(gated.clone())), DEFAULT_MAX_PACKET)
-    })
-    .expect("game server starts")
-    .0;
-    (service, login)
+    gated_chat(SECRET, 1, None)
 }
 
 fn secret_file(name: &str) -> PathBuf {

@@ -6,16 +6,13 @@
 mod util;
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
-use gameserver::chat_room::DEFAULT_ROOM_CAPACITY;
-use gameserver::chat_service::bind_chat;
 use gameserver::game::Game;
-use gameserver::login::{Gate, Login, ResumeRules, SecondLogin, DEFAULT_RESUME_BUFFER};
-use servercore::packet::{Packets, DEFAULT_MAX_PACKET};
-use servercore::{Service, ServiceConfig};
-use util::{count, json_report, run_dummyclient, stderr};
+use gameserver::login::{Gate, ResumeRules, DEFAULT_RESUME_BUFFER};
+use servercore::packet::Packets;
+use servercore::Service;
+use util::{count, gated_chat, json_report, run_dummyclient, stderr};
 
 const SECRET: &[u8] = b"the resume test's token secret, 32+ bytes";
 
@@ -31,23 +28,7 @@ fn seated_server() -> Service<Packets<Gate<Game>>> {
         window_s: 30,
         buffer: DEFAULT_RESUME_BUFFER,
     };
-    let login = Login::new(SECRET, Duration::from_secs(10), SecondLogin::Replace, 30)
-        .expect("a long secret")
-        .with_resume(Some(rules));
-    let login = Arc::new(login);
-    let config = ServiceConfig {
-        threads: 2,
-        ..Default::default()
-    };
-    let addr = "127.0.0.1:0".parse().unwrap();
-    let gated = login.clone();
-    let service = bind_chat(addr, config, DEFAULT_ROOM_CAPACITY, None, move |game| {
-        Packets::new(Gate::new(game, Some(gated.clone())), DEFAULT_MAX_PACKET)
-    })
-    .expect("game server starts")
-    .0;
-    login.bind(service.notifier());
-    service
+    gated_chat(SECRET, 2, Some(rules)).0
 }
 
 #[test]

@@ -10,11 +10,13 @@ pub mod chat_server;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use gameserver::chat_room::DEFAULT_ROOM_CAPACITY;
 use gameserver::chat_service::bind_chat;
 use gameserver::game::Game;
+use gameserver::login::{Gate, Login, ResumeRules, SecondLogin};
 use servercore::packet::{Packets, DEFAULT_MAX_PACKET};
 use servercore::{Context, Handler, Service, ServiceConfig, SessionId};
 
@@ -35,6 +37,32 @@ pub fn echo_server(threads: usize) -> Service<Echo> {
         ..Default::default()
     };
     Service::bind("127.0.0.1:0".parse().unwrap(), config, |_| Echo).expect("echo server starts")
+}
+
+/// gameserver's chat on `threads` loops behind a login checking tokens signed with
+/// `secret`, holding seats by `resume` (`None`: resume off); the login, for its counters.
+pub fn gated_chat(
+    secret: &[u8],
+    threads: usize,
+    resume: Option<ResumeRules>,
+) -> (Service<Packets<Gate<Game>>>, Arc<Login>) {
+    let login = Login::new(secret, Duration::from_secs(10), SecondLogin::Replace, 30)
+        .expect("a long secret")
+        .with_resume(resume);
+    let login = Arc::new(login);
+    let config = ServiceConfig {
+        threads,
+        ..Default::default()
+    };
+    let addr = "127.0.0.1:0".parse().unwrap();
+    let gated = login.clone();
+    let service = bind_chat(addr, config, DEFAULT_ROOM_CAPACITY, None, move |game| {
+        Packets::new(Gate::new(game, Some(gated.clone())), DEFAULT_MAX_PACKET)
+    })
+    .expect("game server starts")
+    .0;
+    login.bind(service.notifier());
+    (service, login)
 }
 
 /// gameserver's packet protocol (echo, rooms, chat: `gameserver --protocol packet`) on
