@@ -37,24 +37,23 @@ use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::Bytes;
-use game_protocol::ids::{ACK, PLAYER_AWAY, PLAYER_BACK, SEAT_ASK};
+use game_protocol::ids::{ACK, SEAT_ASK};
 use game_protocol::resume::ack;
 use servercore::packet::{Packet, PacketContext};
 use servercore::{first_bytes, CloseReason, Context, Handler, Lookalike, SessionId};
 
 use crate::chaos::Chaos;
-use crate::chat::{ChatEvent, Member, RoomPlan};
+use crate::chat::{Member, RoomPlan};
+use crate::client::{Client, Received, Role};
 use crate::load::{LoadConfig, Pacing, ResumeConfig, Scenario, CATCH_UP};
 use crate::login::Tokens;
 use crate::message::ClientStream;
 use crate::reconnect::Rejoin;
-use crate::resume::{Link, ResumeState, SeatEvent};
-use crate::resume_stats::ResumeStats;
+use crate::resume::{Link, ResumeState};
 use crate::spread::Spread;
-use crate::stats::{Stats, Verdict};
+use crate::stats::Stats;
 use crate::websocket::{split_packets, Inbound};
-use crate::wire::{Farewell, Wire, CHAT, ECHO, ENTER_ROOM, HELLO_OK};
+use crate::wire::{Farewell, Wire, ENTER_ROOM};
 
 /// Where the run is; set by the main thread, followed by each loop on its tick.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -207,186 +206,8 @@ impl Shared {
     }
 }
 
-/// What one packet from the server was, for the handler.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Received {
-    /// A message (echo or broadcast), verified and counted.
-    Message,
-    /// This client's `ROOM_JOINED`: it is ready.
-    Joined,
-    /// `SERVER_FULL`, `RATE_LIMITED`, `UNAUTHENTICATED`, `SESSION_REPLACED`: the server
-    /// closes the client, and said why.
-    Farewell(Farewell),
-    /// `HELLO_OK` (`--auth-secret`): signed in; not a message.
-    SignedIn,
-    /// `PLAYER_AWAY`, `PLAYER_BACK`: news of another member; not a message.
-    Notice,
-    /// `--resume`: a resume packet (SEAT, ACK, RESUMED, SEAT_LOST), or one that broke it.
-    Seat(SeatEvent),
-}
-
 /// Disconnects logged one by one; the rest are only counted (by reason, in the report).
 const LOGGED_DISCONNECTS: u64 = 10;
-
-/// A client's verifier, by scenario.
-#[derive(Debug)]
-enum Role {
-    /// Echo: its own stream comes back.
-    Echo(ClientStream),
-    /// Chat: a room member.
-    Chat(Member),
-}
-
-/// One client: its verifier, whether it is ready and open, and its open-loop schedule.
-#[derive(Debug)]
-pub(crate) struct Client {
-    role: Role,
-    /// Position in the run-wide send schedule (its client id).
-    index: u64,
-    /// Open loop: scheduled sends already made or skipped.
-    scheduled: u64,
-    ready: bool,
-    open: bool,
-    /// What the server said before closing the client, if it did.
-    farewell: Option<Farewell>,
-    /// `--resume`: the seat.
-    seat: Option<ResumeState>,
-    /// The server it is connected to (where a resume reconnects).
-    server: Option<SocketAddr>,
-    /// `--resume`: when the last RESUME went out; a verified message stamped before it and
-    /// received after its RESUMED was replayed.
-    replay_before: Option<u64>,
-}
-
-impl Client {
-    fn id(&self) -> u32 {
-        self.index as u32
-    }
-
-    /// The client's id, as an index into the run's per-client tables.
-    pub(crate) fn index(&self) -> usize {
-        self.index as usize
-    }
-
-    /// Own messages sent and not yet received back (echo: echoed; chat: broadcast to it).
-    fn outstanding(&self) -> usize {
-        match &self.role {
-            Role::Echo(stream) => stream.outstanding(),
-            Role::Chat(member) => member.outstanding(),
-        }
-    }
-
-    pub(crate) fn sent(&self) -> u64 {
-        match &self.role {
-            Role::Echo(stream) => stream.sent(),
-            Role::Chat(member) => member.sent(),
-        }
-    }
-
-    /// (owed, received once) for the drain. A closed echo client is owed nothing more; a
-    /// closed chat member still counts, since its chats are owed to the others.
-    fn drain_counts(&self) -> (u64, u64) {
-        match &self.role {
-            Role::Echo(_) if !self.open => (0, 0),
-            Role::Echo(stream) => (stream.sent(), stream.sent() - stream.outstanding() as u64),
-            Role::Chat(member) => (member.owed(), member.received()),
-        }
-    }
-
-    /// Messages owed to this client and never received, given every client's sends by id.
-    pub(crate) fn lost(&self, sent: &[u64]) -> u64 {
-        match &self.role {
-            Role::Echo(stream) => stream.outstanding() as u64,
-            Role::Chat(member) => member.lost(sent),
-        }
-    }
-
-    /// Appends the next message, framed, stamped `now`.
-    fn write_next(&mut self, wire: &Wire, out: &mut bytes::BytesMut, now: u64) {
-        match &mut self.role {
-            Role::Echo(stream) => wire.frame(out, ECHO, |out| stream.write_next(out, now)),
-            Role::Chat(member) => wire.frame(out, CHAT, |out| member.write_next(out, now)),
-        }
-    }
-
-    /// Puts `buf` (whole numbered packets) on session `id`, kept by the seat (`--resume`)
-    /// until the server has it; while the seat is away or resuming it is only kept.
-    fn put(&mut self, ctx: &mut Context<'_>, id: SessionId, buf: Bytes) {
-        let on_wire = match &mut self.seat {
-            // Err: past the seat's buffer, not kept (settled as a lost seat at the drop or the end).
-            Some(seat) => matches!(seat.on_sent(buf.clone()), Ok(true) | Err(true)),
-            None => true,
-        };
-        if on_wire {
-            if let Err(err) = ctx.send(id, buf) {
-                tracing::debug!(session = %id, "send: {err}");
-            }
-        }
-    }
-
-    /// A client that never got back from the pool: its seat counted lost (given up, or
-    /// still away when the run ended).
-    pub(crate) fn settle_away(&self, stats: &mut ResumeStats) {
-        match self.seat.as_ref().map(ResumeState::link) {
-            Some(Link::Lost) => stats.lose_seat("unreachable"),
-            _ => stats.lose_seat("unresumed"),
-        }
-    }
-
-    /// No new connection could be made: the seat is lost. True if the client was not
-    /// ready yet (the barrier must stop waiting for it).
-    pub(crate) fn give_up(&mut self) -> bool {
-        if let Some(seat) = &mut self.seat {
-            seat.give_up();
-        }
-        !std::mem::replace(&mut self.ready, true)
-    }
-
-    /// Handles one received packet; a message is verified into `stats`.
-    fn receive(
-        &mut self,
-        packet: Packet<'_>,
-        now: u64,
-        stats: &mut Stats,
-        size: usize,
-    ) -> Received {
-        if let Some(seat) = &mut self.seat {
-            match seat.on_packet(packet.id, packet.body, now) {
-                SeatEvent::Other => {}
-                event => return Received::Seat(event),
-            }
-        }
-        if let Some(farewell) = Farewell::of(&packet) {
-            return Received::Farewell(farewell);
-        }
-        if packet.id == HELLO_OK {
-            return Received::SignedIn;
-        }
-        if matches!(packet.id, PLAYER_AWAY | PLAYER_BACK) {
-            return Received::Notice;
-        }
-        let verdict = match &mut self.role {
-            Role::Echo(stream) if packet.id == ECHO => stream.verify(packet.body, now),
-            Role::Echo(_) => Verdict::Corrupt,
-            Role::Chat(member) => match member.receive(packet, now) {
-                ChatEvent::Joined => return Received::Joined,
-                ChatEvent::Message(verdict) => verdict,
-            },
-        };
-        if let (
-            Some(before),
-            Verdict::InOrder { latency_nanos } | Verdict::OutOfOrder { latency_nanos },
-        ) = (self.replay_before, verdict)
-        {
-            if now.saturating_sub(latency_nanos) < before {
-                stats.resume.replayed += 1;
-                stats.resume.replayed_bytes += size as u64;
-            }
-        }
-        stats.record(verdict, size);
-        Received::Message
-    }
-}
 
 /// What a "cannot frame the server's packets" line adds when the answer is not packets at
 /// all: what it looks like, and what that usually means.

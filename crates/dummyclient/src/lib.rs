@@ -14,6 +14,8 @@
 //!               Draining; sends, paces, hands what arrives to the verifiers (--resume:
 //!               through the client's seat first; ACKs and --chaos drops on its tick:
 //!               handler_seat.rs)
+//!   client      one client as a loop sees it: its verifier, schedule, seat, and what a
+//!               packet from the server was for it
 //!   wire        --protocol raw (messages back to back) or packet (docs/protocol.md)
 //!   websocket   --websocket: the upgrade handshake, masked frames out, frames -> packets in
 //!   message     echo: the message format (header + pattern), the per-client stream verifier
@@ -70,6 +72,7 @@
 pub mod arena;
 pub mod chaos;
 pub mod chat;
+mod client;
 pub mod compare;
 pub mod connect;
 pub mod gate;
