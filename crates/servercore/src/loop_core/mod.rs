@@ -255,7 +255,8 @@ impl<H: Handler> LoopCore<H> {
     }
 
     /// Hands the requests made to held ids to the handler, in order. What the handler asks
-    /// of held ids meanwhile is handed over too, up to a few rounds (the rest next iteration).
+    /// of held ids meanwhile is handed over too, up to a few rounds (a handler that keeps
+    /// asking more has the rest at the loop's next iteration, whenever it next wakes).
     fn hand_over_held(&mut self) {
         for _ in 0..4 {
             if self.state.held_requests.is_empty() {

@@ -48,6 +48,9 @@ impl LoopState {
         let limit = self.config.send_queue_limit;
         let queued = session.send.owed() + reply + waiting + buf.len();
         if queued > limit {
+            if let Some(record) = &mut session.record {
+                record.push(buf); // the stream stays whole for a resume
+            }
             self.abort(id, CloseReason::SlowConsumer { queued, limit });
             return Err(SendError::QueueFull { queued, limit });
         }

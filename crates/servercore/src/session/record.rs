@@ -2,11 +2,13 @@
 //! resumed connection replays.
 //!
 //! A session the application asks to record ([`Context::record`](crate::Context::record))
-//! keeps a reference to every buffer queued for it (the application's bytes, before any
-//! transport stage frames them: a resumed connection may speak another transport), in order,
-//! until [`Context::acknowledge`](crate::Context::acknowledge) says the peer has them. The
-//! buffers are the ones queued — shared, not copied: a room's broadcast costs each recording
-//! member a reference, not a copy.
+//! keeps every buffer queued for it (the application's bytes, before any transport stage
+//! frames them: a resumed connection may speak another transport), in order, until
+//! [`Context::acknowledge`](crate::Context::acknowledge) says the peer has them. Large
+//! buffers (their own allocation) are kept by reference; small ones are copied: a small
+//! buffer is a slice of a shared 64 KiB pool chunk, and holding it would hold the whole chunk
+//! for as long as the peer does not acknowledge — the record's limit would not bound its
+//! memory. Each kept buffer also counts [`ENTRY_COST`] bytes against the limit.
 //!
 //! Positions count bytes since recording began (`u64`: they never wrap). The record is
 //! bounded: a push that would hold more than its limit empties it and marks it
@@ -16,6 +18,14 @@
 use std::collections::VecDeque;
 
 use bytes::Bytes;
+
+/// Buffers shorter than this are copied into the record (see the module docs): the pool
+/// gives buffers of at least a quarter chunk their own allocation.
+const COPY_BELOW: usize = 16 * 1024;
+
+/// What one kept buffer costs beside its bytes (its entry, its allocation), counted
+/// against the limit.
+pub const ENTRY_COST: usize = 64;
 
 /// The unacknowledged tail of what was sent to a session (see the module docs).
 #[derive(Debug, Default)]
@@ -64,7 +74,8 @@ impl Record {
         if self.overflowed {
             return false;
         }
-        if self.held + buf.len() > self.limit {
+        let cost = self.held + buf.len() + (self.bufs.len() + 1) * ENTRY_COST;
+        if cost > self.limit {
             self.start += self.held as u64;
             self.bufs.clear();
             self.held = 0;
@@ -72,7 +83,12 @@ impl Record {
             return false;
         }
         self.held += buf.len();
-        self.bufs.push_back(buf);
+        let kept = if buf.len() < COPY_BELOW {
+            Bytes::copy_from_slice(&buf) // not the pool chunk it is a slice of
+        } else {
+            buf
+        };
+        self.bufs.push_back(kept);
         true
     }
 
@@ -168,7 +184,7 @@ mod tests {
 
     #[test]
     fn keeps_the_tail_from_any_position_until_acknowledged() {
-        let mut record = Record::new(100);
+        let mut record = Record::new(1000);
         for part in ["abc", "defg", "hi"] {
             assert!(record.push(bytes(part)));
         }
@@ -188,7 +204,7 @@ mod tests {
 
     #[test]
     fn passing_the_limit_empties_it_for_good() {
-        let mut record = Record::new(8);
+        let mut record = Record::new(8 + 2 * ENTRY_COST);
         assert!(record.push(bytes("12345")));
         assert!(!record.push(bytes("6789")));
         assert!(record.overflowed());
@@ -198,10 +214,15 @@ mod tests {
     }
 
     #[test]
-    fn shares_the_queued_buffers() {
-        let mut record = Record::new(100);
-        let buf = bytes("shared");
-        record.push(buf.clone());
-        assert_eq!(record.since(0).unwrap()[0].as_ptr(), buf.as_ptr());
+    fn copies_small_buffers_and_shares_large_ones() {
+        let mut record = Record::new(1 << 20);
+        let small = bytes("a slice of a pool chunk");
+        let large = Bytes::from(vec![7u8; COPY_BELOW]);
+        record.push(small.clone());
+        record.push(large.clone());
+        let kept = record.since(0).unwrap();
+        assert_ne!(kept[0].as_ptr(), small.as_ptr(), "its own copy");
+        assert_eq!(kept[0], small);
+        assert_eq!(kept[1].as_ptr(), large.as_ptr(), "the same allocation");
     }
 }
