@@ -371,9 +371,33 @@ impl Args {
             0 => DEFAULT_HELLO_SECS,
             secs => secs,
         });
-        self.login_args
+        let login = self
+            .login_args
             .login(deadline)
-            .map_err(|message| Args::command().error(ErrorKind::ValueValidation, message))
+            .map_err(|message| Args::command().error(ErrorKind::ValueValidation, message))?;
+        if let Some(rules) = login.as_ref().and_then(|l| l.resume()) {
+            self.check_replay_fits(rules.buffer as usize)?;
+        }
+        Ok(login)
+    }
+
+    /// A resume replays up to --resume-buffer bytes at once: they must fit the connection's
+    /// send queue and another loop's inbox, or the resumed connection would be cut.
+    fn check_replay_fits(&self, buffer: usize) -> Result<(), clap::Error> {
+        let replay = buffer + self.max_packet;
+        for (flag, limit) in [
+            ("--send-queue-limit", self.send_queue_limit),
+            ("--mailbox-limit", self.mailbox_limit),
+        ] {
+            if replay > limit {
+                let message = format!(
+                    "--resume-buffer {buffer} (+ a packet) is more than {flag} {limit}: a resume \
+                     replays the buffer at once; lower it or raise {flag}"
+                );
+                return Err(Args::command().error(ErrorKind::ValueValidation, message));
+            }
+        }
+        Ok(())
     }
 
     /// True if a listener on `other` would take connections meant for the game port (the same

@@ -274,6 +274,37 @@ fn auth_secrets_must_be_readable_and_long_enough() {
         &["--protocol", "packet", "--player-logins-per-minute", "0"],
         &["--player-logins-per-minute"],
     );
+    let secret = dir.join("flags-resume.secret");
+    std::fs::write(&secret, "a long enough secret for the flags test\n").unwrap();
+    let secret = secret.to_str().unwrap();
+    assert_refused(
+        &[
+            "--protocol",
+            "packet",
+            "--auth-secret",
+            secret,
+            "--resume-buffer",
+            "100",
+        ],
+        &["--resume-buffer", "4096"],
+    );
+    // A resume replays the buffer at once: it must fit the send queue.
+    let too_big = [
+        "--protocol",
+        "packet",
+        "--auth-secret",
+        secret,
+        "--resume-buffer",
+        "1048576",
+        "--send-queue-limit",
+        "1048576",
+        "--send-queue-pause",
+        "65536",
+    ];
+    assert_refused(
+        &too_big,
+        &["--resume-buffer 1048576", "--send-queue-limit 1048576"],
+    );
 }
 
 #[test]

@@ -22,6 +22,11 @@ use util::{closed_by_server, join, read_packet, send_packet};
 const SECRET: &[u8] = b"the resume tests' token secret, 32+ bytes";
 
 fn server(model: Model, name: &str, extra: &[&str]) -> Gameserver {
+    server_named(model, name, extra)
+}
+
+/// A packet-mode server checking tokens with [`SECRET`] (in a file named after `name`).
+fn server_named(model: Model, name: &str, extra: &[&str]) -> Gameserver {
     let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("resume-{name}.secret"));
     std::fs::write(&path, SECRET).expect("write the secret");
     let mut flags = vec![
@@ -219,6 +224,10 @@ fn a_dropped_player_resumes_with_nothing_lost_or_twice(model: Model) {
     chats(&mut bob, &["b5"]);
     alice.resume(&server);
     assert_eq!(heard(&mut alice, 1), ["b5"]);
+    // Alice uses the new connection (heard back: the server has it), which retires the
+    // ticket spent for it.
+    chats(&mut alice.stream, &["a3"]);
+    assert_eq!(heard(&mut alice, 1), ["a3"]);
     let mut thief = Player {
         name: "alice".into(),
         stream: client(&server),
@@ -274,7 +283,9 @@ fn a_seat_past_its_window_or_buffer_is_lost_and_said(model: Model) {
     carol.drop_connection();
     carol.lost_for(&server, "expired", "expired");
 
-    // The buffer: what the rooms send a held seat past --resume-buffer ends it.
+    // The buffer: what the rooms send a held seat past --resume-buffer ends it (a window
+    // far longer than any wait, so that is the only way it ends).
+    let server = server_named(model, "lost-buffer", &["--resume-buffer", "4096"]);
     let mut alice = Player::seated(&server, "alice");
     alice.join(1);
     let mut bob = bystander(&server);
@@ -305,6 +316,120 @@ fn a_seat_past_its_window_or_buffer_is_lost_and_said(model: Model) {
         !real.matches(&mallory.ticket),
         "the forged try did not spend the real ticket"
     );
+}
+
+/// A seated player's packet the gate answers itself (ROOM_FORBIDDEN) still counts: the
+/// server's count of the client's bytes matches the client's.
+fn a_forbidden_room_still_counts(model: Model) {
+    let server = server(model, "forbidden", &[]);
+    let mut stream = client(&server);
+    let mut claims = Claims::valid_for("dora", 600);
+    claims.rooms = Some(vec![1]);
+    let token = mint(SECRET, &claims).unwrap();
+    send_packet(&mut stream, protocol::HELLO, token.as_bytes());
+    send_packet(&mut stream, protocol::SEAT_ASK, &[]);
+    assert_eq!(read_packet(&mut stream).unwrap().0, protocol::HELLO_OK);
+    let (id, body) = read_packet(&mut stream).unwrap();
+    assert_eq!(id, protocol::SEAT);
+    let mut dora = Player {
+        name: "dora".into(),
+        stream,
+        ticket: Seat::parse(&body).unwrap().ticket,
+        received: Position::default(),
+    };
+    send_packet(&mut dora.stream, protocol::ENTER_ROOM, &protocol::room(2));
+    assert_eq!(dora.next_game().0, protocol::ROOM_FORBIDDEN);
+    dora.join(1);
+    chats(&mut dora.stream, &["d1"]);
+    assert_eq!(heard(&mut dora, 1), ["d1"]);
+    dora.drop_connection();
+    // ENTER_ROOM 2 (8 bytes), ENTER_ROOM 1 (8), CHAT "d1" (6).
+    assert_eq!(dora.resume(&server), Position(22));
+}
+
+/// A RESUME whose own connection ends while it waits for the first connection's end does not
+/// leave the seat without a window: it is held, and expires.
+fn a_resume_that_dies_waiting_leaves_the_seat_held(model: Model) {
+    let server = server(model, "dies-waiting", &["--resume-window", "1"]);
+    const PLAYERS: u64 = 8; // the two ends race: one order or the other, each must hold
+    let mut firsts = Vec::new();
+    for n in 0..PLAYERS {
+        let name = format!("erin{n}");
+        let erin = Player::seated(&server, &name);
+        let mut second = client(&server);
+        let body = Resume {
+            player: name,
+            ticket: erin.ticket,
+            received: erin.received,
+        };
+        send_packet(&mut second, protocol::RESUME, &body.encode().unwrap());
+        second.shutdown(Shutdown::Both).unwrap(); // gone before (or as) it is answered
+        firsts.push(erin.stream); // still open: the server holds it until the RESUME
+    }
+    wait_metric(
+        &server,
+        "gameserver_seats_lost_total{reason=\"expired\"}",
+        |n| n == PLAYERS,
+    );
+    assert_eq!(server.scrape_value("gameserver_seats_held"), 0);
+}
+
+/// A connection that drops before RESUMED reaches its client leaves the client with the
+/// spent ticket: it still resumes with it.
+fn a_resume_cut_before_its_answer_can_be_tried_again(model: Model) {
+    let server = server(model, "handshake", &[]);
+    let mut fay = Player::seated(&server, "fay");
+    fay.join(1);
+    let mut bob = bystander(&server);
+    fay.drop_connection();
+    wait_metric(&server, "gameserver_seats_held", |n| n == 1);
+    chats(&mut bob, &["b1"]);
+    let ticket = fay.ticket;
+    let (id, _) = fay.resume_with(&server, ticket);
+    assert_eq!(id, protocol::RESUMED);
+    fay.drop_connection(); // the client never saw that RESUMED (nor the ticket in it)
+    wait_metric(&server, "gameserver_seats_held", |n| n == 1);
+    let got = fay.resume(&server); // with the spent ticket
+    assert_eq!(got, Position(8), "ENTER_ROOM");
+    assert_eq!(heard(&mut fay, 1), ["b1"], "replayed once");
+    // Used, the new ticket retires the old one for good.
+    chats(&mut fay.stream, &["f1"]);
+    assert_eq!(heard(&mut fay, 1), ["f1"]);
+    let mut thief = client(&server);
+    let body = Resume {
+        player: "fay".into(),
+        ticket,
+        received: Position::default(),
+    };
+    send_packet(&mut thief, protocol::RESUME, &body.encode().unwrap());
+    assert_eq!(read_packet(&mut thief).unwrap().0, protocol::SEAT_LOST);
+}
+
+/// A new login racing a RESUME (the first connection still open): whichever comes first, the
+/// player ends with one live session — the resumed connection is told and closed.
+fn a_new_login_racing_a_resume_leaves_one_session(model: Model) {
+    let server = server(model, "relogin-race", &[]);
+    for round in 0..10 {
+        let name = format!("gus{round}");
+        let gus = Player::seated(&server, &name);
+        let _first = gus.stream.try_clone().unwrap();
+        let mut resumed = client(&server);
+        let body = Resume {
+            player: name.clone(),
+            ticket: gus.ticket,
+            received: gus.received,
+        };
+        let token = mint(SECRET, &Claims::valid_for(&name, 600)).unwrap();
+        let mut fresh = client(&server);
+        send_packet(&mut resumed, protocol::RESUME, &body.encode().unwrap());
+        send_packet(&mut fresh, protocol::HELLO, token.as_bytes());
+        assert_eq!(read_packet(&mut fresh).unwrap().0, protocol::HELLO_OK);
+        // The resumed connection ends: refused, or resumed and then replaced.
+        assert!(
+            closed_by_server(&mut resumed),
+            "round {round}: two live sessions"
+        );
+    }
 }
 
 /// The loop index of the session id after `field=` in a log line (`#LOOP.SLOT.GEN`).
@@ -374,3 +499,16 @@ one_model!(
     a_resume_on_another_loop_relays_to_the_seat
 );
 one_model!(new_login_ends_a_held_seat, a_new_login_ends_a_held_seat);
+one_model!(forbidden_room_counts, a_forbidden_room_still_counts);
+one_model!(
+    resume_dies_waiting,
+    a_resume_that_dies_waiting_leaves_the_seat_held
+);
+one_model!(
+    resume_cut_before_answer,
+    a_resume_cut_before_its_answer_can_be_tried_again
+);
+one_model!(
+    relogin_races_resume,
+    a_new_login_racing_a_resume_leaves_one_session
+);

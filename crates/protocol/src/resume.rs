@@ -216,7 +216,10 @@ mod tests {
         let body = resume.encode().unwrap();
         assert_eq!(Resume::parse(&body), Some(resume));
         assert_eq!(Resume::parse(&body[..body.len() - 1]), None);
-        assert_eq!(parse_resumed(&resumed(&T, Position(9))), Some((T, Position(9))));
+        assert_eq!(
+            parse_resumed(&resumed(&T, Position(9))),
+            Some((T, Position(9)))
+        );
         assert_eq!(parse_ack(&ack(Position(5))), Some(Position(5)));
         assert_eq!(parse_ack(b"abc"), None);
         let mut bad = seat.encode();

@@ -9,8 +9,8 @@ use game_protocol::arena::{
     Welcome,
 };
 use game_protocol::codec::{decode, encode, Record, Value};
-use game_protocol::schema::{packet, LAYOUTS, PACKETS};
 use game_protocol::resume::{self, Position, Resume, Seat, Ticket};
+use game_protocol::schema::{packet, LAYOUTS, PACKETS};
 use game_protocol::{chat, ids, login};
 
 fn int(n: impl Into<i64>) -> Value {
@@ -369,7 +369,9 @@ fn the_rust_readers_read_what_the_schema_writes() {
         ("RESUMED", |b| {
             resume::parse_resumed(b).map(|(t, r)| resume::resumed(&t, r))
         }),
-        ("ACK", |b| resume::parse_ack(b).map(|p| resume::ack(p).to_vec())),
+        ("ACK", |b| {
+            resume::parse_ack(b).map(|p| resume::ack(p).to_vec())
+        }),
     ] {
         let (_, _, record) = find(name);
         let body = encode(packet(name).unwrap().fields, &record).unwrap();

@@ -211,7 +211,9 @@ impl<G: PacketHandler + Presence> PacketHandler for Gate<G> {
             return self.inner.packet(ctx, id, packet);
         };
         match verdict(ctx.data::<SignIn>(id), &packet) {
-            Verdict::Pass if self.seats.holds(id) => self.seat_input(ctx, id, None, packet),
+            Verdict::Pass | Verdict::Forbidden(_) if self.seats.holds(id) => {
+                self.seat_input(ctx, id, None, packet); // counted, then the same verdict
+            }
             Verdict::Pass => self.inner.packet(ctx, id, packet),
             Verdict::Seat => self.seat_input(ctx, id, None, packet),
             Verdict::Relay(home) => self.relay_input(ctx, home, id, packet),

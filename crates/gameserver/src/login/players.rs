@@ -56,10 +56,19 @@ struct Player {
     session: Option<SessionId>,
     window_start: Instant,
     logins: u32,
-    /// The ticket of its seat (held on `session`'s loop), if it has one.
-    ticket: Option<Ticket>,
+    /// The tickets of its seat (held on `session`'s loop), if it has one.
+    ticket: Option<Tickets>,
     /// Why its last seat was lost (what a late RESUME is told).
     lost: Option<&'static str>,
+}
+
+/// A seat's tickets: the one given last, and the one spent for it while the client has not
+/// shown it got the new one (a connection that dropped before RESUMED reached the client
+/// leaves the client with the spent ticket: it stays good until the new one is used).
+#[derive(Debug, Clone, Copy)]
+struct Tickets {
+    current: Ticket,
+    unconfirmed_predecessor: Option<Ticket>,
 }
 
 /// Why a RESUME is refused.
@@ -185,7 +194,10 @@ impl Players {
         let mut table = self.lock();
         match table.players.get_mut(player) {
             Some(entry) if entry.session == Some(home) => {
-                entry.ticket = Some(ticket);
+                entry.ticket = Some(Tickets {
+                    current: ticket,
+                    unconfirmed_predecessor: None,
+                });
                 entry.lost = None;
                 true
             }
@@ -193,8 +205,9 @@ impl Players {
         }
     }
 
-    /// A RESUME of `player` with `ticket`: if it is the seat's ticket, it is spent and
-    /// `next` takes its place; returns the seat's home session.
+    /// A RESUME of `player` with `ticket`: if it is the seat's ticket (or the one spent for
+    /// it, until the client shows it got that one: [`Players::confirm`]), `next` takes its
+    /// place; returns the seat's home session.
     ///
     /// # Errors
     /// No seat, or not its ticket.
@@ -209,14 +222,35 @@ impl Players {
             .players
             .get_mut(player)
             .ok_or(ResumeRefusal::NoSeat(None))?;
-        let (Some(home), Some(current)) = (entry.session, entry.ticket.as_mut()) else {
+        let (Some(home), Some(tickets)) = (entry.session, entry.ticket.as_mut()) else {
             return Err(ResumeRefusal::NoSeat(entry.lost));
         };
-        if !current.matches(ticket) {
+        if tickets.current.matches(ticket) {
+            tickets.unconfirmed_predecessor = Some(tickets.current);
+        } else if !tickets
+            .unconfirmed_predecessor
+            .is_some_and(|spent| spent.matches(ticket))
+        {
             return Err(ResumeRefusal::BadTicket);
         }
-        *current = next;
+        tickets.current = next;
         Ok(home)
+    }
+
+    /// The client of `player`'s seat on `home` used the connection `ticket` was given on:
+    /// it has that ticket, and the one spent for it is good no more.
+    pub fn confirm(&self, player: &str, home: SessionId, ticket: &Ticket) {
+        let mut table = self.lock();
+        if let Some(entry) = table.players.get_mut(player) {
+            if entry.session != Some(home) {
+                return;
+            }
+            if let Some(tickets) = entry.ticket.as_mut() {
+                if tickets.current.matches(ticket) {
+                    tickets.unconfirmed_predecessor = None;
+                }
+            }
+        }
     }
 
     /// The seat of `player` on `home` is lost for `why` (its ticket is void).
@@ -308,12 +342,14 @@ mod tests {
         );
         assert_eq!(players.resume("a", &t2, t3), Err(ResumeRefusal::BadTicket));
         assert_eq!(players.resume("a", &t1, t2), Ok(id(1)));
-        assert_eq!(
-            players.resume("a", &t1, t3),
-            Err(ResumeRefusal::BadTicket),
-            "spent"
-        );
-        assert_eq!(players.resume("a", &t2, t3), Ok(id(1)));
+        // RESUMED may not have reached the client: t1 stays good until t2 is used.
+        assert_eq!(players.resume("a", &t1, t3), Ok(id(1)));
+        assert_eq!(players.resume("a", &t2, t1), Err(ResumeRefusal::BadTicket));
+        players.confirm("a", id(1), &t3);
+        assert_eq!(players.resume("a", &t1, t2), Err(ResumeRefusal::BadTicket));
+        assert_eq!(players.resume("a", &t3, t2), Ok(id(1)));
+        players.confirm("a", id(1), &t2);
+        let t3 = Ticket([4; 16]);
         players.unseat("a", id(1), "expired");
         assert_eq!(
             players.resume("a", &t3, t1),

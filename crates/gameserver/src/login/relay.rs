@@ -12,8 +12,9 @@
 //!   its end ─Job::Gone────────────────────────> the seat is held again (or released)
 //! ```
 //!
-//! Inputs are bounded per home loop (`MAX_POSTED_INPUTS`): past it the connection is cut,
-//! and the client, resuming, sends again what the seat had not handled — nothing is lost.
+//! Inputs are bounded per home loop, in count and in bytes (`MAX_POSTED_INPUTS`,
+//! `MAX_POSTED_BYTES`): past either the connection is cut, and the client, resuming, sends
+//! again what the seat had not handled — nothing is lost.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
@@ -25,6 +26,9 @@ use servercore::{CloseReason, Notifier, SessionId};
 
 /// Most inputs posted to one loop and not taken yet.
 const MAX_POSTED_INPUTS: usize = 64 * 1024;
+
+/// Most bytes of inputs posted to one loop and not taken yet.
+const MAX_POSTED_BYTES: usize = 16 * 1024 * 1024;
 
 /// Work for a seat's home loop, from the loop of its current connection.
 #[derive(Debug)]
@@ -79,6 +83,7 @@ pub(crate) struct Relays {
     senders: Vec<Sender<Job>>,
     receivers: Vec<Mutex<Receiver<Job>>>,
     posted_inputs: Vec<AtomicUsize>,
+    posted_bytes: Vec<AtomicUsize>,
     notifier: OnceLock<Notifier>,
 }
 
@@ -95,6 +100,7 @@ impl Relays {
             senders,
             receivers,
             posted_inputs: (0..loops).map(|_| AtomicUsize::new(0)).collect(),
+            posted_bytes: (0..loops).map(|_| AtomicUsize::new(0)).collect(),
             notifier: OnceLock::new(),
         }
     }
@@ -110,10 +116,12 @@ impl Relays {
         let Some(sender) = self.senders.get(target) else {
             return Ok(()); // not a loop of this service: nothing to reach
         };
-        if matches!(job, Job::Input { .. }) {
+        if let Job::Input { body, .. } = &job {
             let posted = self.posted_inputs[target].fetch_add(1, Ordering::Relaxed);
-            if posted >= MAX_POSTED_INPUTS {
+            let bytes = self.posted_bytes[target].fetch_add(body.len(), Ordering::Relaxed);
+            if posted >= MAX_POSTED_INPUTS || bytes + body.len() > MAX_POSTED_BYTES {
                 self.posted_inputs[target].fetch_sub(1, Ordering::Relaxed);
+                self.posted_bytes[target].fetch_sub(body.len(), Ordering::Relaxed);
                 return Err(Busy);
             }
         }
@@ -134,11 +142,15 @@ impl Relays {
             .unwrap_or_else(|e| e.into_inner())
             .try_iter()
             .collect();
-        let inputs = jobs
-            .iter()
-            .filter(|j| matches!(j, Job::Input { .. }))
-            .count();
+        let (mut inputs, mut bytes) = (0, 0);
+        for job in &jobs {
+            if let Job::Input { body, .. } = job {
+                inputs += 1;
+                bytes += body.len();
+            }
+        }
         self.posted_inputs[index].fetch_sub(inputs, Ordering::Relaxed);
+        self.posted_bytes[index].fetch_sub(bytes, Ordering::Relaxed);
         jobs
     }
 }

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use game_protocol::resume::{self, Position, Resume, Seat as SeatOffer, Ticket};
 use game_protocol::token::Claims;
 use servercore::packet::{Packet, PacketContext, PacketHandler, RateLimit, HEADER_LEN};
-use servercore::{CloseReason, Context, HeldRequest, Record, SessionId};
+use servercore::{CloseReason, Context, HeldRequest, Record, SendError, SessionId};
 
 use super::gate::{player_verdict, Gate, SignIn, Verdict};
 use super::relay::Job;
@@ -68,6 +68,9 @@ struct Seat {
     waiting: Option<Waiting>,
     /// How the last connection ended (what the game is told when the seat ends).
     reason: CloseReason,
+    /// The ticket RESUMED gave the relay, until the relay's first packet shows the client
+    /// has it (until then the one spent for it stays good: `Players::confirm`).
+    unconfirmed: Option<Ticket>,
 }
 
 /// A RESUME taken: the connection, what it had received, its next ticket.
@@ -94,6 +97,7 @@ fn resumable(reason: CloseReason) -> bool {
             | CloseReason::Io(_)
             | CloseReason::IdleTimeout
     ) || reason == SEAT_BUSY
+        || reason == RESUMED_ELSEWHERE
 }
 
 /// The record position of the protocol's `position`, given the record's `end`.
@@ -115,6 +119,17 @@ fn lost(ctx: &Context<'_>, login: &Login, seat: &Seat, home: SessionId, why: &'s
         login.stats.held(-1);
     }
     tracing::debug!(session = %home, player = %player, why, peer = ?ctx.peer_addr(home), "seat lost");
+}
+
+/// Sends `buf` to the seat's connection `conn`. A send its loop could not take (far behind)
+/// cuts the connection, as a drop the seat survives: the client resumes and the record
+/// replays exactly what it missed (never a hole in the middle of the stream).
+fn to_relay(ctx: &mut Context<'_>, conn: SessionId, buf: bytes::Bytes) {
+    match ctx.send(conn, buf) {
+        Ok(()) | Err(SendError::NoSession | SendError::Closing) => {} // its end comes
+        Err(SendError::QueueFull { .. }) => {} // cut as a slow consumer already
+        Err(SendError::LoopBehind { .. }) => ctx.abort(conn, SEAT_BUSY),
+    }
 }
 
 /// Tells connection `conn` its seat is gone (SEAT_LOST) and closes it after that.
@@ -143,7 +158,7 @@ impl<G: PacketHandler + Presence> Gate<G> {
             return false;
         };
         let record = ctx.take_record(id);
-        let wanted = seat.waiting.is_some() || resumable(reason);
+        let wanted = resumable(reason); // a RESUME waiting does not save a seat the server ended
         match record {
             Some(record) if wanted && !record.overflowed() => {
                 seat.record = Some(record);
@@ -205,6 +220,7 @@ impl<G: PacketHandler + Presence> Gate<G> {
             held_since: None,
             waiting: None,
             reason: CloseReason::Local,
+            unconfirmed: None,
         };
         self.seats.by_home.insert(home, seat);
     }
@@ -227,6 +243,9 @@ impl<G: PacketHandler + Presence> Gate<G> {
         };
         if conn.is_some() && seat.relay != conn {
             return; // a connection the seat has left: the client sends it again
+        }
+        if let (Some(ticket), Some(login)) = (seat.unconfirmed.take(), &self.login) {
+            login.players.confirm(&seat.claims.sub, home, &ticket);
         }
         let from = conn.unwrap_or(home);
         match packet.id {
@@ -347,15 +366,15 @@ impl<G: PacketHandler + Presence> Gate<G> {
         conn: SessionId,
         packet: Packet<'_>,
     ) {
+        if home.loop_index() == ctx.loop_index() {
+            return self.seat_input(ctx, home, Some(conn), packet); // no copy
+        }
         let job = Job::Input {
             home,
             conn,
             id: packet.id,
             body: packet.body.to_vec(),
         };
-        if home.loop_index() == ctx.loop_index() {
-            return self.seat_input(ctx, home, Some(conn), packet); // no copy
-        }
         self.send_home(ctx, conn, job);
     }
 
@@ -442,6 +461,10 @@ impl<G: PacketHandler + Presence> Gate<G> {
         let Some(seat) = self.seats.by_home.get_mut(&home) else {
             return;
         };
+        if seat.waiting.is_some_and(|w| w.conn == conn) {
+            seat.waiting = None; // its RESUME waited for the first connection: held as usual
+            return;
+        }
         if seat.relay != Some(conn) {
             return; // a connection the seat had left already
         }
@@ -466,14 +489,18 @@ impl<G: PacketHandler + Presence> Gate<G> {
         };
         if let Some(old) = seat.relay.take() {
             ctx.abort(old, RESUMED_ELSEWHERE); // its end is ignored: no longer the relay
-            seat.held_since = Some(ctx.now());
-            login.stats.held(1);
         }
         if seat.record.is_none() {
-            // The first connection is still open (the server had not seen it drop): it is
-            // ended, and the resume completes when its end is handled.
-            seat.waiting = Some(waiting);
-            return ctx.abort(home, RESUMED_ELSEWHERE);
+            // The first connection is still there (the server had not seen it drop): it is
+            // ended (unless it is ending already, maybe for a reason that ends the seat),
+            // and the resume completes when its end is handled.
+            if let Some(earlier) = seat.waiting.replace(waiting) {
+                seat_lost(ctx, earlier.conn, "resumed again on another connection");
+            }
+            if ctx.is_open(home) {
+                ctx.abort(home, RESUMED_ELSEWHERE);
+            }
+            return;
         }
         self.complete_resume(ctx, home, waiting);
     }
@@ -485,6 +512,16 @@ impl<G: PacketHandler + Presence> Gate<G> {
         let Some(seat) = self.seats.by_home.get_mut(&home) else {
             return;
         };
+        if login.players.session_of(&seat.claims.sub) != Some(home) {
+            // A new login of the player came first: the seat is its no longer.
+            login.stats.resumes.count("no_seat");
+            seat_lost(
+                ctx,
+                waiting.conn,
+                "no seat to resume: replaced by a new login",
+            );
+            return self.end_seat(ctx, home, "replaced");
+        }
         let record = seat.record.as_mut().expect("a held seat has its record");
         let from = position64(record.end(), waiting.received);
         let tail = match record.since(from) {
@@ -502,12 +539,15 @@ impl<G: PacketHandler + Presence> Gate<G> {
         };
         let _ = record.acknowledge(from);
         let body = resume::resumed(&waiting.ticket, seat.got);
-        let _ = ctx.send_packet(waiting.conn, protocol::RESUMED, &body);
+        if let Ok(packet) = ctx.packet(protocol::RESUMED, &body) {
+            to_relay(ctx, waiting.conn, packet);
+        }
         let replayed: usize = tail.iter().map(|b| b.len()).sum();
         for buf in tail {
-            let _ = ctx.send(waiting.conn, buf);
+            to_relay(ctx, waiting.conn, buf);
         }
         seat.relay = Some(waiting.conn);
+        seat.unconfirmed = Some(waiting.ticket);
         seat.acked = seat.got;
         if seat.held_since.take().is_some() {
             login.stats.held(-1);
@@ -535,7 +575,7 @@ impl<G: PacketHandler + Presence> Gate<G> {
                     return self.end_seat(ctx, id, "overflow");
                 }
                 if let Some(relay) = seat.relay {
-                    let _ = ctx.send(relay, buf);
+                    to_relay(ctx, relay, buf);
                 }
             }
             HeldRequest::Close(reason) | HeldRequest::Abort(reason) => {
@@ -617,7 +657,11 @@ mod tests {
     fn the_connection_not_the_server_gives_a_seat_up() {
         assert!(resumable(CloseReason::Reset) && resumable(CloseReason::PeerClosed));
         assert!(resumable(SEAT_BUSY));
-        assert!(!resumable(CloseReason::Shutdown) && !resumable(RESUMED_ELSEWHERE));
+        assert!(
+            resumable(RESUMED_ELSEWHERE),
+            "ended by the server for the resume"
+        );
+        assert!(!resumable(CloseReason::Shutdown) && !resumable(CloseReason::Invalid("x")));
         assert!(!resumable(CloseReason::Local) && !resumable(CloseReason::RateLimited));
     }
 }
