@@ -4,11 +4,14 @@
 //! A session the application asks to record ([`Context::record`](crate::Context::record))
 //! keeps every buffer queued for it (the application's bytes, before any transport stage
 //! frames them: a resumed connection may speak another transport), in order, until
-//! [`Context::acknowledge`](crate::Context::acknowledge) says the peer has them. Large
-//! buffers (their own allocation) are kept by reference; small ones are copied: a small
-//! buffer is a slice of a shared 64 KiB pool chunk, and holding it would hold the whole chunk
-//! for as long as the peer does not acknowledge — the record's limit would not bound its
-//! memory. Each kept buffer also counts [`ENTRY_COST`] bytes against the limit.
+//! [`Context::acknowledge`](crate::Context::acknowledge) says the peer has them. Buffers
+//! are kept by reference (a room's broadcast costs each recording member a reference), but a
+//! small buffer is a slice of a shared 64 KiB pool chunk, and holding it would hold the whole
+//! chunk for as long as the peer does not acknowledge: so every [`COMPACT_EVERY`] small
+//! buffers are copied into one of the record's own (one allocation, the bytes copied once),
+//! and at most that many chunks are ever held by a record. Large buffers (their own
+//! allocation) stay shared. The limit counts the bytes (what a peer that acknowledges by
+//! bytes can count on).
 //!
 //! Positions count bytes since recording began (`u64`: they never wrap). The record is
 //! bounded: a push that would hold more than its limit empties it and marks it
@@ -19,13 +22,12 @@ use std::collections::VecDeque;
 
 use bytes::Bytes;
 
-/// Buffers shorter than this are copied into the record (see the module docs): the pool
-/// gives buffers of at least a quarter chunk their own allocation.
+/// Buffers shorter than this are slices of a pool chunk (the pool gives buffers of at least a
+/// quarter chunk their own allocation): kept by reference only until compacted.
 const COPY_BELOW: usize = 16 * 1024;
 
-/// What one kept buffer costs beside its bytes (its entry, its allocation), counted
-/// against the limit.
-pub const ENTRY_COST: usize = 64;
+/// Small buffers kept by reference before they are compacted into one owned copy.
+pub const COMPACT_EVERY: usize = 32;
 
 /// The unacknowledged tail of what was sent to a session (see the module docs).
 #[derive(Debug, Default)]
@@ -37,6 +39,8 @@ pub struct Record {
     held: usize,
     limit: usize,
     overflowed: bool,
+    /// The last this many entries are small shared slices, not compacted yet.
+    loose: usize,
 }
 
 /// Why [`Record::acknowledge`] or [`Record::since`] refused a position.
@@ -74,22 +78,41 @@ impl Record {
         if self.overflowed {
             return false;
         }
-        let cost = self.held + buf.len() + (self.bufs.len() + 1) * ENTRY_COST;
-        if cost > self.limit {
+        if self.held + buf.len() > self.limit {
             self.start += self.held as u64;
             self.bufs.clear();
             self.held = 0;
+            self.loose = 0;
             self.overflowed = true;
             return false;
         }
         self.held += buf.len();
-        let kept = if buf.len() < COPY_BELOW {
-            Bytes::copy_from_slice(&buf) // not the pool chunk it is a slice of
-        } else {
-            buf
-        };
-        self.bufs.push_back(kept);
+        if buf.len() >= COPY_BELOW {
+            self.compact(); // the slices before it, so the order stays
+            self.bufs.push_back(buf);
+            return true;
+        }
+        self.bufs.push_back(buf);
+        self.loose += 1;
+        if self.loose == COMPACT_EVERY {
+            self.compact();
+        }
         true
+    }
+
+    /// Copies the loose slices at the end into one buffer of the record's own.
+    fn compact(&mut self) {
+        let loose = std::mem::take(&mut self.loose).min(self.bufs.len());
+        if loose < 2 {
+            return;
+        }
+        let from = self.bufs.len() - loose;
+        let len = self.bufs.range(from..).map(Bytes::len).sum();
+        let mut own = bytes::BytesMut::with_capacity(len);
+        for buf in self.bufs.drain(from..) {
+            own.extend_from_slice(&buf);
+        }
+        self.bufs.push_back(own.freeze());
     }
 
     /// The peer has every byte before `position`: they are forgotten.
@@ -105,6 +128,7 @@ impl Record {
             if front.len() <= drop {
                 drop -= front.len();
                 self.bufs.pop_front();
+                self.loose = self.loose.min(self.bufs.len());
             } else {
                 let _ = front.split_to(drop);
                 drop = 0;
@@ -204,7 +228,7 @@ mod tests {
 
     #[test]
     fn passing_the_limit_empties_it_for_good() {
-        let mut record = Record::new(8 + 2 * ENTRY_COST);
+        let mut record = Record::new(8);
         assert!(record.push(bytes("12345")));
         assert!(!record.push(bytes("6789")));
         assert!(record.overflowed());
@@ -214,15 +238,33 @@ mod tests {
     }
 
     #[test]
-    fn copies_small_buffers_and_shares_large_ones() {
+    fn small_slices_are_compacted_into_one_copy_and_large_ones_shared() {
         let mut record = Record::new(1 << 20);
-        let small = bytes("a slice of a pool chunk");
-        let large = Bytes::from(vec![7u8; COPY_BELOW]);
+        let small = bytes("ab");
+        for _ in 0..COMPACT_EVERY - 1 {
+            record.push(small.clone());
+        }
+        assert_eq!(
+            record.buffers(),
+            COMPACT_EVERY - 1,
+            "kept by reference so far"
+        );
+        assert_eq!(record.since(0).unwrap()[0].as_ptr(), small.as_ptr());
         record.push(small.clone());
-        record.push(large.clone());
+        assert_eq!(record.buffers(), 1, "compacted");
         let kept = record.since(0).unwrap();
         assert_ne!(kept[0].as_ptr(), small.as_ptr(), "its own copy");
-        assert_eq!(kept[0], small);
-        assert_eq!(kept[1].as_ptr(), large.as_ptr(), "the same allocation");
+        assert_eq!(kept[0], "ab".repeat(COMPACT_EVERY).as_bytes());
+        record.push(small.clone());
+        let large = Bytes::from(vec![7u8; COPY_BELOW]);
+        record.push(large.clone());
+        let kept = record.since(0).unwrap();
+        assert_eq!(kept.len(), 3);
+        assert_eq!(kept[2].as_ptr(), large.as_ptr(), "the same allocation");
+        record.acknowledge(3).unwrap(); // inside the compacted copy
+        assert_eq!(
+            record.since(3).unwrap().concat().len(),
+            2 * COMPACT_EVERY - 3 + 2 + COPY_BELOW
+        );
     }
 }
