@@ -7,7 +7,7 @@
 //! | `gate.rs`    | [`Gate`]: the game behind the HELLO; the deadline; the token's rooms |
 //! | `players.rs` | [`Players`]: one session per player, the second-login rule, logins per minute |
 //! | `seats.rs`   | held seats on their home loop: SEAT, ACKs, RESUME, the replay, the window |
-//! | `relay.rs`   | [`Relays`]: a resumed connection's packets to its seat's home loop |
+//! | `relay.rs`   | `Relays`: a resumed connection's packets to its seat's home loop |
 //! | `stats.rs`   | [`LoginStats`]: logins, resumes, seats lost and held              |
 //!
 //! The tokens are checked on the loop of the session that brings one (HMAC-SHA256 of a few
