@@ -5,7 +5,8 @@
 //! slot every `1 / RATE` seconds, and loop `l` of `L` owns slots `l`, `l + L`, ... On each
 //! tick a loop drops as many clients as its slots say are due, each one picked at random
 //! (from `--seed` and the loop's index, so a run repeats) among its clients that can be
-//! dropped: open, seated, not already resuming. A drop is an abort
+//! dropped: open and seated, live or in the middle of a resume (a RESUME sent, its RESUMED
+//! not yet arrived: the client tries again with the ticket it has). A drop is an abort
 //! ([`servercore::Context::abort`]): the socket is closed at once, what was queued for it is
 //! dropped, and the server sees an EOF or a reset, as when a phone loses its network.
 

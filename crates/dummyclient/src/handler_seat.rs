@@ -124,7 +124,12 @@ impl LoadHandler {
         let mut candidates: Vec<SessionId> = self
             .clients
             .iter()
-            .filter(|(_, c)| c.open && c.seat.as_ref().is_some_and(|s| s.link() == Link::Live))
+            .filter(|(_, c)| {
+                c.open
+                    && c.seat
+                        .as_ref()
+                        .is_some_and(|s| matches!(s.link(), Link::Live | Link::Resuming { .. }))
+            })
             .map(|(&id, _)| id)
             .collect();
         candidates.sort_unstable_by_key(|id| self.clients[id].index); // the seed decides, not the map
@@ -134,6 +139,9 @@ impl LoadHandler {
             };
             candidates.retain(|&c| c != id);
             if let Some(seat) = self.clients.get_mut(&id).and_then(|c| c.seat.as_mut()) {
+                if matches!(seat.link(), Link::Resuming { .. }) {
+                    self.stats.resume.handshake_drops += 1; // folds into the resume it cut
+                }
                 seat.on_drop(now);
                 self.stats.resume.drops += 1;
                 ctx.abort(id, CloseReason::Local);

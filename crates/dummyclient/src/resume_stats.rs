@@ -3,7 +3,9 @@
 //!
 //! The figures, as measured by the client:
 //! - `drops`: connections `--chaos` aborted; `server_drops`: connections that ended without a
-//!   farewell (EOF, reset) that the client did not end itself. Each is followed by a resume.
+//!   farewell (EOF, reset) that the client did not end itself. Each is followed by a resume,
+//!   except `handshake_drops`: the drops that cut a resume in the middle (RESUME sent,
+//!   RESUMED not yet in), which the next resume of that client covers too.
 //! - `resumes`: RESUMED answers; `latency`: from the drop (the abort, or the client seeing
 //!   the connection end) to RESUMED, through the reconnect and the RESUME's round trip.
 //! - `replayed` (messages and bytes): verified messages received after a RESUMED whose send
@@ -35,6 +37,8 @@ pub struct ResumeStats {
     pub drops: u64,
     /// Connections that ended without a farewell, not by the client.
     pub server_drops: u64,
+    /// Of `drops`, those that cut a resume before its RESUMED.
+    pub handshake_drops: u64,
     /// RESUMED answers.
     pub resumes: u64,
     /// Drop to RESUMED, microseconds.
@@ -58,6 +62,7 @@ impl Default for ResumeStats {
         ResumeStats {
             drops: 0,
             server_drops: 0,
+            handshake_drops: 0,
             resumes: 0,
             latency_us: Histogram::new_with_bounds(1, MAX_LATENCY_US, 3)
                 .expect("valid histogram bounds"),
@@ -86,6 +91,7 @@ impl ResumeStats {
     pub fn merge(&mut self, other: &ResumeStats) {
         self.drops += other.drops;
         self.server_drops += other.server_drops;
+        self.handshake_drops += other.handshake_drops;
         self.resumes += other.resumes;
         self.latency_us
             .add(&other.latency_us)
@@ -110,6 +116,8 @@ pub struct ResumeReport {
     pub drops: u64,
     /// See [`ResumeStats::server_drops`].
     pub server_drops: u64,
+    /// See [`ResumeStats::handshake_drops`].
+    pub handshake_drops: u64,
     /// See [`ResumeStats::resumes`].
     pub resumes: u64,
     /// Drop to RESUMED, 50th percentile, microseconds.
@@ -151,6 +159,7 @@ impl ResumeReport {
             chaos_per_sec,
             drops: stats.drops,
             server_drops: stats.server_drops,
+            handshake_drops: stats.handshake_drops,
             resumes: stats.resumes,
             latency_p50_us: q(0.5),
             latency_p99_us: q(0.99),
@@ -181,6 +190,7 @@ impl ResumeReport {
         vec![
             ("resume", "drops", self.drops.to_string()),
             ("", "server_drops", self.server_drops.to_string()),
+            ("", "handshake_drops", self.handshake_drops.to_string()),
             ("", "resumes", self.resumes.to_string()),
             ("", "latency_p50_µs", self.latency_p50_us.to_string()),
             ("", "latency_p99_µs", self.latency_p99_us.to_string()),

@@ -83,9 +83,9 @@ fn chats_survive_chaos_exactly_once_across_resumes() {
     let drops = count(resume, "drops");
     assert!(drops >= 20, "about 60 drops in 3 s: {resume}");
     assert_eq!(
-        count(resume, "resumes"),
+        count(resume, "resumes") + count(resume, "handshake_drops"),
         drops + count(resume, "server_drops"),
-        "every drop resumed: {resume}"
+        "every drop resumed (one cut in its resume, by the resume after it): {resume}"
     );
     assert_eq!(count(resume, "seats_lost"), 0, "{resume}");
     assert_eq!(count(resume, "violations"), 0, "{resume}");

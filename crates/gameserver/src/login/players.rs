@@ -62,14 +62,18 @@ struct Player {
     lost: Option<&'static str>,
 }
 
-/// A seat's tickets: the one given last, and the one spent for it while the client has not
-/// shown it got the new one (a connection that dropped before RESUMED reached the client
-/// leaves the client with the spent ticket: it stays good until the new one is used).
-#[derive(Debug, Clone, Copy)]
+/// A seat's good tickets: the one the client is known to have (SEAT's, or the one of the
+/// connection it last used), and those given since in RESUMEDs it may not have received (a
+/// connection that drops before RESUMED reaches the client leaves the client with an older
+/// ticket; a RESUME from a connection the client already gave up may still arrive and be
+/// answered on it). All stay good until the client uses a connection: then only that one's.
+#[derive(Debug, Clone)]
 struct Tickets {
-    current: Ticket,
-    unconfirmed_predecessor: Option<Ticket>,
+    good: Vec<Ticket>,
 }
+
+/// Most tickets good at once (the oldest given is dropped past it).
+const MAX_GOOD_TICKETS: usize = 16;
 
 /// Why a RESUME is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -194,10 +198,7 @@ impl Players {
         let mut table = self.lock();
         match table.players.get_mut(player) {
             Some(entry) if entry.session == Some(home) => {
-                entry.ticket = Some(Tickets {
-                    current: ticket,
-                    unconfirmed_predecessor: None,
-                });
+                entry.ticket = Some(Tickets { good: vec![ticket] });
                 entry.lost = None;
                 true
             }
@@ -205,9 +206,9 @@ impl Players {
         }
     }
 
-    /// A RESUME of `player` with `ticket`: if it is the seat's ticket (or the one spent for
-    /// it, until the client shows it got that one: [`Players::confirm`]), `next` takes its
-    /// place; returns the seat's home session.
+    /// A RESUME of `player` with `ticket`: if it is one of the seat's good tickets (see
+    /// `Tickets`), `next` is given and good too, until the client uses a connection
+    /// ([`Players::confirm`]); returns the seat's home session.
     ///
     /// # Errors
     /// No seat, or not its ticket.
@@ -225,15 +226,13 @@ impl Players {
         let (Some(home), Some(tickets)) = (entry.session, entry.ticket.as_mut()) else {
             return Err(ResumeRefusal::NoSeat(entry.lost));
         };
-        if tickets.current.matches(ticket) {
-            tickets.unconfirmed_predecessor = Some(tickets.current);
-        } else if !tickets
-            .unconfirmed_predecessor
-            .is_some_and(|spent| spent.matches(ticket))
-        {
+        if !tickets.good.iter().any(|good| good.matches(ticket)) {
             return Err(ResumeRefusal::BadTicket);
         }
-        tickets.current = next;
+        if tickets.good.len() == MAX_GOOD_TICKETS {
+            tickets.good.remove(0);
+        }
+        tickets.good.push(next);
         Ok(home)
     }
 
@@ -246,8 +245,8 @@ impl Players {
                 return;
             }
             if let Some(tickets) = entry.ticket.as_mut() {
-                if tickets.current.matches(ticket) {
-                    tickets.unconfirmed_predecessor = None;
+                if tickets.good.iter().any(|good| good.matches(ticket)) {
+                    tickets.good = vec![*ticket];
                 }
             }
         }
@@ -342,14 +341,17 @@ mod tests {
         );
         assert_eq!(players.resume("a", &t2, t3), Err(ResumeRefusal::BadTicket));
         assert_eq!(players.resume("a", &t1, t2), Ok(id(1)));
-        // RESUMED may not have reached the client: t1 stays good until t2 is used.
+        // RESUMED may not have reached the client: t1 stays good until a new one is used,
+        // and so does t2 (its RESUMED may have arrived, on a connection that then dropped).
         assert_eq!(players.resume("a", &t1, t3), Ok(id(1)));
-        assert_eq!(players.resume("a", &t2, t1), Err(ResumeRefusal::BadTicket));
+        let t4 = Ticket([4; 16]);
+        assert_eq!(players.resume("a", &t2, t4), Ok(id(1)));
         players.confirm("a", id(1), &t3);
-        assert_eq!(players.resume("a", &t1, t2), Err(ResumeRefusal::BadTicket));
+        for old in [&t1, &t2, &t4] {
+            assert_eq!(players.resume("a", old, t2), Err(ResumeRefusal::BadTicket));
+        }
         assert_eq!(players.resume("a", &t3, t2), Ok(id(1)));
         players.confirm("a", id(1), &t2);
-        let t3 = Ticket([4; 16]);
         players.unseat("a", id(1), "expired");
         assert_eq!(
             players.resume("a", &t3, t1),
