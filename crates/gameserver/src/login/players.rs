@@ -80,7 +80,7 @@ const MAX_GOOD_TICKETS: usize = 16;
 pub enum ResumeRefusal {
     /// The player has no seat (never asked, or lost it: why, if known).
     NoSeat(Option<&'static str>),
-    /// The ticket is not the seat's current one (an old, a stolen or a forged one).
+    /// The ticket is none of the seat's good ones (an old, a stolen or a forged one).
     BadTicket,
 }
 
@@ -98,7 +98,10 @@ impl ResumeRefusal {
         match self {
             ResumeRefusal::NoSeat(Some(why)) => format!("no seat to resume: {why}"),
             ResumeRefusal::NoSeat(None) => "no seat to resume".into(),
-            ResumeRefusal::BadTicket => "not the seat's ticket (each ticket is good once)".into(),
+            ResumeRefusal::BadTicket => {
+                "not one of the seat's tickets (an older one is void once a newer one is used)"
+                    .into()
+            }
         }
     }
 }
